@@ -1,0 +1,326 @@
+"""Typed, frozen configuration parsed once from ``params.yaml``.
+
+Everything a user tunes lives in the params file. It is read here, validated against frozen
+pydantic models that forbid unknown keys, and handed to the stage cores as typed objects. A bad
+file fails with one :class:`ConfigError` that names the file and the dotted key.
+
+Nothing here knows about a particular dataset: the dataset section describes columns, target,
+positive label and sensitive attributes, so another tabular binary-classification dataset runs
+with its own params file and suite.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+DEFAULT_PARAMS = "params.yaml"
+PARAMS_ENV = "RETRAIN_PARAMS"
+
+
+class ConfigError(ValueError):
+    """A params file that cannot be used; the message names the file and the key."""
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+Fraction = Annotated[float, Field(gt=0.0, lt=1.0)]
+
+
+# --------------------------------------------------------------------------- dataset
+class DataFile(_Frozen):
+    """One file of the dataset, as published (name relative to the mirror / source URL)."""
+
+    name: str
+    skip_rows: int = Field(0, ge=0, description="leading lines to drop (e.g. a banner line)")
+    sha256: str | None = Field(None, description="expected digest of the (uncompressed) file")
+
+
+class Features(_Frozen):
+    numeric: tuple[str, ...] = ()
+    categorical: tuple[str, ...] = ()
+
+    @property
+    def all(self) -> tuple[str, ...]:
+        return self.numeric + self.categorical
+
+
+class DatasetConfig(_Frozen):
+    """Where the data comes from and what its columns mean."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    mirror: Path | None = Field(None, description="local folder holding the published files")
+    source_url: str | None = Field(None, description="public URL prefix to fetch the files from")
+    reference: DataFile
+    current: DataFile
+    columns: tuple[str, ...] = Field(min_length=2)
+    separator: str = ","
+    na_values: tuple[str, ...] = ("?",)
+    label_strip_suffix: str = ""
+    target: str
+    positive_label: str
+    negative_label: str | None = None
+    features: Features
+    sensitive: tuple[str, ...] = ()
+    weight: str | None = None
+
+    @model_validator(mode="after")
+    def _check_columns(self) -> DatasetConfig:
+        known = set(self.columns)
+        if len(known) != len(self.columns):
+            dupes = sorted({c for c in self.columns if self.columns.count(c) > 1})
+            raise ValueError(f"duplicate column names: {dupes}")
+        for group, names in (
+            ("target", (self.target,)),
+            ("features.numeric", self.features.numeric),
+            ("features.categorical", self.features.categorical),
+            ("sensitive", self.sensitive),
+        ):
+            missing = [n for n in names if n not in known]
+            if missing:
+                raise ValueError(f"{group} names columns not in dataset.columns: {missing}")
+        if self.target in self.features.all:
+            raise ValueError(f"target {self.target!r} is also listed as a feature")
+        both = set(self.features.numeric) & set(self.features.categorical)
+        if both:
+            raise ValueError(f"columns listed as both numeric and categorical: {sorted(both)}")
+        if not self.features.all:
+            raise ValueError("features: at least one numeric or categorical feature is needed")
+        return self
+
+
+# --------------------------------------------------------------------------- stages
+class PathsConfig(_Frozen):
+    data: Path = Path("data")
+    reports: Path = Path("reports")
+    models: Path = Path("models")
+    expectations: Path = Path("expectations")
+
+
+class ProfileConfig(_Frozen):
+    """How `retrain profile` turns reference data into a first suite for review."""
+
+    range_margin: float = Field(0.1, ge=0.0, description="widen numeric ranges by this share")
+    null_rate_margin: float = Field(0.02, ge=0.0, le=1.0)
+    max_categories: int = Field(100, ge=1)
+    min_rows: int = Field(100, ge=1)
+
+
+class ValidateConfig(_Frozen):
+    suite: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    profile: ProfileConfig = Field(default_factory=ProfileConfig)
+
+
+class DriftConfig(_Frozen):
+    numeric_method: Literal["wasserstein", "ks", "psi", "jensenshannon"] = "wasserstein"
+    numeric_threshold: float = Field(0.1, gt=0.0)
+    categorical_method: Literal["jensenshannon", "chisquare", "psi", "wasserstein"] = (
+        "jensenshannon"
+    )
+    categorical_threshold: float = Field(0.1, gt=0.0)
+    target_method: Literal["jensenshannon", "chisquare", "psi"] = "jensenshannon"
+    target_threshold: float = Field(0.1, gt=0.0)
+    dataset_share: Fraction = 0.5
+    report_sample_rows: int = Field(20000, ge=100)
+
+
+# classifier name -> (module, class); imported only when a TrainConfig is validated or fitted.
+CLASSIFIERS: dict[str, tuple[str, str]] = {
+    "hist_gradient_boosting": ("sklearn.ensemble", "HistGradientBoostingClassifier"),
+    "logistic_regression": ("sklearn.linear_model", "LogisticRegression"),
+    "random_forest": ("sklearn.ensemble", "RandomForestClassifier"),
+    "gradient_boosting": ("sklearn.ensemble", "GradientBoostingClassifier"),
+}
+
+
+def classifier_class(name: str) -> type:
+    import importlib
+
+    module, cls = CLASSIFIERS[name]
+    return getattr(importlib.import_module(module), cls)  # type: ignore[no-any-return]
+
+
+def classifier_params(name: str) -> set[str]:
+    """The hyperparameter names the classifier accepts (for validating params.yaml)."""
+    return set(classifier_class(name)().get_params(deep=False))
+
+
+ClassifierName = Literal[
+    "hist_gradient_boosting", "logistic_regression", "random_forest", "gradient_boosting"
+]
+HyperValue = bool | int | float | str | None
+
+
+class TrainConfig(_Frozen):
+    classifier: ClassifierName = "hist_gradient_boosting"
+    hyperparameters: dict[str, HyperValue] = Field(default_factory=dict)
+    seed: int = 42
+    max_categories: int = Field(50, ge=2, description="rarer categories are grouped")
+
+    @model_validator(mode="after")
+    def _check_hyperparameters(self) -> TrainConfig:
+        allowed = classifier_params(self.classifier)
+        unknown = sorted(set(self.hyperparameters) - allowed)
+        if unknown:
+            raise ValueError(
+                f"unknown hyperparameter(s) {unknown} for classifier {self.classifier!r}"
+            )
+        return self
+
+
+class EvaluateConfig(_Frozen):
+    bootstrap_samples: int = Field(1000, ge=50)
+    confidence: Fraction = 0.95
+    decision_threshold: Fraction = 0.5
+    calibration_bins: int = Field(10, ge=2)
+    seed: int = 0
+
+
+class FairnessConfig(_Frozen):
+    min_group_size: int = Field(30, ge=1)
+    intersection: bool = True
+
+
+MetricName = Literal[
+    "roc_auc", "accuracy", "f1", "precision", "recall", "log_loss", "brier", "ece"
+]
+FairnessMeasure = Literal[
+    "demographic_parity_difference", "equalized_odds_difference", "disparate_impact_ratio"
+]
+
+
+class Bound(_Frozen):
+    min: float | None = None
+    max: float | None = None
+
+    @model_validator(mode="after")
+    def _one_side(self) -> Bound:
+        if self.min is None and self.max is None:
+            raise ValueError("a bound needs min or max")
+        return self
+
+
+class GateConfig(_Frozen):
+    """Promotion rules. Absolute metric bounds are judged on the CI bound that is worst for the
+    model (lower bound for a `min`, upper bound for a `max`) unless `use_interval` is false."""
+
+    metrics: dict[MetricName, Bound] = Field(default_factory=dict)
+    use_interval: bool = True
+    fairness: dict[FairnessMeasure, Bound] = Field(default_factory=dict)
+    non_inferiority_metric: MetricName = "roc_auc"
+    non_inferiority_margin: float = Field(0.01, ge=0.0)
+    fairness_regression_margin: float = Field(0.03, ge=0.0)
+    max_failed_expectations: int = Field(0, ge=0)
+
+
+class MlflowConfig(_Frozen):
+    tracking_uri: str = "sqlite:///mlflow.db"
+    experiment: str = "retrain"
+    registered_model: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+
+
+# --------------------------------------------------------------------------- root
+class Params(_Frozen):
+    dataset: DatasetConfig
+    paths: PathsConfig = Field(default_factory=PathsConfig)
+    validate_: ValidateConfig = Field(alias="validate")
+    drift: DriftConfig = Field(default_factory=DriftConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
+    fairness: FairnessConfig = Field(default_factory=FairnessConfig)
+    gate: GateConfig = Field(default_factory=GateConfig)
+    mlflow: MlflowConfig
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    # Where the params file lives: relative paths are resolved against it.
+    root: Path = Field(Path("."), exclude=True)
+
+    @field_validator("root")
+    @classmethod
+    def _abs_root(cls, v: Path) -> Path:
+        return v.resolve()
+
+    @property
+    def validate(self) -> ValidateConfig:  # type: ignore[override]
+        return self.validate_
+
+    # ---- resolved locations (the one place paths are built)
+    def path(self, p: Path | str) -> Path:
+        p = Path(p)
+        return p if p.is_absolute() else self.root / p
+
+    @property
+    def data_dir(self) -> Path:
+        return self.path(self.paths.data)
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.path(self.paths.reports)
+
+    @property
+    def models_dir(self) -> Path:
+        return self.path(self.paths.models)
+
+    @property
+    def suite_path(self) -> Path:
+        return self.path(self.paths.expectations) / f"{self.validate.suite}.json"
+
+    @property
+    def mirror(self) -> Path | None:
+        env = os.environ.get("RETRAIN_DATASET_MIRROR")
+        if env:
+            return Path(env).resolve()
+        return self.path(self.dataset.mirror) if self.dataset.mirror else None
+
+    @property
+    def tracking_uri(self) -> str:
+        uri = os.environ.get("MLFLOW_TRACKING_URI") or self.mlflow.tracking_uri
+        prefix = "sqlite:///"
+        if uri.startswith(prefix) and not uri.startswith(prefix + "/"):
+            uri = prefix + str(self.root / uri[len(prefix) :])  # relative to the workspace
+        return uri
+
+
+def _format_errors(err: ValidationError, source: str) -> str:
+    lines = []
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e["loc"] if not str(p).startswith("function-after"))
+        loc = loc.replace("validate_", "validate")
+        if e["type"] == "extra_forbidden":
+            lines.append(f"{source}: unknown key '{loc}'")
+        elif e["type"] == "missing":
+            lines.append(f"{source}: missing key '{loc}'")
+        else:
+            got = e.get("input")
+            shown = "" if isinstance(got, dict) else f" (got {got!r})"
+            lines.append(f"{source}: key '{loc or '<root>'}': {e['msg']}{shown}")
+    return "\n".join(lines)
+
+
+def parse_params(raw: Any, source: str = DEFAULT_PARAMS, root: Path | None = None) -> Params:
+    """Validate an already-loaded mapping into :class:`Params`."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: expected a mapping at the top level, got {type(raw).__name__}")
+    try:
+        return Params.model_validate({**raw, "root": root or Path(".")})
+    except ValidationError as err:
+        raise ConfigError(_format_errors(err, source)) from None
+
+
+def load_params(path: Path | str | None = None) -> Params:
+    """Read and validate the params file (default: $RETRAIN_PARAMS, then ./params.yaml)."""
+    p = Path(path or os.environ.get(PARAMS_ENV) or DEFAULT_PARAMS)
+    if not p.is_file():
+        raise ConfigError(f"{p}: params file not found")
+    try:
+        raw = yaml.safe_load(p.read_text())
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{p}: not valid YAML: {err}") from None
+    return parse_params(raw, source=str(p), root=p.resolve().parent)
