@@ -1,0 +1,42 @@
+"""Shared fixtures: the project's params, the real Adult data (cleaned), throwaway workspaces."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from pipelines.config import Params, load_params
+
+ROOT = Path(__file__).resolve().parents[1]
+
+os.environ.setdefault("DVC_NO_ANALYTICS", "1")
+os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
+
+
+@pytest.fixture(scope="session")
+def params() -> Params:
+    """The project's own params.yaml (Adult)."""
+    return load_params(ROOT / "params.yaml")
+
+
+@pytest.fixture(scope="session")
+def adult(params: Params, tmp_path_factory: pytest.TempPathFactory):
+    """Cleaned Adult reference (adult.data) and current (adult.test) frames, read from the mirror."""
+    from pipelines.prepare import prepare
+
+    if params.mirror is None or not (params.mirror / params.dataset.reference.name).is_file():
+        pytest.skip(f"dataset mirror not present: {params.mirror}")
+    return prepare(params, tmp_path_factory.mktemp("raw"))
+
+
+@pytest.fixture(scope="session")
+def adult_reference(adult) -> pd.DataFrame:
+    return adult.reference
+
+
+@pytest.fixture(scope="session")
+def adult_current(adult) -> pd.DataFrame:
+    return adult.current
