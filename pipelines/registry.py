@@ -1,0 +1,172 @@
+"""MLflow Model Registry edge: register, promote (aliases), reject, roll back, with an audit trail.
+
+Aliases, not the deprecated stages: ``champion`` is the serving model, ``previous`` the one
+before it. Every event (promotion, rejection, override, rollback) is recorded with who, why and
+when as version tags in the registry and as a line in the history file.
+
+Promotion order is chosen so that a process killed at any point leaves a consistent state:
+``previous`` is moved first (champion still intact), then ``champion`` in one call.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from pipelines.config import Params
+
+CHAMPION = "champion"
+PREVIOUS = "previous"
+EventKind = Literal["promotion", "rejection", "override", "rollback", "registration"]
+
+
+class RegistryError(RuntimeError):
+    """A registry operation that cannot be done; the message says why."""
+
+
+@dataclass(frozen=True)
+class Event:
+    kind: EventKind
+    model: str
+    version: str
+    previous_champion: str | None
+    actor: str
+    reason: str
+    at: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def actor() -> str:
+    """Who acts: $RETRAIN_ACTOR (set by the DAG), else the OS user."""
+    return os.environ.get("RETRAIN_ACTOR") or getpass.getuser()
+
+
+def history_path(params: Params) -> Path:
+    return params.reports_dir / "registry" / "history.jsonl"
+
+
+def client(params: Params) -> Any:
+    from mlflow import MlflowClient
+
+    from pipelines import tracking
+
+    tracking.setup(params)
+    return MlflowClient(tracking_uri=params.tracking_uri, registry_uri=params.tracking_uri)
+
+
+def alias_version(c: Any, name: str, alias: str) -> str | None:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return str(c.get_model_version_by_alias(name, alias).version)
+    except MlflowException:
+        return None
+
+
+def champion_version(params: Params) -> str | None:
+    return alias_version(client(params), params.mlflow.registered_model, CHAMPION)
+
+
+def _record(params: Params, c: Any, ev: Event) -> Event:
+    c.set_model_version_tag(ev.model, ev.version, f"{ev.kind}.at", ev.at)
+    c.set_model_version_tag(ev.model, ev.version, f"{ev.kind}.by", ev.actor)
+    c.set_model_version_tag(ev.model, ev.version, f"{ev.kind}.reason", ev.reason[:4900])
+    path = history_path(params)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as f:
+        f.write(json.dumps(ev.to_dict()) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+    return ev
+
+
+def _event(params: Params, c: Any, kind: EventKind, version: str, reason: str) -> Event:
+    name = params.mlflow.registered_model
+    return Event(
+        kind=kind,
+        model=name,
+        version=str(version),
+        previous_champion=alias_version(c, name, CHAMPION),
+        actor=actor(),
+        reason=reason,
+        at=datetime.now(UTC).isoformat(timespec="seconds"),
+    )
+
+
+def register(params: Params, run_id: str, model_uri: str, tags: dict[str, str]) -> str:
+    """Register the run's model once; a rerun for the same run returns the same version."""
+    import mlflow
+
+    c = client(params)
+    name = params.mlflow.registered_model
+    from mlflow.exceptions import MlflowException
+
+    try:
+        c.get_registered_model(name)
+    except MlflowException:
+        c.create_registered_model(name, description=f"Gated models for {params.dataset.name}")
+    existing = c.search_model_versions(f"name='{name}' and run_id='{run_id}'")
+    if existing:
+        version = str(max(int(v.version) for v in existing))
+    else:
+        mv = mlflow.register_model(model_uri=model_uri, name=name, tags=tags)
+        version = str(mv.version)
+    for k, v in tags.items():
+        c.set_model_version_tag(name, version, k, v)
+    return version
+
+
+def promote(
+    params: Params, version: str, reason: str, kind: EventKind = "promotion"
+) -> Event:
+    """Make ``version`` the champion; the old champion stays reachable as ``previous``."""
+    c = client(params)
+    name = params.mlflow.registered_model
+    c.get_model_version(name, version)  # raises if it does not exist
+    ev = _event(params, c, kind, version, reason)
+    old = ev.previous_champion
+    if old == str(version):
+        return ev  # already champion: nothing to move, nothing to record twice
+    if old is not None:
+        c.set_registered_model_alias(name, PREVIOUS, old)
+    c.set_registered_model_alias(name, CHAMPION, str(version))
+    c.set_model_version_tag(name, str(version), "status", "champion")
+    if old is not None:
+        c.set_model_version_tag(name, old, "status", "previous")
+    return _record(params, c, ev)
+
+
+def reject(params: Params, version: str, reasons: list[str]) -> Event:
+    """Keep a version that failed the gate, tagged as rejected with the reasons."""
+    c = client(params)
+    name = params.mlflow.registered_model
+    c.set_model_version_tag(name, str(version), "status", "rejected")
+    ev = _event(params, c, "rejection", version, "; ".join(reasons))
+    return _record(params, c, ev)
+
+
+def rollback(params: Params, to: str | None = None, reason: str = "rollback") -> Event:
+    """Restore ``to`` (default: the ``previous`` alias) as champion."""
+    c = client(params)
+    name = params.mlflow.registered_model
+    target = to or alias_version(c, name, PREVIOUS)
+    if target is None:
+        raise RegistryError(f"{name}: no previous champion to roll back to (alias '{PREVIOUS}')")
+    current = alias_version(c, name, CHAMPION)
+    if current == str(target):
+        raise RegistryError(f"{name}: version {target} is already the champion")
+    return promote(params, str(target), reason, kind="rollback")
+
+
+def read_history(params: Params) -> list[dict[str, Any]]:
+    path = history_path(params)
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
