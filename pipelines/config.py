@@ -118,11 +118,14 @@ class ValidateConfig(_Frozen):
 
 
 class DriftConfig(_Frozen):
+    """Per-column drift tests. ``engine: fast`` computes Evidently's statistics with numpy
+    (same scores and verdicts, tested for parity) for large batches; the HTML report is always
+    Evidently's own."""
+
+    engine: Literal["evidently", "fast"] = "evidently"
     numeric_method: Literal["wasserstein", "ks", "psi", "jensenshannon"] = "wasserstein"
     numeric_threshold: float = Field(0.1, gt=0.0)
-    categorical_method: Literal["jensenshannon", "chisquare", "psi", "wasserstein"] = (
-        "jensenshannon"
-    )
+    categorical_method: Literal["jensenshannon", "chisquare", "psi"] = "jensenshannon"
     categorical_threshold: float = Field(0.1, gt=0.0)
     target_method: Literal["jensenshannon", "chisquare", "psi"] = "jensenshannon"
     target_threshold: float = Field(0.1, gt=0.0)
@@ -219,6 +222,26 @@ class GateConfig(_Frozen):
     max_failed_expectations: int = Field(0, ge=0)
 
 
+class WindowConfig(_Frozen):
+    """Training window and held-out split of accepted batches."""
+
+    holdout_fraction: Fraction = 0.3
+    last_batches: int | None = Field(None, ge=1, description="null: all accepted batches")
+    include_reference: bool = True
+    seed: int = 0
+
+
+class NightlyConfig(_Frozen):
+    """When a night retrains, where batches land and where rejected ones go."""
+
+    retrain_on_drift: bool = True
+    retrain_on_target_drift: bool = True
+    retrain_every: int = Field(7, ge=0, description="nights; 0 = never on schedule")
+    lock_timeout_seconds: float = Field(0.0, ge=0.0, description="0: refuse at once if busy")
+    landing: Path = Path("data/landing")
+    quarantine: Path = Path("data/quarantine")
+
+
 class MlflowConfig(_Frozen):
     tracking_uri: str = "sqlite:///mlflow.db"
     experiment: str = "retrain"
@@ -235,6 +258,8 @@ class Params(_Frozen):
     evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
     fairness: FairnessConfig = Field(default_factory=FairnessConfig)
     gate: GateConfig = Field(default_factory=GateConfig)
+    window: WindowConfig = Field(default_factory=WindowConfig)
+    nightly: NightlyConfig = Field(default_factory=NightlyConfig)
     mlflow: MlflowConfig
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
@@ -291,7 +316,9 @@ class Params(_Frozen):
 def _format_errors(err: ValidationError, source: str) -> str:
     lines = []
     for e in err.errors():
-        loc = ".".join(str(p) for p in e["loc"] if not str(p).startswith("function-after"))
+        loc = ".".join(
+            str(p) for p in e["loc"] if not str(p).startswith("function-after") and p != "[key]"
+        )
         loc = loc.replace("validate_", "validate")
         if e["type"] == "extra_forbidden":
             lines.append(f"{source}: unknown key '{loc}'")

@@ -102,7 +102,9 @@ def read_table(path: Path, cfg: DatasetConfig) -> pd.DataFrame:
     try:
         if path.suffix == ".parquet":
             df = pd.read_parquet(path)
-            df = df.astype({c: str for c in df.columns if df[c].dtype == object})
+            for c in df.columns:  # text as str, missing stays missing
+                if df[c].dtype == object:
+                    df[c] = df[c].where(df[c].isna(), df[c].astype(str))
         elif path.suffix in (".csv", ".gz"):
             df = pd.read_csv(
                 path,

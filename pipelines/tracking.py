@@ -50,20 +50,23 @@ def _flat(prefix: str, obj: Any) -> dict[str, Any]:
     return out
 
 
+def _rel(params: Params, p: Path) -> str:
+    return str(p.relative_to(params.root)) if p.is_relative_to(params.root) else str(p)
+
+
 def lineage_tags(params: Params, train_path: Path, eval_path: Path | None = None) -> dict[str, str]:
     git = git_state(params.root)
     tags = {
         "git_commit": git.commit,
         "git_dirty": str(git.dirty).lower(),
         "data_version.train": data_version(train_path),
-        "data_path.train": str(train_path.relative_to(params.root))
-        if train_path.is_relative_to(params.root)
-        else str(train_path),
+        "data_path.train": _rel(params, train_path),
         "dvc_remote": dvc_remote(params.root) or "",
         "dataset": params.dataset.name,
     }
     if eval_path is not None:
         tags["data_version.eval"] = data_version(eval_path)
+        tags["data_path.eval"] = _rel(params, eval_path)
     return tags
 
 
@@ -81,6 +84,7 @@ def log_training_run(
     train_path: Path,
     metrics: dict[str, float],
     out_dir: Path,
+    eval_path: Path | None = None,
 ) -> dict[str, Any]:
     """Log params, metrics, lineage tags and the model; save the same model to ``out_dir``."""
     import mlflow
@@ -90,7 +94,7 @@ def log_training_run(
     setup(params)
     proba = model.predict_proba(X_example)
     signature = infer_signature(X_example, proba)
-    tags = lineage_tags(params, train_path)
+    tags = lineage_tags(params, train_path, eval_path)
     logged_params = _flat("train", params.train.model_dump()) | {
         "dataset": params.dataset.name,
         "features.numeric": ",".join(params.dataset.features.numeric),
@@ -101,6 +105,7 @@ def log_training_run(
         mlflow.log_params({k: str(v) for k, v in logged_params.items()})
         mlflow.log_metrics({k: float(v) for k, v in metrics.items()})
         mlflow.set_tags(tags)
+        mlflow.log_dict(params.model_dump(mode="json", by_alias=True), "params.json")
         info = mlflow.sklearn.log_model(
             sk_model=model,
             name="model",

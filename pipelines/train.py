@@ -103,10 +103,10 @@ def main(argv: list[str] | None = None) -> int:
     params = load_params(args.params)
 
     from pipelines import tracking
-    from pipelines.prepare import prepared_paths
+    from pipelines.window import window_paths
 
-    ref_path, _ = prepared_paths(params)
-    df = pd.read_parquet(ref_path)
+    train_path, eval_path = window_paths(params)
+    df = pd.read_parquet(train_path)
     t0 = time.perf_counter()
     model = fit(df, params.dataset, params.train)
     fit_seconds = time.perf_counter() - t0
@@ -119,9 +119,10 @@ def main(argv: list[str] | None = None) -> int:
         params,
         model,
         X_example=X.head(5),
-        train_path=ref_path,
+        train_path=train_path,
         metrics={"train_roc_auc": train_auc, "fit_seconds": fit_seconds, "train_rows": len(df)},
         out_dir=model_dir(params),
+        eval_path=eval_path,
     )
     out = train_record_path(params)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,107 @@
+"""The gate's edge: collect what the gate judges from the stage results and the registry.
+
+The challenger's evaluation and fairness come from the `evaluate` and `fairness` stages. The
+champion (if any) is loaded from the registry and scored on the *same* evaluation rows, so the
+comparison is paired; the challenger is also loaded back from the tracking server through the
+serving code path and must reproduce its offline predictions.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from pipelines.config import Params
+from pipelines.gate import Evidence, Interval
+
+SERVING_SAMPLE = 500
+
+
+def evidence_path(params: Params) -> Path:
+    return params.reports_dir / "gate" / "evidence.json"
+
+
+def _worst(fairness: Any) -> dict[str, float]:
+    return {m: w.value for m, w in fairness.worst.items() if w.value is not None}
+
+
+def gather_evidence(params: Params) -> Evidence:
+    from pipelines import registry
+    from pipelines.data import labels
+    from pipelines.evaluate import Evaluation, evaluate_scores, paired_bootstrap_difference
+    from pipelines.fairness import FairnessResult, assess_fairness
+    from pipelines.scoring import load_scorer, serving_check
+    from pipelines.train import train_record_path
+    from pipelines.window import window_paths
+
+    reports = params.reports_dir
+    evaluation = Evaluation.from_dict(json.loads((reports / "evaluate" / "evaluation.json").read_text()))
+    fairness = FairnessResult.from_dict(json.loads((reports / "fairness" / "fairness.json").read_text()))
+    validation = json.loads((reports / "validate" / "validation.json").read_text())
+    predictions = pd.read_parquet(reports / "evaluate" / "predictions.parquet")
+    record = json.loads(train_record_path(params).read_text())
+
+    eval_df = pd.read_parquet(window_paths(params)[1])
+    y = labels(eval_df, params.dataset)
+    proba_new = predictions["proba"].to_numpy()
+    metrics = {k: Interval(v.point, v.lower, v.upper) for k, v in evaluation.metrics.items()}
+
+    # serving path: the logged model, loaded back the way the server loads it
+    sample = eval_df.head(SERVING_SAMPLE)
+    try:
+        ok, detail = serving_check(
+            load_scorer(record["model_uri"], params.dataset), sample, proba_new[: len(sample)]
+        )
+    except Exception as err:  # noqa: BLE001 - any failure to serve is a failed check
+        ok, detail = False, f"{record['model_uri']}: cannot be served: {type(err).__name__}: {err}"
+
+    champion = registry.champion_version(params)
+    extra: dict[str, Any] = {"champion_version": champion}
+    champ_metrics: dict[str, Interval] = {}
+    champ_fair: dict[str, float] = {}
+    diffs: dict[str, Interval] = {}
+    if champion is not None:
+        scorer = load_scorer(f"models:/{params.mlflow.registered_model}@champion", params.dataset)
+        proba_old = scorer.predict_proba(eval_df)
+        champ_eval = evaluate_scores(y, proba_old, params.evaluate)
+        champ_metrics = {
+            k: Interval(v.point, v.lower, v.upper) for k, v in champ_eval.metrics.items()
+        }
+        y_pred_old = (proba_old >= params.evaluate.decision_threshold).astype(np.int64)
+        champ_fairness = assess_fairness(
+            y, y_pred_old, eval_df[list(params.dataset.sensitive)], params.fairness
+        )
+        champ_fair = _worst(champ_fairness)
+        for metric in {params.gate.non_inferiority_metric, *params.gate.metrics}:
+            d = paired_bootstrap_difference(y, proba_new, proba_old, metric, params.evaluate)
+            diffs[metric] = Interval(d.point, d.lower, d.upper)
+        extra |= {
+            "champion_evaluation": champ_eval.to_dict(),
+            "champion_fairness": champ_fairness.to_dict(),
+        }
+    ev = Evidence(
+        metrics=metrics,
+        fairness=_worst(fairness),
+        validation_failures=len(validation.get("failed", [])),
+        champion_version=champion,
+        champion_metrics=champ_metrics,
+        champion_fairness=champ_fair,
+        differences=diffs,
+        serving_ok=ok,
+        serving_detail=detail,
+    )
+    out = evidence_path(params)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    extra |= {
+        "differences": {k: vars(v) for k, v in diffs.items()},
+        "challenger_fairness": _worst(fairness),
+        "champion_fairness_worst": champ_fair,
+        "serving": {"ok": ok, "detail": detail},
+        "eval_rows": len(eval_df),
+    }
+    out.write_text(json.dumps(extra, indent=2, default=float) + "\n")
+    return ev

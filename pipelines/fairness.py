@@ -1,0 +1,489 @@
+"""Stage `fairness`: group metrics and gaps for each sensitive attribute (and their intersection).
+
+The core, :func:`assess_fairness`, is a function of labels, predictions, the sensitive columns and
+:class:`FairnessConfig` that returns a :class:`FairnessResult`. Per-group rates come from
+fairlearn's ``MetricFrame``. Gaps are judged only over groups with at least
+``min_group_size`` rows: smaller groups are listed as too small, with their size, because a rate
+measured on a handful of rows says more about noise than about the model. The same rule holds
+for the rows each rate rests on: a group's TPR enters the equalized-odds gap only with at least
+``min_group_size`` actual positives, its FPR only with as many actual negatives. Missing
+sensitive values are a group of their own (``"missing"``), never dropped silently.
+
+:func:`main` reads the evaluate stage's per-row predictions and writes the result, flat metrics
+for ``dvc metrics`` and a bar plot.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any, get_args
+
+import numpy as np
+import pandas as pd
+
+from pipelines.config import ConfigError, FairnessConfig, FairnessMeasure, load_params
+
+MEASURES: tuple[str, ...] = get_args(FairnessMeasure)
+_WORST_IS_MIN = frozenset({"disparate_impact_ratio"})  # the others: larger is worse
+MISSING = "missing"
+INTERSECTION = " x "
+
+
+class FairnessError(ValueError):
+    """Predictions or sensitive attributes that cannot be assessed."""
+
+
+def _opt(x: Any) -> float | None:
+    return None if x is None or not math.isfinite(float(x)) else float(x)
+
+
+# --------------------------------------------------------------------------- value objects
+@dataclass(frozen=True)
+class GroupRates:
+    """One judged group (n >= min_group_size).
+
+    TPR (FPR) is None when the group has no actual positives (negatives); it is reported but left
+    out of the equalized-odds gap when the group has fewer than min_group_size of them.
+    """
+
+    group: str
+    n: int
+    positives: int
+    selection_rate: float
+    tpr: float | None
+    fpr: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "group": self.group,
+            "n": self.n,
+            "positives": self.positives,
+            "selection_rate": self.selection_rate,
+            "tpr": self.tpr,
+            "fpr": self.fpr,
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> GroupRates:
+        return cls(
+            str(d["group"]),
+            int(d["n"]),
+            int(d["positives"]),
+            float(d["selection_rate"]),
+            _opt(d["tpr"]),
+            _opt(d["fpr"]),
+        )
+
+
+@dataclass(frozen=True)
+class SmallGroup:
+    """A group below ``min_group_size``: reported, not judged."""
+
+    group: str
+    n: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"group": self.group, "n": self.n}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> SmallGroup:
+        return cls(str(d["group"]), int(d["n"]))
+
+
+@dataclass(frozen=True)
+class AttributeFairness:
+    """Groups and gaps for one sensitive attribute, or for an intersection of several."""
+
+    attribute: str
+    columns: tuple[str, ...]
+    groups: tuple[GroupRates, ...]
+    too_small: tuple[SmallGroup, ...]
+    demographic_parity_difference: float | None
+    equalized_odds_difference: float | None
+    disparate_impact_ratio: float | None
+
+    @property
+    def is_intersection(self) -> bool:
+        return len(self.columns) > 1
+
+    @property
+    def measures(self) -> dict[str, float | None]:
+        return {m: getattr(self, m) for m in MEASURES}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "attribute": self.attribute,
+            "columns": list(self.columns),
+            "groups": [g.to_dict() for g in self.groups],
+            "too_small": [g.to_dict() for g in self.too_small],
+            **self.measures,
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> AttributeFairness:
+        return cls(
+            attribute=str(d["attribute"]),
+            columns=tuple(d["columns"]),
+            groups=tuple(GroupRates.from_dict(g) for g in d["groups"]),
+            too_small=tuple(SmallGroup.from_dict(g) for g in d["too_small"]),
+            **{m: _opt(d[m]) for m in MEASURES},
+        )
+
+
+@dataclass(frozen=True)
+class WorstMeasure:
+    """The worst value of one measure over the attributes, and where it occurred."""
+
+    value: float | None
+    attribute: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"value": self.value, "attribute": self.attribute}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> WorstMeasure:
+        return cls(_opt(d["value"]), d["attribute"])
+
+
+@dataclass(frozen=True)
+class FairnessResult:
+    """Per-attribute gaps, the worst of each measure, and notes on what could not be judged."""
+
+    n: int
+    min_group_size: int
+    attributes: tuple[AttributeFairness, ...]
+    worst: Mapping[str, WorstMeasure]
+    notes: tuple[str, ...] = ()
+
+    def attribute(self, name: str) -> AttributeFairness:
+        for a in self.attributes:
+            if a.attribute == name:
+                return a
+        raise KeyError(f"no attribute {name!r}; have {[a.attribute for a in self.attributes]}")
+
+    def worst_of(self, intersection: bool = True) -> dict[str, WorstMeasure]:
+        """Worst value of each measure, over single attributes only unless ``intersection``."""
+        return _worst(tuple(a for a in self.attributes if intersection or not a.is_intersection))
+
+    def flat_metrics(self) -> dict[str, float]:
+        """``{"<attribute>.<measure>": value, "worst.<measure>": value}`` (defined values only)."""
+        out: dict[str, float] = {}
+        for a in self.attributes:
+            for m, v in a.measures.items():
+                if v is not None:
+                    out[f"{a.attribute}.{m}"] = v
+        for m, w in self.worst.items():
+            if w.value is not None:
+                out[f"worst.{m}"] = w.value
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "n": self.n,
+            "min_group_size": self.min_group_size,
+            "attributes": [a.to_dict() for a in self.attributes],
+            "worst": {m: w.to_dict() for m, w in self.worst.items()},
+            "notes": list(self.notes),
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> FairnessResult:
+        return cls(
+            n=int(d["n"]),
+            min_group_size=int(d["min_group_size"]),
+            attributes=tuple(AttributeFairness.from_dict(a) for a in d["attributes"]),
+            worst={m: WorstMeasure.from_dict(w) for m, w in d["worst"].items()},
+            notes=tuple(d.get("notes", ())),
+        )
+
+
+# --------------------------------------------------------------------------- core
+def _binary(values: Any, name: str) -> np.ndarray:
+    a = np.asarray(values)
+    if a.ndim != 1:
+        raise FairnessError(f"{name} must be 1-D (got shape {a.shape})")
+    if not np.isin(a, (0, 1)).all():
+        raise FairnessError(f"{name} must hold only 0 and 1")
+    return a.astype(np.int64)
+
+
+def group_labels(column: pd.Series) -> np.ndarray:
+    """String group labels; missing values (None/NaN) become the group ``"missing"``."""
+    values = column.to_numpy(dtype=object)
+    return np.array([MISSING if pd.isna(v) else str(v) for v in values], dtype=object)
+
+
+def _gap(values: list[float | None]) -> float | None:
+    defined = [v for v in values if v is not None]
+    return max(defined) - min(defined) if len(defined) >= 2 else None
+
+
+def _assess_attribute(
+    name: str,
+    columns: tuple[str, ...],
+    y_true: np.ndarray,
+    y_pred: np.ndarray,
+    groups: np.ndarray,
+    cfg: FairnessConfig,
+    notes: list[str],
+) -> AttributeFairness:
+    from fairlearn.metrics import (
+        MetricFrame,
+        count,
+        false_positive_rate,
+        selection_rate,
+        true_positive_rate,
+    )
+
+    with warnings.catch_warnings():  # empty confusion rows: handled below as undefined rates
+        warnings.simplefilter("ignore")
+        by_group = MetricFrame(
+            metrics={
+                "n": count,
+                "positives": lambda yt, yp: int(np.sum(yt)),
+                "selection_rate": partial(selection_rate, pos_label=1),
+                "tpr": partial(true_positive_rate, pos_label=1),
+                "fpr": partial(false_positive_rate, pos_label=1),
+            },
+            y_true=y_true,
+            y_pred=y_pred,
+            sensitive_features=pd.Series(groups, name=name),
+        ).by_group
+    judged: list[GroupRates] = []
+    small: list[SmallGroup] = []
+    for group, row in by_group.iterrows():
+        n, positives = int(row["n"]), int(row["positives"])
+        if n < cfg.min_group_size:
+            small.append(SmallGroup(str(group), n))
+            continue
+        tpr = float(row["tpr"]) if positives > 0 else None
+        fpr = float(row["fpr"]) if positives < n else None
+        judged.append(GroupRates(str(group), n, positives, float(row["selection_rate"]), tpr, fpr))
+    if small:
+        listed = ", ".join(f"{g.group!r} (n={g.n})" for g in small)
+        notes.append(f"{name}: too small to judge (n < {cfg.min_group_size}): {listed}")
+    # A TPR rests on the group's positives and an FPR on its negatives: the size rule applies
+    # to those counts too, or a group of 40 with 3 positives decides the equalized-odds gap.
+    tprs = [g.tpr for g in judged if g.positives >= cfg.min_group_size]
+    fprs = [g.fpr for g in judged if g.n - g.positives >= cfg.min_group_size]
+    for rate, side, few in (
+        ("TPR", "positives", [g for g in judged if g.positives < cfg.min_group_size]),
+        ("FPR", "negatives", [g for g in judged if g.n - g.positives < cfg.min_group_size]),
+    ):
+        if few:
+            listed = ", ".join(
+                f"{g.group!r} ({g.positives if side == 'positives' else g.n - g.positives})"
+                for g in few
+            )
+            notes.append(
+                f"{name}: {rate} not judged for groups with < {cfg.min_group_size} actual "
+                f"{side}: {listed}"
+            )
+    rates = [g.selection_rate for g in judged]
+    dpd = _gap(list(rates))
+    tpr_gap, fpr_gap = _gap(tprs), _gap(fprs)
+    gaps = [g for g in (tpr_gap, fpr_gap) if g is not None]
+    eod = max(gaps) if gaps else None
+    di = min(rates) / max(rates) if len(rates) >= 2 and max(rates) > 0 else None
+    if len(judged) < 2:
+        notes.append(f"{name}: fewer than two groups with n >= {cfg.min_group_size}: not judged")
+    return AttributeFairness(
+        attribute=name,
+        columns=columns,
+        groups=tuple(judged),
+        too_small=tuple(small),
+        demographic_parity_difference=dpd,
+        equalized_odds_difference=eod,
+        disparate_impact_ratio=di,
+    )
+
+
+def _worst(attributes: tuple[AttributeFairness, ...]) -> dict[str, WorstMeasure]:
+    out = {}
+    for m in MEASURES:
+        defined = [(a.measures[m], a.attribute) for a in attributes if a.measures[m] is not None]
+        if not defined:
+            out[m] = WorstMeasure(None, None)
+            continue
+        pick = min if m in _WORST_IS_MIN else max
+        value, attribute = pick(defined, key=lambda t: t[0])  # type: ignore[arg-type,return-value]
+        out[m] = WorstMeasure(value, attribute)
+    return out
+
+
+def assess_fairness(
+    y_true: Any, y_pred: Any, sensitive: pd.DataFrame, cfg: FairnessConfig
+) -> FairnessResult:
+    """Per-group n, selection rate, TPR, FPR and the gaps between judged groups.
+
+    For each column of ``sensitive`` (and, with ``cfg.intersection`` and two or more columns,
+    all of them crossed, named e.g. ``"sex x race"``):
+    demographic parity difference (max - min selection rate), equalized odds difference (the
+    larger of the TPR and FPR gaps) and disparate impact ratio (min / max selection rate), all
+    over groups with ``n >= cfg.min_group_size`` (TPR and FPR also need that many actual
+    positives and negatives). ``worst`` holds the largest difference and smallest ratio over all
+    attributes, the intersection included; :meth:`FairnessResult.worst_of` can leave it out.
+    """
+    yt, yp = _binary(y_true, "y_true"), _binary(y_pred, "y_pred")
+    if len(yt) != len(yp) or len(yt) != len(sensitive):
+        raise FairnessError(
+            f"lengths differ: y_true {len(yt)}, y_pred {len(yp)}, sensitive {len(sensitive)}"
+        )
+    if len(yt) == 0:
+        raise FairnessError("no rows to assess")
+    names = [str(c) for c in sensitive.columns]
+    if len(set(names)) != len(names):
+        raise FairnessError(f"duplicate sensitive column names: {names}")
+    notes: list[str] = []
+    if not names:
+        notes.append("no sensitive attributes given: nothing assessed")
+    labels = {c: group_labels(sensitive[c]) for c in sensitive.columns}
+    attrs = [
+        _assess_attribute(str(c), (str(c),), yt, yp, labels[c], cfg, notes)
+        for c in sensitive.columns
+    ]
+    if cfg.intersection and len(names) >= 2:
+        crossed = labels[sensitive.columns[0]].astype(str)
+        for c in sensitive.columns[1:]:
+            crossed = np.char.add(np.char.add(crossed, INTERSECTION), labels[c].astype(str))
+        attrs.append(
+            _assess_attribute(
+                INTERSECTION.join(names), tuple(names), yt, yp, crossed.astype(object), cfg, notes
+            )
+        )
+    attributes = tuple(attrs)
+    return FairnessResult(
+        n=len(yt),
+        min_group_size=cfg.min_group_size,
+        attributes=attributes,
+        worst=_worst(attributes),
+        notes=tuple(notes),
+    )
+
+
+# --------------------------------------------------------------------------- edge
+def plot_fairness(result: FairnessResult, path: Path) -> Path:
+    """Bars of selection rate, TPR and FPR per judged group, one panel per attribute."""
+    from matplotlib.figure import Figure  # Agg canvas, no pyplot global state
+
+    attrs = [a for a in result.attributes if a.groups] or list(result.attributes)
+    widest = max((len(a.groups) for a in attrs), default=1)
+    fig = Figure(
+        figsize=(max(6.0, 0.9 * widest + 2), 3.2 * max(1, len(attrs))), layout="constrained"
+    )
+    axes = fig.subplots(max(1, len(attrs)), 1, squeeze=False)[:, 0]
+    series = (("selection_rate", "selection rate"), ("tpr", "TPR"), ("fpr", "FPR"))
+    for ax, a in zip(axes, attrs, strict=False):
+        x = np.arange(len(a.groups))
+        for i, (field, label) in enumerate(series):
+            vals = [getattr(g, field) for g in a.groups]
+            ax.bar(
+                x + (i - 1) * 0.27, [np.nan if v is None else v for v in vals], 0.27, label=label
+            )
+        ax.set_xticks(x, [f"{g.group}\n(n={g.n:,})" for g in a.groups], fontsize=7, rotation=20)
+        ax.set_ylim(0, 1)
+        dpd, eod = a.demographic_parity_difference, a.equalized_odds_difference
+        title = (
+            f"{a.attribute}: DPD {_fmt(dpd)}, EOD {_fmt(eod)}, DI {_fmt(a.disparate_impact_ratio)}"
+        )
+        if a.too_small:
+            title += f"; {len(a.too_small)} group(s) too small"
+        ax.set_title(title, fontsize=9)
+        ax.legend(fontsize=7, loc="upper right")
+    if not attrs:
+        axes[0].set_title("no sensitive attributes")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    fig.savefig(tmp, format="png", dpi=100)
+    tmp.replace(path)
+    return path
+
+
+def _fmt(v: float | None) -> str:
+    return "n/a" if v is None else f"{v:.3f}"
+
+
+def format_table(result: FairnessResult) -> str:
+    lines = [f"{'attribute':<20} {'DPD':>7} {'EOD':>7} {'DI':>7}  groups (too small)"]
+    for a in result.attributes:
+        lines.append(
+            f"{a.attribute:<20} {_fmt(a.demographic_parity_difference):>7} "
+            f"{_fmt(a.equalized_odds_difference):>7} {_fmt(a.disparate_impact_ratio):>7}  "
+            f"{len(a.groups)} ({len(a.too_small)})"
+        )
+    worst = result.worst
+    lines.append(
+        f"{'worst':<20} {_fmt(worst['demographic_parity_difference'].value):>7} "
+        f"{_fmt(worst['equalized_odds_difference'].value):>7} "
+        f"{_fmt(worst['disparate_impact_ratio'].value):>7}"
+    )
+    return "\n".join(lines)
+
+
+def _write_json(path: Path, obj: Any) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(obj, indent=2, allow_nan=False) + "\n")
+    tmp.replace(path)
+    return path
+
+
+def read_predictions(path: Path, sensitive: tuple[str, ...]) -> pd.DataFrame:
+    """The evaluate stage's predictions.parquet, checked for the columns this stage needs."""
+    path = Path(path)
+    if not path.is_file():
+        raise FairnessError(f"{path}: predictions file not found (run the evaluate stage first)")
+    try:
+        df = pd.read_parquet(path)
+    except Exception as err:  # noqa: BLE001 - any reader failure is reported with the file name
+        raise FairnessError(f"{path}: unreadable: {type(err).__name__}: {err}") from None
+    missing = [c for c in ("y_true", "y_pred", *sensitive) if c not in df.columns]
+    if missing:
+        raise FairnessError(f"{path}: missing column(s) {missing}")
+    return df
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="fairness", description=__doc__.splitlines()[0])
+    ap.add_argument("--params", default=None, help="params file (default params.yaml)")
+    ap.add_argument("--predictions", default=None, help="evaluate's predictions.parquet")
+    ap.add_argument("--out", default=None, help="output folder (default <reports>/fairness)")
+    args = ap.parse_args(argv)
+    try:
+        params = load_params(args.params)
+        sensitive = params.dataset.sensitive
+        pred_path = (
+            Path(args.predictions)
+            if args.predictions
+            else params.reports_dir / "evaluate" / "predictions.parquet"
+        )
+        out = Path(args.out) if args.out else params.reports_dir / "fairness"
+        df = read_predictions(pred_path, sensitive)
+        result = assess_fairness(
+            df["y_true"].to_numpy(), df["y_pred"].to_numpy(), df[list(sensitive)], params.fairness
+        )
+    except (ConfigError, FairnessError) as err:
+        print(f"fairness: error: {err}", file=sys.stderr)
+        return 2
+    _write_json(out / "fairness.json", result.to_dict())
+    _write_json(out / "metrics.json", result.flat_metrics())
+    plot_fairness(result, out / "plots" / "fairness.png")
+    print(f"fairness: {result.n:,} rows from {pred_path}, min group size {result.min_group_size}")
+    print(format_table(result))
+    for note in result.notes:
+        print(f"fairness: note: {note}")
+    print(f"fairness: wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,112 @@
+"""Readable summaries made from the stage results (never the other way round)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pipelines.config import Params
+from pipelines.workspace import read_json
+
+
+def _metrics(evaluation: dict[str, Any] | None) -> dict[str, dict[str, float]]:
+    return dict(evaluation["metrics"]) if evaluation else {}
+
+
+def stage_results(params: Params) -> dict[str, Any]:
+    """What the last pipeline run decided, gathered from the stage outputs."""
+    r = params.reports_dir
+    evaluation = read_json(r / "evaluate" / "evaluation.json")
+    evidence = read_json(r / "gate" / "evidence.json") or {}
+    decision = read_json(r / "gate" / "decision.json")
+    registration = read_json(r / "register" / "registration.json")
+    train = read_json(r / "train" / "train.json") or {}
+    return {
+        "challenger": {
+            "run_id": train.get("run_id"),
+            "version": registration.get("version") if registration else None,
+            "data_version": (train.get("tags") or {}).get("data_version.train"),
+            "metrics": _metrics(evaluation),
+        },
+        "champion": {
+            "version": evidence.get("champion_version"),
+            "metrics": _metrics(evidence.get("champion_evaluation")),
+            "difference": evidence.get("differences", {}),
+        },
+        "fairness": {
+            "challenger": evidence.get("challenger_fairness"),
+            "champion": evidence.get("champion_fairness_worst"),
+        },
+        "gate": {"verdict": decision["verdict"], "reasons": decision["reasons"]}
+        if decision
+        else None,
+    }
+
+
+def _fmt_metric(m: dict[str, float] | None) -> str:
+    if not m:
+        return "-"
+    return f"{m['point']:.4f} [{m['lower']:.4f}, {m['upper']:.4f}]"
+
+
+def pipeline_summary(params: Params) -> str:
+    """The short report printed at the end of `retrain run`."""
+    r = params.reports_dir
+    res = stage_results(params)
+    validation = read_json(r / "validate" / "validation.json")
+    drift = read_json(r / "drift" / "drift.json")
+    registration = read_json(r / "register" / "registration.json")
+    lines = ["", "=" * 72, f"Pipeline summary ({params.dataset.name})", "=" * 72]
+    if validation:
+        failed = validation.get("failed", [])
+        lines.append(
+            f"validation : {'passed' if validation['success'] else 'FAILED'} "
+            f"({validation.get('evaluated', 0)} expectations, {len(failed)} failed)"
+        )
+        lines += [f"             - {f.get('message', f)}" for f in failed[:5]]
+    if drift:
+        lines.append(
+            f"drift      : {'DRIFT' if drift['drifted'] else 'no drift'} - "
+            f"{drift['n_drifted']} of {drift['n_columns']} columns ({drift['share']:.0%}); "
+            f"target {'drifted' if drift['target']['drifted'] else 'stable'}"
+        )
+    ch = res["challenger"]["metrics"]
+    champ = res["champion"]
+    for name in ("roc_auc", "accuracy", "f1", "ece"):
+        if name in ch:
+            base = _fmt_metric(champ["metrics"].get(name)) if champ["version"] else ""
+            vs = f"   champion v{champ['version']}: {base}" if base else ""
+            lines.append(f"{name:<11}: {_fmt_metric(ch[name])}{vs}")
+    fair = res["fairness"]["challenger"] or {}
+    if fair:
+        lines.append(
+            "fairness   : " + ", ".join(f"{k.replace('_', ' ')} {v:.3f}" for k, v in fair.items())
+        )
+    gate = res["gate"]
+    if gate:
+        lines.append(f"gate       : {gate['verdict'].upper()}")
+        lines += [f"             - {x}" for x in gate["reasons"]]
+    if registration:
+        action = "promoted to champion" if registration["verdict"] == "pass" else "kept, tagged rejected"
+        lines.append(
+            f"registry   : {registration['model']} v{registration['version']} {action}; "
+            f"champion is v{registration['champion']}"
+        )
+    lines.append("reports    :")
+    for rel in (
+        "validate/validation.html",
+        "drift/drift.html",
+        "evaluate/plots/roc.png",
+        "fairness/plots/fairness.png",
+        "gate/report.md",
+        "gate/report.html",
+    ):
+        p = r / rel
+        if p.is_file():
+            lines.append(f"             {_rel(params, p)}")
+    lines.append(f"mlflow     : {params.tracking_uri}  (mlflow ui --backend-store-uri ...)")
+    return "\n".join(lines)
+
+
+def _rel(params: Params, p: Path) -> str:
+    return str(p.relative_to(params.root)) if p.is_relative_to(params.root) else str(p)

@@ -1,0 +1,114 @@
+"""Stage `window`: which rows a challenger trains on and which fresh rows judge it.
+
+Inputs are the reference data and the accepted batches (``<data>/accepted/<date>.parquet``,
+one file per night, DVC-tracked). Each accepted batch is split once, deterministically, into a
+training part and a held-out part. The training set is the reference data plus the training
+parts of the batches in the window (all of them, or the last N). The evaluation set is the
+held-out part of the newest batch: fresh data that neither the champion (trained before the
+batch arrived) nor the challenger has seen. Before any batch is accepted, the evaluation set is
+the dataset's published held-out file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from pipelines.config import Params, WindowConfig, load_params
+from pipelines.data import write_parquet
+
+
+@dataclass(frozen=True)
+class Window:
+    train: pd.DataFrame
+    eval: pd.DataFrame
+    batches: tuple[str, ...]  # batch names (dates) in the training window
+    eval_source: str
+
+
+def accepted_dir(params: Params) -> Path:
+    return params.data_dir / "accepted"
+
+
+def window_paths(params: Params) -> tuple[Path, Path]:
+    d = params.data_dir / "window"
+    return d / "train.parquet", d / "eval.parquet"
+
+
+def holdout_mask(name: str, n: int, fraction: float, seed: int) -> np.ndarray:
+    """Deterministic held-out rows of batch ``name``: same batch, same split, on every run."""
+    digest = hashlib.sha256(f"{seed}:{name}".encode()).digest()
+    rng = np.random.default_rng(int.from_bytes(digest[:8], "little"))
+    mask = np.zeros(n, dtype=bool)
+    k = int(round(n * fraction))
+    mask[rng.permutation(n)[:k]] = True
+    return mask
+
+
+def build_window(
+    reference: pd.DataFrame,
+    batches: dict[str, pd.DataFrame],
+    fallback_eval: pd.DataFrame,
+    cfg: WindowConfig,
+) -> Window:
+    """Pure core. ``batches`` maps batch name (sortable, e.g. an ISO date) to its rows."""
+    names = sorted(batches)
+    in_window = names if cfg.last_batches is None else names[-cfg.last_batches :]
+    parts = [reference] if cfg.include_reference else []
+    eval_df, eval_source = fallback_eval, "published held-out data"
+    for name in in_window:
+        df = batches[name]
+        mask = holdout_mask(name, len(df), cfg.holdout_fraction, cfg.seed)
+        parts.append(df[~mask])
+        if name == names[-1]:
+            eval_df, eval_source = df[mask], f"held-out part of batch {name}"
+    if not parts:
+        raise ValueError("window: no training data (include_reference is false and no batches)")
+    columns = list(reference.columns)
+    train = pd.concat([p.reindex(columns=columns) for p in parts], ignore_index=True)
+    return Window(
+        train=train,
+        eval=eval_df.reindex(columns=columns).reset_index(drop=True),
+        batches=tuple(in_window),
+        eval_source=eval_source,
+    )
+
+
+def read_batches(folder: Path) -> dict[str, pd.DataFrame]:
+    if not folder.is_dir():
+        return {}
+    return {p.stem: pd.read_parquet(p) for p in sorted(folder.glob("*.parquet"))}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="window", description=__doc__.split("\n")[0])
+    ap.add_argument("--params", default=None)
+    args = ap.parse_args(argv)
+    params = load_params(args.params)
+    from pipelines.prepare import prepared_paths
+
+    ref_path, cur_path = prepared_paths(params)
+    w = build_window(
+        pd.read_parquet(ref_path),
+        read_batches(accepted_dir(params)),
+        pd.read_parquet(cur_path),
+        params.window,
+    )
+    train_path, eval_path = window_paths(params)
+    write_parquet(w.train, train_path)
+    write_parquet(w.eval, eval_path)
+    print(
+        f"window: train {len(w.train):,} rows (reference"
+        f"{' + ' + str(len(w.batches)) + ' batch(es)' if w.batches else ''}); "
+        f"eval {len(w.eval):,} rows ({w.eval_source})"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,107 @@
+"""The DVC workspace edge: run DVC commands, version accepted data, reproduce the pipeline."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from pipelines.config import Params
+
+
+class DvcError(RuntimeError):
+    """A DVC command failed; the message has the command and its output."""
+
+
+def dvc_env() -> dict[str, str]:
+    """dvc.yaml stages call `python`: make it this interpreter."""
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env.setdefault("DVC_NO_ANALYTICS", "1")
+    env.setdefault("GIT_PYTHON_REFRESH", "quiet")
+    return env
+
+
+def dvc(params: Params, *args: str, capture: bool = False) -> subprocess.CompletedProcess[str]:
+    """Run a DVC command at the workspace root; raise DvcError when it fails."""
+    cmd = [sys.executable, "-m", "dvc", *args]
+    proc = subprocess.run(
+        cmd, cwd=params.root, env=dvc_env(), text=True, capture_output=capture
+    )
+    if proc.returncode != 0:
+        out = (proc.stderr or "") + (proc.stdout or "") if capture else "(see output above)"
+        raise DvcError(f"`dvc {' '.join(args)}` failed with exit code {proc.returncode}: {out}")
+    return proc
+
+
+def ensure(params: Params) -> None:
+    """A usable workspace: DVC initialised (with git), and the accepted-data folder tracked."""
+    root = params.root
+    if not (root / ".git").exists():
+        subprocess.run(["git", "init", "-q"], cwd=root, check=True)
+    if not (root / ".dvc").is_dir():
+        dvc(params, "init", "-q")
+    from pipelines.window import accepted_dir
+
+    acc = accepted_dir(params)
+    acc.mkdir(parents=True, exist_ok=True)
+    if not acc.with_suffix(".dvc").is_file():
+        dvc(params, "add", "-q", str(acc.relative_to(root)))
+
+
+def version_accepted(params: Params) -> str:
+    """`dvc add` the accepted batches and push them; return the new data version (dir hash)."""
+    from pipelines.window import accepted_dir
+
+    ensure(params)
+    acc = accepted_dir(params)
+    dvc(params, "add", "-q", str(acc.relative_to(params.root)))
+    push(params)
+    return accepted_version(params)
+
+
+def accepted_version(params: Params) -> str | None:
+    from pipelines.window import accepted_dir
+
+    import yaml
+
+    meta = accepted_dir(params).with_suffix(".dvc")
+    if not meta.is_file():
+        return None
+    outs = yaml.safe_load(meta.read_text()).get("outs") or [{}]
+    return outs[0].get("md5")
+
+
+def push(params: Params) -> None:
+    """Push cached data to the default DVC remote (no-op without one)."""
+    from pipelines.lineage import dvc_remote
+
+    if dvc_remote(params.root):
+        dvc(params, "push", "-q")
+
+
+def repro(params: Params, upto: str | None = None, force: bool = False) -> None:
+    """`dvc repro` (optionally only up to a stage), then push what it produced."""
+    ensure(params)
+    args = ["repro"] + (["--force"] if force else []) + ([upto] if upto else [])
+    dvc(params, *args)
+    push(params)
+
+
+def reference_before(params: Params, day: str) -> pd.DataFrame:
+    """The training data as it stood before ``day``'s batch: drift is judged against it."""
+    from pipelines.prepare import prepared_paths
+    from pipelines.window import accepted_dir, build_window, read_batches
+
+    ref, cur = prepared_paths(params)
+    batches = {k: v for k, v in read_batches(accepted_dir(params)).items() if k < day}
+    w = build_window(pd.read_parquet(ref), batches, pd.read_parquet(cur), params.window)
+    return w.train
+
+
+def read_json(path: Path) -> dict | None:
+    return json.loads(path.read_text()) if path.is_file() else None

@@ -1,0 +1,108 @@
+"""params.yaml parsing: one clear error naming the key for every kind of mistake."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pipelines.config import ConfigError, load_params, parse_params
+
+ROOT = Path(__file__).resolve().parents[2]
+RAW = yaml.safe_load((ROOT / "params.yaml").read_text())
+
+
+def with_change(path: str, value, delete: bool = False) -> dict:
+    raw = copy.deepcopy(RAW)
+    *parents, leaf = path.split(".")
+    node = raw
+    for p in parents:
+        node = node[p]
+    if delete:
+        del node[leaf]
+    else:
+        node[leaf] = value
+    return raw
+
+
+def test_project_params_load_frozen(params):
+    assert params.dataset.target == "income"
+    assert params.validate.suite == "adult"
+    assert set(params.dataset.sensitive) == {"sex", "race"}
+    with pytest.raises(Exception):
+        params.train.seed = 1  # frozen
+
+
+@pytest.mark.parametrize(
+    "path,value,expected",
+    [
+        ("train.sed", 1, "unknown key 'train.sed'"),
+        ("bogus", 1, "unknown key 'bogus'"),
+        ("train.seed", "forty-two", "key 'train.seed'"),
+        ("evaluate.bootstrap_samples", 3, "key 'evaluate.bootstrap_samples'"),
+        ("evaluate.confidence", 1.5, "key 'evaluate.confidence'"),
+        ("train.classifier", "xgboost", "key 'train.classifier'"),
+        ("drift.numeric_method", "magic", "key 'drift.numeric_method'"),
+        ("gate.metrics", {"roc_auc": {"minimum": 0.8}}, "unknown key 'gate.metrics.roc_auc.minimum'"),
+        ("gate.metrics", {"auc": {"min": 0.8}}, "gate.metrics.auc"),
+        ("validate.suite", "../escape", "key 'validate.suite'"),
+    ],
+)
+def test_bad_key_is_named(path, value, expected):
+    with pytest.raises(ConfigError) as err:
+        parse_params(with_change(path, value), source="params.yaml")
+    assert expected in str(err.value)
+    assert "params.yaml" in str(err.value)
+
+
+def test_missing_required_section_is_named():
+    with pytest.raises(ConfigError, match="missing key 'mlflow'"):
+        parse_params(with_change("mlflow", None, delete=True))
+
+
+def test_unknown_hyperparameter_names_it():
+    raw = with_change("train.hyperparameters", {"max_itre": 10})
+    with pytest.raises(ConfigError, match="max_itre"):
+        parse_params(raw)
+
+
+def test_feature_not_in_columns_is_named():
+    raw = copy.deepcopy(RAW)
+    raw["dataset"]["features"]["numeric"].append("salary")
+    with pytest.raises(ConfigError, match="salary"):
+        parse_params(raw)
+
+
+def test_target_as_feature_rejected():
+    raw = copy.deepcopy(RAW)
+    raw["dataset"]["features"]["categorical"].append("income")
+    with pytest.raises(ConfigError, match="target 'income' is also listed as a feature"):
+        parse_params(raw)
+
+
+def test_missing_file_and_bad_yaml(tmp_path):
+    with pytest.raises(ConfigError, match="params file not found"):
+        load_params(tmp_path / "nope.yaml")
+    bad = tmp_path / "params.yaml"
+    bad.write_text("dataset: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_params(bad)
+    bad.write_text("- a list\n")
+    with pytest.raises(ConfigError, match="expected a mapping"):
+        load_params(bad)
+
+
+def test_relative_paths_resolve_against_params_file(tmp_path):
+    p = tmp_path / "params.yaml"
+    p.write_text(yaml.safe_dump(RAW))
+    params = load_params(p)
+    assert params.data_dir == tmp_path / "data"
+    assert params.suite_path == tmp_path / "expectations" / "adult.json"
+    assert params.tracking_uri == f"sqlite:///{tmp_path}/mlflow.db"
+
+
+def test_env_overrides_tracking_uri(monkeypatch, params):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5000")
+    assert params.tracking_uri == "http://127.0.0.1:5000"
