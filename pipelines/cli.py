@@ -7,44 +7,25 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
-from pathlib import Path
 
 from pipelines.config import ConfigError, Params, load_params
-
-
-def _env_for_dvc() -> dict[str, str]:
-    """dvc.yaml stages call `python`: make it this interpreter."""
-    env = dict(os.environ)
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    env.setdefault("DVC_NO_ANALYTICS", "1")
-    env.setdefault("GIT_PYTHON_REFRESH", "quiet")
-    return env
-
-
-def dvc(params: Params, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    """Run a DVC command at the workspace root, streaming its output."""
-    cmd = [sys.executable, "-m", "dvc", *args]
-    proc = subprocess.run(cmd, cwd=params.root, env=_env_for_dvc(), text=True)
-    if check and proc.returncode != 0:
-        raise SystemExit(f"retrain: `dvc {' '.join(args)}` failed with exit code {proc.returncode}")
-    return proc
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Reproduce the pipeline with DVC, push data to the DVC remote, print the summary."""
     params = load_params(args.params)
-    if params.root != Path.cwd().resolve() and args.params:
-        print(f"retrain: running in {params.root}")
-    proc = dvc(params, "repro", *(["--force"] if args.force else []), check=False)
-    if proc.returncode == 0:
-        dvc(params, "push", "-q", check=False)
+    from pipelines import workspace
     from pipelines.summary import pipeline_summary
 
+    try:
+        workspace.repro(params, force=args.force)
+    except workspace.DvcError as err:
+        print(pipeline_summary(params))
+        print(f"retrain: {err}", file=sys.stderr)
+        return 1
     print(pipeline_summary(params))
-    return proc.returncode
+    return 0
 
 
 def cmd_status(args: argparse.Namespace) -> int:

@@ -216,6 +216,9 @@ class GateConfig(_Frozen):
     metrics: dict[MetricName, Bound] = Field(default_factory=dict)
     use_interval: bool = True
     fairness: dict[FairnessMeasure, Bound] = Field(default_factory=dict)
+    fairness_include_intersection: bool = Field(
+        False, description="judge bounds on the intersection too (it is always reported)"
+    )
     non_inferiority_metric: MetricName = "roc_auc"
     non_inferiority_margin: float = Field(0.01, ge=0.0)
     fairness_regression_margin: float = Field(0.03, ge=0.0)

@@ -25,8 +25,9 @@ def evidence_path(params: Params) -> Path:
     return params.reports_dir / "gate" / "evidence.json"
 
 
-def _worst(fairness: Any) -> dict[str, float]:
-    return {m: w.value for m, w in fairness.worst.items() if w.value is not None}
+def _worst(fairness: Any, params: Params) -> dict[str, float]:
+    worst = fairness.worst_of(intersection=params.gate.fairness_include_intersection)
+    return {m: w.value for m, w in worst.items() if w.value is not None}
 
 
 def gather_evidence(params: Params) -> Evidence:
@@ -75,7 +76,7 @@ def gather_evidence(params: Params) -> Evidence:
         champ_fairness = assess_fairness(
             y, y_pred_old, eval_df[list(params.dataset.sensitive)], params.fairness
         )
-        champ_fair = _worst(champ_fairness)
+        champ_fair = _worst(champ_fairness, params)
         for metric in {params.gate.non_inferiority_metric, *params.gate.metrics}:
             d = paired_bootstrap_difference(y, proba_new, proba_old, metric, params.evaluate)
             diffs[metric] = Interval(d.point, d.lower, d.upper)
@@ -85,7 +86,7 @@ def gather_evidence(params: Params) -> Evidence:
         }
     ev = Evidence(
         metrics=metrics,
-        fairness=_worst(fairness),
+        fairness=_worst(fairness, params),
         validation_failures=len(validation.get("failed", [])),
         champion_version=champion,
         champion_metrics=champ_metrics,
@@ -98,7 +99,7 @@ def gather_evidence(params: Params) -> Evidence:
     out.parent.mkdir(parents=True, exist_ok=True)
     extra |= {
         "differences": {k: vars(v) for k, v in diffs.items()},
-        "challenger_fairness": _worst(fairness),
+        "challenger_fairness": _worst(fairness, params),
         "champion_fairness_worst": champ_fair,
         "serving": {"ok": ok, "detail": detail},
         "eval_rows": len(eval_df),

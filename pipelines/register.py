@@ -69,7 +69,8 @@ def main(argv: list[str] | None = None) -> int:
     path.write_text(json.dumps(out, indent=2) + "\n")
     action = "promoted to champion" if decision.passed else "kept, tagged rejected"
     print(
-        f"register: {out['model']} v{out['version']} {action}; champion is v{out['champion']}"
+        f"register: {out['model']} v{out['version']} {action}; "
+        f"champion is {'v' + out['champion'] if out['champion'] else 'none yet'}"
     )
     return 0
 

@@ -90,7 +90,7 @@ def pipeline_summary(params: Params) -> str:
         action = "promoted to champion" if registration["verdict"] == "pass" else "kept, tagged rejected"
         lines.append(
             f"registry   : {registration['model']} v{registration['version']} {action}; "
-            f"champion is v{registration['champion']}"
+            f"champion is {'v' + registration['champion'] if registration['champion'] else 'none'}"
         )
     lines.append("reports    :")
     for rel in (
