@@ -31,7 +31,7 @@ setup: $(STAMP)
 	@mkdir -p .dvcstore
 
 run: setup
-	$(BIN)/retrain run
+	$(BIN)/retrain series
 
 test: setup
 	$(BIN)/python -m pytest

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from pipelines.config import ConfigError, Params, load_params
 
@@ -87,6 +88,63 @@ def cmd_lineage(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_nightly(args: argparse.Namespace) -> int:
+    """One night: validate the batch, quarantine or accept, drift, maybe retrain and promote."""
+    params = load_params(args.params)
+    from pipelines import nightly
+
+    day = nightly.parse_day(args.date)
+    rec = nightly.run_night(
+        params,
+        day,
+        batch=Path(args.batch) if args.batch else None,
+        force_retrain=args.force_retrain,
+        dry_run=args.dry_run,
+        progress=_progress,
+    )
+    from pipelines.summary import night_line
+
+    print(night_line(rec))
+    print(f"summary: {nightly.record_path(params, day)}")
+    return 0
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    params = load_params(args.params)
+    from pipelines import nightly, simulate
+
+    path = simulate.write_scenario(
+        params, nightly.parse_day(args.date), args.scenario, seed=args.seed, fmt=args.format
+    )
+    print(f"simulate: wrote {args.scenario} batch {path}")
+    return 0
+
+
+def cmd_series(args: argparse.Namespace) -> int:
+    """The main job: the pipeline on the dataset, then a series of nights over every scenario."""
+    params = load_params(args.params)
+    from pipelines import series
+
+    return series.run_series(params, progress=_progress)
+
+
+def cmd_reproduce(args: argparse.Namespace) -> int:
+    params = load_params(args.params)
+    from pipelines.reproduce import reproduce_version
+
+    r = reproduce_version(params, args.version, sample=args.sample)
+    verdict = "IDENTICAL" if r.identical else f"max |diff| {r.max_abs_diff:.2e}"
+    print(
+        f"reproduce v{r.version}: refitted on {r.train_rows:,} rows (data {r.train_version}); "
+        f"predictions on {r.compared_rows:,} eval rows (data {r.eval_version}): {verdict}"
+    )
+    return 0 if r.max_abs_diff <= 1e-9 else 1
+
+
+def _progress(msg: str) -> None:
+    print(msg, flush=True)
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="retrain", description=__doc__.split("\n")[0])
     sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -111,6 +169,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reason", default="rollback", help="why (recorded)")
     p = add("lineage", cmd_lineage, "print where a model version came from")
     p.add_argument("version")
+    p = add("nightly", cmd_nightly, "run one night: batch, validation, drift, retrain, gate")
+    p.add_argument("--date", required=True, help="the night's date, YYYY-MM-DD")
+    p.add_argument("--batch", default=None, help="batch file (default: landing/<date>.csv|parquet)")
+    p.add_argument("--force-retrain", action="store_true", help="train a challenger regardless")
+    p.add_argument("--dry-run", action="store_true", help="judge a challenger, touch no registry")
+    p = add("simulate", cmd_simulate, "write a scenario batch for a date into the landing folder")
+    p.add_argument("--date", required=True, help="YYYY-MM-DD")
+    p.add_argument("--scenario", required=True, choices=["stable", "covariate_drift",
+                   "label_shift", "corrupt", "biased"])
+    p.add_argument("--seed", type=int, default=None, help="default: simulate.seed")
+    p.add_argument("--format", default="csv", choices=["csv", "parquet"])
+    add("series", cmd_series, "the main job: pipeline, then a night of every scenario")
+    p = add("reproduce", cmd_reproduce, "refit VERSION from its lineage; compare predictions")
+    p.add_argument("version")
+    p.add_argument("--sample", type=int, default=2000, help="rows compared")
     return ap
 
 
@@ -118,9 +191,12 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
-    except ConfigError as err:
+    except (ConfigError, ValueError) as err:
         print(f"retrain: {err}", file=sys.stderr)
         return 2
+    except RuntimeError as err:  # busy lock, registry, DVC, reproduce: one readable line
+        print(f"retrain: {type(err).__name__}: {err}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

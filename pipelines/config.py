@@ -245,6 +245,30 @@ class NightlyConfig(_Frozen):
     quarantine: Path = Path("data/quarantine")
 
 
+class SeriesNight(_Frozen):
+    scenario: Literal["stable", "covariate_drift", "label_shift", "corrupt", "biased"]
+    force_retrain: bool = False
+
+
+class SimulateConfig(_Frozen):
+    """Scenario batches (`retrain simulate`); columns default to the dataset's first ones."""
+
+    rows: int = Field(5000, ge=10)
+    seed: int = 0
+    covariate_column: str | None = None
+    covariate_quantile: Fraction = 0.6
+    label_shift_positive_rate: Fraction = 0.6
+    poison_attribute: str | None = None
+    poison_group: str | None = None
+    poison_rate: float = Field(1.0, gt=0.0, le=1.0)
+    biased_rows: int = Field(20000, ge=10)
+    corruptions: tuple[
+        Literal["out_of_range", "unknown_category", "nulls", "missing_column", "wrong_type"], ...
+    ] = ("out_of_range", "unknown_category", "nulls")
+    series_start: str = Field("2026-01-01", pattern=r"^\d{4}-\d{2}-\d{2}$")
+    series: tuple[SeriesNight, ...] = ()
+
+
 class MlflowConfig(_Frozen):
     tracking_uri: str = "sqlite:///mlflow.db"
     experiment: str = "retrain"
@@ -263,6 +287,7 @@ class Params(_Frozen):
     gate: GateConfig = Field(default_factory=GateConfig)
     window: WindowConfig = Field(default_factory=WindowConfig)
     nightly: NightlyConfig = Field(default_factory=NightlyConfig)
+    simulate: SimulateConfig = Field(default_factory=SimulateConfig)
     mlflow: MlflowConfig
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)

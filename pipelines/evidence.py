@@ -30,6 +30,14 @@ def _worst(fairness: Any, params: Params) -> dict[str, float]:
     return {m: w.value for m, w in worst.items() if w.value is not None}
 
 
+def _by_attribute(fairness: Any, params: Params) -> dict[str, dict[str, float]]:
+    return {
+        a.attribute: {m: v for m, v in a.measures.items() if v is not None}
+        for a in fairness.attributes
+        if params.gate.fairness_include_intersection or not a.is_intersection
+    }
+
+
 def gather_evidence(params: Params) -> Evidence:
     from pipelines import registry
     from pipelines.data import labels
@@ -64,6 +72,7 @@ def gather_evidence(params: Params) -> Evidence:
     extra: dict[str, Any] = {"champion_version": champion}
     champ_metrics: dict[str, Interval] = {}
     champ_fair: dict[str, float] = {}
+    champ_by_attr: dict[str, dict[str, float]] = {}
     diffs: dict[str, Interval] = {}
     if champion is not None:
         scorer = load_scorer(f"models:/{params.mlflow.registered_model}@champion", params.dataset)
@@ -77,6 +86,7 @@ def gather_evidence(params: Params) -> Evidence:
             y, y_pred_old, eval_df[list(params.dataset.sensitive)], params.fairness
         )
         champ_fair = _worst(champ_fairness, params)
+        champ_by_attr = _by_attribute(champ_fairness, params)
         for metric in {params.gate.non_inferiority_metric, *params.gate.metrics}:
             d = paired_bootstrap_difference(y, proba_new, proba_old, metric, params.evaluate)
             diffs[metric] = Interval(d.point, d.lower, d.upper)
@@ -92,6 +102,8 @@ def gather_evidence(params: Params) -> Evidence:
         champion_metrics=champ_metrics,
         champion_fairness=champ_fair,
         differences=diffs,
+        fairness_by_attribute=_by_attribute(fairness, params),
+        champion_fairness_by_attribute=champ_by_attr,
         serving_ok=ok,
         serving_detail=detail,
     )
@@ -101,6 +113,8 @@ def gather_evidence(params: Params) -> Evidence:
         "differences": {k: vars(v) for k, v in diffs.items()},
         "challenger_fairness": _worst(fairness, params),
         "champion_fairness_worst": champ_fair,
+        "challenger_fairness_by_attribute": _by_attribute(fairness, params),
+        "champion_fairness_by_attribute": champ_by_attr,
         "serving": {"ok": ok, "detail": detail},
         "eval_rows": len(eval_df),
     }

@@ -64,6 +64,9 @@ class Evidence:
     champion_metrics: Mapping[str, Interval] = field(default_factory=dict)
     champion_fairness: Mapping[str, float] = field(default_factory=dict)
     differences: Mapping[str, Interval] = field(default_factory=dict)  # challenger - champion
+    # attribute -> measure -> value, for regressions judged attribute by attribute
+    fairness_by_attribute: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    champion_fairness_by_attribute: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
     serving_ok: bool | None = None
     serving_detail: str = ""
 
@@ -191,28 +194,28 @@ def _fairness_checks(ev: Evidence, cfg: GateConfig) -> list[Check]:
     if ev.champion_version is None:
         return checks
     margin = cfg.fairness_regression_margin
-    for name, new in ev.fairness.items():
-        old = ev.champion_fairness.get(name)
-        if old is None:
-            continue
-        if name in FAIRNESS_LOWER_IS_BETTER:
-            change, ok = new - old, new - old <= margin
-        else:  # ratios: higher is fairer
-            change, ok = old - new, old - new <= margin
-        detail = (
-            f"{name} {_fmt(new)} vs champion v{ev.champion_version} {_fmt(old)}: "
-            f"{'within' if ok else 'regresses beyond'} the {margin} margin"
-        )
-        checks.append(
-            Check(
-                f"{name} vs champion",
-                "fairness_regression",
-                "pass" if ok else "fail",
-                round(change, 6),
-                f"regression <= {margin}",
-                detail,
+    for attr, measures in ev.fairness_by_attribute.items():
+        before = ev.champion_fairness_by_attribute.get(attr, {})
+        for name, new in measures.items():
+            old = before.get(name)
+            if old is None or new is None:
+                continue
+            change = new - old if name in FAIRNESS_LOWER_IS_BETTER else old - new
+            ok = change <= margin
+            detail = (
+                f"{name} for {attr} {_fmt(new)} vs champion v{ev.champion_version} {_fmt(old)}: "
+                f"{'within' if ok else 'regresses beyond'} the {margin} margin"
             )
-        )
+            checks.append(
+                Check(
+                    f"{name} ({attr}) vs champion",
+                    "fairness_regression",
+                    "pass" if ok else "fail",
+                    round(change, 6),
+                    f"regression <= {margin}",
+                    detail,
+                )
+            )
     return checks
 
 

@@ -33,7 +33,7 @@ from typing import Any
 import pandas as pd
 
 from pipelines.config import Params
-from pipelines.data import write_parquet
+from pipelines.data import read_table, write_parquet
 
 BATCH_SUFFIXES = (".parquet", ".csv")
 
@@ -189,7 +189,9 @@ def retrain_reasons(
         reasons.append("data drift")
     if cfg.retrain_on_target_drift and target_drift:
         reasons.append("target drift")
-    if cfg.retrain_every and (nights_since_retrain is None or nights_since_retrain >= cfg.retrain_every):
+    if cfg.retrain_every and nights_since_retrain is not None and (
+        nights_since_retrain >= cfg.retrain_every
+    ):
         reasons.append(f"schedule (every {cfg.retrain_every} nights)")
     return reasons
 
@@ -202,35 +204,19 @@ def _write_json(path: Path, obj: Any) -> Path:
     return path
 
 
-def run_night(
-    params: Params,
-    day: str,
-    *,
-    batch: Path | None = None,
-    force_retrain: bool = False,
-    dry_run: bool = False,
-    progress: Callable[[str], None] = print,
-) -> dict[str, Any]:
-    """Run one night end to end under the workspace lock; return (and write) its summary."""
-    with night_lock(params):
-        summary = _night(params, day, batch, force_retrain, dry_run, progress)
-    return summary
+PIPELINE_STAGES = ("window", "validate", "drift", "train", "evaluate", "fairness", "gate", "register")
 
 
-def _night(
-    params: Params,
-    day: str,
-    batch: Path | None,
-    force_retrain: bool,
-    dry_run: bool,
-    progress: Callable[[str], None],
-) -> dict[str, Any]:
-    from pipelines import drift, registry, validate, workspace
+def record_path(params: Params, day: str) -> Path:
+    return nights_dir(params) / day / "summary.json"
 
-    t0 = time.perf_counter()
-    paths = NightPaths.of(params, day)
-    paths.reports.mkdir(parents=True, exist_ok=True)
-    summary: dict[str, Any] = {
+
+def load_record(params: Params, day: str) -> dict[str, Any]:
+    """The night's record so far (each step adds to it; a rerun continues from it)."""
+    p = record_path(params, day)
+    if p.is_file():
+        return json.loads(p.read_text())
+    return {
         "date": day,
         "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "batch": None,
@@ -242,116 +228,195 @@ def _night(
         "retrain_reasons": [],
         "challenger": None,
         "champion": None,
+        "fairness": None,
         "gate": None,
         "promoted": None,
         "serving": None,
         "outcome": None,
-        "reports": str(paths.reports),
+        "reports": str(p.parent),
     }
-    accepted_file = paths.accepted / f"{day}.parquet"
-    champion_before = registry.champion_version(params)
 
-    # 1. land
+
+def save_record(params: Params, day: str, record: dict[str, Any]) -> dict[str, Any]:
+    _write_json(record_path(params, day), record)
+    return record
+
+
+def ingest(
+    params: Params,
+    day: str,
+    batch: Path | None = None,
+    progress: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Step 1: validate tonight's batch; quarantine it, or accept and version it.
+
+    Sets ``outcome`` to ``no_batch`` or ``batch_rejected`` when the night ends here.
+    """
+    from pipelines import registry, validate, workspace
+
+    paths = NightPaths.of(params, day)
+    paths.reports.mkdir(parents=True, exist_ok=True)
+    rec = load_record(params, day)
+    rec["outcome"] = None
+    rec["champion_before"] = rec.get("champion_before") or registry.champion_version(params)
+    accepted_file = paths.accepted / f"{day}.parquet"
     if batch is None:
         batch = find_batch(paths, day)
     if batch is not None and batch.is_file():
-        summary["batch"] = str(batch)
+        rec["batch"] = str(batch)
         progress(f"[{day}] validate {batch}")
         suite = validate.load_suite(params.suite_path)
         result = validate.validate_file(batch, suite, params)
         vjson = _write_json(paths.reports / "validation.json", result.to_dict())
         vhtml = paths.reports / "validation.html"
         vhtml.write_text(validate.render_html(result, f"Validation of batch {day}"))
-        summary["rows"] = result.n_rows
-        summary["validation"] = {
+        rec["rows"] = result.n_rows
+        rec["validation"] = {
             "success": result.success,
             "evaluated": result.evaluated,
             "failed": [f"{f.expectation}: {f.message}" for f in result.failed],
+            "report": str(vhtml),
         }
         if not result.success:
             dest = quarantine_batch(batch, paths, day, [vjson, vhtml])
             progress(f"[{day}] batch REJECTED ({len(result.failed)} failed); quarantined in {dest}")
-            summary["quarantined_to"] = str(dest)
-            return _finish(params, summary, "batch_rejected", champion_before, t0, retrained=False)
-        df = validate.read_batch(batch, params)
+            rec["quarantined_to"] = str(dest)
+            rec["outcome"] = "batch_rejected"
+            return save_record(params, day, rec)
+        df = read_table(batch, params.dataset)
         accept_batch(df, batch, paths, day)
         progress(f"[{day}] batch accepted: {len(df):,} rows")
     elif accepted_file.is_file():
         progress(f"[{day}] batch already accepted on an earlier run: continuing")
-        summary["batch"] = str(accepted_file)
-        summary["validation"] = {"success": True, "note": "accepted on an earlier run"}
+        rec["batch"] = rec.get("batch") or str(accepted_file)
     else:
         progress(f"[{day}] no batch landed in {paths.landing}: nothing to do")
-        return _finish(params, summary, "no_batch", champion_before, t0, retrained=False)
+        rec["outcome"] = "no_batch"
+        return save_record(params, day, rec)
+    rec["data_version"] = workspace.version_accepted(params)
+    rec["rows"] = rec["rows"] or len(pd.read_parquet(accepted_file))
+    return save_record(params, day, rec)
 
-    # 2. version the accepted data
-    summary["data_version"] = workspace.version_accepted(params)
-    summary["rows"] = summary["rows"] or len(pd.read_parquet(accepted_file))
 
-    # 3. drift of tonight's batch against the data the current window trains on
+def assess(
+    params: Params,
+    day: str,
+    force_retrain: bool = False,
+    progress: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Step 2: drift of tonight's batch against the data trained on so far; retrain or not.
+
+    Sets ``outcome`` to ``no_retrain`` when the night ends here.
+    """
+    from pipelines import drift, workspace
+
+    paths = NightPaths.of(params, day)
+    rec = load_record(params, day)
     progress(f"[{day}] drift")
-    current = pd.read_parquet(accepted_file)
+    current = pd.read_parquet(paths.accepted / f"{day}.parquet")
     reference = workspace.reference_before(params, day)
     dr = drift.detect_drift(reference, current, params.dataset, params.drift)
     drift.write_result(dr, paths.reports / "drift")
-    drift.write_html_report(reference, current, params.dataset, params.drift, paths.reports / "drift" / "drift.html")
-    summary["drift"] = {
+    drift.write_html_report(
+        reference, current, params.dataset, params.drift, paths.reports / "drift" / "drift.html"
+    )
+    rec["drift"] = {
         "dataset_drift": dr.drifted,
         "share": dr.share,
         "drifted_columns": list(dr.drifted_columns),
         "target_drift": dr.target.drifted,
         "target_score": dr.target.score,
         "columns": {c.column: {"score": c.score, "drifted": c.drifted} for c in dr.columns},
+        "report": str(paths.reports / "drift" / "drift.html"),
     }
-
-    # 4. retrain?
     state = load_state(params)
-    last = state.get("last_retrain")
-    since = None if last is None else (date.fromisoformat(day) - date.fromisoformat(last)).days
+    if "first_night" not in state:  # the schedule counts from the first night seen
+        state["first_night"] = day
+        save_state(params, state)
+    last = state.get("last_retrain") or state["first_night"]
+    since = (date.fromisoformat(day) - date.fromisoformat(last)).days
     reasons = retrain_reasons(
         params,
         forced=force_retrain,
-        has_champion=champion_before is not None,
+        has_champion=rec.get("champion_before") is not None,
         dataset_drift=dr.drifted,
         target_drift=dr.target.drifted,
         nights_since_retrain=since,
     )
-    summary["retrain_reasons"] = reasons
+    rec["retrain_reasons"] = reasons
     if not reasons:
         progress(f"[{day}] no drift, not scheduled, not forced: no retraining tonight")
-        return _finish(params, summary, "no_retrain", champion_before, t0, retrained=False)
+        rec["outcome"] = "no_retrain"
+    else:
+        progress(f"[{day}] retrain: {', '.join(reasons)}")
+    return save_record(params, day, rec)
 
-    # 5. the pipeline part: the same `dvc repro` a user runs
-    progress(f"[{day}] retrain ({', '.join(reasons)}): dvc repro")
+
+def run_stage(params: Params, stage: str) -> None:
+    """One stage of the DVC pipeline, exactly as `dvc repro -s STAGE` runs it."""
+    from pipelines import workspace
+
+    if stage not in PIPELINE_STAGES:
+        raise ValueError(f"unknown stage {stage!r}; stages are {list(PIPELINE_STAGES)}")
+    workspace.ensure(params)
+    workspace.dvc(params, "repro", "-s", stage)
+
+
+def retrain(params: Params, day: str, dry_run: bool = False) -> None:
+    """Step 3: the pipeline part, `dvc repro` (up to the gate only on a dry run)."""
+    from pipelines import workspace
+
     workspace.repro(params, upto="gate" if dry_run else None)
+    mark_retrained(params, day)
+
+
+def mark_retrained(params: Params, day: str) -> None:
+    state = load_state(params)
     state["last_retrain"] = day
     save_state(params, state)
-    return _finish(params, summary, "dry_run" if dry_run else None, champion_before, t0, retrained=True)
 
 
-def _finish(
-    params: Params,
-    summary: dict[str, Any],
-    outcome: str | None,
-    champion_before: str | None,
-    t0: float,
-    *,
-    retrained: bool,
-) -> dict[str, Any]:
+def finish(params: Params, day: str, dry_run: bool = False) -> dict[str, Any]:
+    """Last step: what the night did, with the version serving now."""
     from pipelines import registry
     from pipelines.summary import stage_results
 
-    summary["retrained"] = retrained
-    if retrained:
-        summary.update(stage_results(params))
+    rec = load_record(params, day)
     champion_after = registry.champion_version(params)
-    summary["champion_before"] = champion_before
-    summary["serving"] = champion_after
-    if outcome is None:
-        promoted = champion_after is not None and champion_after != champion_before
-        summary["promoted"] = champion_after if promoted else None
-        outcome = "promoted" if promoted else "not_promoted"
-    summary["outcome"] = outcome
-    summary["seconds"] = round(time.perf_counter() - t0, 2)
-    _write_json(Path(summary["reports"]) / "summary.json", summary)
-    return summary
+    before = rec.get("champion_before")
+    if rec.get("outcome") in (None, "retrained"):
+        rec["retrained"] = True
+        rec.update(stage_results(params))
+        if dry_run:
+            rec["outcome"] = "dry_run"
+        else:
+            promoted = champion_after is not None and champion_after != before
+            rec["promoted"] = champion_after if promoted else None
+            rec["outcome"] = "promoted" if promoted else "not_promoted"
+    rec["serving"] = champion_after
+    rec["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+    return save_record(params, day, rec)
+
+
+def run_night(
+    params: Params,
+    day: str,
+    *,
+    batch: Path | None = None,
+    force_retrain: bool = False,
+    dry_run: bool = False,
+    progress: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """One night end to end under the workspace lock; returns (and writes) its summary."""
+    t0 = time.perf_counter()
+    with night_lock(params):
+        rec = ingest(params, day, batch, progress)
+        if rec["outcome"] is None:
+            rec = assess(params, day, force_retrain, progress)
+        if rec["outcome"] is None:
+            progress(f"[{day}] dvc repro (window, validate, drift, train, evaluate, fairness, gate"
+                     f"{'' if dry_run else ', register'})")
+            retrain(params, day, dry_run)
+        rec = finish(params, day, dry_run)
+    rec["seconds"] = round(time.perf_counter() - t0, 2)
+    return save_record(params, day, rec)

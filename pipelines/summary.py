@@ -36,6 +36,8 @@ def stage_results(params: Params) -> dict[str, Any]:
         "fairness": {
             "challenger": evidence.get("challenger_fairness"),
             "champion": evidence.get("champion_fairness_worst"),
+            "challenger_by_attribute": evidence.get("challenger_fairness_by_attribute"),
+            "champion_by_attribute": evidence.get("champion_fairness_by_attribute"),
         },
         "gate": {"verdict": decision["verdict"], "reasons": decision["reasons"]}
         if decision
@@ -110,3 +112,70 @@ def pipeline_summary(params: Params) -> str:
 
 def _rel(params: Params, p: Path) -> str:
     return str(p.relative_to(params.root)) if p.is_relative_to(params.root) else str(p)
+
+
+def _verdict(rec: dict[str, Any]) -> str:
+    v = rec.get("validation") or {}
+    if rec.get("outcome") == "no_batch":
+        return "no batch"
+    return "accepted" if v.get("success", True) else f"REJECTED ({len(v.get('failed', []))})"
+
+
+def _vs(rec: dict[str, Any]) -> str:
+    ch = (rec.get("challenger") or {}).get("metrics", {}).get("roc_auc")
+    diff = ((rec.get("champion") or {}).get("difference") or {}).get("roc_auc")
+    if not ch:
+        return "-"
+    if not diff:
+        return f"auc {ch['point']:.3f}"
+    return f"auc {ch['point']:.3f} ({diff['point']:+.3f} [{diff['lower']:+.3f},{diff['upper']:+.3f}])"
+
+
+def _fair(rec: dict[str, Any]) -> str:
+    """Demographic parity difference of the attribute whose value moved most vs the champion."""
+    f = rec.get("fairness") or {}
+    key = "demographic_parity_difference"
+    ch, champ = f.get("challenger_by_attribute") or {}, f.get("champion_by_attribute") or {}
+    pairs = [(a, m[key], (champ.get(a) or {}).get(key)) for a, m in ch.items() if key in m]
+    if not pairs:
+        return "-"
+    attr, new, old = max(pairs, key=lambda p: -1 if p[2] is None else p[1] - p[2])
+    return f"dpd[{attr}] {new:.3f}" + (f" (was {old:.3f})" if old is not None else "")
+
+
+def night_line(rec: dict[str, Any]) -> str:
+    drift = rec.get("drift") or {}
+    gate = rec.get("gate") or {}
+    return (
+        f"{rec['date']}: {rec.get('outcome')} - batch {_verdict(rec)}; drift share "
+        f"{drift.get('share', 0):.0%}{' (target drift)' if drift.get('target_drift') else ''}; "
+        f"retrained: {'yes (' + ', '.join(rec.get('retrain_reasons', [])) + ')' if rec.get('retrained') else 'no'}"
+        f"{'; gate ' + gate['verdict'].upper() if gate else ''}; serving v{rec.get('serving')}"
+    )
+
+
+def night_table(records: list[dict[str, Any]]) -> str:
+    """One row per night: what arrived, what was decided, what serves now."""
+    head = ("night", "scenario", "batch", "drift", "retrained", "challenger vs champion",
+            "fairness", "gate", "promoted", "serving")
+    rows = []
+    for rec in records:
+        drift = rec.get("drift") or {}
+        d = "-" if not drift else (
+            f"{drift['share']:.0%}{' DRIFT' if drift.get('dataset_drift') else ''}"
+            f"{' +target' if drift.get('target_drift') else ''}"
+        )
+        gate = (rec.get("gate") or {}).get("verdict", "-")
+        rows.append((
+            rec["date"], rec.get("scenario", ""), _verdict(rec), d,
+            "yes" if rec.get("retrained") else "no", _vs(rec), _fair(rec), gate.upper(),
+            f"v{rec['promoted']}" if rec.get("promoted") else "-",
+            f"v{rec.get('serving')}",
+        ))
+    widths = [max(len(str(x)) for x in col) for col in zip(head, *rows, strict=False)]
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
+    lines = [fmt.format(*head), fmt.format(*("-" * w for w in widths))]
+    lines += [fmt.format(*r) for r in rows]
+    reasons = [f"  {r['date']}: gate {r['gate']['verdict']}: {'; '.join(r['gate']['reasons'])}"
+               for r in records if r.get("gate")]
+    return "\n".join(lines + ([""] + reasons if reasons else []))

@@ -85,15 +85,21 @@ def test_fairness_bound_and_regression_against_champion():
         metrics=GOOD,
         fairness={"equalized_odds_difference": 0.14},  # within the 0.15 bound ...
         champion_version="2",
-        champion_fairness={"equalized_odds_difference": 0.06},  # ... but 0.08 worse
+        champion_fairness={"equalized_odds_difference": 0.14},
         differences={"roc_auc": Interval(0.0, -0.001, 0.001)},
+        # ... and the worst is unchanged, but 'sex' got 0.08 worse (hidden by the worst)
+        fairness_by_attribute={"sex": {"equalized_odds_difference": 0.14},
+                               "race": {"equalized_odds_difference": 0.10}},
+        champion_fairness_by_attribute={"sex": {"equalized_odds_difference": 0.06},
+                                        "race": {"equalized_odds_difference": 0.14}},
     )
     d = decide(ev, CFG)
     v = verdicts(d)
     assert v["equalized_odds_difference"] == "pass"
-    assert v["equalized_odds_difference vs champion"] == "fail"
+    assert v["equalized_odds_difference (sex) vs champion"] == "fail"
+    assert v["equalized_odds_difference (race) vs champion"] == "pass"  # improvements are fine
     assert not d.passed
-    assert any("regresses beyond the 0.03 margin" in r for r in d.reasons)
+    assert any("for sex" in r and "regresses beyond the 0.03 margin" in r for r in d.reasons)
 
 
 def test_fairness_bound_violation_and_ratio_direction():
@@ -106,8 +112,10 @@ def test_fairness_bound_violation_and_ratio_direction():
         champion_version="1",
         champion_fairness={"disparate_impact_ratio": 0.95},
         differences={"roc_auc": Interval(0, 0, 0)},
+        fairness_by_attribute={"sex": {"disparate_impact_ratio": 0.85}},
+        champion_fairness_by_attribute={"sex": {"disparate_impact_ratio": 0.95}},
     )
-    assert verdicts(decide(ev, cfg))["disparate_impact_ratio vs champion"] == "fail"
+    assert verdicts(decide(ev, cfg))["disparate_impact_ratio (sex) vs champion"] == "fail"
 
 
 def test_validation_failures_and_serving_check_block():

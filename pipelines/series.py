@@ -1,0 +1,36 @@
+"""The main job (`make run`): the pipeline on the dataset, then one night of every scenario.
+
+Nights already finished in this workspace are not run again, so a second `make run` only
+prints the table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, timedelta
+
+from pipelines.config import Params
+
+
+def run_series(params: Params, progress: Callable[[str], None] = print) -> int:
+    from pipelines import nightly, simulate, workspace
+    from pipelines.summary import night_table, pipeline_summary
+
+    progress("== the pipeline on the dataset (dvc repro) ==")
+    workspace.repro(params)
+    progress(pipeline_summary(params))
+    records = []
+    start = date.fromisoformat(params.simulate.series_start)
+    for i, night in enumerate(params.simulate.series):
+        day = (start + timedelta(days=i)).isoformat()
+        rec = nightly.load_record(params, day)
+        if not rec.get("finished_at"):
+            progress(f"\n== night {day}: {night.scenario}"
+                     f"{' (forced retrain)' if night.force_retrain else ''} ==")
+            simulate.write_scenario(params, day, night.scenario)
+            rec = nightly.run_night(params, day, force_retrain=night.force_retrain, progress=progress)
+        rec["scenario"] = night.scenario
+        records.append(rec)
+    progress("\n" + night_table(records))
+    progress(f"\nnight summaries: {nightly.nights_dir(params)}/<date>/summary.json")
+    return 0

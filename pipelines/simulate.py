@@ -1,0 +1,144 @@
+"""Scenario batches for exercising the nightly cycle on real data.
+
+Each scenario draws rows from the dataset's published held-out file (already cleaned) and
+changes them in one named way. Columns are chosen from the dataset config (params
+``simulate``), never by name here:
+
+- ``stable``           a plain random sample: no drift expected.
+- ``covariate_drift``  rows with a numeric feature above a high quantile: the inputs shift.
+- ``label_shift``      resampled so the positive label is far more common: the target shifts.
+- ``corrupt``          quality and schema violations (see ``CORRUPTIONS``), for quarantine.
+- ``biased``           positive labels of one sensitive group flipped to negative: a model
+                       retrained on it learns to disfavour that group.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from pipelines.config import DatasetConfig, Params, SimulateConfig
+
+SCENARIOS = ("stable", "covariate_drift", "label_shift", "corrupt", "biased")
+CORRUPTIONS = ("out_of_range", "unknown_category", "nulls", "missing_column", "wrong_type")
+
+
+def _sample(df: pd.DataFrame, n: int, rng: np.random.Generator, weights=None) -> pd.DataFrame:
+    replace = n > len(df)
+    idx = rng.choice(len(df), size=n, replace=replace, p=weights)
+    return df.iloc[idx].reset_index(drop=True)
+
+
+def stable(df: pd.DataFrame, ds: DatasetConfig, cfg: SimulateConfig, rng) -> pd.DataFrame:
+    return _sample(df, cfg.rows, rng)
+
+
+def covariate_drift(df: pd.DataFrame, ds: DatasetConfig, cfg: SimulateConfig, rng) -> pd.DataFrame:
+    col = cfg.covariate_column or ds.features.numeric[0]
+    cut = df[col].quantile(cfg.covariate_quantile)
+    return _sample(df[df[col] > cut], cfg.rows, rng)
+
+
+def label_shift(df: pd.DataFrame, ds: DatasetConfig, cfg: SimulateConfig, rng) -> pd.DataFrame:
+    pos = (df[ds.target] == ds.positive_label).to_numpy()
+    n_pos = int(round(cfg.rows * cfg.label_shift_positive_rate))
+    return pd.concat(
+        [_sample(df[pos], n_pos, rng), _sample(df[~pos], cfg.rows - n_pos, rng)]
+    ).sample(frac=1.0, random_state=int(rng.integers(2**31))).reset_index(drop=True)
+
+
+def poison_group(df: pd.DataFrame, ds: DatasetConfig, cfg: SimulateConfig) -> tuple[str, str]:
+    """The attribute and group to poison: from params, else the group least often positive."""
+    attr = cfg.poison_attribute or ds.sensitive[0]
+    if cfg.poison_group is not None:
+        return attr, cfg.poison_group
+    rates = (df[ds.target] == ds.positive_label).groupby(df[attr]).mean()
+    counts = df[attr].value_counts()
+    rates = rates[counts[rates.index] >= 100]
+    return attr, str(rates.idxmin())
+
+
+def biased(df: pd.DataFrame, ds: DatasetConfig, cfg: SimulateConfig, rng) -> pd.DataFrame:
+    out = _sample(df, cfg.biased_rows, rng)
+    attr, group = poison_group(df, ds, cfg)
+    hit = (out[attr] == group) & (out[ds.target] == ds.positive_label)
+    flip = hit & (rng.random(len(out)) < cfg.poison_rate)
+    negative = ds.negative_label or f"not {ds.positive_label}"
+    out.loc[flip, ds.target] = negative
+    return out
+
+
+def corrupt(
+    df: pd.DataFrame,
+    ds: DatasetConfig,
+    cfg: SimulateConfig,
+    rng,
+    kinds: tuple[str, ...] | None = None,
+) -> pd.DataFrame:
+    """Apply each corruption in ``kinds`` (default ``cfg.corruptions``) to a stable sample."""
+    out = _sample(df, cfg.rows, rng).astype({c: object for c in ds.features.numeric})
+    n = len(out)
+    some = rng.random(n) < 0.05  # 5% of rows for value-level problems
+    num = ds.features.numeric[0]
+    cat = ds.features.categorical[0] if ds.features.categorical else None
+    for kind in kinds or cfg.corruptions:
+        if kind == "out_of_range":
+            out.loc[some, num] = -999.0
+        elif kind == "unknown_category" and cat:
+            out.loc[some, cat] = "__unseen_category__"
+        elif kind == "nulls":
+            col = ds.features.numeric[-1]
+            out.loc[rng.random(n) < 0.5, col] = None
+        elif kind == "missing_column":
+            out = out.drop(columns=[ds.features.all[-1]])
+        elif kind == "wrong_type":
+            col = ds.features.numeric[min(1, len(ds.features.numeric) - 1)]
+            out.loc[some, col] = "not-a-number"
+        else:
+            raise ValueError(f"unknown corruption {kind!r}; choose from {list(CORRUPTIONS)}")
+    return out
+
+
+GENERATORS: dict[str, Callable[..., pd.DataFrame]] = {
+    "stable": stable,
+    "covariate_drift": covariate_drift,
+    "label_shift": label_shift,
+    "corrupt": corrupt,
+    "biased": biased,
+}
+
+
+def make_batch(
+    source: pd.DataFrame, scenario: str, ds: DatasetConfig, cfg: SimulateConfig, seed: int
+) -> pd.DataFrame:
+    """Pure core: a scenario batch drawn from ``source``."""
+    if scenario not in GENERATORS:
+        raise ValueError(f"unknown scenario {scenario!r}; choose from {list(SCENARIOS)}")
+    return GENERATORS[scenario](source, ds, cfg, np.random.default_rng(seed))
+
+
+def write_scenario(
+    params: Params, day: str, scenario: str, seed: int | None = None, fmt: str = "csv"
+) -> Path:
+    """Write ``landing/<day>.<fmt>`` for a scenario, drawn from the published held-out file."""
+    from pipelines.prepare import prepared_paths
+
+    source = pd.read_parquet(prepared_paths(params)[1])
+    seed = params.simulate.seed if seed is None else seed
+    day_seed = seed + int(day.replace("-", ""))
+    batch = make_batch(source, scenario, params.dataset, params.simulate, day_seed)
+    landing = params.path(params.nightly.landing)
+    landing.mkdir(parents=True, exist_ok=True)
+    path = landing / f"{day}.{fmt}"
+    tmp = landing / f".{day}.{fmt}.tmp"
+    if fmt == "csv":
+        batch.to_csv(tmp, index=False)
+    elif fmt == "parquet":
+        batch.to_parquet(tmp, index=False)
+    else:
+        raise ValueError(f"unknown batch format {fmt!r} (csv or parquet)")
+    tmp.replace(path)
+    return path
