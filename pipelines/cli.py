@@ -10,7 +10,7 @@ import json
 import sys
 from pathlib import Path
 
-from pipelines.config import ConfigError, Params, load_params
+from pipelines.config import ConfigError, load_params
 
 
 def cmd_run(args: argparse.Namespace) -> int:

@@ -190,9 +190,7 @@ class FairnessConfig(_Frozen):
     intersection: bool = True
 
 
-MetricName = Literal[
-    "roc_auc", "accuracy", "f1", "precision", "recall", "log_loss", "brier", "ece"
-]
+MetricName = Literal["roc_auc", "accuracy", "f1", "precision", "recall", "log_loss", "brier", "ece"]
 FairnessMeasure = Literal[
     "demographic_parity_difference", "equalized_odds_difference", "disparate_impact_ratio"
 ]
@@ -362,7 +360,9 @@ def _format_errors(err: ValidationError, source: str) -> str:
 def parse_params(raw: Any, source: str = DEFAULT_PARAMS, root: Path | None = None) -> Params:
     """Validate an already-loaded mapping into :class:`Params`."""
     if not isinstance(raw, dict):
-        raise ConfigError(f"{source}: expected a mapping at the top level, got {type(raw).__name__}")
+        raise ConfigError(
+            f"{source}: expected a mapping at the top level, got {type(raw).__name__}"
+        )
     try:
         return Params.model_validate({**raw, "root": root or Path(".")})
     except ValidationError as err:

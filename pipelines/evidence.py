@@ -48,8 +48,12 @@ def gather_evidence(params: Params) -> Evidence:
     from pipelines.window import window_paths
 
     reports = params.reports_dir
-    evaluation = Evaluation.from_dict(json.loads((reports / "evaluate" / "evaluation.json").read_text()))
-    fairness = FairnessResult.from_dict(json.loads((reports / "fairness" / "fairness.json").read_text()))
+    evaluation = Evaluation.from_dict(
+        json.loads((reports / "evaluate" / "evaluation.json").read_text())
+    )
+    fairness = FairnessResult.from_dict(
+        json.loads((reports / "fairness" / "fairness.json").read_text())
+    )
     validation = json.loads((reports / "validate" / "validation.json").read_text())
     predictions = pd.read_parquet(reports / "evaluate" / "predictions.parquet")
     record = json.loads(train_record_path(params).read_text())

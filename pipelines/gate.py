@@ -123,9 +123,7 @@ def _metric_checks(ev: Evidence, cfg: GateConfig) -> list[Check]:
             parts.append(f"<= {bound.max}")
         basis = "CI" if cfg.use_interval else "point"
         value = f"{_fmt(est.point)} [{_fmt(est.lower)}, {_fmt(est.upper)}]"
-        detail = (
-            f"{name} {value} {'meets' if ok else 'misses'} {' and '.join(parts)} (judged on {basis})"
-        )
+        detail = f"{name} {value} {'meets' if ok else 'misses'} {' and '.join(parts)} (judged on {basis})"
         checks.append(
             Check(name, "metric", "pass" if ok else "fail", value, " and ".join(parts), detail)
         )
@@ -171,7 +169,9 @@ def _comparison_checks(ev: Evidence, cfg: GateConfig) -> list[Check]:
         f"{margin} margin: paired difference {value}"
     )
     return [
-        Check(f"{name} vs champion", "comparison", "pass" if ok else "fail", value, threshold, detail)
+        Check(
+            f"{name} vs champion", "comparison", "pass" if ok else "fail", value, threshold, detail
+        )
     ]
 
 
@@ -186,8 +186,12 @@ def _fairness_checks(ev: Evidence, cfg: GateConfig) -> list[Check]:
             continue
         ok = (bound.min is None or v >= bound.min) and (bound.max is None or v <= bound.max)
         threshold = " and ".join(
-            p for p in (f">= {bound.min}" if bound.min is not None else "",
-                        f"<= {bound.max}" if bound.max is not None else "") if p
+            p
+            for p in (
+                f">= {bound.min}" if bound.min is not None else "",
+                f"<= {bound.max}" if bound.max is not None else "",
+            )
+            if p
         )
         detail = f"{name} {_fmt(v)} {'meets' if ok else 'misses'} {threshold} (worst attribute)"
         checks.append(Check(name, "fairness", "pass" if ok else "fail", v, threshold, detail))
@@ -284,7 +288,9 @@ def render_markdown(d: Decision, title: str = "Promotion gate") -> str:
         "|---|---|---|---|---|",
     ]
     for c in d.checks:
-        value = "" if c.value is None else (f"{c.value:.4f}" if isinstance(c.value, float) else c.value)
+        value = (
+            "" if c.value is None else (f"{c.value:.4f}" if isinstance(c.value, float) else c.value)
+        )
         lines.append(f"| {c.name} | {c.group} | {value} | {c.threshold} | {_ICON[c.verdict]} |")
     return "\n".join(lines) + "\n"
 

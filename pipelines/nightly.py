@@ -189,8 +189,10 @@ def retrain_reasons(
         reasons.append("data drift")
     if cfg.retrain_on_target_drift and target_drift:
         reasons.append("target drift")
-    if cfg.retrain_every and nights_since_retrain is not None and (
-        nights_since_retrain >= cfg.retrain_every
+    if (
+        cfg.retrain_every
+        and nights_since_retrain is not None
+        and (nights_since_retrain >= cfg.retrain_every)
     ):
         reasons.append(f"schedule (every {cfg.retrain_every} nights)")
     return reasons
@@ -204,7 +206,16 @@ def _write_json(path: Path, obj: Any) -> Path:
     return path
 
 
-PIPELINE_STAGES = ("window", "validate", "drift", "train", "evaluate", "fairness", "gate", "register")
+PIPELINE_STAGES = (
+    "window",
+    "validate",
+    "drift",
+    "train",
+    "evaluate",
+    "fairness",
+    "gate",
+    "register",
+)
 
 
 def record_path(params: Params, day: str) -> Path:
@@ -414,8 +425,10 @@ def run_night(
         if rec["outcome"] is None:
             rec = assess(params, day, force_retrain, progress)
         if rec["outcome"] is None:
-            progress(f"[{day}] dvc repro (window, validate, drift, train, evaluate, fairness, gate"
-                     f"{'' if dry_run else ', register'})")
+            progress(
+                f"[{day}] dvc repro (window, validate, drift, train, evaluate, fairness, gate"
+                f"{'' if dry_run else ', register'})"
+            )
             retrain(params, day, dry_run)
         rec = finish(params, day, dry_run)
     rec["seconds"] = round(time.perf_counter() - t0, 2)

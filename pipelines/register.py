@@ -39,8 +39,13 @@ def act_on_decision(
         for f in sorted(report_dir.glob("*")):
             if f.is_file():
                 mlflow.log_artifact(str(f), artifact_path="gate")
-    c.set_model_version_tag(params.mlflow.registered_model, version, "gate.report",
-                            f"runs:/{train_record['run_id']}/gate/report.md")
+    c.set_model_version_tag(
+        params.mlflow.registered_model,
+        version,
+        "gate.report",
+        f"runs:/{train_record['run_id']}/gate/report.md",
+    )
+    registry.crash_point("registration")
     if decision.passed:
         event = registry.promote(params, version, reason="; ".join(decision.reasons))
     else:

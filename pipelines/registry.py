@@ -43,6 +43,16 @@ class Event:
         return asdict(self)
 
 
+def crash_point(name: str) -> None:
+    """Test hook: die here, like a killed process, when RETRAIN_CRASH_AT names this point.
+
+    Used by the crash-consistency tests to stop a night between registration and promotion and
+    between the two alias moves; it does nothing otherwise.
+    """
+    if os.environ.get("RETRAIN_CRASH_AT") == name:
+        os._exit(137)
+
+
 def actor() -> str:
     """Who acts: $RETRAIN_ACTOR (set by the DAG), else the OS user."""
     return os.environ.get("RETRAIN_ACTOR") or getpass.getuser()
@@ -123,9 +133,7 @@ def register(params: Params, run_id: str, model_uri: str, tags: dict[str, str]) 
     return version
 
 
-def promote(
-    params: Params, version: str, reason: str, kind: EventKind = "promotion"
-) -> Event:
+def promote(params: Params, version: str, reason: str, kind: EventKind = "promotion") -> Event:
     """Make ``version`` the champion; the old champion stays reachable as ``previous``."""
     c = client(params)
     name = params.mlflow.registered_model
@@ -136,6 +144,7 @@ def promote(
         return ev  # already champion: nothing to move, nothing to record twice
     if old is not None:
         c.set_registered_model_alias(name, PREVIOUS, old)
+    crash_point("promotion")
     c.set_registered_model_alias(name, CHAMPION, str(version))
     c.set_model_version_tag(name, str(version), "status", "champion")
     if old is not None:

@@ -52,10 +52,14 @@ def fetch_by_hash(params: Params, md5: str, dest: Path) -> Path:
         try:
             odb = repo.cloud.get_remote_odb(None)
         except Exception as err:  # noqa: BLE001 - no remote configured
-            raise ReproduceError(f"data version {md5} is not in the cache and no remote: {err}") from None
+            raise ReproduceError(
+                f"data version {md5} is not in the cache and no remote: {err}"
+            ) from None
         src = odb.oid_to_path(md5)
         if not odb.fs.exists(src):
-            raise ReproduceError(f"data version {md5} is neither in the cache nor in the remote {odb.path}")
+            raise ReproduceError(
+                f"data version {md5} is neither in the cache nor in the remote {odb.path}"
+            )
         odb.fs.get_file(src, str(dest))
         return dest
     finally:
@@ -80,8 +84,12 @@ def reproduce_version(params: Params, version: str, sample: int = 2000) -> Repro
     workdir.mkdir(parents=True, exist_ok=True)
     raw = mlflow.artifacts.load_dict(f"runs:/{mv.run_id}/params.json")
     trained_params = parse_params(raw, source=f"run {mv.run_id} params.json", root=params.root)
-    train_df = pd.read_parquet(fetch_by_hash(params, tags["data_version.train"], workdir / "train.parquet"))
-    eval_df = pd.read_parquet(fetch_by_hash(params, tags["data_version.eval"], workdir / "eval.parquet"))
+    train_df = pd.read_parquet(
+        fetch_by_hash(params, tags["data_version.train"], workdir / "train.parquet")
+    )
+    eval_df = pd.read_parquet(
+        fetch_by_hash(params, tags["data_version.eval"], workdir / "eval.parquet")
+    )
     rebuilt = fit(train_df, trained_params.dataset, trained_params.train)
     rows = eval_df.head(sample)
     from pipelines.train import feature_frame

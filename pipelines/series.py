@@ -25,10 +25,14 @@ def run_series(params: Params, progress: Callable[[str], None] = print) -> int:
         day = (start + timedelta(days=i)).isoformat()
         rec = nightly.load_record(params, day)
         if not rec.get("finished_at"):
-            progress(f"\n== night {day}: {night.scenario}"
-                     f"{' (forced retrain)' if night.force_retrain else ''} ==")
+            progress(
+                f"\n== night {day}: {night.scenario}"
+                f"{' (forced retrain)' if night.force_retrain else ''} =="
+            )
             simulate.write_scenario(params, day, night.scenario)
-            rec = nightly.run_night(params, day, force_retrain=night.force_retrain, progress=progress)
+            rec = nightly.run_night(
+                params, day, force_retrain=night.force_retrain, progress=progress
+            )
         rec["scenario"] = night.scenario
         records.append(rec)
     progress("\n" + night_table(records))

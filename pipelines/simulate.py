@@ -45,9 +45,11 @@ def covariate_drift(df: pd.DataFrame, ds: DatasetConfig, cfg: SimulateConfig, rn
 def label_shift(df: pd.DataFrame, ds: DatasetConfig, cfg: SimulateConfig, rng) -> pd.DataFrame:
     pos = (df[ds.target] == ds.positive_label).to_numpy()
     n_pos = int(round(cfg.rows * cfg.label_shift_positive_rate))
-    return pd.concat(
-        [_sample(df[pos], n_pos, rng), _sample(df[~pos], cfg.rows - n_pos, rng)]
-    ).sample(frac=1.0, random_state=int(rng.integers(2**31))).reset_index(drop=True)
+    return (
+        pd.concat([_sample(df[pos], n_pos, rng), _sample(df[~pos], cfg.rows - n_pos, rng)])
+        .sample(frac=1.0, random_state=int(rng.integers(2**31)))
+        .reset_index(drop=True)
+    )
 
 
 def poison_group(df: pd.DataFrame, ds: DatasetConfig, cfg: SimulateConfig) -> tuple[str, str]:

@@ -89,7 +89,9 @@ def pipeline_summary(params: Params) -> str:
         lines.append(f"gate       : {gate['verdict'].upper()}")
         lines += [f"             - {x}" for x in gate["reasons"]]
     if registration:
-        action = "promoted to champion" if registration["verdict"] == "pass" else "kept, tagged rejected"
+        action = (
+            "promoted to champion" if registration["verdict"] == "pass" else "kept, tagged rejected"
+        )
         lines.append(
             f"registry   : {registration['model']} v{registration['version']} {action}; "
             f"champion is {'v' + registration['champion'] if registration['champion'] else 'none'}"
@@ -128,7 +130,9 @@ def _vs(rec: dict[str, Any]) -> str:
         return "-"
     if not diff:
         return f"auc {ch['point']:.3f}"
-    return f"auc {ch['point']:.3f} ({diff['point']:+.3f} [{diff['lower']:+.3f},{diff['upper']:+.3f}])"
+    return (
+        f"auc {ch['point']:.3f} ({diff['point']:+.3f} [{diff['lower']:+.3f},{diff['upper']:+.3f}])"
+    )
 
 
 def _fair(rec: dict[str, Any]) -> str:
@@ -156,26 +160,51 @@ def night_line(rec: dict[str, Any]) -> str:
 
 def night_table(records: list[dict[str, Any]]) -> str:
     """One row per night: what arrived, what was decided, what serves now."""
-    head = ("night", "scenario", "batch", "drift", "retrained", "challenger vs champion",
-            "fairness", "gate", "promoted", "serving")
+    head = (
+        "night",
+        "scenario",
+        "batch",
+        "drift",
+        "retrained",
+        "challenger vs champion",
+        "fairness",
+        "gate",
+        "promoted",
+        "serving",
+    )
     rows = []
     for rec in records:
         drift = rec.get("drift") or {}
-        d = "-" if not drift else (
-            f"{drift['share']:.0%}{' DRIFT' if drift.get('dataset_drift') else ''}"
-            f"{' +target' if drift.get('target_drift') else ''}"
+        d = (
+            "-"
+            if not drift
+            else (
+                f"{drift['share']:.0%}{' DRIFT' if drift.get('dataset_drift') else ''}"
+                f"{' +target' if drift.get('target_drift') else ''}"
+            )
         )
         gate = (rec.get("gate") or {}).get("verdict", "-")
-        rows.append((
-            rec["date"], rec.get("scenario", ""), _verdict(rec), d,
-            "yes" if rec.get("retrained") else "no", _vs(rec), _fair(rec), gate.upper(),
-            f"v{rec['promoted']}" if rec.get("promoted") else "-",
-            f"v{rec.get('serving')}",
-        ))
+        rows.append(
+            (
+                rec["date"],
+                rec.get("scenario", ""),
+                _verdict(rec),
+                d,
+                "yes" if rec.get("retrained") else "no",
+                _vs(rec),
+                _fair(rec),
+                gate.upper(),
+                f"v{rec['promoted']}" if rec.get("promoted") else "-",
+                f"v{rec.get('serving')}",
+            )
+        )
     widths = [max(len(str(x)) for x in col) for col in zip(head, *rows, strict=False)]
     fmt = "  ".join(f"{{:<{w}}}" for w in widths)
     lines = [fmt.format(*head), fmt.format(*("-" * w for w in widths))]
     lines += [fmt.format(*r) for r in rows]
-    reasons = [f"  {r['date']}: gate {r['gate']['verdict']}: {'; '.join(r['gate']['reasons'])}"
-               for r in records if r.get("gate")]
+    reasons = [
+        f"  {r['date']}: gate {r['gate']['verdict']}: {'; '.join(r['gate']['reasons'])}"
+        for r in records
+        if r.get("gate")
+    ]
     return "\n".join(lines + ([""] + reasons if reasons else []))

@@ -19,6 +19,7 @@ import pandas as pd
 from pipelines.config import DatasetConfig, Params, TrainConfig, classifier_class, load_params
 from pipelines.data import labels
 
+
 def feature_frame(df: pd.DataFrame, cfg: DatasetConfig) -> pd.DataFrame:
     """The model's input: feature columns only, numeric as float64, categorical as object/NaN.
 
@@ -39,9 +40,7 @@ def build_pipeline(ds: DatasetConfig, cfg: TrainConfig) -> Any:
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-    numeric = Pipeline(
-        [("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())]
-    )
+    numeric = Pipeline([("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())])
     categorical = Pipeline(
         [
             ("impute", SimpleImputer(strategy="constant", fill_value="missing")),

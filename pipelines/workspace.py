@@ -29,9 +29,7 @@ def dvc_env() -> dict[str, str]:
 def dvc(params: Params, *args: str, capture: bool = False) -> subprocess.CompletedProcess[str]:
     """Run a DVC command at the workspace root; raise DvcError when it fails."""
     cmd = [sys.executable, "-m", "dvc", *args]
-    proc = subprocess.run(
-        cmd, cwd=params.root, env=dvc_env(), text=True, capture_output=capture
-    )
+    proc = subprocess.run(cmd, cwd=params.root, env=dvc_env(), text=True, capture_output=capture)
     if proc.returncode != 0:
         out = (proc.stderr or "") + (proc.stdout or "") if capture else "(see output above)"
         raise DvcError(f"`dvc {' '.join(args)}` failed with exit code {proc.returncode}: {out}")
@@ -65,9 +63,9 @@ def version_accepted(params: Params) -> str:
 
 
 def accepted_version(params: Params) -> str | None:
-    from pipelines.window import accepted_dir
-
     import yaml
+
+    from pipelines.window import accepted_dir
 
     meta = accepted_dir(params).with_suffix(".dvc")
     if not meta.is_file():

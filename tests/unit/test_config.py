@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from pydantic import ValidationError
 
 from pipelines.config import ConfigError, load_params, parse_params
 
@@ -31,7 +32,7 @@ def test_project_params_load_frozen(params):
     assert params.dataset.target == "income"
     assert params.validate.suite == "adult"
     assert set(params.dataset.sensitive) == {"sex", "race"}
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError):
         params.train.seed = 1  # frozen
 
 
@@ -45,7 +46,11 @@ def test_project_params_load_frozen(params):
         ("evaluate.confidence", 1.5, "key 'evaluate.confidence'"),
         ("train.classifier", "xgboost", "key 'train.classifier'"),
         ("drift.numeric_method", "magic", "key 'drift.numeric_method'"),
-        ("gate.metrics", {"roc_auc": {"minimum": 0.8}}, "unknown key 'gate.metrics.roc_auc.minimum'"),
+        (
+            "gate.metrics",
+            {"roc_auc": {"minimum": 0.8}},
+            "unknown key 'gate.metrics.roc_auc.minimum'",
+        ),
         ("gate.metrics", {"auc": {"min": 0.8}}, "gate.metrics.auc"),
         ("validate.suite", "../escape", "key 'validate.suite'"),
     ],

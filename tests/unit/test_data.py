@@ -16,15 +16,20 @@ def ds(params):
     return params.dataset
 
 
-ROW = "39, State-gov, 77516, Bachelors, 13, Never-married, Adm-clerical, Not-in-family, White, Male, 2174, 0, 40, United-States, <=50K"
+ROW = (
+    "39, State-gov, 77516, Bachelors, 13, Never-married, Adm-clerical, Not-in-family, White, "
+    "Male, 2174, 0, 40, United-States, <=50K"
+)
 
 
 def test_published_file_is_cleaned(tmp_path, ds):
     f = tmp_path / "adult.test"
     f.write_text(
         "|1x3 Cross validator\n"
-        + ROW + ".\n"
-        + ROW.replace("State-gov", "?").replace("<=50K", ">50K") + ".\n\n"
+        + ROW
+        + ".\n"
+        + ROW.replace("State-gov", "?").replace("<=50K", ">50K")
+        + ".\n\n"
     )
     df = read_published(f, ds, skip_rows=1)
     assert len(df) == 2

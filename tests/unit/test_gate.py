@@ -88,10 +88,14 @@ def test_fairness_bound_and_regression_against_champion():
         champion_fairness={"equalized_odds_difference": 0.14},
         differences={"roc_auc": Interval(0.0, -0.001, 0.001)},
         # ... and the worst is unchanged, but 'sex' got 0.08 worse (hidden by the worst)
-        fairness_by_attribute={"sex": {"equalized_odds_difference": 0.14},
-                               "race": {"equalized_odds_difference": 0.10}},
-        champion_fairness_by_attribute={"sex": {"equalized_odds_difference": 0.06},
-                                        "race": {"equalized_odds_difference": 0.14}},
+        fairness_by_attribute={
+            "sex": {"equalized_odds_difference": 0.14},
+            "race": {"equalized_odds_difference": 0.10},
+        },
+        champion_fairness_by_attribute={
+            "sex": {"equalized_odds_difference": 0.06},
+            "race": {"equalized_odds_difference": 0.14},
+        },
     )
     d = decide(ev, CFG)
     v = verdicts(d)
