@@ -200,19 +200,19 @@ def _fairness_checks(ev: Evidence, cfg: GateConfig) -> list[Check]:
     margin = cfg.fairness_regression_margin
     for attr, measures in ev.fairness_by_attribute.items():
         before = ev.champion_fairness_by_attribute.get(attr, {})
-        for name, new in measures.items():
-            old = before.get(name)
+        for measure, new in measures.items():
+            old = before.get(measure)
             if old is None or new is None:
                 continue
-            change = new - old if name in FAIRNESS_LOWER_IS_BETTER else old - new
+            change = new - old if measure in FAIRNESS_LOWER_IS_BETTER else old - new
             ok = change <= margin
             detail = (
-                f"{name} for {attr} {_fmt(new)} vs champion v{ev.champion_version} {_fmt(old)}: "
+                f"{measure} for {attr} {_fmt(new)} vs champion v{ev.champion_version} {_fmt(old)}: "
                 f"{'within' if ok else 'regresses beyond'} the {margin} margin"
             )
             checks.append(
                 Check(
-                    f"{name} ({attr}) vs champion",
+                    f"{measure} ({attr}) vs champion",
                     "fairness_regression",
                     "pass" if ok else "fail",
                     round(change, 6),

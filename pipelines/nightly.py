@@ -406,7 +406,20 @@ def finish(params: Params, day: str, dry_run: bool = False) -> dict[str, Any]:
             rec["outcome"] = "promoted" if promoted else "not_promoted"
     rec["serving"] = champion_after
     rec["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
-    return save_record(params, day, rec)
+    save_record(params, day, rec)
+    run_id = (rec.get("challenger") or {}).get("run_id")
+    if rec["retrained"] and run_id:  # the night's record and reports, reachable from MLflow
+        import mlflow
+
+        from pipelines import tracking
+
+        tracking.setup(params)
+        with mlflow.start_run(run_id=run_id):
+            for name in ("summary.json", "validation.html"):
+                f = record_path(params, day).parent / name
+                if f.is_file():
+                    mlflow.log_artifact(str(f), artifact_path=f"night-{day}")
+    return rec
 
 
 def run_night(

@@ -59,7 +59,10 @@ def version_accepted(params: Params) -> str:
     acc = accepted_dir(params)
     dvc(params, "add", "-q", str(acc.relative_to(params.root)))
     push(params)
-    return accepted_version(params)
+    version = accepted_version(params)
+    if version is None:
+        raise DvcError(f"`dvc add {acc}` left no data version in {acc.with_suffix('.dvc')}")
+    return version
 
 
 def accepted_version(params: Params) -> str | None:

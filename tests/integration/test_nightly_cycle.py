@@ -61,10 +61,8 @@ def aliases(params) -> tuple[str | None, str | None]:
 
 def versions(params) -> list[str]:
     c = registry.client(params)
-    return sorted(
-        (v.version for v in c.search_model_versions(f"name='{params.mlflow.registered_model}'")),
-        key=int,
-    )
+    found = c.search_model_versions(f"name='{params.mlflow.registered_model}'")
+    return sorted((str(v.version) for v in found), key=int)
 
 
 def test_bootstrap_makes_a_champion_and_repro_is_a_noop(ws):
