@@ -493,10 +493,8 @@ def plot_confusion(evaluation: Evaluation, path: Path) -> Path:
     ax = fig.add_subplot()
     ax.imshow(counts, cmap="Blues")
     for (i, j), v in np.ndenumerate(counts):
-        ax.text(
-            j, i, f"{v:,}", ha="center", va="center",
-            color="white" if v > counts.max() / 2 else "black",
-        )  # fmt: skip
+        colour = "white" if v > counts.max() / 2 else "black"
+        ax.text(j, i, f"{v:,}", ha="center", va="center", color=colour)
     ax.set_xticks([0, 1], ["0", "1"])
     ax.set_yticks([0, 1], ["0", "1"])
     ax.set(xlabel="predicted", ylabel="actual")

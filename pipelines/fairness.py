@@ -371,7 +371,10 @@ def assess_fairness(
 
 # --------------------------------------------------------------------------- edge
 def plot_fairness(result: FairnessResult, path: Path) -> Path:
-    """Bars of selection rate, TPR and FPR per judged group, one panel per attribute."""
+    """Bars of selection rate, TPR and FPR per judged group, one panel per attribute.
+
+    Rates left out of the gaps (too few actual positives / negatives) are drawn hatched.
+    """
     from matplotlib.figure import Figure  # Agg canvas, no pyplot global state
 
     attrs = [a for a in result.attributes if a.groups] or list(result.attributes)
@@ -385,9 +388,14 @@ def plot_fairness(result: FairnessResult, path: Path) -> Path:
         x = np.arange(len(a.groups))
         for i, (field, label) in enumerate(series):
             vals = [getattr(g, field) for g in a.groups]
-            ax.bar(
+            bars = ax.bar(
                 x + (i - 1) * 0.27, [np.nan if v is None else v for v in vals], 0.27, label=label
             )
+            for g, bar in zip(a.groups, bars, strict=True):
+                support = {"tpr": g.positives, "fpr": g.n - g.positives}.get(field, g.n)
+                if support < result.min_group_size:  # reported, not judged
+                    bar.set_alpha(0.35)
+                    bar.set_hatch("//")
         ax.set_xticks(x, [f"{g.group}\n(n={g.n:,})" for g in a.groups], fontsize=7, rotation=20)
         ax.set_ylim(0, 1)
         dpd, eod = a.demographic_parity_difference, a.equalized_odds_difference

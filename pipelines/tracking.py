@@ -70,6 +70,17 @@ def lineage_tags(params: Params, train_path: Path, eval_path: Path | None = None
     return tags
 
 
+def pip_requirements() -> list[str]:
+    """The model's runtime requirements, pinned to what trained it (MLflow's own inference
+    imports the model in a subprocess and costs ~15 s a model)."""
+    from importlib.metadata import version
+
+    return [
+        f"{pkg}=={version(pkg)}"
+        for pkg in ("mlflow", "scikit-learn", "skops", "pandas", "numpy", "scipy")
+    ]
+
+
 def trusted_types(model: Any) -> list[str]:
     """Types skops must be told to trust to reload this model: we built it ourselves here."""
     import skops.io
@@ -101,6 +112,7 @@ def log_training_run(
         "features.categorical": ",".join(params.dataset.features.categorical),
     }
     trusted = trusted_types(model)
+    requirements = pip_requirements()
     with mlflow.start_run(run_name=f"train-{params.dataset.name}") as run:
         mlflow.log_params({k: str(v) for k, v in logged_params.items()})
         mlflow.log_metrics({k: float(v) for k, v in metrics.items()})
@@ -113,6 +125,7 @@ def log_training_run(
             input_example=X_example,
             pyfunc_predict_fn="predict_proba",
             skops_trusted_types=trusted,
+            pip_requirements=requirements,
         )
     if out_dir.exists():
         shutil.rmtree(out_dir)
@@ -124,6 +137,7 @@ def log_training_run(
         input_example=X_example,
         pyfunc_predict_fn="predict_proba",
         skops_trusted_types=trusted,
+        pip_requirements=requirements,
     )
     return {
         "run_id": run.info.run_id,

@@ -1,8 +1,8 @@
 """Stage `window`: which rows a challenger trains on and which fresh rows judge it.
 
 Inputs are the reference data and the accepted batches (``<data>/accepted/<date>.parquet``,
-one file per night, DVC-tracked). Each accepted batch is split once, deterministically, into a
-training part and a held-out part. The training set is the reference data plus the training
+one file per night, DVC-tracked). Each accepted batch is split deterministically into a training
+part and a held-out part by row content, so a row is held out wherever it appears. The training set is the reference data plus the training
 parts of the batches in the window (all of them, or the last N). The evaluation set is the
 held-out part of the newest batch: fresh data that neither the champion (trained before the
 batch arrived) nor the challenger has seen. Before any batch is accepted, the evaluation set is
@@ -40,14 +40,18 @@ def window_paths(params: Params) -> tuple[Path, Path]:
     return d / "train.parquet", d / "eval.parquet"
 
 
-def holdout_mask(name: str, n: int, fraction: float, seed: int) -> np.ndarray:
-    """Deterministic held-out rows of batch ``name``: same batch, same split, on every run."""
-    digest = hashlib.sha256(f"{seed}:{name}".encode()).digest()
-    rng = np.random.default_rng(int.from_bytes(digest[:8], "little"))
-    mask = np.zeros(n, dtype=bool)
-    k = int(round(n * fraction))
-    mask[rng.permutation(n)[:k]] = True
-    return mask
+def row_hashes(df: pd.DataFrame) -> np.ndarray:
+    """A content hash per row (index ignored): identical rows hash alike."""
+    return pd.util.hash_pandas_object(df, index=False).to_numpy(dtype=np.uint64)
+
+
+def holdout_mask(df: pd.DataFrame, fraction: float, seed: int) -> np.ndarray:
+    """Held-out rows, chosen by row *content*: the same row is held out in every batch it
+    appears in (or in none), so a row judged as fresh can never have been trained on."""
+    salt = np.uint64(int.from_bytes(hashlib.sha256(str(seed).encode()).digest()[:8], "little"))
+    h = row_hashes(df) ^ salt
+    h = (h * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(11)  # mix, keep 53 bits
+    return (h.astype(np.float64) / float(1 << 53)) < fraction
 
 
 def build_window(
@@ -63,7 +67,7 @@ def build_window(
     eval_df, eval_source = fallback_eval, "published held-out data"
     for name in in_window:
         df = batches[name]
-        mask = holdout_mask(name, len(df), cfg.holdout_fraction, cfg.seed)
+        mask = holdout_mask(df, cfg.holdout_fraction, cfg.seed)
         parts.append(df[~mask])
         if name == names[-1]:
             eval_df, eval_source = df[mask], f"held-out part of batch {name}"
@@ -71,9 +75,12 @@ def build_window(
         raise ValueError("window: no training data (include_reference is false and no batches)")
     columns = list(reference.columns)
     train = pd.concat([p.reindex(columns=columns) for p in parts], ignore_index=True)
+    eval_df = eval_df.reindex(columns=columns)
+    # a guard for duplicates the data itself carries (e.g. the same record published twice)
+    eval_df = eval_df[~np.isin(row_hashes(eval_df), row_hashes(train))]
     return Window(
         train=train,
-        eval=eval_df.reindex(columns=columns).reset_index(drop=True),
+        eval=eval_df.reset_index(drop=True),
         batches=tuple(in_window),
         eval_source=eval_source,
     )

@@ -1,0 +1,408 @@
+"""Stage `evaluate`: fast metrics against scikit-learn, bootstrap intervals, paired differences,
+JSON round trip, and the stage's files and exit codes on a small synthetic (non-Adult) dataset."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from sklearn import metrics as skm
+from sklearn.calibration import calibration_curve
+
+from pipelines.config import EvaluateConfig, load_params
+from pipelines.evaluate import (
+    METRICS,
+    CalibrationBin,
+    Confusion,
+    DifferenceEstimate,
+    Evaluation,
+    EvaluationError,
+    MetricEstimate,
+    RocCurve,
+    _metric_values,
+    _prepare,
+    _resample_weights,
+    confusion_rows,
+    evaluate_scores,
+    higher_is_better,
+    main,
+    paired_bootstrap_difference,
+)
+
+CFG = EvaluateConfig(bootstrap_samples=200, seed=0)
+
+
+def synthetic(n: int, seed: int = 0, ties: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Calibrated scores: y ~ Bernoulli(p), with a skew like a real classifier's output."""
+    rng = np.random.default_rng(seed)
+    p = rng.beta(0.6, 1.6, size=n)
+    if ties:
+        p = np.round(p, 2)  # many tied scores, and some exactly on bin edges and the threshold
+    y = (rng.random(n) < p).astype(np.int64)
+    return y, p
+
+
+def sklearn_ece(y: np.ndarray, p: np.ndarray, bins: int) -> float:
+    prob_true, prob_pred = calibration_curve(y, p, n_bins=bins, strategy="uniform")
+    edges = np.linspace(0, 1, bins + 1)
+    counts = np.bincount(np.searchsorted(edges[1:-1], p), minlength=bins)
+    counts = counts[counts > 0]
+    return float(np.sum(counts / len(y) * np.abs(prob_true - prob_pred)))
+
+
+def sklearn_metrics(y, p, thr=0.5, bins=10, w=None) -> dict[str, float]:
+    pred = (p >= thr).astype(int)
+    out = {
+        "roc_auc": skm.roc_auc_score(y, p, sample_weight=w),
+        "accuracy": skm.accuracy_score(y, pred, sample_weight=w),
+        "f1": skm.f1_score(y, pred, sample_weight=w, zero_division=0),
+        "precision": skm.precision_score(y, pred, sample_weight=w, zero_division=0),
+        "recall": skm.recall_score(y, pred, sample_weight=w, zero_division=0),
+        "log_loss": skm.log_loss(y, p, sample_weight=w),
+        "brier": skm.brier_score_loss(y, p, sample_weight=w),
+    }
+    if w is None:
+        out["ece"] = sklearn_ece(y, p, bins)
+    return out
+
+
+# --------------------------------------------------------------------------- fast metrics
+@pytest.mark.parametrize("ties", [False, True], ids=["distinct", "tied"])
+@pytest.mark.parametrize("threshold,bins", [(0.5, 10), (0.3, 15)])
+def test_point_estimates_equal_sklearn(ties, threshold, bins):
+    y, p = synthetic(3000, seed=1, ties=ties)
+    cfg = EvaluateConfig(bootstrap_samples=50, decision_threshold=threshold, calibration_bins=bins)
+    ev = evaluate_scores(y, p, cfg)
+    want = sklearn_metrics(y, p, threshold, bins)
+    assert set(ev.metrics) == set(METRICS)
+    for name, value in want.items():
+        assert ev.metrics[name].point == pytest.approx(value, rel=1e-12, abs=1e-12), name
+
+
+def test_resampled_metrics_equal_sklearn_with_multiplicities():
+    """The bootstrap path (row multiplicities) gives sklearn's value on each resample."""
+    y, p = synthetic(800, seed=2, ties=True)
+    scores = _prepare(y.astype(float), p, CFG)
+    w = next(_resample_weights(len(y), 3, seed=5))
+    got = _metric_values(scores, w)
+    for b in range(len(w)):
+        want = sklearn_metrics(y, p, w=w[b])
+        for name, value in want.items():
+            assert got[name][b] == pytest.approx(value, rel=1e-10), (name, b)
+        idx = np.repeat(np.arange(len(y)), w[b].astype(int))  # the resample, spelled out
+        assert got["ece"][b] == pytest.approx(sklearn_ece(y[idx], p[idx], 10), rel=1e-10)
+
+
+def test_confusion_and_calibration_counts():
+    y, p = synthetic(2000, seed=3)
+    ev = evaluate_scores(y, p, CFG)
+    tn, fp, fn, tp = skm.confusion_matrix(y, p >= 0.5).ravel()
+    assert ev.confusion == Confusion(tn=int(tn), fp=int(fp), fn=int(fn), tp=int(tp))
+    prob_true, prob_pred = calibration_curve(y, p, n_bins=10)
+    assert [b.observed_rate for b in ev.calibration] == pytest.approx(prob_true)
+    assert [b.mean_predicted for b in ev.calibration] == pytest.approx(prob_pred)
+    assert sum(b.count for b in ev.calibration) == ev.n == 2000
+    assert ev.positives == y.sum() and ev.positive_rate == pytest.approx(y.mean())
+
+
+def test_roc_points_downsampled_from_sklearn():
+    y, p = synthetic(20000, seed=4)
+    roc = evaluate_scores(y, p, CFG).roc
+    assert len(roc.fpr) == len(roc.tpr) == len(roc.thresholds) <= 200
+    assert (roc.fpr[0], roc.tpr[0], roc.fpr[-1], roc.tpr[-1]) == (0.0, 0.0, 1.0, 1.0)
+    assert np.all(np.diff(roc.fpr) >= 0) and np.all(np.diff(roc.tpr) >= 0)
+    assert np.trapezoid(roc.tpr, roc.fpr) == pytest.approx(skm.roc_auc_score(y, p), abs=2e-3)
+
+
+# --------------------------------------------------------------------------- intervals
+def test_intervals_contain_the_point_and_narrow_with_n():
+    widths = {}
+    for n in (500, 8000):
+        y, p = synthetic(n, seed=6)
+        ev = evaluate_scores(y, p, EvaluateConfig(bootstrap_samples=400))
+        for name, m in ev.metrics.items():
+            assert m.lower <= m.point <= m.upper, (n, name, m)
+        widths[n] = {k: m.upper - m.lower for k, m in ev.metrics.items()}
+    for name in METRICS:
+        assert widths[8000][name] < 0.6 * widths[500][name], name
+
+
+def test_wider_confidence_gives_wider_interval():
+    y, p = synthetic(2000, seed=7)
+    m90 = evaluate_scores(y, p, EvaluateConfig(confidence=0.9)).metrics["roc_auc"]
+    m99 = evaluate_scores(y, p, EvaluateConfig(confidence=0.99)).metrics["roc_auc"]
+    assert m99.lower < m90.lower and m99.upper > m90.upper
+
+
+def test_same_seed_same_intervals_other_seed_other_draws():
+    y, p = synthetic(1000, seed=8)
+    a = evaluate_scores(y, p, CFG)
+    assert evaluate_scores(y, p, CFG) == a
+    b = evaluate_scores(y, p, EvaluateConfig(bootstrap_samples=200, seed=1))
+    assert b.metrics["roc_auc"].point == a.metrics["roc_auc"].point
+    assert b.metrics["roc_auc"].lower != a.metrics["roc_auc"].lower
+
+
+def test_perfect_classifier():
+    y = np.array([0, 1] * 200)
+    p = np.where(y == 1, 0.999, 0.001)
+    ev = evaluate_scores(y, p, CFG)
+    for name in ("roc_auc", "accuracy", "f1", "precision", "recall"):
+        assert ev.metrics[name] == MetricEstimate(1.0, 1.0, 1.0), name
+    assert ev.metrics["log_loss"].point == pytest.approx(-np.log(0.999))
+    assert ev.metrics["brier"].point == pytest.approx(0.001**2)
+    assert ev.confusion == Confusion(tn=200, fp=0, fn=0, tp=200)
+
+
+def test_random_classifier():
+    rng = np.random.default_rng(9)
+    y = rng.integers(0, 2, 5000)
+    p = rng.random(5000)
+    ev = evaluate_scores(y, p, CFG)
+    auc, acc = ev.metrics["roc_auc"], ev.metrics["accuracy"]
+    assert auc.lower < 0.5 < auc.upper and auc.point == pytest.approx(0.5, abs=0.03)
+    assert acc.point == pytest.approx(0.5, abs=0.03)
+    assert ev.metrics["ece"].point > 0.2  # uniform scores on a 50/50 outcome: badly calibrated
+
+
+def test_ece_small_when_calibrated_large_when_not():
+    y, p = synthetic(20000, seed=10)
+    calibrated = evaluate_scores(y, p, CFG).metrics["ece"]
+    assert calibrated.point < 0.015 and calibrated.upper < 0.025
+    overconfident = evaluate_scores(y, np.clip((p - 0.5) * 2 + 0.5, 0, 1), CFG).metrics["ece"]
+    assert overconfident.lower > 0.1
+
+
+# --------------------------------------------------------------------------- paired difference
+@pytest.mark.parametrize("metric", METRICS)
+def test_paired_difference_with_itself_is_exactly_zero(metric):
+    y, p = synthetic(1500, seed=11)
+    assert paired_bootstrap_difference(y, p, p.copy(), metric, CFG) == DifferenceEstimate(0, 0, 0)
+
+
+def test_clearly_better_model_has_interval_beyond_zero():
+    rng = np.random.default_rng(12)
+    y, p = synthetic(4000, seed=12)
+    noisy = np.clip(p + rng.normal(0, 0.25, len(p)), 0, 1)  # same signal, plus noise
+    auc = paired_bootstrap_difference(y, p, noisy, "roc_auc", CFG)
+    assert auc.lower > 0 and auc.point == pytest.approx(
+        skm.roc_auc_score(y, p) - skm.roc_auc_score(y, noisy)
+    )
+    brier = paired_bootstrap_difference(y, p, noisy, "brier", CFG)
+    assert brier.upper < 0  # raw difference: lower is better for losses
+    assert higher_is_better("roc_auc") and not higher_is_better("brier")
+
+
+def test_pairing_narrows_the_interval():
+    rng = np.random.default_rng(13)
+    y, p = synthetic(3000, seed=13)
+    other = np.clip(p + rng.normal(0, 0.05, len(p)), 0, 1)
+    diff = paired_bootstrap_difference(y, p, other, "roc_auc", CFG)
+    single = evaluate_scores(y, p, CFG).metrics["roc_auc"]
+    assert diff.upper - diff.lower < 0.5 * (single.upper - single.lower)
+
+
+# --------------------------------------------------------------------------- bad input
+@pytest.mark.parametrize(
+    "y,p,message",
+    [
+        ([0, 1, 1], [0.1, 0.9], "has 3 rows but proba has 2"),
+        ([1, 1, 1], [0.1, 0.9, 0.5], "single class"),
+        ([0, 1, 2], [0.1, 0.9, 0.5], "only 0 and 1"),
+        ([0, 1, 1], [0.1, 1.2, 0.5], r"in \[0, 1\]"),
+        ([0, 1, 1], [0.1, np.nan, 0.5], r"in \[0, 1\]"),
+        ([1], [0.5], "at least 2 rows"),
+    ],
+)
+def test_bad_input_is_refused(y, p, message):
+    with pytest.raises(EvaluationError, match=message):
+        evaluate_scores(np.array(y), np.array(p), CFG)
+
+
+def test_unknown_metric_is_refused():
+    with pytest.raises(EvaluationError, match="unknown metric 'auc'"):
+        paired_bootstrap_difference([0, 1], [0.2, 0.8], [0.3, 0.7], "auc", CFG)
+    with pytest.raises(EvaluationError, match="unknown metric"):
+        higher_is_better("auc")
+
+
+# --------------------------------------------------------------------------- value object
+def test_json_round_trip():
+    y, p = synthetic(1000, seed=14)
+    ev = evaluate_scores(y, p, CFG)
+    text = json.dumps(ev.to_dict(), allow_nan=False)  # the +inf first ROC threshold -> null
+    back = Evaluation.from_dict(json.loads(text))
+    assert back == ev
+    assert back.roc.thresholds[0] == np.inf
+    assert isinstance(back.calibration[0], CalibrationBin) and isinstance(back.roc, RocCurve)
+
+
+def test_undefined_values_serialise_as_null():
+    est = MetricEstimate(0.5, float("nan"), float("nan"))
+    assert est.to_dict() == {"point": 0.5, "lower": None, "upper": None}
+    back = MetricEstimate.from_dict(est.to_dict())
+    assert back.point == 0.5 and np.isnan(back.lower)
+
+
+def test_flat_metrics_for_dvc():
+    y, p = synthetic(500, seed=15)
+    flat = evaluate_scores(y, p, CFG).flat_metrics()
+    assert set(flat) == {f"{m}{s}" for m in METRICS for s in ("", "_lower", "_upper")}
+
+
+@pytest.mark.parametrize("n", [100, 2000, 16281])
+def test_confusion_rows_for_dvc_template(n):
+    y, p = synthetic(n, seed=16)
+    ev = evaluate_scores(y, p, EvaluateConfig(bootstrap_samples=50))
+    rows = confusion_rows(ev, max_rows=2000)
+    assert len(rows) == min(n, 2000)
+    got = pd.DataFrame(rows).value_counts().to_dict()
+    c = ev.confusion
+    exact = {(0, 0): c.tn, (0, 1): c.fp, (1, 0): c.fn, (1, 1): c.tp}
+    for cell, count in exact.items():
+        scaled = count * len(rows) / n
+        assert abs(got.get(cell, 0) - scaled) < 1, cell  # exact when small, proportional above
+
+
+def test_speed_16k_rows_1000_resamples():
+    y, p = synthetic(16281, seed=17)
+    t0 = time.perf_counter()
+    evaluate_scores(y, p, EvaluateConfig(bootstrap_samples=1000))
+    elapsed = time.perf_counter() - t0
+    # ~0.4 s on an idle 2-core machine; the bound only catches a fall back to per-resample loops
+    assert elapsed < 10, f"evaluate_scores took {elapsed:.1f}s"
+
+
+# --------------------------------------------------------------------------- the stage edge
+def write_workspace(root: Path, rows: int = 1500, seed: int = 0) -> Path:
+    """A small non-Adult dataset (with missing sensitive values), its params file, a model."""
+    from pipelines import tracking
+    from pipelines.data import write_parquet
+    from pipelines.prepare import prepared_paths
+    from pipelines.train import fit, model_dir
+
+    rng = np.random.default_rng(seed)
+    x1, x2 = rng.normal(size=rows), rng.normal(size=rows)
+    colour = rng.choice(["red", "green", "blue"], rows)
+    logit = 1.5 * x1 - x2 + (colour == "red")
+    target = np.where(rng.random(rows) < 1 / (1 + np.exp(-logit)), "yes", "no")
+    grp = rng.choice(["a", "b", None], rows, p=[0.6, 0.35, 0.05])
+    region = rng.choice(["north", "south"], rows)
+    df = pd.DataFrame(
+        {"x1": x1, "x2": x2, "colour": colour, "grp": grp, "region": region, "label": target}
+    )
+    raw = {
+        "dataset": {
+            "name": "synthetic",
+            "reference": {"name": "reference.csv"},
+            "current": {"name": "current.csv"},
+            "columns": list(df.columns),
+            "target": "label",
+            "positive_label": "yes",
+            "negative_label": "no",
+            "features": {"numeric": ["x1", "x2"], "categorical": ["colour"]},
+            "sensitive": ["grp", "region"],
+        },
+        "validate": {"suite": "synthetic"},
+        "train": {"classifier": "logistic_regression"},
+        "evaluate": {"bootstrap_samples": 100},
+        "mlflow": {"registered_model": "synthetic"},
+    }
+    path = root / "params.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    params = load_params(path)
+    ref_path, cur_path = prepared_paths(params)
+    half = rows // 2
+    write_parquet(df.iloc[:half].reset_index(drop=True), ref_path)
+    write_parquet(df.iloc[half:].reset_index(drop=True), cur_path)
+    model = fit(df.iloc[:half], params.dataset, params.train)
+    import mlflow.sklearn
+
+    mlflow.sklearn.save_model(
+        model,
+        model_dir(params),
+        skops_trusted_types=tracking.trusted_types(model),
+        pip_requirements=["scikit-learn"],  # skips MLflow's requirement inference (~15 s)
+    )
+    return path
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory) -> Path:
+    return write_workspace(tmp_path_factory.mktemp("evaluate-ws"))
+
+
+def test_main_writes_its_files(workspace, capsys):
+    assert main(["--params", str(workspace)]) == 0
+    out = workspace.parent / "reports" / "evaluate"
+    for name in (
+        "metrics.json",
+        "evaluation.json",
+        "predictions.parquet",
+        "plots/roc.json",
+        "plots/confusion.json",
+        "plots/calibration.json",
+        "plots/roc.png",
+        "plots/confusion.png",
+        "plots/calibration.png",
+    ):
+        assert (out / name).is_file(), name
+    assert not list(out.rglob(".*.tmp"))
+    ev = Evaluation.from_dict(json.loads((out / "evaluation.json").read_text()))
+    assert ev.n == 750 and ev.metrics["roc_auc"].point > 0.75
+    flat = json.loads((out / "metrics.json").read_text())
+    assert flat["roc_auc"] == ev.metrics["roc_auc"].point
+    assert (out / "plots" / "roc.png").read_bytes()[:4] == b"\x89PNG"
+    assert set(json.loads((out / "plots" / "roc.json").read_text())[0]) == {"fpr", "tpr"}
+    assert set(json.loads((out / "plots" / "confusion.json").read_text())[0]) == {
+        "actual",
+        "predicted",
+    }
+    preds = pd.read_parquet(out / "predictions.parquet")
+    assert list(preds.columns) == ["y_true", "proba", "y_pred", "grp", "region"]
+    assert preds["grp"].isna().sum() > 0  # missing sensitive values kept for the fairness stage
+    assert ((preds["proba"] >= 0.5).astype(int) == preds["y_pred"]).all()
+    printed = capsys.readouterr().out
+    assert "roc_auc" in printed and "95% CI" in printed
+
+
+def test_main_with_explicit_paths(workspace, tmp_path):
+    data = workspace.parent / "data" / "prepared" / "reference.parquet"
+    model = workspace.parent / "models" / "model"
+    out = tmp_path / "elsewhere"
+    args = ["--params", str(workspace), "--data", str(data), "--model", str(model)]
+    assert main([*args, "--out", str(out)]) == 0
+    assert json.loads((out / "evaluation.json").read_text())["n"] == 750
+
+
+@pytest.mark.parametrize(
+    "extra,message",
+    [
+        (["--data", "nowhere.parquet"], "nowhere.parquet: file not found"),
+        (["--model", "no-model-here"], "not an MLflow model folder"),
+    ],
+)
+def test_main_bad_input_exits_2_with_one_line(workspace, tmp_path, capsys, extra, message):
+    assert main(["--params", str(workspace), "--out", str(tmp_path), *extra]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("evaluate: error:") and message in err and "\n" not in err
+
+
+def test_main_single_class_data_exits_2(workspace, tmp_path, capsys):
+    df = pd.read_parquet(workspace.parent / "data" / "prepared" / "current.parquet")
+    only_no = tmp_path / "only_no.parquet"
+    df[df["label"] == "no"].to_parquet(only_no)
+    assert main(["--params", str(workspace), "--data", str(only_no), "--out", str(tmp_path)]) == 2
+    assert "single class" in capsys.readouterr().err
+
+
+def test_main_bad_params_exits_2(tmp_path, capsys):
+    bad = tmp_path / "params.yaml"
+    bad.write_text("dataset: [1, 2]\n")
+    assert main(["--params", str(bad)]) == 2
+    assert capsys.readouterr().err.startswith("evaluate: error:")
