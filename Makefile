@@ -40,7 +40,7 @@ test-fast: setup
 	$(BIN)/python -m pytest -m "not slow and not integration"
 
 bench: setup
-	$(BIN)/python -m pipelines.bench
+	$(BIN)/python -m benchmarks $(BENCH_ARGS)
 
 lint: setup
 	$(BIN)/ruff check pipelines dags tests
@@ -48,4 +48,8 @@ lint: setup
 	$(BIN)/mypy
 
 clean:
-	rm -rf data/raw data/prepared reports models mlflow.db mlartifacts .dvcstore
+	rm -rf data/raw data/prepared data/window data/landing data/accepted data/census reports models mlflow.db mlartifacts .dvcstore airflow_home .bench
+
+# Airflow on this machine (SQLite in airflow_home/, LocalExecutor), DAG loaded, login printed.
+airflow: setup
+	bash scripts/airflow.sh

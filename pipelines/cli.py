@@ -141,6 +141,35 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     return 0 if r.max_abs_diff <= 1e-9 else 1
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Serve the champion locally; the model is swapped in place when the alias moves."""
+    params = load_params(args.params)
+    from pipelines.serve.app import local_app, run
+
+    app = local_app(params, watch_interval=args.poll)
+    where = f"models:/{app.spec.model_name}@{app.spec.alias}"
+    print(f"serving {where} on http://{args.host}:{args.port}", flush=True)
+    run(app, args.host, args.port)
+    return 0
+
+
+def cmd_deploy(args: argparse.Namespace) -> int:
+    """Deploy the champion (image + blue/green behind nginx, or the local server)."""
+    params = load_params(args.params)
+    from pipelines.serve import deploy
+
+    kw = {"engine": args.engine, "address": args.address, "base": args.base_image}
+    if args.rollback:
+        res = deploy.rollback_deploy(params, reason=args.reason, **kw)
+    else:
+        res = deploy.deploy(params, args.version, **kw)
+    for line in res.checks:
+        print(f"  {line}")
+    verdict = "deployed" if res.ok else f"FAILED ({res.reason})"
+    print(f"deploy v{res.version} [{res.mode}] at {res.address}: {verdict}")
+    return 0 if res.ok else 1
+
+
 def _progress(msg: str) -> None:
     print(msg, flush=True)
 
@@ -184,6 +213,17 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("reproduce", cmd_reproduce, "refit VERSION from its lineage; compare predictions")
     p.add_argument("version")
     p.add_argument("--sample", type=int, default=2000, help="rows compared")
+    p = add("serve", cmd_serve, "serve the champion over HTTP (swapped in place on promotion)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--poll", type=float, default=2.0, help="seconds between alias checks")
+    p = add("deploy", cmd_deploy, "build and switch to the champion's serving image")
+    p.add_argument("--version", default=None, help="model version (default: the champion)")
+    p.add_argument("--engine", default="auto", choices=["auto", "podman", "docker", "local"])
+    p.add_argument("--address", default=None, help="stable HOST:PORT (default 127.0.0.1:8000)")
+    p.add_argument("--base-image", default=None, help="default: python:3.11-slim, else offline")
+    p.add_argument("--rollback", action="store_true", help="roll the alias back and redeploy")
+    p.add_argument("--reason", default="rollback", help="why (with --rollback; recorded)")
     return ap
 
 

@@ -165,6 +165,12 @@ class TrainConfig(_Frozen):
     hyperparameters: dict[str, HyperValue] = Field(default_factory=dict)
     seed: int = 42
     max_categories: int = Field(50, ge=2, description="rarer categories are grouped")
+    encoding: Literal["onehot", "ordinal"] = Field(
+        "onehot",
+        description="categorical features: one-hot columns, or ordinal codes (unknown/missing "
+        "as NaN) that hist_gradient_boosting splits natively, for large data (at most 255 "
+        "distinct values per feature; max_categories applies to one-hot only)",
+    )
 
     @model_validator(mode="after")
     def _check_hyperparameters(self) -> TrainConfig:
@@ -173,6 +179,11 @@ class TrainConfig(_Frozen):
         if unknown:
             raise ValueError(
                 f"unknown hyperparameter(s) {unknown} for classifier {self.classifier!r}"
+            )
+        if self.encoding == "ordinal" and self.classifier != "hist_gradient_boosting":
+            raise ValueError(
+                "encoding 'ordinal' needs classifier 'hist_gradient_boosting' (native "
+                f"categorical splits); {self.classifier!r} would read the codes as quantities"
             )
         return self
 

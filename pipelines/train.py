@@ -24,21 +24,53 @@ def feature_frame(df: pd.DataFrame, cfg: DatasetConfig) -> pd.DataFrame:
     """The model's input: feature columns only, numeric as float64, categorical as object/NaN.
 
     Training, evaluation and serving all go through this function, so they see the same input.
+    The categorical columns are copied once, into one object block (a frame built column by
+    column would copy the block again for every column replaced: gigabytes at a million rows).
     """
-    X = df.loc[:, list(cfg.features.all)].copy()
-    for c in cfg.features.numeric:
-        X[c] = pd.to_numeric(X[c], errors="coerce").astype("float64")
-    for c in cfg.features.categorical:
-        col = X[c].astype(object)
-        X[c] = col.where(col.notna(), np.nan)
+    categorical = list(cfg.features.categorical)
+    block = np.empty((len(categorical), len(df)), dtype=object)
+    for i, c in enumerate(categorical):
+        row = block[i]
+        row[:] = df[c].to_numpy(dtype=object)
+        missing = pd.isna(row)
+        if missing.any():
+            row[missing] = np.nan
+    X = pd.DataFrame(
+        block.T, index=df.index, columns=pd.Index(categorical, dtype=object), copy=False
+    )
+    for pos, c in enumerate(cfg.features.numeric):
+        X.insert(pos, c, pd.to_numeric(df[c], errors="coerce").astype("float64").to_numpy())
     return X
 
 
 def build_pipeline(ds: DatasetConfig, cfg: TrainConfig) -> Any:
+    """Preprocessing plus the classifier, from config.
+
+    ``encoding: onehot`` imputes and scales numeric features and one-hot encodes categorical ones
+    (dense). ``encoding: ordinal`` (hist_gradient_boosting only) gives the features as they are
+    to the classifier with ``categorical_features`` naming the categorical ones: it codes each
+    category as an integer (unknown and missing ones as NaN) and splits on the codes natively,
+    so memory stays at one column per feature however many categories there are. (scikit-learn
+    does this coding itself whenever ``categorical_features`` is set; an encoder in front would
+    only make it code the codes again.) Each categorical feature may then have at most
+    ``max_bins`` (255) distinct values; ``max_categories`` applies to one-hot only.
+    """
     from sklearn.compose import ColumnTransformer
     from sklearn.impute import SimpleImputer
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    clf_cls = classifier_class(cfg.classifier)
+    hp: dict[str, Any] = dict(cfg.hyperparameters)
+    if "random_state" in clf_cls().get_params(deep=False):
+        hp.setdefault("random_state", cfg.seed)
+    if cfg.classifier == "logistic_regression":
+        hp.setdefault("max_iter", 1000)
+
+    numeric_cols, categorical_cols = list(ds.features.numeric), list(ds.features.categorical)
+    if cfg.encoding == "ordinal":
+        hp["categorical_features"] = categorical_cols
+        return Pipeline([("classifier", clf_cls(**hp))])
 
     numeric = Pipeline([("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())])
     categorical = Pipeline(
@@ -56,18 +88,12 @@ def build_pipeline(ds: DatasetConfig, cfg: TrainConfig) -> Any:
     )
     pre = ColumnTransformer(
         [
-            ("numeric", numeric, list(ds.features.numeric)),
-            ("categorical", categorical, list(ds.features.categorical)),
+            ("numeric", numeric, numeric_cols),
+            ("categorical", categorical, categorical_cols),
         ],
         remainder="drop",
         verbose_feature_names_out=False,
     )
-    clf_cls = classifier_class(cfg.classifier)
-    hp: dict[str, Any] = dict(cfg.hyperparameters)
-    if "random_state" in clf_cls().get_params(deep=False):
-        hp.setdefault("random_state", cfg.seed)
-    if cfg.classifier == "logistic_regression":
-        hp.setdefault("max_iter", 1000)
     return Pipeline([("preprocess", pre), ("classifier", clf_cls(**hp))])
 
 
@@ -75,7 +101,17 @@ def fit(
     df: pd.DataFrame, ds: DatasetConfig, cfg: TrainConfig, sample_weight: np.ndarray | None = None
 ) -> Any:
     """Fit the pipeline on a cleaned frame; deterministic for a given seed and data."""
-    X, y = feature_frame(df, ds), labels(df, ds)
+    return fit_features(feature_frame(df, ds), labels(df, ds), ds, cfg, sample_weight)
+
+
+def fit_features(
+    X: pd.DataFrame,
+    y: np.ndarray,
+    ds: DatasetConfig,
+    cfg: TrainConfig,
+    sample_weight: np.ndarray | None = None,
+) -> Any:
+    """:func:`fit` on the model's input (:func:`feature_frame`) and binary labels."""
     if len(np.unique(y)) < 2:
         raise ValueError(
             f"training data has only one class of {ds.target!r}; need both "
@@ -85,6 +121,24 @@ def fit(
     kwargs = {"classifier__sample_weight": sample_weight} if sample_weight is not None else {}
     pipe.fit(X, y, **kwargs)
     return pipe
+
+
+def positive_proba(model: Any, X: pd.DataFrame, chunk_rows: int = 100_000) -> np.ndarray:
+    """The model's positive-class probabilities for the rows of ``X`` (from
+    :func:`feature_frame`), scored in chunks so preprocessing copies stay small at any N."""
+    parts = [
+        model.predict_proba(X.iloc[i : i + chunk_rows])[:, 1] for i in range(0, len(X), chunk_rows)
+    ]
+    return np.concatenate(parts) if parts else np.empty(0)
+
+
+def _training_input(path: Path, ds: DatasetConfig) -> tuple[pd.DataFrame, np.ndarray]:
+    """The model's input and labels from the training file; the cleaned frame itself is
+    dropped on return, so it is not held while the model fits."""
+    from pipelines.data import read_parquet
+
+    df = read_parquet(path)
+    return feature_frame(df, ds), labels(df, ds)
 
 
 def model_dir(params: Params) -> Path:
@@ -105,21 +159,20 @@ def main(argv: list[str] | None = None) -> int:
     from pipelines.window import window_paths
 
     train_path, eval_path = window_paths(params)
-    df = pd.read_parquet(train_path)
+    X, y = _training_input(train_path, params.dataset)
     t0 = time.perf_counter()
-    model = fit(df, params.dataset, params.train)
+    model = fit_features(X, y, params.dataset, params.train)
     fit_seconds = time.perf_counter() - t0
 
     from sklearn.metrics import roc_auc_score
 
-    X = feature_frame(df, params.dataset)
-    train_auc = float(roc_auc_score(labels(df, params.dataset), model.predict_proba(X)[:, 1]))
+    train_auc = float(roc_auc_score(y, positive_proba(model, X)))
     record = tracking.log_training_run(
         params,
         model,
         X_example=X.head(5),
         train_path=train_path,
-        metrics={"train_roc_auc": train_auc, "fit_seconds": fit_seconds, "train_rows": len(df)},
+        metrics={"train_roc_auc": train_auc, "fit_seconds": fit_seconds, "train_rows": len(X)},
         out_dir=model_dir(params),
         eval_path=eval_path,
     )
@@ -127,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(record, indent=2) + "\n")
     print(
-        f"train: {params.train.classifier} on {len(df):,} rows in {fit_seconds:.1f}s "
+        f"train: {params.train.classifier} on {len(X):,} rows in {fit_seconds:.1f}s "
         f"(train ROC AUC {train_auc:.4f}); MLflow run {record['run_id']}"
     )
     return 0

@@ -89,7 +89,7 @@ def _hours_as_minutes(df: pd.DataFrame) -> pd.DataFrame:
 CORRUPTIONS: dict[str, tuple[Callable[[pd.DataFrame], pd.DataFrame], set, str]] = {
     "negative age": (_age_negative, {"age"}, "column 'age': 10 values outside [17, 98]: [-1]"),
     "typo in sex": (_sex_typo, {"sex"}, "column 'sex': 5 rows with unexpected values ['Mle']"),
-    "occupation mostly missing": (_occupation_nulls, {"occupation"}, "null, allowed 7.7%"),
+    "occupation mostly missing": (_occupation_nulls, {"occupation"}, "null, allowed 15.0%"),
     "label suffix kept": (_labels_with_suffix, {"income"}, "labels outside the allowed labels"),
     "column dropped": (_education_dropped, {None, "education"}, "missing column(s) ['education']"),
     "unit change": (_hours_as_minutes, {"hours-per-week"}, "values outside [1, 109]"),

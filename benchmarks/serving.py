@@ -1,0 +1,273 @@
+"""Serving benchmark: this server vs `mlflow models serve`, same model version, same machine.
+
+    .venv/bin/python benchmarks/serving.py [--params params.yaml] [--duration 10] [--connections 8]
+
+Both servers serve the same registered version (the champion; without one, a model is trained
+on the reference data into a throwaway registry first). They are run one after the other, each
+alone on the machine, and loaded by wrk (Debian's; scripts/install-podman.sh installs it) with the
+same records: one record per request, then 100 records per request. Printed: throughput
+(requests and rows per second), p50/p99 latency, errors, and the throughput ratio.
+
+This server runs as one process (`retrain serve`); `mlflow models serve` with 2 workers (its best
+on 2 cores). Not a test: numbers depend on the machine and on what else runs on it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+VENV_BIN = Path(sys.executable).parent
+
+LUA = """
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+local f = io.open(os.getenv("BENCH_BODY"), "r")
+wrk.body = f:read("*a")
+f:close()
+"""
+
+
+@dataclass
+class Row:
+    server: str
+    payload: str
+    rows_per_request: int
+    connections: int
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+
+    @property
+    def rows_per_s(self) -> float:
+        return self.rps * self.rows_per_request
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _ms(value: str) -> float:
+    m = re.match(r"([\d.]+)(us|ms|s)", value)
+    if not m:
+        return float("nan")
+    return float(m.group(1)) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[m.group(2)]
+
+
+def run_wrk(
+    url: str, body_file: Path, connections: int, duration: int
+) -> tuple[float, float, float, int]:
+    """req/s, p50 ms, p99 ms, errors (non-2xx + socket errors) of one wrk run."""
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
+        f.write(LUA)
+        script = f.name
+    env = {**os.environ, "BENCH_BODY": str(body_file)}
+    cmd = ["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency", "-s", script, url]
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=duration + 60).stdout
+    os.unlink(script)
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    p50 = _ms(re.search(r"50%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+    p99 = _ms(re.search(r"99%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+    errors = 0
+    m = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    if m:
+        errors += int(m.group(1))
+    m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    if m:
+        errors += sum(int(x) for x in m.groups())
+    return rps, p50, p99, errors
+
+
+def wait_http(url: str, body: bytes, timeout: float = 180) -> dict:
+    deadline = time.monotonic() + timeout
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            req = urllib.request.Request(url, data=body, method="POST")
+            req.add_header("Content-Type", "application/json")
+            with urllib.request.urlopen(req, timeout=5) as r:
+                return json.loads(r.read())
+        except Exception as err:  # noqa: BLE001 - not up yet
+            last = err
+            time.sleep(0.5)
+    raise RuntimeError(f"{url} did not answer in {timeout:.0f}s: {last}")
+
+
+def stop(proc: subprocess.Popen) -> None:
+    import signal
+
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(20)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
+def ensure_champion(params):  # type: ignore[no-untyped-def]
+    """The params' champion version, or a throwaway registry with a freshly trained one."""
+    from pipelines import registry
+
+    version = registry.champion_version(params)
+    if version is not None:
+        return params, version
+    import yaml
+
+    from pipelines import tracking
+    from pipelines.config import parse_params
+    from pipelines.prepare import prepare
+    from pipelines.train import feature_frame, fit
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench-serving-"))
+    raw = yaml.safe_load((params.root / "params.yaml").read_text())
+    if raw["dataset"].get("mirror"):
+        raw["dataset"]["mirror"] = str(params.path(raw["dataset"]["mirror"]))
+    raw["mlflow"]["tracking_uri"] = f"sqlite:///{tmp / 'mlflow.db'}"
+    (tmp / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    os.environ["MLFLOW_TRACKING_URI"] = raw["mlflow"]["tracking_uri"]
+    p = parse_params(raw, root=tmp)
+    data = prepare(p, tmp / "raw")
+    (tmp / "data").mkdir(exist_ok=True)
+    train_path = tmp / "data" / "reference.parquet"
+    data.reference.to_parquet(train_path)
+    model = fit(data.reference, p.dataset, p.train)
+    X = feature_frame(data.reference, p.dataset)
+    rec = tracking.log_training_run(p, model, X.head(5), train_path, {}, tmp / "models" / "model")
+    version = registry.register(p, rec["run_id"], rec["model_uri"], rec["tags"])
+    registry.promote(p, version, reason="serving benchmark")
+    return p, version
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--params", default=str(ROOT / "params.yaml"))
+    ap.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
+    ap.add_argument("--connections", type=int, default=8)
+    ap.add_argument("--mlflow-workers", type=int, default=2)
+    args = ap.parse_args(argv)
+    if not shutil.which("wrk") and os.geteuid() == 0:
+        subprocess.run(["bash", str(ROOT / "scripts" / "install-podman.sh")], check=False)
+    if not shutil.which("wrk"):
+        print("serving bench: wrk not found (run scripts/install-podman.sh)", file=sys.stderr)
+        return 1
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    from pipelines.config import load_params
+    from pipelines.serve.app import smoke_records
+
+    params, version = ensure_champion(load_params(args.params))
+    records = smoke_records(params, 100)
+    if not records:
+        from pipelines.prepare import prepare
+        from pipelines.serve.fastpath import frame_records
+        from pipelines.serve.model import ServingSpec
+
+        data = prepare(params, Path(tempfile.mkdtemp(prefix="bench-raw-")))
+        records = frame_records(data.current.head(100), ServingSpec.from_params(params).fields)
+    name = params.mlflow.registered_model
+    work = Path(tempfile.mkdtemp(prefix="bench-serving-"))
+    payloads = {
+        "ours": {
+            "1 record": (json.dumps(records[0]), 1),
+            "100 records": (json.dumps({"records": records[:100]}), 100),
+        },
+        "mlflow": {
+            "1 record": (json.dumps({"dataframe_records": records[:1]}), 1),
+            "100 records": (json.dumps({"dataframe_records": records[:100]}), 100),
+        },
+    }
+    env = {
+        **os.environ,
+        "PATH": f"{VENV_BIN}:{os.environ.get('PATH', '')}",
+        "MLFLOW_TRACKING_URI": params.tracking_uri,
+        "OMP_NUM_THREADS": "1",
+    }
+    servers = {
+        "this server (retrain serve, 1 process)": (
+            "ours",
+            [sys.executable, "-m", "pipelines.cli", "serve", "--params",
+             str(params.root / "params.yaml"), "--host", "127.0.0.1", "--port", "{port}"],
+            "/predict",
+        ),
+        f"mlflow models serve ({args.mlflow_workers} workers)": (
+            "mlflow",
+            [str(VENV_BIN / "mlflow"), "models", "serve", "-m", f"models:/{name}/{version}",
+             "--env-manager", "local", "--host", "127.0.0.1", "--port", "{port}",
+             "--workers", str(args.mlflow_workers)],
+            "/invocations",
+        ),
+    }  # fmt: skip
+    rows: list[Row] = []
+    answers: dict[str, list[float]] = {}
+    print(f"serving bench: model {name} v{version}; wrk -t1 -c{args.connections} "
+          f"-d{args.duration}s, servers run one after the other; load average "
+          f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores", flush=True)  # fmt: skip
+    for label, (kind, cmd, path) in servers.items():
+        port = _free_port()
+        log = open(work / f"{kind}.log", "wb")  # noqa: SIM115
+        proc = subprocess.Popen(
+            [c.replace("{port}", str(port)) for c in cmd],
+            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=params.root,
+        )  # fmt: skip
+        try:
+            url = f"http://127.0.0.1:{port}{path}"
+            first = wait_http(url, payloads[kind]["100 records"][0].encode())
+            if kind == "ours":
+                answers[kind] = first["probabilities"]
+            else:
+                answers[kind] = [p[1] for p in first["predictions"]]
+            for payload, (body, n) in payloads[kind].items():
+                f = work / f"{kind}-{n}.json"
+                f.write_text(body)
+                run_wrk(url, f, args.connections, 2)  # warm-up
+                rps, p50, p99, errors = run_wrk(url, f, args.connections, args.duration)
+                rows.append(Row(label, payload, n, args.connections, rps, p50, p99, errors))
+                print(f"  {label:<42} {payload:<12} {rps:>9,.0f} req/s", flush=True)
+        finally:
+            stop(proc)
+            log.close()
+
+    import numpy as np
+    import pandas as pd
+
+    from pipelines.scoring import load_scorer
+
+    offline = load_scorer(f"models:/{name}/{version}", params.dataset).predict_proba(
+        pd.DataFrame.from_records(records[:100])
+    )
+    diffs = {k: np.abs(np.asarray(v) - offline) for k, v in answers.items()}
+    print()
+    print("| server | payload | conns | req/s | rows/s | p50 ms | p99 ms | errors |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|")
+    for r in rows:
+        print(f"| {r.server} | {r.payload} | {r.connections} | {r.rps:,.0f} | "
+              f"{r.rows_per_s:,.0f} | {r.p50_ms:.2f} | {r.p99_ms:.2f} | {r.errors} |")  # fmt: skip
+    print()
+    for payload in ("1 record", "100 records"):
+        ours = next(r for r in rows if r.payload == payload and r.server.startswith("this"))
+        theirs = next(r for r in rows if r.payload == payload and r.server.startswith("mlflow"))
+        print(f"throughput ratio, {payload}: {ours.rps / theirs.rps:.1f}x "
+              f"(p99 {ours.p99_ms:.1f} ms vs {theirs.p99_ms:.1f} ms)")  # fmt: skip
+    print(f"load average at the end: {os.getloadavg()[0]:.1f} (other work here skews both)")
+    for kind, label in (("ours", "this server"), ("mlflow", "mlflow models serve")):
+        d = diffs[kind]
+        print(f"{label}: max |served - registered model predict_proba| over 100 records = "
+              f"{d.max():.2e} ({int((d > 1e-6).sum())} rows beyond 1e-6)")  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

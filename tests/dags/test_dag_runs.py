@@ -1,0 +1,281 @@
+"""`dag.test()` runs of every path a night can take, on real data in throwaway workspaces.
+
+A workspace with a first champion is built once per session (`dvc repro`, about a minute) and
+copied for each test, so every test starts from the same state and the tests run in any order.
+Each run is a `dag.test()` in a fresh interpreter with its own AIRFLOW_HOME (SQLite), with
+`RETRAIN_PARAMS` pointing at the workspace, exactly as a deployment would configure it.
+
+Paths: batch rejected (fast), no drift (fast), forced retrain promoted, gate rejection
+(forced retrain under impossible thresholds). The two retraining paths train a model each.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+DAGS = ROOT / "dags"
+DAG_ID = "retrain_nightly"
+MIRROR = Path(os.environ.get("RETRAIN_DATASET_MIRROR") or ROOT.parent / "shared/datasets/adult")
+
+RUNNER = r"""
+import json, sys
+from airflow.dag_processing.dagbag import DagBag
+
+bag = DagBag(dag_folder=sys.argv[1])
+assert not bag.import_errors, bag.import_errors
+dr = bag.dags["retrain_nightly"].test(run_conf=json.loads(sys.argv[2]))
+tis = dr.get_task_instances()
+print("RESULT " + json.dumps({
+    "state": str(getattr(dr.state, "value", dr.state)),
+    "run_id": dr.run_id,
+    "tasks": {t.task_id: str(getattr(t.state, "value", t.state)) for t in tis},
+    "tries": {t.task_id: t.try_number for t in tis},
+}))
+"""
+
+
+# --------------------------------------------------------------------------- workspaces
+def base_workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A workspace with a first champion, built once per session (shared by the DAG tests
+    and the Airflow integration test); never run in directly: copy it."""
+    if not (MIRROR / "adult.data").is_file():
+        pytest.skip(f"dataset mirror not present: {MIRROR}")
+    base = tmp_path_factory.getbasetemp() / "retrain-base"
+    project = base / "project"
+    if (base / ".ready").is_file():
+        return project
+    if base.exists():
+        shutil.rmtree(base)
+    from pipelines import workspace
+    from tests.workspace_fixture import make_workspace
+
+    saved = {k: os.environ.pop(k, None) for k in ("MLFLOW_TRACKING_URI", "RETRAIN_PARAMS")}
+    os.environ.setdefault("RETRAIN_DATASET_MIRROR", str(MIRROR))
+    try:
+        params = make_workspace(project)
+        workspace.repro(params)  # the first champion, v1
+    finally:
+        for k, v in saved.items():
+            if v is not None:
+                os.environ[k] = v
+    (base / ".ready").touch()
+    return project
+
+
+def copy_workspace(base: Path, dest: Path) -> Path:
+    """A private copy of the base workspace (git, DVC cache and remote, MLflow SQLite)."""
+    shutil.copytree(base, dest, symlinks=True)
+    return dest
+
+
+def night_env(home: Path, ws: Path) -> dict[str, str]:
+    """The environment an Airflow deployment of this DAG has (settings from the environment)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "RETRAIN_"))}
+    env.update(
+        AIRFLOW_HOME=str(home),
+        AIRFLOW__CORE__DAGS_FOLDER=str(DAGS),
+        AIRFLOW__CORE__LOAD_EXAMPLES="False",
+        RETRAIN_PARAMS=str(ws / "params.yaml"),
+        RETRAIN_DATASET_MIRROR=str(MIRROR),
+        RETRAIN_RETRIES="0",  # a failure in a test should fail now, not after back-off
+        MLFLOW_TRACKING_URI=f"sqlite:///{ws}/mlflow.db",
+        MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR="false",
+        DVC_NO_ANALYTICS="1",
+        GIT_PYTHON_REFRESH="quiet",
+        PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+    )
+    return env
+
+
+def write_batch(ws: Path, day: str, scenario: str) -> Path:
+    from pipelines.config import load_params
+    from pipelines.simulate import write_scenario
+
+    return write_scenario(load_params(ws / "params.yaml"), day, scenario)
+
+
+def record(ws: Path, day: str) -> dict[str, Any]:
+    return json.loads((ws / "reports" / "nights" / day / "summary.json").read_text())
+
+
+def notifications(ws: Path) -> list[dict[str, Any]]:
+    p = ws / "reports" / "notifications.jsonl"
+    return [json.loads(x) for x in p.read_text().splitlines()] if p.is_file() else []
+
+
+def mlflow_client(ws: Path) -> Any:
+    from mlflow import MlflowClient
+
+    uri = f"sqlite:///{ws}/mlflow.db"
+    return MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+
+def mlflow_names(ws: Path) -> tuple[str, str]:
+    """(registered model, experiment) from the workspace's params."""
+    raw = yaml.safe_load((ws / "params.yaml").read_text())
+    return raw["mlflow"]["registered_model"], raw["mlflow"]["experiment"]
+
+
+def champion(ws: Path) -> str:
+    model, _ = mlflow_names(ws)
+    return str(mlflow_client(ws).get_model_version_by_alias(model, "champion").version)
+
+
+# --------------------------------------------------------------------------- fixtures
+@pytest.fixture(scope="module")
+def airflow_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    home = tmp_path_factory.mktemp("airflow_home")
+    env = night_env(home, home)
+    proc = subprocess.run(
+        [str(Path(sys.executable).parent / "airflow"), "db", "migrate"],
+        env=env,
+        cwd=home,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    return home
+
+
+@pytest.fixture
+def ws(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> Path:
+    return copy_workspace(base_workspace(tmp_path_factory), tmp_path / "project")
+
+
+def dag_test(home: Path, ws: Path, conf: dict[str, Any]) -> dict[str, Any]:
+    """`dag.test(run_conf=conf)` in a fresh interpreter; the run's state and task states."""
+    proc = subprocess.run(
+        [sys.executable, "-c", RUNNER, str(DAGS / "retrain_nightly.py"), json.dumps(conf)],
+        env=night_env(home, ws),
+        cwd=home,  # not the workspace: its copy of pipelines/ must not shadow the installed one
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    line = next((x for x in proc.stdout.splitlines() if x.startswith("RESULT ")), None)
+    assert proc.returncode == 0 and line, proc.stdout[-5000:] + proc.stderr[-3000:]
+    result = json.loads(line[len("RESULT ") :])
+    result["log"] = proc.stdout + proc.stderr
+    return result
+
+
+UI_DEFAULTS = {"date": None, "batch": None, "force_retrain": False, "skip_deploy": False}
+UI_DEFAULTS["dry_run"] = False
+RETRAIN_TASKS = ("window", "validate", "drift", "train", "evaluate", "fairness", "gate")
+
+pytestmark = pytest.mark.slow
+
+
+# --------------------------------------------------------------------------- the paths
+def test_rejected_batch_fails_ingest_alerts_and_skips_the_rest(airflow_home, ws):
+    day = "2026-03-01"
+    batch = write_batch(ws, day, "corrupt")
+    run = dag_test(airflow_home, ws, {**UI_DEFAULTS, "date": day})
+
+    assert run["state"] == "failed"
+    tasks = run["tasks"]
+    assert tasks["ingest"] == "failed" and run["tries"]["ingest"] == 1  # not retried
+    for t in ("assess", *RETRAIN_TASKS, "register", "register_rejected", "deploy"):
+        assert tasks[t] == "skipped", t
+    assert tasks["summary"] == "success" and tasks["watcher"] == "failed"
+
+    rec = record(ws, day)
+    assert rec["outcome"] == "batch_rejected" and rec["serving"] == "1"
+    quarantine = Path(rec["quarantined_to"])
+    assert (quarantine / batch.name).is_file() and (quarantine / "validation.html").is_file()
+    assert not batch.exists()
+    alerts = notifications(ws)
+    assert [(a["event"], a["task_id"]) for a in alerts] == [("failure", "ingest")]
+    assert "REJECTED" in alerts[0]["message"] and str(quarantine) in alerts[0]["message"]
+    assert alerts[0]["night"] == day and alerts[0]["run_id"] == run["run_id"]
+    assert champion(ws) == "1"
+
+
+def test_no_drift_skips_retraining_and_succeeds(airflow_home, ws):
+    day = "2026-03-02"
+    write_batch(ws, day, "stable")
+    run = dag_test(airflow_home, ws, {**UI_DEFAULTS, "date": day})
+
+    assert run["state"] == "success"
+    tasks = run["tasks"]
+    assert tasks["ingest"] == "success" and tasks["assess"] == "success"
+    for t in (*RETRAIN_TASKS, "register", "register_rejected", "deploy", "watcher"):
+        assert tasks[t] == "skipped", t
+    assert tasks["summary"] == "success"
+    rec = record(ws, day)
+    assert rec["outcome"] == "no_retrain" and not rec["drift"]["dataset_drift"]
+    assert rec["data_version"] and rec["serving"] == "1" and rec["finished_at"]
+    assert (ws / "data" / "accepted" / f"{day}.parquet").is_file()
+    assert notifications(ws) == []
+    assert "night summary: " in run["log"] and "no_retrain" in run["log"]
+
+
+def test_retrain_promotes_notifies_and_records_the_night_in_mlflow(airflow_home, ws):
+    day = "2026-04-01"
+    write_batch(ws, day, "stable")
+    conf = {**UI_DEFAULTS, "date": day, "force_retrain": True, "skip_deploy": True}
+    run = dag_test(airflow_home, ws, conf)
+
+    assert run["state"] == "success", run["tasks"]
+    tasks = run["tasks"]
+    for t in ("ingest", "assess", *RETRAIN_TASKS, "register", "summary"):
+        assert tasks[t] == "success", t
+    assert tasks["register_rejected"] == "skipped" and tasks["deploy"] == "skipped"
+    assert tasks["watcher"] == "skipped"
+
+    rec = record(ws, day)
+    assert rec["outcome"] == "promoted" and rec["gate"]["verdict"] == "pass"
+    assert rec["retrain_reasons"] == ["forced"]
+    assert rec["promoted"] == rec["serving"] == "2" == champion(ws)
+    alerts = notifications(ws)
+    assert [(a["event"], a["task_id"]) for a in alerts] == [("promotion", "register")]
+    assert "v2 promoted to champion (was v1)" in alerts[0]["message"]
+    # the registry knows who promoted: this Airflow run
+    history = ws / "reports" / "registry" / "history.jsonl"
+    last = json.loads(history.read_text().splitlines()[-1])
+    assert last["kind"] == "promotion" and last["actor"].startswith(f"airflow:{DAG_ID}/")
+    # the night is reachable from MLflow: its own run, and a tag on the challenger's run
+    c = mlflow_client(ws)
+    exp = c.get_experiment_by_name(f"{mlflow_names(ws)[1]}-nights")
+    (night_run,) = c.search_runs([exp.experiment_id], filter_string=f"tags.night = '{day}'")
+    assert night_run.data.tags["outcome"] == "promoted"
+    assert night_run.data.tags["airflow.run_id"] == run["run_id"]
+    names = {a.path for a in c.list_artifacts(night_run.info.run_id, "night")}
+    assert "night/summary.json" in names
+    assert c.get_run(rec["challenger"]["run_id"]).data.tags["night"] == day
+    assert "MLflow night run: " in run["log"] and "MLflow challenger run: " in run["log"]
+
+
+def test_gate_rejection_keeps_the_champion_and_skips_promotion_and_deploy(airflow_home, ws):
+    day = "2026-04-02"
+    raw = yaml.safe_load((ws / "params.yaml").read_text())
+    raw["gate"]["metrics"]["roc_auc"] = {"min": 0.99}  # no model here reaches it
+    (ws / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    write_batch(ws, day, "stable")
+    run = dag_test(airflow_home, ws, {**UI_DEFAULTS, "date": day, "force_retrain": True})
+
+    assert run["state"] == "success", run["tasks"]  # a rejection is an outcome, not an error
+    tasks = run["tasks"]
+    assert tasks["gate"] == "success" and tasks["register_rejected"] == "success"
+    assert tasks["register"] == "skipped" and tasks["deploy"] == "skipped"
+    assert tasks["summary"] == "success" and tasks["watcher"] == "skipped"
+
+    rec = record(ws, day)
+    assert rec["outcome"] == "not_promoted" and rec["gate"]["verdict"] == "fail"
+    assert any("roc_auc" in r for r in rec["gate"]["reasons"]), rec["gate"]["reasons"]
+    assert rec["serving"] == "1" == champion(ws) and rec["promoted"] is None
+    model, _ = mlflow_names(ws)
+    rejected = mlflow_client(ws).get_model_version(model, rec["challenger"]["version"])
+    assert rejected.tags["status"] == "rejected"
+    assert notifications(ws) == []  # nothing failed, nothing promoted

@@ -1,0 +1,308 @@
+"""Redeploy on promotion, with continuous traffic: zero failed requests, versions switch.
+
+Two ways of serving, both for real:
+
+* the embedded default (no container engine): a `retrain serve` process follows the champion
+  alias and swaps the model in place - promotion and rollback under load;
+* blue/green containers behind nginx (`retrain deploy`): redeploy and rollback under load, and a
+  deploy whose smoke check fails leaves the old version serving and the alias where it was.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from pipelines import registry
+from tests.integration.test_serving_image import container_engine  # noqa: F401 - fixture
+from tests.model.test_serve_parity import register_model, registry_params
+
+pytestmark = pytest.mark.integration
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class Traffic(threading.Thread):
+    """Sends one-record /predict requests back to back; records versions and failures."""
+
+    def __init__(self, address: str, record: dict, keep_alive: bool = True) -> None:
+        super().__init__(daemon=True)
+        self.host, port = address.rsplit(":", 1)
+        self.port = int(port)
+        self.body = json.dumps(record)
+        self.keep_alive = keep_alive
+        self.versions: list[str] = []
+        self.times: list[float] = []
+        self.failures: list[str] = []
+        self._halt = threading.Event()
+
+    def run(self) -> None:
+        conn = None
+        while not self._halt.is_set():
+            try:
+                if conn is None:
+                    conn = http.client.HTTPConnection(self.host, self.port, timeout=10)
+                conn.request("POST", "/predict", self.body, {"Content-Type": "application/json"})
+                r = conn.getresponse()
+                data = r.read()
+                if r.status != 200:
+                    self.failures.append(f"{r.status}: {data[:200]!r}")
+                else:
+                    self.versions.append(json.loads(data)["model_version"])
+                    self.times.append(time.monotonic())
+                if not self.keep_alive:
+                    conn.close()
+                    conn = None
+            except Exception as err:  # noqa: BLE001 - every failure counts
+                self.failures.append(f"{type(err).__name__}: {err}")
+                conn = None
+            time.sleep(0.002)
+
+    def wait_for(self, version: str, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        n = len(self.versions)
+        while time.monotonic() < deadline:
+            if version in self.versions[n:]:
+                return
+            time.sleep(0.05)
+        raise AssertionError(f"v{version} never served; last: {self.versions[-3:]}")
+
+    def stop(self) -> None:
+        self._halt.set()
+        self.join(15)
+
+
+def assert_switch(t: Traffic, start: int, end: int, old: str, new: str) -> float:
+    """Requests [start:end) went from ``old`` to ``new`` once; return the overlap in seconds.
+
+    Behind nginx a reload briefly runs old and new workers side by side (the old ones finish
+    what they accepted), so answers of both versions may interleave for a moment; the overlap
+    must be short and the old version must not come back after it.
+    """
+    v, ts = t.versions[start:end], t.times[start:end]
+    assert v and v[0] == old and v[-1] == new, segments(v)
+    assert set(v) == {old, new}
+    first_new = v.index(new)
+    last_old = len(v) - 1 - v[::-1].index(old)
+    overlap = ts[last_old] - ts[first_new] if last_old > first_new else 0.0
+    assert overlap < 2.0, f"old and new answered side by side for {overlap:.2f}s"
+    return overlap
+
+
+def segments(versions: list[str]) -> list[str]:
+    """The served versions in order, consecutive repeats collapsed: [1,1,2,2,1] -> [1,2,1]."""
+    out: list[str] = []
+    for v in versions:
+        if not out or out[-1] != v:
+            out.append(v)
+    return out
+
+
+@pytest.fixture(scope="module")
+def two_models(tmp_path_factory, adult_reference, adult_current):
+    """v1 (champion) and v2 (a challenger), real models in a throwaway registry."""
+    root = tmp_path_factory.mktemp("redeploy")
+    saved = os.environ.get("MLFLOW_TRACKING_URI")
+    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{root / 'mlflow.db'}"
+    params = registry_params(
+        root, adult_reference, [{"max_iter": 30}, {"max_iter": 10}], "serve-redeploy-test"
+    )
+    adult_current.head(200).to_parquet(params.data_dir / "window" / "eval.parquet")
+    yield params
+    from pipelines.serve import deploy
+
+    engine = shutil.which("podman")
+    for v in ("1", "2") if engine else ():
+        subprocess.run([engine, "rmi", "-f", deploy.image_tag(params, v)], capture_output=True)
+    if saved is None:
+        os.environ.pop("MLFLOW_TRACKING_URI", None)
+    else:
+        os.environ["MLFLOW_TRACKING_URI"] = saved
+
+
+def _record(params) -> dict:
+    from pipelines.serve.app import smoke_records
+
+    return smoke_records(params, 1)[0]
+
+
+def _champion(params) -> str | None:
+    return registry.champion_version(params)
+
+
+def _break_artifact(params, version: str) -> None:
+    """Corrupt a registered version's stored model file (a model that cannot be loaded)."""
+    mv = registry.client(params).get_model_version(params.mlflow.registered_model, version)
+    model_id = mv.source.rsplit("/", 1)[-1]
+    target = params.root / "mlartifacts" / "models" / model_id / "artifacts" / "model.skops"
+    assert target.is_file(), target
+    target.write_bytes(b"not a model")
+
+
+# --------------------------------------------------------------------------- local (embedded)
+@pytest.fixture()
+def local_server(two_models):
+    from pipelines.serve import deploy
+
+    params = two_models
+    port = deploy._free_port()
+    address = f"127.0.0.1:{port}"
+    log = open(params.root / f"serve-{port}.log", "wb")  # noqa: SIM115
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pipelines.cli", "serve", "--host", "127.0.0.1",
+         "--port", str(port), "--poll", "0.5", "--params", str(params.root / "params.yaml")],
+        cwd=params.root, stdout=log, stderr=subprocess.STDOUT, env={**os.environ},
+    )  # fmt: skip
+    try:
+        ok, detail = deploy.wait_ready(f"http://{address}", 120)
+        assert ok, detail + (params.root / f"serve-{port}.log").read_text()[-2000:]
+        yield address
+    finally:
+        proc.terminate()
+        proc.wait(20)
+        log.close()
+
+
+def test_local_server_swaps_in_place_on_promotion_and_rollback(two_models, local_server):
+    from pipelines.serve import deploy
+
+    params = two_models
+    registry.promote(params, "1", "start from v1")
+    t = Traffic(local_server, _record(params))
+    t.start()
+    try:
+        t.wait_for("1")
+        registry.promote(params, "2", reason="promotion under load")
+        t.wait_for("2")
+        res = deploy.deploy(params, engine="local", address=local_server)
+        assert res.ok, res.reason
+        registry.rollback(params, reason="rollback under load")
+        t.wait_for("1")
+        time.sleep(0.5)
+    finally:
+        t.stop()
+    assert t.failures == []
+    assert segments(t.versions) == ["1", "2", "1"]
+    assert len(t.versions) > 100
+
+
+def test_local_deploy_of_a_broken_model_keeps_the_old_one(
+    two_models, local_server, adult_reference
+):
+    from pipelines.serve import deploy
+
+    params = two_models
+    registry.promote(params, "1", "start from v1")
+    base = f"http://{local_server}"
+    assert deploy.wait_ready(base, 30, "1")[0]
+    assert deploy.deploy(params, engine="local", address=local_server).ok  # v1 is deployed
+    bad = register_model(params, adult_reference.sample(3000, random_state=2), promote=False,
+                         max_iter=5)  # fmt: skip
+    _break_artifact(params, bad)
+    t = Traffic(local_server, _record(params))
+    t.start()
+    try:
+        t.wait_for("1")
+        registry.promote(params, bad, reason="a broken model gets promoted")
+        res = deploy.deploy(params, engine="local", address=local_server, ready_timeout=20)
+        time.sleep(1.0)
+    finally:
+        t.stop()
+    assert not res.ok
+    assert f"v{bad}" in res.reason and "rejected" in res.reason
+    assert t.failures == []
+    assert set(t.versions) == {"1"}
+    assert _champion(params) == "1"  # the alias went back
+    history = deploy.read_history(params)
+    assert history[-1]["ok"] is False and history[-1]["version"] == bad
+    tags = registry.client(params).get_model_version(params.mlflow.registered_model, bad).tags
+    assert tags["deploy.status"] == "failed"
+
+
+# --------------------------------------------------------------------------- containers
+@pytest.fixture()
+def blue_green(two_models, container_engine):  # noqa: F811
+    from pipelines.serve import deploy
+
+    params = two_models
+    address = f"127.0.0.1:{deploy._free_port()}"
+    yield params, container_engine, address
+    state = deploy.read_state(params)
+    for c in {
+        (state.get("active") or {}).get("container"),
+        (state.get("previous") or {}).get("container"),
+    }:
+        if c:
+            subprocess.run([container_engine, "rm", "-f", c], capture_output=True)
+    deploy.stop_nginx(params)
+    deploy.state_path(params).unlink(missing_ok=True)
+
+
+def test_blue_green_redeploy_and_rollback_with_zero_failed_requests(blue_green):
+    from pipelines.serve import deploy
+
+    params, engine, address = blue_green
+    registry.promote(params, "1", "start from v1")
+    first = deploy.deploy(params, engine=engine, address=address)
+    assert first.ok, first.reason
+    t = Traffic(address, _record(params), keep_alive=False)
+    t.start()
+    try:
+        t.wait_for("1")
+        registry.promote(params, "2", reason="promotion")
+        res = deploy.deploy(params, engine=engine, address=address)
+        assert res.ok, res.reason
+        t.wait_for("2")
+        mark = len(t.versions)
+        back = deploy.rollback_deploy(params, reason="rollback under load", engine=engine,
+                                      address=address)  # fmt: skip
+        assert back.ok, back.reason
+        assert back.version == "1" and "reused" in back.checks[0]
+        t.wait_for("1")
+        time.sleep(0.5)
+    finally:
+        t.stop()
+    assert t.failures == []
+    assert_switch(t, 0, mark, "1", "2")  # the redeploy
+    assert_switch(t, mark, len(t.versions), "2", "1")  # the rollback
+    running = subprocess.run(
+        [engine, "ps", "--format", "{{.Names}}"], capture_output=True, text=True
+    ).stdout.split()
+    ours = [n for n in running if n.startswith("serve-redeploy-test-")]
+    assert ours == [deploy.read_state(params)["active"]["container"]]  # old ones stopped
+
+
+def test_failed_smoke_check_leaves_the_old_version_serving(blue_green):
+    from pipelines.serve import deploy
+
+    params, engine, address = blue_green
+    registry.promote(params, "1", "start from v1")
+    assert deploy.deploy(params, engine=engine, address=address).ok
+    registry.promote(params, "2", reason="a challenger whose server answers wrongly")
+    t = Traffic(address, _record(params), keep_alive=False)
+    t.start()
+    try:
+        t.wait_for("1")
+        res = deploy.deploy(
+            params, engine=engine, address=address, container_env={"RETRAIN_SERVE_FAULT": "shift"}
+        )
+        time.sleep(0.5)
+    finally:
+        t.stop()
+    assert not res.ok and "smoke check failed" in res.reason
+    assert t.failures == []
+    assert set(t.versions) == {"1"}
+    assert _champion(params) == "1"
+    assert deploy.read_history(params)[-1]["ok"] is False
+    running = subprocess.run(
+        [engine, "ps", "--format", "{{.Names}}"], capture_output=True, text=True
+    ).stdout.split()
+    assert not [n for n in running if n.startswith("serve-redeploy-test-v2-")]

@@ -1,0 +1,178 @@
+"""The served predictions equal the registered model's predict_proba, on real Adult data.
+
+A throwaway SQLite registry holds real models trained on adult.data; the server's compiled
+scorer (loaded through the registry alias, as `retrain serve` does) scores every row of
+adult.test through the same record path as /predict, and through HTTP+JSON.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from pipelines import registry, tracking
+from pipelines.config import Params, parse_params
+from pipelines.train import feature_frame, fit
+
+pytestmark = pytest.mark.filterwarnings("ignore:Using `httpx`")
+
+ROOT = Path(__file__).resolve().parents[2]
+TOL = 1e-6
+
+
+def make_params(root: Path, model_name: str | None = None, **train: Any) -> Params:
+    """The project's params, rooted in ``root`` with its own SQLite registry."""
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    raw["dataset"]["mirror"] = str((ROOT / raw["dataset"]["mirror"]).resolve())
+    raw["mlflow"]["tracking_uri"] = f"sqlite:///{root / 'mlflow.db'}"
+    if model_name:
+        raw["mlflow"]["registered_model"] = model_name
+    raw["train"].update(train)
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    return parse_params(raw, source=str(root / "params.yaml"), root=root)
+
+
+def register_model(
+    params: Params, reference: pd.DataFrame, promote: bool = True, **hyper: Any
+) -> str:
+    """Train on ``reference`` with ``hyper`` overrides, log, register (and promote)."""
+    cfg = params.train.model_copy(
+        update={"hyperparameters": {**params.train.hyperparameters, **hyper}}
+    )
+    model = fit(reference, params.dataset, cfg)
+    window = params.data_dir / "window"
+    window.mkdir(parents=True, exist_ok=True)
+    train_path = window / "train.parquet"
+    if not train_path.exists():
+        reference.to_parquet(train_path)
+    X = feature_frame(reference, params.dataset)
+    rec = tracking.log_training_run(
+        params,
+        model,
+        X_example=X.head(5),
+        train_path=train_path,
+        metrics={"train_rows": len(reference)},
+        out_dir=params.models_dir / "model",
+    )
+    version = registry.register(params, rec["run_id"], rec["model_uri"], rec["tags"])
+    if promote:
+        registry.promote(params, version, reason="test")
+    return version
+
+
+@pytest.fixture(scope="module")
+def tracking_env(tmp_path_factory) -> Iterator[Path]:
+    """A throwaway tracking URI for the module (MLFLOW_TRACKING_URI wins over params)."""
+    root = tmp_path_factory.mktemp("serve-registry")
+    saved = os.environ.get("MLFLOW_TRACKING_URI")
+    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{root / 'mlflow.db'}"
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    yield root
+    if saved is None:
+        os.environ.pop("MLFLOW_TRACKING_URI", None)
+    else:
+        os.environ["MLFLOW_TRACKING_URI"] = saved
+
+
+def registry_params(
+    root: Path, reference: pd.DataFrame, versions: Sequence[dict], model_name: str | None = None
+) -> Params:
+    """A registry in ``root`` with one version per ``versions`` entry; the first is champion."""
+    params = make_params(root, model_name)
+    for i, hyper in enumerate(versions):
+        register_model(params, reference, promote=i == 0, **hyper)
+    return params
+
+
+@pytest.fixture(scope="module")
+def champion(tracking_env, adult_reference, adult_current) -> Params:
+    params = registry_params(tracking_env, adult_reference, [{"max_iter": 50}])
+    adult_current.head(500).to_parquet(params.data_dir / "window" / "eval.parquet")
+    return params
+
+
+def test_compiled_scorer_equals_registered_model_on_adult_test(champion, adult_current):
+    from pipelines.scoring import load_scorer
+    from pipelines.serve.model import RegistrySource, ServingSpec
+
+    spec = ServingSpec.from_params(champion)
+    source = RegistrySource(champion.tracking_uri, spec)
+    version = source.resolve()
+    assert version == "1"
+    loaded = source.load(version)
+    assert loaded.scorer.mode == "compiled", loaded.scorer.reason
+
+    offline = load_scorer(f"models:/{spec.model_name}@champion", champion.dataset)
+    want = offline.predict_proba(adult_current)
+    # the server's record path, in request-sized pieces: single records, small and large batches
+    from pipelines.serve.fastpath import frame_records
+
+    records = frame_records(adult_current, spec.fields)
+    sc = loaded.scorer
+    got = np.concatenate(
+        [sc.predict_records(records[i : i + 1]) for i in range(50)]  # single records
+        + [sc.predict_records(records[j : j + 8]) for j in range(50, 2002, 8)]  # micro-batches
+        + [sc.predict_records(records[2002:])]  # one large batch
+    )
+    assert len(got) == len(adult_current) > 10_000
+    diff = float(np.max(np.abs(got - want)))
+    print(f"\nparity on {len(got)} adult.test rows: max |compiled - registered| = {diff:.3e}")
+    assert diff <= TOL
+
+
+def test_served_json_equals_registered_model(champion, adult_current):
+    """Through the ASGI app and JSON both ways: still within 1e-6 (orjson round-trips floats)."""
+    from starlette.testclient import TestClient
+
+    from pipelines.scoring import load_scorer
+    from pipelines.serve.app import local_app
+    from pipelines.serve.fastpath import frame_records
+
+    app = local_app(champion, watch_interval=None)
+    app.holder.refresh()
+    sample = adult_current.sample(3000, random_state=0)
+    want = load_scorer(
+        f"models:/{champion.mlflow.registered_model}/1", champion.dataset
+    ).predict_proba(sample)
+    records = frame_records(sample, app.spec.fields)
+    with TestClient(app) as client:
+        got: list[float] = []
+        for i in range(0, len(records), 500):
+            r = client.post("/predict", json={"records": records[i : i + 500]})
+            assert r.status_code == 200, r.text
+            assert r.json()["model_version"] == "1"
+            got += r.json()["probabilities"]
+        single = client.post("/predict", json=records[0]).json()
+    diff = float(np.max(np.abs(np.asarray(got) - want)))
+    print(f"\nHTTP parity on {len(got)} rows: max diff {diff:.3e}")
+    assert diff <= TOL
+    assert abs(single["probability"] - want[0]) <= TOL
+
+
+def test_other_classifier_keeps_parity(tracking_env, adult_reference, adult_current):
+    """A logistic regression goes through the compiled preprocessing + its own predict_proba."""
+    from pipelines.scoring import load_scorer
+    from pipelines.serve.model import RegistrySource, ServingSpec
+
+    params = make_params(tracking_env / "lr", classifier="logistic_regression", hyperparameters={})
+    os.environ["MLFLOW_TRACKING_URI"] = params.mlflow.tracking_uri
+    try:
+        version = register_model(params, adult_reference.sample(5000, random_state=1))
+        spec = ServingSpec.from_params(params)
+        loaded = RegistrySource(params.tracking_uri, spec).load(version)
+        assert loaded.scorer.mode == "compiled", loaded.scorer.reason
+        want = load_scorer(f"models:/{spec.model_name}/{version}", params.dataset).predict_proba(
+            adult_current
+        )
+        got = loaded.scorer.predict_frame(adult_current)
+        assert float(np.max(np.abs(got - want))) <= TOL
+    finally:
+        os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{tracking_env / 'mlflow.db'}"

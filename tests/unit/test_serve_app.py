@@ -1,0 +1,248 @@
+"""The serving app's contract: endpoints, metrics, and a clear 4xx for every kind of bad input.
+
+A real (small) model trained on real Adult rows sits behind the real ASGI app; no registry is
+needed here (the registry path is covered in tests/model and tests/integration).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+
+import numpy as np
+import pytest
+
+from pipelines.serve.app import ServingApp
+from pipelines.serve.fastpath import CompiledScorer, frame_records
+from pipelines.serve.model import LoadedModel, ModelHolder, ServingSpec
+
+pytestmark = pytest.mark.filterwarnings("ignore:Using `httpx`")
+
+
+class _Static:
+    """A source holding one already-fitted model (what the registry would hand over)."""
+
+    def __init__(self, loaded: LoadedModel) -> None:
+        self.loaded = loaded
+
+    def resolve(self) -> str:
+        return self.loaded.version
+
+    def load(self, version: str) -> LoadedModel:
+        return self.loaded
+
+
+@pytest.fixture(scope="module")
+def spec(params) -> ServingSpec:
+    return ServingSpec.from_params(params)
+
+
+@pytest.fixture(scope="module")
+def small_model(params, adult_reference):
+    from pipelines.train import fit
+
+    cfg = params.train.model_copy(update={"hyperparameters": {"max_iter": 20}})
+    return fit(adult_reference.sample(4000, random_state=0), params.dataset, cfg)
+
+
+@pytest.fixture(scope="module")
+def records(adult_current, spec) -> list[dict]:
+    return frame_records(adult_current.head(300), spec.fields)
+
+
+@pytest.fixture()
+def client(small_model, spec, records):
+    from starlette.testclient import TestClient
+
+    loaded = LoadedModel(
+        "7",
+        CompiledScorer(small_model, spec.fields),
+        run_id="r1",
+        data_version={"train": "abc123"},
+    )
+    app = ServingApp(
+        ModelHolder(_Static(loaded), smoke=records[:20]),
+        spec,
+        image_tag="test-tag",
+        max_body=64 * 1024,
+        max_records=200,
+    )
+    with TestClient(app, raise_server_exceptions=False) as c:
+        app.holder.refresh()
+        yield c
+
+
+def test_health_ready_version(client):
+    assert client.get("/health").json() == {"status": "alive"}
+    r = client.get("/ready")
+    assert r.status_code == 200 and r.json()["model_version"] == "7"
+    v = client.get("/version").json()
+    assert v["model_version"] == "7"
+    assert v["data_version"] == {"train": "abc123"}
+    assert v["image_tag"] == "test-tag"
+    assert v["scorer"] == "compiled"
+
+
+def test_not_ready_before_a_model_is_loaded(small_model, spec):
+    from starlette.testclient import TestClient
+
+    class Empty:
+        def resolve(self):
+            return None
+
+    app = ServingApp(ModelHolder(Empty()), spec)
+    with TestClient(app) as c:
+        assert c.get("/health").status_code == 200
+        assert c.get("/ready").status_code == 503
+        r = c.post("/predict", json={})
+        assert r.status_code == 503 and r.json()["kind"] == "not_ready"
+
+
+def test_predict_one_and_batch(client, records, small_model, spec):
+    import pandas as pd
+
+    frame = pd.DataFrame.from_records(records)
+    want = small_model.predict_proba(frame[list(spec.fields.names)])[:, 1]
+    one = client.post("/predict", json=records[0])
+    assert one.status_code == 200
+    body = one.json()
+    assert body["model_version"] == "7" and one.headers["x-model-version"] == "7"
+    assert abs(body["probability"] - want[0]) <= 1e-12
+    assert body["label"] in (spec.positive_label, spec.negative_label)
+    for payload in (records[:100], {"records": records[:100]}):
+        r = client.post("/predict", json=payload)
+        assert r.status_code == 200
+        got = np.asarray(r.json()["probabilities"])
+        assert np.max(np.abs(got - want[:100])) <= 1e-12
+        labels = r.json()["labels"]
+        assert labels == [
+            spec.positive_label if p >= spec.threshold else spec.negative_label for p in got
+        ]
+
+
+def test_nulls_are_missing_values_like_in_training(client, records):
+    rec = dict(records[0], age=None, workclass=None)
+    assert client.post("/predict", json=rec).status_code == 200
+
+
+def _bad(records: list[dict]) -> list[tuple[str, dict, int, str, str | None]]:
+    r0 = records[0]
+    no_age = {k: v for k, v in r0.items() if k != "age"}
+    big = json.dumps({"records": [r0] * 400})  # > 64 KiB
+    return [
+        # (name, request kwargs, status, kind, field)
+        ("malformed json", {"content": b'{"age": 39,'}, 400, "malformed_json", None),
+        ("not json at all", {"content": b"age=39"}, 400, "malformed_json", None),
+        ("empty body", {"content": b""}, 400, "empty_body", None),
+        ("numeric as string", {"json": dict(r0, age="39")}, 422, "wrong_type", "age"),
+        ("numeric as bool", {"json": dict(r0, age=True)}, 422, "wrong_type", "age"),
+        ("numeric as list", {"json": dict(r0, fnlwgt=[1])}, 422, "wrong_type", "fnlwgt"),
+        ("categorical as number", {"json": dict(r0, sex=1)}, 422, "wrong_type", "sex"),
+        ("categorical as object", {"json": dict(r0, race={})}, 422, "wrong_type", "race"),
+        ("missing field", {"json": no_age}, 422, "missing_field", "age"),
+        ("unknown field", {"json": dict(r0, shoe_size=44)}, 422, "unknown_field", "shoe_size"),
+        ("batch with bad record", {"json": [r0, dict(r0, age="x")]}, 422, "wrong_type", "age"),
+        ("batch of non-objects", {"json": [1, 2]}, 422, "not_an_object", None),
+        ("scalar body", {"json": 42}, 422, "shape", None),
+        ("empty batch", {"json": []}, 422, "empty_batch", None),
+        ("records not a list", {"json": {"records": r0}}, 422, "shape", "records"),
+        ("key beside records", {"json": {"records": [r0], "x": 1}}, 422, "unknown_field", "x"),
+        ("too many records", {"json": [r0] * 201}, 413, "too_many", None),
+        ("oversized body", {"content": big.encode()}, 413, "too_large", None),
+        ("huge number", {"content": b'{"age": 1e999}'}, 400, "malformed_json", None),
+        ("wrong content type", {"content": b"{}", "headers": {"content-type": "text/csv"}},
+         415, "content_type", None),
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize("case", range(20))
+def test_bad_input_gets_a_clear_4xx(client, records, case):
+    name, kw, status, kind, field = _bad(records)[case]
+    kw.setdefault("headers", {"content-type": "application/json"})
+    r = client.post("/predict", **kw)
+    assert r.status_code == status, (name, r.text)
+    body = r.json()
+    assert body["kind"] == kind, name
+    assert body["error"], name
+    if field is not None:
+        assert body["field"] == field, name
+        assert field in body["error"], name
+
+
+def test_oversized_chunked_body_is_refused(client, records):
+    def gen():
+        for _ in range(100):
+            yield json.dumps(records[0]).encode() * 10
+
+    r = client.post("/predict", content=gen(), headers={"content-type": "application/json"})
+    assert r.status_code == 413
+
+
+def test_wrong_method_and_path(client):
+    assert client.get("/predict").status_code == 405
+    assert client.post("/health").status_code == 405
+    assert client.get("/nope").status_code == 404
+
+
+def test_garbage_never_causes_a_5xx(client, records):
+    rng = random.Random(0)
+    values = [None, True, 0, -1.5, 1e308, "", "x" * 50, [], {}, [1, "a"], {"a": None}]
+    names = [*records[0].keys(), "records", "extra"]
+    for _ in range(300):
+        rec = dict(records[rng.randrange(len(records))])
+        for _ in range(rng.randint(1, 3)):
+            op = rng.random()
+            key = rng.choice(names)
+            if op < 0.6:
+                rec[key] = rng.choice(values)
+            elif op < 0.8:
+                rec.pop(key, None)
+        payload = rec if rng.random() < 0.5 else [rec, records[0]]
+        r = client.post("/predict", json=payload)
+        assert r.status_code < 500, (payload, r.text)
+    for raw in (b"[", b"{}}", b"\xff\xfe", b"null", b'"s"', b"[[]]", b"{" * 5000):
+        r = client.post("/predict", content=raw, headers={"content-type": "application/json"})
+        assert 400 <= r.status_code < 500, (raw[:20], r.text)
+
+
+def test_metrics_count_requests_errors_latency_and_predictions(client, records):
+    client.post("/predict", json=records[:10])
+    client.post("/predict", json={"age": 1})
+    text = client.get("/metrics").text
+    assert 'retrain_serve_requests_total{path="/predict",status="200"} 1' in text
+    assert 'retrain_serve_requests_total{path="/predict",status="422"} 1' in text
+    assert 'retrain_serve_errors_total{kind="missing_field"} 1' in text
+    assert 'retrain_serve_request_duration_seconds_bucket{le="+Inf"} 2' in text
+    assert "retrain_serve_prediction_probability_count 10" in text
+    assert 'retrain_serve_model_info{model="adult-income",version="7"' in text
+    assert "retrain_serve_ready 1" in text
+
+
+def test_unknown_category_is_scored_like_the_model_does(small_model, spec, records):
+    import pandas as pd
+
+    sc = CompiledScorer(small_model, spec.fields)
+    rec = dict(records[0], occupation="Astronaut", **{"native-country": "Atlantis"})
+    want = small_model.predict_proba(pd.DataFrame([rec])[list(spec.fields.names)])[:, 1]
+    assert sc.predict_records([rec])[0] == want[0]
+
+
+def test_uncompilable_model_falls_back_to_its_own_predict_proba(small_model, spec, records):
+    """A pipeline the compiler does not know is served by the model itself, still exactly."""
+    import pandas as pd
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    odd = Pipeline([("noop", FunctionTransformer()), *small_model.steps])
+    sc = CompiledScorer(odd, spec.fields)
+    assert sc.mode == "model" and sc.reason
+    frame = pd.DataFrame.from_records(records)[list(spec.fields.names)]
+    assert np.array_equal(sc.predict_frame(frame), odd.predict_proba(frame)[:, 1])
+
+
+def test_a_large_batch_answers_like_single_records(client, records):
+    """Over 64 rows the trees are walked by scikit-learn's own predictor, below by the tables."""
+    one_by_one = [client.post("/predict", json=r).json()["probability"] for r in records[:150]]
+    r = client.post("/predict", json=records[:150])
+    assert r.status_code == 200
+    assert r.json()["probabilities"] == one_by_one
