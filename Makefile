@@ -43,8 +43,8 @@ bench: setup
 	$(BIN)/python -m benchmarks $(BENCH_ARGS)
 
 lint: setup
-	$(BIN)/ruff check pipelines dags tests
-	$(BIN)/ruff format --check pipelines dags tests
+	$(BIN)/ruff check pipelines dags tests benchmarks
+	$(BIN)/ruff format --check pipelines dags tests benchmarks
 	$(BIN)/mypy
 
 clean:

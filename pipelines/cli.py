@@ -39,7 +39,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     prev = registry.alias_version(c, name, registry.PREVIOUS)
     print(f"model {name}: champion v{champ or '-'}, previous v{prev or '-'}")
     for ev in registry.read_history(params)[-10:]:
-        print(f"  {ev['at']}  {ev['kind']:<12} v{ev['version']:<4} by {ev['actor']}: {ev['reason'][:90]}")
+        who = f"v{ev['version']:<4} by {ev['actor']}"
+        print(f"  {ev['at']}  {ev['kind']:<12} {who}: {ev['reason'][:90]}")
     return 0
 
 
@@ -205,8 +206,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="judge a challenger, touch no registry")
     p = add("simulate", cmd_simulate, "write a scenario batch for a date into the landing folder")
     p.add_argument("--date", required=True, help="YYYY-MM-DD")
-    p.add_argument("--scenario", required=True, choices=["stable", "covariate_drift",
-                   "label_shift", "corrupt", "biased"])
+    p.add_argument(
+        "--scenario",
+        required=True,
+        choices=["stable", "covariate_drift", "label_shift", "corrupt", "biased"],
+    )
     p.add_argument("--seed", type=int, default=None, help="default: simulate.seed")
     p.add_argument("--format", default="csv", choices=["csv", "parquet"])
     add("series", cmd_series, "the main job: pipeline, then a night of every scenario")

@@ -26,11 +26,8 @@ Drift is a finding, not an error: the exit code is 0 either way, 2 on unusable i
 from __future__ import annotations
 
 import argparse
-import json
 import math
-import os
 import sys
-import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -41,6 +38,7 @@ import pandas as pd
 
 from pipelines.config import ConfigError, DatasetConfig, DriftConfig, load_params
 from pipelines.data import DataError, clean, read_parquet, read_table
+from pipelines.files import write_atomic, write_json
 from pipelines.prepare import prepared_paths
 
 Kind = Literal["numeric", "categorical"]
@@ -605,39 +603,19 @@ def write_html_report(
                 _for_evidently(cur, tests), data_definition=definition
             ),
         )
-    return _write_atomic(Path(path), lambda tmp: snapshot.save_html(str(tmp)))
+    return write_atomic(Path(path), lambda tmp: snapshot.save_html(str(tmp)))
 
 
 def _sample(df: pd.DataFrame, n: int) -> pd.DataFrame:
     return df if len(df) <= n else df.sample(n=n, random_state=REPORT_SEED)
 
 
-def _write_atomic(path: Path, write: Callable[[Path], object]) -> Path:
-    """Write through a temporary file in the same folder, then rename: never half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        write(tmp)
-        tmp.chmod(0o644)  # mkstemp makes it private; these are reports meant to be read
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
-
-
-def _write_json(path: Path, data: Any) -> Path:
-    text = json.dumps(data, indent=2, allow_nan=False) + "\n"
-    return _write_atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
-
-
 def write_result(result: DriftResult, out_dir: Path) -> tuple[Path, Path]:
     """``drift.json`` (the full result) and ``metrics.json`` (flat, for DVC) in ``out_dir``."""
     out_dir = Path(out_dir)
     return (
-        _write_json(out_dir / RESULT_FILE, result.to_dict()),
-        _write_json(out_dir / METRICS_FILE, result.metrics()),
+        write_json(out_dir / RESULT_FILE, result.to_dict()),
+        write_json(out_dir / METRICS_FILE, result.metrics()),
     )
 
 

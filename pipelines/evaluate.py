@@ -15,7 +15,6 @@ The point estimate goes through the same code with all weights 1.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 from collections.abc import Iterator, Mapping
@@ -28,6 +27,7 @@ import pandas as pd
 
 from pipelines.config import ConfigError, EvaluateConfig, MetricName, Params, load_params
 from pipelines.data import DataError
+from pipelines.files import write_json
 
 METRICS: tuple[str, ...] = get_args(MetricName)
 _LOWER_IS_BETTER = frozenset({"log_loss", "brier", "ece"})
@@ -550,18 +550,6 @@ def format_table(evaluation: Evaluation) -> str:
     return "\n".join(lines)
 
 
-def _write_text(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
-    return path
-
-
-def _write_json(path: Path, obj: Any) -> Path:
-    return _write_text(path, json.dumps(obj, indent=2, allow_nan=False) + "\n")
-
-
 def load_model(model: str | Path, params: Params) -> Any:
     """Load an MLflow sklearn model from a folder, or from a ``models:/`` / ``runs:/`` URI."""
     import mlflow.sklearn
@@ -623,11 +611,11 @@ def write_outputs(evaluation: Evaluation, predictions: pd.DataFrame, out: Path) 
     ]
     calibration = [b.to_dict() for b in evaluation.calibration]
     return {
-        "metrics": _write_json(out / "metrics.json", evaluation.flat_metrics()),
-        "evaluation": _write_json(out / "evaluation.json", evaluation.to_dict()),
-        "roc": _write_json(plots / "roc.json", roc),
-        "confusion": _write_json(plots / "confusion.json", confusion_rows(evaluation)),
-        "calibration": _write_json(plots / "calibration.json", calibration),
+        "metrics": write_json(out / "metrics.json", evaluation.flat_metrics()),
+        "evaluation": write_json(out / "evaluation.json", evaluation.to_dict()),
+        "roc": write_json(plots / "roc.json", roc),
+        "confusion": write_json(plots / "confusion.json", confusion_rows(evaluation)),
+        "calibration": write_json(plots / "calibration.json", calibration),
         "roc_png": plot_roc(evaluation, plots / "roc.png"),
         "confusion_png": plot_confusion(evaluation, plots / "confusion.png"),
         "calibration_png": plot_calibration(evaluation, plots / "calibration.png"),

@@ -16,7 +16,6 @@ for ``dvc metrics`` and a bar plot.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 import warnings
@@ -30,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from pipelines.config import ConfigError, FairnessConfig, FairnessMeasure, load_params
+from pipelines.files import write_json
 
 MEASURES: tuple[str, ...] = get_args(FairnessMeasure)
 _WORST_IS_MIN = frozenset({"disparate_impact_ratio"})  # the others: larger is worse
@@ -437,14 +437,6 @@ def format_table(result: FairnessResult) -> str:
     return "\n".join(lines)
 
 
-def _write_json(path: Path, obj: Any) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(obj, indent=2, allow_nan=False) + "\n")
-    tmp.replace(path)
-    return path
-
-
 def read_predictions(path: Path, sensitive: tuple[str, ...]) -> pd.DataFrame:
     """The evaluate stage's predictions.parquet, checked for the columns this stage needs."""
     path = Path(path)
@@ -482,8 +474,8 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, FairnessError) as err:
         print(f"fairness: error: {err}", file=sys.stderr)
         return 2
-    _write_json(out / "fairness.json", result.to_dict())
-    _write_json(out / "metrics.json", result.flat_metrics())
+    write_json(out / "fairness.json", result.to_dict())
+    write_json(out / "metrics.json", result.flat_metrics())
     plot_fairness(result, out / "plots" / "fairness.png")
     print(f"fairness: {result.n:,} rows from {pred_path}, min group size {result.min_group_size}")
     print(format_table(result))

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pipelines.config import GateConfig, Params, load_params
+from pipelines.files import write_text
 
 Verdict = Literal["pass", "fail", "skip", "info"]
 LOWER_IS_BETTER = {"log_loss", "brier", "ece"}
@@ -123,7 +124,8 @@ def _metric_checks(ev: Evidence, cfg: GateConfig) -> list[Check]:
             parts.append(f"<= {bound.max}")
         basis = "CI" if cfg.use_interval else "point"
         value = f"{_fmt(est.point)} [{_fmt(est.lower)}, {_fmt(est.upper)}]"
-        detail = f"{name} {value} {'meets' if ok else 'misses'} {' and '.join(parts)} (judged on {basis})"
+        verb = "meets" if ok else "misses"
+        detail = f"{name} {value} {verb} {' and '.join(parts)} (judged on {basis})"
         checks.append(
             Check(name, "metric", "pass" if ok else "fail", value, " and ".join(parts), detail)
         )
@@ -332,9 +334,7 @@ def write_decision(d: Decision, out_dir: Path) -> dict[str, Path]:
         ("markdown", render_markdown(d)),
         ("html", render_html(d)),
     ):
-        tmp = files[kind].with_name(f".{files[kind].name}.tmp")
-        tmp.write_text(text)
-        tmp.replace(files[kind])
+        write_text(files[kind], text)
     return files
 
 

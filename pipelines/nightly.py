@@ -34,6 +34,7 @@ import pandas as pd
 
 from pipelines.config import Params
 from pipelines.data import read_table, write_parquet
+from pipelines.files import write_json
 
 BATCH_SUFFIXES = (".parquet", ".csv")
 
@@ -199,11 +200,7 @@ def retrain_reasons(
 
 
 def _write_json(path: Path, obj: Any) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(obj, indent=2, default=str) + "\n")
-    tmp.replace(path)
-    return path
+    return write_json(path, obj, strict=False)
 
 
 PIPELINE_STAGES = (

@@ -150,10 +150,12 @@ def _fair(rec: dict[str, Any]) -> str:
 def night_line(rec: dict[str, Any]) -> str:
     drift = rec.get("drift") or {}
     gate = rec.get("gate") or {}
+    reasons = ", ".join(rec.get("retrain_reasons", []))
+    retrained = f"yes ({reasons})" if rec.get("retrained") else "no"
     return (
         f"{rec['date']}: {rec.get('outcome')} - batch {_verdict(rec)}; drift share "
         f"{drift.get('share', 0):.0%}{' (target drift)' if drift.get('target_drift') else ''}; "
-        f"retrained: {'yes (' + ', '.join(rec.get('retrain_reasons', [])) + ')' if rec.get('retrained') else 'no'}"
+        f"retrained: {retrained}"
         f"{'; gate ' + gate['verdict'].upper() if gate else ''}; serving v{rec.get('serving')}"
     )
 

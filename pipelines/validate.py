@@ -20,9 +20,7 @@ import html
 import json
 import logging
 import math
-import os
 import sys
-import tempfile
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -31,6 +29,7 @@ import pandas as pd
 
 from pipelines.config import ConfigError, Params, load_params
 from pipelines.data import DataError, md5_of, read_table
+from pipelines.files import write_text
 
 # Types a numeric feature may have: pandas dtypes for typed columns, and the Python types GX
 # checks value by value when the column has dtype object.
@@ -534,22 +533,8 @@ def load_suite(path: Path) -> dict:
     return suite
 
 
-def _write_text(text: str, path: Path) -> Path:
-    """Write atomically: a temporary file in the same folder, then rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, 0o644)  # mkstemp makes it private; reports and suites are for reading
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-    return path
-
-
 def write_suite(suite: dict, path: Path) -> Path:
-    return _write_text(json.dumps(suite, indent=2, ensure_ascii=False) + "\n", Path(path))
+    return write_text(Path(path), json.dumps(suite, indent=2, ensure_ascii=False) + "\n")
 
 
 # --------------------------------------------------------------------------- reports
@@ -637,8 +622,8 @@ def _run(args: argparse.Namespace) -> int:
         raise DataError(f"{data}: data file not found")
     out = Path(args.out) if args.out else params.reports_dir / "validate"
     result = validate_file(data, suite, params)
-    _write_text(json.dumps(result.to_dict(), indent=2) + "\n", out / "validation.json")
-    _write_text(render_html(result, f"Validation of {data.name}"), out / "validation.html")
+    write_text(out / "validation.json", json.dumps(result.to_dict(), indent=2) + "\n")
+    write_text(out / "validation.html", render_html(result, f"Validation of {data.name}"))
     print(format_summary(result))
     print(f"validate: report {out / 'validation.html'}")
     return 0 if result.success else 1

@@ -1,9 +1,10 @@
 """Stage `window`: which rows a challenger trains on and which fresh rows judge it.
 
 Inputs are the reference data and the accepted batches (``<data>/accepted/<date>.parquet``,
-one file per night, DVC-tracked). Each accepted batch is split deterministically into a training
-part and a held-out part by row content, so a row is held out wherever it appears. The training set is the reference data plus the training
-parts of the batches in the window (all of them, or the last N). The evaluation set is the
+one file per night, DVC-tracked). Each accepted batch is split deterministically into a
+training part and a held-out part by row content, so a row is held out wherever it appears. The
+training set is the reference data plus the training parts of the batches in the window (all of
+them, or the last N). The evaluation set is the
 held-out part of the newest batch: fresh data that neither the champion (trained before the
 batch arrived) nor the challenger has seen. Before any batch is accepted, the evaluation set is
 the dataset's published held-out file.

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.config import Params
+from pipelines.files import write_json
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKER_DIR = ROOT / "docker"
@@ -86,13 +87,6 @@ def state_path(params: Params) -> Path:
 def read_state(params: Params) -> dict[str, Any]:
     p = state_path(params)
     return json.loads(p.read_text()) if p.is_file() else {}
-
-
-def _write_json(path: Path, data: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    tmp.replace(path)
 
 
 def _record(params: Params, result: DeployResult) -> None:
@@ -500,7 +494,7 @@ def deploy(
         result.reason = f"{type(err).__name__}: {err}"
     result.seconds = round(time.perf_counter() - t0, 2)
     if result.ok:
-        _write_json(
+        write_json(
             state_path(params),
             {
                 "mode": mode,

@@ -30,7 +30,8 @@ def test_duplicated_rows_never_straddle_train_and_eval():
     # rows repeated within and across batches, as resampling produces
     a = pd.concat([frame(500), frame(500)], ignore_index=True)
     b = pd.concat([frame(300, 200), frame(300, 200)], ignore_index=True)
-    w = build_window(frame(100, 10_000), {"2026-01-01": a, "2026-01-02": b}, frame(10), WindowConfig())
+    batches = {"2026-01-01": a, "2026-01-02": b}
+    w = build_window(frame(100, 10_000), batches, frame(10), WindowConfig())
     assert len(w.eval) > 0
     assert not np.isin(row_hashes(w.eval), row_hashes(w.train)).any()
     assert w.eval_source == "held-out part of batch 2026-01-02"

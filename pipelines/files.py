@@ -1,0 +1,41 @@
+"""Writing files so that a reader never sees half of one: every report, result and batch the
+stages write goes through a temporary file in the same folder and a rename."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+
+def write_atomic(path: Path, write: Callable[[Path], object]) -> Path:
+    """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it to ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        write(tmp)
+        tmp.chmod(0o644)  # mkstemp makes it private; these files are meant to be read
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def write_text(path: Path, text: str) -> Path:
+    return write_atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def write_json(path: Path, obj: Any, *, strict: bool = True) -> Path:
+    """Indented JSON. ``strict``: NaN/inf are an error (metrics files must stay valid JSON);
+    otherwise values JSON does not know (dates, paths) are written as text."""
+    if strict:
+        text = json.dumps(obj, indent=2, allow_nan=False)
+    else:
+        text = json.dumps(obj, indent=2, default=str)
+    return write_text(path, text + "\n")
