@@ -62,12 +62,26 @@ def cmd_promote(args: argparse.Namespace) -> int:
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
+    """Previous champion back in one command: the alias, and the serving deployment if any."""
     params = load_params(args.params)
     from pipelines import registry
+    from pipelines.serve import deploy
 
-    ev = registry.rollback(params, to=args.to, reason=args.reason)
-    print(f"rolled back: champion is now v{ev.version} (was v{ev.previous_champion})")
-    return 0
+    state = deploy.read_state(params)
+    if args.no_redeploy or not state:
+        ev = registry.rollback(params, to=args.to, reason=args.reason)
+        print(f"rolled back: champion is now v{ev.version} (was v{ev.previous_champion})")
+        if not state:
+            print("no deployment recorded: nothing to redeploy (a running `retrain serve`")
+            print("follows the champion alias by itself)")
+        return 0
+    res = deploy.rollback_deploy(params, reason=args.reason, to=args.to)
+    print(f"rolled back: champion is now v{res.version} (was v{res.previous})")
+    for line in res.checks:
+        print(f"  {line}")
+    verdict = "serving" if res.ok else f"FAILED ({res.reason}); the running version keeps serving"
+    print(f"redeploy v{res.version} [{res.mode}] at {res.address}: {verdict}")
+    return 0 if res.ok else 1
 
 
 def cmd_lineage(args: argparse.Namespace) -> int:
@@ -194,9 +208,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("promote", cmd_promote, "make VERSION the champion (an audited override)")
     p.add_argument("version")
     p.add_argument("--reason", required=True, help="why (recorded in the registry and history)")
-    p = add("rollback", cmd_rollback, "restore the previous champion")
+    p = add("rollback", cmd_rollback, "restore the previous champion and redeploy it")
     p.add_argument("--to", default=None, help="version to restore (default: alias 'previous')")
     p.add_argument("--reason", default="rollback", help="why (recorded)")
+    p.add_argument("--no-redeploy", action="store_true", help="move the alias only")
     p = add("lineage", cmd_lineage, "print where a model version came from")
     p.add_argument("version")
     p = add("nightly", cmd_nightly, "run one night: batch, validation, drift, retrain, gate")

@@ -33,7 +33,15 @@ METRICS: tuple[str, ...] = get_args(MetricName)
 _LOWER_IS_BETTER = frozenset({"log_loss", "brier", "ece"})
 ROC_MAX_POINTS = 200
 CONFUSION_PLOT_ROWS = 2000  # dvc's confusion template counts rows: cap the file's size
-_BLOCK = 64  # resamples per block; memory is about _BLOCK x n x 8 bytes x 3
+_BLOCK = 64  # resamples per block at most
+# Bytes the resample weights of one block may take: a block holds about 4 arrays of b x n
+# 8-byte values (draws, offsets, counts, weights), so b shrinks as n grows and a million
+# rows cost ~256 MB, not 64 x 1M x 32 B = 2 GB.
+_BLOCK_BYTES = 256 * 2**20
+
+
+def _block_size(n: int) -> int:
+    return max(1, min(_BLOCK, _BLOCK_BYTES // (32 * max(n, 1))))
 
 
 class EvaluationError(ValueError):
@@ -345,7 +353,7 @@ def _resample_weights(n: int, samples: int, seed: int) -> Iterator[np.ndarray]:
     rng = np.random.default_rng(seed)
     done = 0
     while done < samples:
-        b = min(_BLOCK, samples - done)
+        b = min(_block_size(n), samples - done)
         idx = rng.integers(0, n, size=(b, n))
         idx += np.arange(b)[:, None] * n
         yield np.bincount(idx.ravel(), minlength=b * n).reshape(b, n).astype(np.float64)
@@ -439,19 +447,36 @@ def paired_bootstrap_difference(
     narrower than comparing two separate CIs. The sign is raw: for losses a negative difference
     means the new model is better (see :func:`higher_is_better`).
     """
-    _check_metric(metric)
+    return paired_bootstrap_differences(y_true, proba_new, proba_old, (metric,), cfg)[metric]
+
+
+def paired_bootstrap_differences(
+    y_true: np.ndarray,
+    proba_new: np.ndarray,
+    proba_old: np.ndarray,
+    metrics: tuple[str, ...],
+    cfg: EvaluateConfig,
+) -> dict[str, DifferenceEstimate]:
+    """:func:`paired_bootstrap_difference` for several metrics from one set of resamples (the
+    same draws as one metric at a time, drawn once)."""
+    for metric in metrics:
+        _check_metric(metric)
     y, p_new = _check_inputs(y_true, proba_new)
     _, p_old = _check_inputs(y_true, proba_old)
     new, old = _prepare(y, p_new, cfg), _prepare(y, p_old, cfg)
-    names = (metric,)
+    names = tuple(dict.fromkeys(metrics))
     ones = np.ones((1, len(y)))
-    point = _metric_values(new, ones, names)[metric] - _metric_values(old, ones, names)[metric]
-    diffs = [
-        _metric_values(new, w, names)[metric] - _metric_values(old, w, names)[metric]
-        for w in _resample_weights(len(y), cfg.bootstrap_samples, cfg.seed)
-    ]
-    lo, hi = _interval(np.concatenate(diffs), cfg.confidence)
-    return DifferenceEstimate(float(point[0]), lo, hi)
+    point_new, point_old = _metric_values(new, ones, names), _metric_values(old, ones, names)
+    diffs: dict[str, list[np.ndarray]] = {m: [] for m in names}
+    for w in _resample_weights(len(y), cfg.bootstrap_samples, cfg.seed):
+        v_new, v_old = _metric_values(new, w, names), _metric_values(old, w, names)
+        for m in names:
+            diffs[m].append(v_new[m] - v_old[m])
+    out = {}
+    for m in names:
+        lo, hi = _interval(np.concatenate(diffs[m]), cfg.confidence)
+        out[m] = DifferenceEstimate(float(point_new[m][0] - point_old[m][0]), lo, hi)
+    return out
 
 
 # --------------------------------------------------------------------------- plots

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from pipelines.config import Params
 from pipelines.gate import Evidence, Interval
@@ -40,8 +39,8 @@ def _by_attribute(fairness: Any, params: Params) -> dict[str, dict[str, float]]:
 
 def gather_evidence(params: Params) -> Evidence:
     from pipelines import registry
-    from pipelines.data import labels
-    from pipelines.evaluate import Evaluation, evaluate_scores, paired_bootstrap_difference
+    from pipelines.data import labels, read_parquet
+    from pipelines.evaluate import Evaluation, evaluate_scores, paired_bootstrap_differences
     from pipelines.fairness import FairnessResult, assess_fairness
     from pipelines.scoring import load_scorer, serving_check
     from pipelines.train import train_record_path
@@ -55,10 +54,10 @@ def gather_evidence(params: Params) -> Evidence:
         json.loads((reports / "fairness" / "fairness.json").read_text())
     )
     validation = json.loads((reports / "validate" / "validation.json").read_text())
-    predictions = pd.read_parquet(reports / "evaluate" / "predictions.parquet")
+    predictions = read_parquet(reports / "evaluate" / "predictions.parquet")
     record = json.loads(train_record_path(params).read_text())
 
-    eval_df = pd.read_parquet(window_paths(params)[1])
+    eval_df = read_parquet(window_paths(params)[1])
     y = labels(eval_df, params.dataset)
     proba_new = predictions["proba"].to_numpy()
     metrics = {k: Interval(v.point, v.lower, v.upper) for k, v in evaluation.metrics.items()}
@@ -91,8 +90,10 @@ def gather_evidence(params: Params) -> Evidence:
         )
         champ_fair = _worst(champ_fairness, params)
         champ_by_attr = _by_attribute(champ_fairness, params)
-        for metric in {params.gate.non_inferiority_metric, *params.gate.metrics}:
-            d = paired_bootstrap_difference(y, proba_new, proba_old, metric, params.evaluate)
+        compared = tuple(dict.fromkeys([params.gate.non_inferiority_metric, *params.gate.metrics]))
+        for metric, d in paired_bootstrap_differences(
+            y, proba_new, proba_old, compared, params.evaluate
+        ).items():
             diffs[metric] = Interval(d.point, d.lower, d.upper)
         extra |= {
             "champion_evaluation": champ_eval.to_dict(),

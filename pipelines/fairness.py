@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from pipelines.config import ConfigError, FairnessConfig, FairnessMeasure, load_params
+from pipelines.data import read_parquet
 from pipelines.files import write_json
 
 MEASURES: tuple[str, ...] = get_args(FairnessMeasure)
@@ -443,7 +444,7 @@ def read_predictions(path: Path, sensitive: tuple[str, ...]) -> pd.DataFrame:
     if not path.is_file():
         raise FairnessError(f"{path}: predictions file not found (run the evaluate stage first)")
     try:
-        df = pd.read_parquet(path)
+        df = read_parquet(path)
     except Exception as err:  # noqa: BLE001 - any reader failure is reported with the file name
         raise FairnessError(f"{path}: unreadable: {type(err).__name__}: {err}") from None
     missing = [c for c in ("y_true", "y_pred", *sensitive) if c not in df.columns]

@@ -33,7 +33,7 @@ from typing import Any
 import pandas as pd
 
 from pipelines.config import Params
-from pipelines.data import read_table, write_parquet
+from pipelines.data import read_parquet, read_table, write_parquet
 from pipelines.files import write_json
 
 BATCH_SUFFIXES = (".parquet", ".csv")
@@ -302,7 +302,7 @@ def ingest(
         rec["outcome"] = "no_batch"
         return save_record(params, day, rec)
     rec["data_version"] = workspace.version_accepted(params)
-    rec["rows"] = rec["rows"] or len(pd.read_parquet(accepted_file))
+    rec["rows"] = rec["rows"] or len(read_parquet(accepted_file))
     return save_record(params, day, rec)
 
 
@@ -321,7 +321,7 @@ def assess(
     paths = NightPaths.of(params, day)
     rec = load_record(params, day)
     progress(f"[{day}] drift")
-    current = pd.read_parquet(paths.accepted / f"{day}.parquet")
+    current = read_parquet(paths.accepted / f"{day}.parquet")
     reference = workspace.reference_before(params, day)
     dr = drift.detect_drift(reference, current, params.dataset, params.drift)
     drift.write_result(dr, paths.reports / "drift")

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from pipelines.config import Params, WindowConfig, load_params
-from pipelines.data import write_parquet
+from pipelines.data import read_parquet, write_parquet
 
 
 @dataclass(frozen=True)
@@ -90,7 +90,7 @@ def build_window(
 def read_batches(folder: Path) -> dict[str, pd.DataFrame]:
     if not folder.is_dir():
         return {}
-    return {p.stem: pd.read_parquet(p) for p in sorted(folder.glob("*.parquet"))}
+    return {p.stem: read_parquet(p) for p in sorted(folder.glob("*.parquet"))}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -102,9 +102,9 @@ def main(argv: list[str] | None = None) -> int:
 
     ref_path, cur_path = prepared_paths(params)
     w = build_window(
-        pd.read_parquet(ref_path),
+        read_parquet(ref_path),
         read_batches(accepted_dir(params)),
-        pd.read_parquet(cur_path),
+        read_parquet(cur_path),
         params.window,
     )
     train_path, eval_path = window_paths(params)

@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from pipelines.config import Params
+from pipelines.data import read_parquet
 
 
 class DvcError(RuntimeError):
@@ -100,7 +101,7 @@ def reference_before(params: Params, day: str) -> pd.DataFrame:
 
     ref, cur = prepared_paths(params)
     batches = {k: v for k, v in read_batches(accepted_dir(params)).items() if k < day}
-    w = build_window(pd.read_parquet(ref), batches, pd.read_parquet(cur), params.window)
+    w = build_window(read_parquet(ref), batches, pd.read_parquet(cur), params.window)
     return w.train
 
 

@@ -600,9 +600,16 @@ def start_local_server(params: Params, address: str) -> int:
     return proc.pid
 
 
-def rollback_deploy(params: Params, reason: str = "rollback", **kw: Any) -> DeployResult:
-    """Move the champion alias back (registry) and redeploy that version's image."""
+def rollback_deploy(
+    params: Params, reason: str = "rollback", to: str | None = None, **kw: Any
+) -> DeployResult:
+    """Move the champion alias back (registry; ``to`` a version, default the ``previous``
+    alias) and redeploy that version's image (kept from its first deploy, not rebuilt) with the
+    engine and behind the address of the recorded deployment, unless given."""
     from pipelines import registry
 
-    ev = registry.rollback(params, reason=reason)
+    state = read_state(params)
+    if kw.get("engine") in (None, "auto") and state.get("mode"):
+        kw["engine"] = state["mode"]
+    ev = registry.rollback(params, to=to, reason=reason)
     return deploy(params, ev.version, rollback_alias_on_failure=False, **kw)

@@ -262,8 +262,8 @@ def test_blue_green_redeploy_and_rollback_with_zero_failed_requests(blue_green):
         assert res.ok, res.reason
         t.wait_for("2")
         mark = len(t.versions)
-        back = deploy.rollback_deploy(params, reason="rollback under load", engine=engine,
-                                      address=address)  # fmt: skip
+        # as `retrain rollback` does it: engine and address from the recorded deployment
+        back = deploy.rollback_deploy(params, reason="rollback under load")
         assert back.ok, back.reason
         assert back.version == "1" and "reused" in back.checks[0]
         t.wait_for("1")

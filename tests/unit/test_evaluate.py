@@ -24,6 +24,7 @@ from pipelines.evaluate import (
     EvaluationError,
     MetricEstimate,
     RocCurve,
+    _block_size,
     _metric_values,
     _prepare,
     _resample_weights,
@@ -32,6 +33,7 @@ from pipelines.evaluate import (
     higher_is_better,
     main,
     paired_bootstrap_difference,
+    paired_bootstrap_differences,
 )
 
 CFG = EvaluateConfig(bootstrap_samples=200, seed=0)
@@ -205,6 +207,26 @@ def test_pairing_narrows_the_interval():
     diff = paired_bootstrap_difference(y, p, other, "roc_auc", CFG)
     single = evaluate_scores(y, p, CFG).metrics["roc_auc"]
     assert diff.upper - diff.lower < 0.5 * (single.upper - single.lower)
+
+
+def test_several_metrics_share_one_set_of_resamples():
+    rng = np.random.default_rng(14)
+    y, p = synthetic(2000, seed=14)
+    other = np.clip(p + rng.normal(0, 0.1, len(p)), 0, 1)
+    together = paired_bootstrap_differences(y, p, other, ("roc_auc", "brier", "f1"), CFG)
+    for metric, d in together.items():
+        assert d == paired_bootstrap_difference(y, p, other, metric, CFG)
+
+
+def test_resample_blocks_shrink_with_rows_and_keep_every_draw():
+    assert _block_size(10_000) == 64
+    assert _block_size(1_000_000) * 1_000_000 * 32 <= 256 * 2**20
+    assert _block_size(10**9) == 1
+    n = 300_000  # blocks of 27: 200 resamples come in 8 blocks, each a full resample of n rows
+    blocks = list(_resample_weights(n, 200, seed=3))
+    assert sum(len(b) for b in blocks) == 200
+    assert len(blocks) == -(-200 // _block_size(n))
+    assert all((b.sum(axis=1) == n).all() for b in blocks)
 
 
 # --------------------------------------------------------------------------- bad input
