@@ -2,7 +2,7 @@
 
 The suite (``expectations/<suite>.json``) is first generated from reference data by
 :func:`profile_suite` (``python -m pipelines.validate profile``), then reviewed and committed
-by a person, like TFX's schema generator. :func:`validate_frame` runs it on a dataframe with an
+by a person. :func:`validate_frame` runs it on a dataframe with an
 ephemeral GX context and returns a :class:`ValidationResult`: the verdict, the numbers and one
 readable sentence per failed expectation. A batch that cannot even be read (empty, unreadable,
 a required column missing, text in a numeric column) is a failed result too, so it can be

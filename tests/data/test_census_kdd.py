@@ -26,6 +26,15 @@ def census_params() -> Params:
     return load_params(CENSUS_PARAMS)
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _census_mirror_from_its_params():
+    """The census mirror comes from its params file: RETRAIN_DATASET_MIRROR (one dataset's
+    override, perhaps set for Adult) must not redirect it, here or in the stages' processes."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv("RETRAIN_DATASET_MIRROR", raising=False)
+        yield
+
+
 @pytest.fixture(scope="module")
 def census(census_params: Params, tmp_path_factory: pytest.TempPathFactory):
     """Cleaned census train (reference) and test (current) files, from the mirror."""

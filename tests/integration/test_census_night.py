@@ -25,6 +25,15 @@ pytestmark = pytest.mark.slow
 CENSUS_PARAMS = ROOT / "params" / "census_kdd.yaml"
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _census_mirror_from_its_params():
+    """The census mirror comes from its params file: RETRAIN_DATASET_MIRROR (one dataset's
+    override, perhaps set for Adult) must not redirect it, here or in the stages' processes."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv("RETRAIN_DATASET_MIRROR", raising=False)
+        yield
+
+
 def census_workspace(dest: Path) -> Params:
     """A project copy whose params.yaml is the census params file, its paths rebased from
     params/ to the workspace root, with smaller models and fewer resamples (as make_workspace's
