@@ -581,10 +581,9 @@ def load_model(model: str | Path, params: Params) -> Any:
 
     ref = str(model)
     if ":/" in ref and not Path(ref).exists():
-        import mlflow
+        from pipelines.tracking import point_at
 
-        mlflow.set_tracking_uri(params.tracking_uri)
-        mlflow.set_registry_uri(params.tracking_uri)
+        point_at(params.tracking_uri)
     elif not (Path(ref) / "MLmodel").is_file():
         raise EvaluationError(f"{ref}: not an MLflow model folder (no MLmodel file)")
     try:

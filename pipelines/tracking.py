@@ -17,6 +17,24 @@ from pipelines.config import Params
 from pipelines.lineage import data_version, dvc_remote, git_state
 
 
+def point_at(uri: str) -> None:
+    """Use ``uri`` for tracking and the registry in this process.
+
+    ``mlflow.set_tracking_uri`` also exports ``MLFLOW_TRACKING_URI``, which would then win over
+    every params file read later in the same process (see ``Params.tracking_uri``): the
+    variable is put back as it was.
+    """
+    import mlflow
+
+    before = os.environ.get("MLFLOW_TRACKING_URI")
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    if before is None:
+        os.environ.pop("MLFLOW_TRACKING_URI", None)
+    else:
+        os.environ["MLFLOW_TRACKING_URI"] = before
+
+
 def setup(params: Params) -> str:
     """Point MLflow at the configured tracking URI and experiment; return the experiment id."""
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
@@ -26,8 +44,7 @@ def setup(params: Params) -> str:
     import mlflow
 
     uri = params.tracking_uri
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
+    point_at(uri)
     exp = mlflow.get_experiment_by_name(params.mlflow.experiment)
     if exp is None:
         location = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import os
 from pathlib import Path
 
 import pytest
@@ -99,7 +100,8 @@ def test_missing_file_and_bad_yaml(tmp_path):
         load_params(bad)
 
 
-def test_relative_paths_resolve_against_params_file(tmp_path):
+def test_relative_paths_resolve_against_params_file(tmp_path, monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)  # it would win over the file
     p = tmp_path / "params.yaml"
     p.write_text(yaml.safe_dump(RAW))
     params = load_params(p)
@@ -111,3 +113,20 @@ def test_relative_paths_resolve_against_params_file(tmp_path):
 def test_env_overrides_tracking_uri(monkeypatch, params):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5000")
     assert params.tracking_uri == "http://127.0.0.1:5000"
+
+
+def test_pointing_mlflow_at_a_workspace_leaves_the_environment_alone(tmp_path, monkeypatch):
+    """Two workspaces in one process: the first one's tracking URI must not become an
+    environment override for the second (mlflow.set_tracking_uri exports the variable)."""
+    from pipelines.tracking import point_at
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    point_at(f"sqlite:///{tmp_path / 'a' / 'mlflow.db'}")
+    assert "MLFLOW_TRACKING_URI" not in os.environ
+    p = tmp_path / "b" / "params.yaml"
+    p.parent.mkdir()
+    p.write_text(yaml.safe_dump(RAW))
+    assert load_params(p).tracking_uri == f"sqlite:///{tmp_path / 'b'}/mlflow.db"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://tracking:5000")
+    point_at("sqlite:///elsewhere.db")
+    assert os.environ["MLFLOW_TRACKING_URI"] == "http://tracking:5000"
