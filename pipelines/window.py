@@ -75,16 +75,33 @@ def build_window(
     if not parts:
         raise ValueError("window: no training data (include_reference is false and no batches)")
     columns = list(reference.columns)
-    train = pd.concat([p.reindex(columns=columns) for p in parts], ignore_index=True)
-    eval_df = eval_df.reindex(columns=columns)
+    # no copies that change nothing: at a million rows each one is hundreds of MB
+    if len(parts) == 1:
+        train = _plain_index(_aligned(parts[0], columns))
+    else:
+        train = pd.concat([_aligned(p, columns) for p in parts], ignore_index=True)
+    eval_df = _aligned(eval_df, columns)
     # a guard for duplicates the data itself carries (e.g. the same record published twice)
-    eval_df = eval_df[~np.isin(row_hashes(eval_df), row_hashes(train))]
+    seen = np.isin(row_hashes(eval_df), row_hashes(train))
+    if seen.any():
+        eval_df = eval_df[~seen]
     return Window(
         train=train,
-        eval=eval_df.reset_index(drop=True),
+        eval=_plain_index(eval_df),
         batches=tuple(in_window),
         eval_source=eval_source,
     )
+
+
+def _aligned(df: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    return df if list(df.columns) == columns else df.reindex(columns=columns)
+
+
+def _plain_index(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` indexed 0..n-1 (the frame itself when it already is)."""
+    if isinstance(df.index, pd.RangeIndex) and df.index.start == 0 and df.index.step == 1:
+        return df
+    return df.reset_index(drop=True)
 
 
 def read_batches(folder: Path) -> dict[str, pd.DataFrame]:
