@@ -40,3 +40,13 @@ def adult_reference(adult) -> pd.DataFrame:
 @pytest.fixture(scope="session")
 def adult_current(adult) -> pd.DataFrame:
     return adult.current
+
+
+@pytest.fixture(scope="module")
+def census_mirror_from_its_params():
+    """For the census tests: the mirror comes from params/census_kdd.yaml. RETRAIN_DATASET_MIRROR
+    (one dataset's override, perhaps set for Adult) must not redirect it, here or in the stages'
+    processes."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv("RETRAIN_DATASET_MIRROR", raising=False)
+        yield

@@ -59,17 +59,13 @@ def base_workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from pipelines import workspace
     from tests.workspace_fixture import make_workspace
 
-    keys = ("MLFLOW_TRACKING_URI", "RETRAIN_PARAMS", "RETRAIN_DATASET_MIRROR")
-    saved = {k: os.environ.pop(k, None) for k in keys}
-    os.environ["RETRAIN_DATASET_MIRROR"] = str(MIRROR)
-    try:
+    # all put back after: other datasets' tests follow this one
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv("MLFLOW_TRACKING_URI", raising=False)
+        mp.delenv("RETRAIN_PARAMS", raising=False)
+        mp.setenv("RETRAIN_DATASET_MIRROR", str(MIRROR))
         params = make_workspace(project)
         workspace.repro(params)  # the first champion, v1
-    finally:
-        os.environ.pop("RETRAIN_DATASET_MIRROR", None)  # other datasets' tests follow this one
-        for k, v in saved.items():
-            if v is not None:
-                os.environ[k] = v
     (base / ".ready").touch()
     return project
 

@@ -18,21 +18,13 @@ from pipelines.validate import format_summary, load_suite, validate_file, valida
 
 ROOT = Path(__file__).resolve().parents[2]
 CENSUS_PARAMS = ROOT / "params" / "census_kdd.yaml"
+pytestmark = pytest.mark.usefixtures("census_mirror_from_its_params")
 PARAMS_FILES = (ROOT / "params.yaml", CENSUS_PARAMS)
 
 
 @pytest.fixture(scope="module")
 def census_params() -> Params:
     return load_params(CENSUS_PARAMS)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _census_mirror_from_its_params():
-    """The census mirror comes from its params file: RETRAIN_DATASET_MIRROR (one dataset's
-    override, perhaps set for Adult) must not redirect it, here or in the stages' processes."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.delenv("RETRAIN_DATASET_MIRROR", raising=False)
-        yield
 
 
 @pytest.fixture(scope="module")

@@ -20,18 +20,9 @@ from pipelines import nightly, registry, simulate, workspace
 from pipelines.config import Params, load_params
 from tests.workspace_fixture import GIT_ENV, ROOT, make_workspace
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("census_mirror_from_its_params")]
 
 CENSUS_PARAMS = ROOT / "params" / "census_kdd.yaml"
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _census_mirror_from_its_params():
-    """The census mirror comes from its params file: RETRAIN_DATASET_MIRROR (one dataset's
-    override, perhaps set for Adult) must not redirect it, here or in the stages' processes."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.delenv("RETRAIN_DATASET_MIRROR", raising=False)
-        yield
 
 
 def census_workspace(dest: Path) -> Params:
@@ -63,12 +54,11 @@ def census_workspace(dest: Path) -> Params:
 
 @pytest.fixture(scope="module")
 def ws(tmp_path_factory) -> Params:
-    saved = os.environ.pop("MLFLOW_TRACKING_URI", None)
-    params = census_workspace(tmp_path_factory.mktemp("census") / "project")
-    workspace.repro(params)  # prepare .. register on the full census files: the first model
-    yield params
-    if saved is not None:
-        os.environ["MLFLOW_TRACKING_URI"] = saved
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv("MLFLOW_TRACKING_URI", raising=False)
+        params = census_workspace(tmp_path_factory.mktemp("census") / "project")
+        workspace.repro(params)  # prepare .. register on the full census files: the first model
+        yield params
 
 
 def test_first_pipeline_run_on_census(ws: Params) -> None:

@@ -25,12 +25,11 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def ws(tmp_path_factory, adult):  # adult: skips when the dataset mirror is absent
-    saved = os.environ.pop("MLFLOW_TRACKING_URI", None)
-    params = make_workspace(tmp_path_factory.mktemp("ws") / "project")
-    workspace.repro(params)  # the first champion
-    yield params
-    if saved is not None:
-        os.environ["MLFLOW_TRACKING_URI"] = saved
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv("MLFLOW_TRACKING_URI", raising=False)
+        params = make_workspace(tmp_path_factory.mktemp("ws") / "project")
+        workspace.repro(params)  # the first champion
+        yield params
 
 
 def retrain_cli(params, *args: str, env: dict | None = None, **kw) -> subprocess.Popen:

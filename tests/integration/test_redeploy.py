@@ -110,22 +110,18 @@ def segments(versions: list[str]) -> list[str]:
 def two_models(tmp_path_factory, adult_reference, adult_current):
     """v1 (champion) and v2 (a challenger), real models in a throwaway registry."""
     root = tmp_path_factory.mktemp("redeploy")
-    saved = os.environ.get("MLFLOW_TRACKING_URI")
-    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{root / 'mlflow.db'}"
-    params = registry_params(
-        root, adult_reference, [{"max_iter": 30}, {"max_iter": 10}], "serve-redeploy-test"
-    )
-    adult_current.head(200).to_parquet(params.data_dir / "window" / "eval.parquet")
-    yield params
-    from pipelines.serve import deploy
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow.db'}")
+        params = registry_params(
+            root, adult_reference, [{"max_iter": 30}, {"max_iter": 10}], "serve-redeploy-test"
+        )
+        adult_current.head(200).to_parquet(params.data_dir / "window" / "eval.parquet")
+        yield params
+        from pipelines.serve import deploy
 
-    engine = shutil.which("podman")
-    for v in ("1", "2") if engine else ():
-        subprocess.run([engine, "rmi", "-f", deploy.image_tag(params, v)], capture_output=True)
-    if saved is None:
-        os.environ.pop("MLFLOW_TRACKING_URI", None)
-    else:
-        os.environ["MLFLOW_TRACKING_URI"] = saved
+        engine = shutil.which("podman")
+        for v in ("1", "2") if engine else ():
+            subprocess.run([engine, "rmi", "-f", deploy.image_tag(params, v)], capture_output=True)
 
 
 def _record(params) -> dict:

@@ -48,15 +48,11 @@ def container_engine() -> str:
 @pytest.fixture(scope="module")
 def image_registry(tmp_path_factory, adult_reference, adult_current):
     root = tmp_path_factory.mktemp("image")
-    saved = os.environ.get("MLFLOW_TRACKING_URI")
-    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{root / 'mlflow.db'}"
-    params = registry_params(root, adult_reference, [{"max_iter": 30}], "serve-image-test")
-    adult_current.head(200).to_parquet(params.data_dir / "window" / "eval.parquet")
-    yield params
-    if saved is None:
-        os.environ.pop("MLFLOW_TRACKING_URI", None)
-    else:
-        os.environ["MLFLOW_TRACKING_URI"] = saved
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow.db'}")
+        params = registry_params(root, adult_reference, [{"max_iter": 30}], "serve-image-test")
+        adult_current.head(200).to_parquet(params.data_dir / "window" / "eval.parquet")
+        yield params
 
 
 def test_image_builds_runs_and_serves_the_registered_model(

@@ -72,14 +72,10 @@ def register_model(
 def tracking_env(tmp_path_factory) -> Iterator[Path]:
     """A throwaway tracking URI for the module (MLFLOW_TRACKING_URI wins over params)."""
     root = tmp_path_factory.mktemp("serve-registry")
-    saved = os.environ.get("MLFLOW_TRACKING_URI")
-    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{root / 'mlflow.db'}"
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    yield root
-    if saved is None:
-        os.environ.pop("MLFLOW_TRACKING_URI", None)
-    else:
-        os.environ["MLFLOW_TRACKING_URI"] = saved
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow.db'}")
+        yield root
 
 
 def registry_params(
