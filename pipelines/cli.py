@@ -9,8 +9,12 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pipelines.config import ConfigError, load_params
+
+if TYPE_CHECKING:  # the serving package is imported only by the commands that use it
+    from pipelines.serve.deploy import DeployResult
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -77,11 +81,7 @@ def cmd_rollback(args: argparse.Namespace) -> int:
         return 0
     res = deploy.rollback_deploy(params, reason=args.reason, to=args.to)
     print(f"rolled back: champion is now v{res.version} (was v{res.previous})")
-    for line in res.checks:
-        print(f"  {line}")
-    verdict = "serving" if res.ok else f"FAILED ({res.reason}); the running version keeps serving"
-    print(f"redeploy v{res.version} [{res.mode}] at {res.address}: {verdict}")
-    return 0 if res.ok else 1
+    return _report_deploy(res, "redeploy", "serving", "; the running version keeps serving")
 
 
 def cmd_lineage(args: argparse.Namespace) -> int:
@@ -178,10 +178,15 @@ def cmd_deploy(args: argparse.Namespace) -> int:
         res = deploy.rollback_deploy(params, reason=args.reason, **kw)
     else:
         res = deploy.deploy(params, args.version, **kw)
+    return _report_deploy(res, "deploy", "deployed")
+
+
+def _report_deploy(res: DeployResult, what: str, ok_word: str, failed_note: str = "") -> int:
+    """Print a deploy's checks and verdict; the exit code."""
     for line in res.checks:
         print(f"  {line}")
-    verdict = "deployed" if res.ok else f"FAILED ({res.reason})"
-    print(f"deploy v{res.version} [{res.mode}] at {res.address}: {verdict}")
+    verdict = ok_word if res.ok else f"FAILED ({res.reason}){failed_note}"
+    print(f"{what} v{res.version} [{res.mode}] at {res.address}: {verdict}")
     return 0 if res.ok else 1
 
 

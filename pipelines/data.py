@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from pipelines.config import DataFile, DatasetConfig
+from pipelines.files import write_atomic
 
 
 class DataError(ValueError):
@@ -307,17 +308,13 @@ def write_parquet(df: pd.DataFrame, path: Path, chunk_rows: int = PARQUET_CHUNK_
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
     schema = pa.Schema.from_pandas(df, preserve_index=False)
-    try:
+
+    def write(tmp: Path) -> None:
         with pq.ParquetWriter(tmp, schema) as writer:
             for start in range(0, max(len(df), 1), chunk_rows):
                 chunk = df.iloc[start : start + chunk_rows]
                 table = pa.Table.from_pandas(chunk, schema=schema, preserve_index=False)
                 writer.write_table(table)
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+
+    return write_atomic(Path(path), write)

@@ -27,7 +27,7 @@ import pandas as pd
 
 from pipelines.config import ConfigError, EvaluateConfig, MetricName, Params, load_params
 from pipelines.data import DataError
-from pipelines.files import write_json
+from pipelines.files import write_atomic, write_json
 
 METRICS: tuple[str, ...] = get_args(MetricName)
 _LOWER_IS_BETTER = frozenset({"log_loss", "brier", "ece"})
@@ -487,12 +487,7 @@ def _figure(width: float = 5.0, height: float = 4.5) -> Any:
 
 
 def _save_figure(fig: Any, path: Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    fig.savefig(tmp, format="png", dpi=100)
-    tmp.replace(path)
-    return path
+    return write_atomic(Path(path), lambda tmp: fig.savefig(tmp, format="png", dpi=100))
 
 
 def plot_roc(evaluation: Evaluation, path: Path) -> Path:

@@ -30,7 +30,7 @@ import pandas as pd
 
 from pipelines.config import ConfigError, FairnessConfig, FairnessMeasure, load_params
 from pipelines.data import read_parquet
-from pipelines.files import write_json
+from pipelines.files import write_atomic, write_json
 
 MEASURES: tuple[str, ...] = get_args(FairnessMeasure)
 _WORST_IS_MIN = frozenset({"disparate_impact_ratio"})  # the others: larger is worse
@@ -409,12 +409,7 @@ def plot_fairness(result: FairnessResult, path: Path) -> Path:
         ax.legend(fontsize=7, loc="upper right")
     if not attrs:
         axes[0].set_title("no sensitive attributes")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    fig.savefig(tmp, format="png", dpi=100)
-    tmp.replace(path)
-    return path
+    return write_atomic(Path(path), lambda tmp: fig.savefig(tmp, format="png", dpi=100))
 
 
 def _fmt(v: float | None) -> str:

@@ -163,11 +163,7 @@ def load_state(params: Params) -> dict[str, Any]:
 
 
 def save_state(params: Params, state: dict[str, Any]) -> None:
-    p = state_path(params)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_name(".state.json.tmp")
-    tmp.write_text(json.dumps(state, indent=2) + "\n")
-    tmp.replace(p)
+    write_json(state_path(params), state)
 
 
 def retrain_reasons(
@@ -197,10 +193,6 @@ def retrain_reasons(
     ):
         reasons.append(f"schedule (every {cfg.retrain_every} nights)")
     return reasons
-
-
-def _write_json(path: Path, obj: Any) -> Path:
-    return write_json(path, obj, strict=False)
 
 
 PIPELINE_STAGES = (
@@ -246,7 +238,7 @@ def load_record(params: Params, day: str) -> dict[str, Any]:
 
 
 def save_record(params: Params, day: str, record: dict[str, Any]) -> dict[str, Any]:
-    _write_json(record_path(params, day), record)
+    write_json(record_path(params, day), record, strict=False)
     return record
 
 
@@ -275,7 +267,7 @@ def ingest(
         progress(f"[{day}] validate {batch}")
         suite = validate.load_suite(params.suite_path)
         result = validate.validate_file(batch, suite, params)
-        vjson = _write_json(paths.reports / "validation.json", result.to_dict())
+        vjson = write_json(paths.reports / "validation.json", result.to_dict(), strict=False)
         vhtml = paths.reports / "validation.html"
         vhtml.write_text(validate.render_html(result, f"Validation of batch {day}"))
         rec["rows"] = result.n_rows

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from pipelines.config import DatasetConfig, Params, SimulateConfig
+from pipelines.files import write_atomic
 
 SCENARIOS = ("stable", "covariate_drift", "label_shift", "corrupt", "biased")
 CORRUPTIONS = ("out_of_range", "unknown_category", "nulls", "missing_column", "wrong_type")
@@ -132,15 +133,11 @@ def write_scenario(
     seed = params.simulate.seed if seed is None else seed
     day_seed = seed + int(day.replace("-", ""))
     batch = make_batch(source, scenario, params.dataset, params.simulate, day_seed)
-    landing = params.path(params.nightly.landing)
-    landing.mkdir(parents=True, exist_ok=True)
-    path = landing / f"{day}.{fmt}"
-    tmp = landing / f".{day}.{fmt}.tmp"
-    if fmt == "csv":
-        batch.to_csv(tmp, index=False)
-    elif fmt == "parquet":
-        batch.to_parquet(tmp, index=False)
-    else:
+    writers = {
+        "csv": lambda tmp: batch.to_csv(tmp, index=False),
+        "parquet": lambda tmp: batch.to_parquet(tmp, index=False),
+    }
+    if fmt not in writers:
         raise ValueError(f"unknown batch format {fmt!r} (csv or parquet)")
-    tmp.replace(path)
-    return path
+    path = params.path(params.nightly.landing) / f"{day}.{fmt}"
+    return write_atomic(path, writers[fmt])

@@ -111,36 +111,31 @@ class Metrics:
 
     def render(self, holder: ModelHolder, spec: ServingSpec) -> bytes:
         p = "retrain_serve"
-        lines = [
-            f"# HELP {p}_requests_total HTTP requests by path and status code.",
-            f"# TYPE {p}_requests_total counter",
-        ]
+        lines = _head(f"{p}_requests_total", "counter", "HTTP requests by path and status code.")
         for (path, status), n in sorted(self.requests.items()):
             lines.append(f'{p}_requests_total{{path="{path}",status="{status}"}} {n}')
-        lines += [
-            f"# HELP {p}_errors_total Requests answered with an error, by kind.",
-            f"# TYPE {p}_errors_total counter",
-        ]
+        lines += _head(f"{p}_errors_total", "counter", "Requests answered with an error, by kind.")
         for kind, n in sorted(self.errors.items()):
             lines.append(f'{p}_errors_total{{kind="{kind}"}} {n}')
         lines += [
-            f"# HELP {p}_request_duration_seconds Time to answer POST /predict.",
-            f"# TYPE {p}_request_duration_seconds histogram",
+            *_head(f"{p}_request_duration_seconds", "histogram", "Time to answer POST /predict."),
             *self.latency.render(f"{p}_request_duration_seconds"),
-            f"# HELP {p}_prediction_probability Predicted probability of {spec.positive_label}.",
-            f"# TYPE {p}_prediction_probability histogram",
+            *_head(
+                f"{p}_prediction_probability",
+                "histogram",
+                f"Predicted probability of {spec.positive_label}.",
+            ),
             *self.proba.render(f"{p}_prediction_probability"),
-            f"# HELP {p}_predictions_total Predictions by label.",
-            f"# TYPE {p}_predictions_total counter",
+            *_head(f"{p}_predictions_total", "counter", "Predictions by label."),
         ]
         for label, n in sorted(self.labels.items()):
             lines.append(f'{p}_predictions_total{{label="{_esc(label)}"}} {n}')
         lines += [
-            f"# HELP {p}_batch_size Records scored per model call (micro-batches).",
-            f"# TYPE {p}_batch_size histogram",
+            *_head(
+                f"{p}_batch_size", "histogram", "Records scored per model call (micro-batches)."
+            ),
             *self.batch.render(f"{p}_batch_size"),
-            f"# HELP {p}_model_info The model version being served.",
-            f"# TYPE {p}_model_info gauge",
+            *_head(f"{p}_model_info", "gauge", "The model version being served."),
         ]
         cur = holder.current
         if cur is not None:
@@ -148,18 +143,19 @@ class Metrics:
                 f'{p}_model_info{{model="{_esc(spec.model_name)}",version="{cur.version}",'
                 f'scorer="{cur.scorer.mode}"}} 1'
             )
-        lines += [
-            f"# HELP {p}_model_reloads_total Model swaps attempted, by result.",
-            f"# TYPE {p}_model_reloads_total counter",
-        ]
+        lines += _head(f"{p}_model_reloads_total", "counter", "Model swaps attempted, by result.")
         for result, n in sorted(holder.reloads.items()):
             lines.append(f'{p}_model_reloads_total{{result="{result}"}} {n}')
         lines += [
-            f"# HELP {p}_ready 1 when a model is loaded.",
-            f"# TYPE {p}_ready gauge",
+            *_head(f"{p}_ready", "gauge", "1 when a model is loaded."),
             f"{p}_ready {int(cur is not None)}",
         ]
         return ("\n".join(lines) + "\n").encode()
+
+
+def _head(name: str, kind: str, text: str) -> list[str]:
+    """The two comment lines that open a metric family in the Prometheus text format."""
+    return [f"# HELP {name} {text}", f"# TYPE {name} {kind}"]
 
 
 def _esc(s: str) -> str:
