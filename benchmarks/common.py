@@ -44,15 +44,15 @@ NO_BATCH_DAY = "2030-01-01"  # a date no batch ever lands on
 # The functions timed inside each stage process ("module:function"; bare names are the stage
 # module's own). They must exist: a renamed function fails the benchmark loudly.
 CORE: dict[str, tuple[str, ...]] = {
-    "pipelines.prepare": ("prepare",),
-    "pipelines.window": ("build_window",),
-    "pipelines.validate": ("validate_frame",),
-    "pipelines.drift": ("detect_drift", "write_html_report"),
-    "pipelines.train": ("fit_features",),
-    "pipelines.evaluate": ("positive_scores", "evaluate_scores"),
-    "pipelines.fairness": ("assess_fairness",),
-    "pipelines.gate": ("pipelines.evidence:gather_evidence", "decide"),
-    "pipelines.register": (),
+    "pipelines.stages.prepare": ("prepare",),
+    "pipelines.stages.window": ("build_window",),
+    "pipelines.stages.validate": ("validate_frame",),
+    "pipelines.stages.drift": ("detect_drift", "write_html_report"),
+    "pipelines.stages.train": ("fit_features",),
+    "pipelines.stages.evaluate": ("positive_scores", "evaluate_scores"),
+    "pipelines.stages.fairness": ("assess_fairness",),
+    "pipelines.stages.gate": ("pipelines.stages.evidence:gather_evidence", "decide"),
+    "pipelines.stages.register": (),
 }
 
 

@@ -102,11 +102,10 @@ def _drift_child(engine: str, scenario: str, out: Path) -> int:
     the first numeric feature) is above its ``covariate_quantile``, the covariate-drift scenario
     of ``retrain simulate``, so that some columns drift and the verdicts can disagree."""
     from pipelines.config import load_params
-    from pipelines.drift import column_tests, detect_drift, read_frame, write_html_report
-    from pipelines.window import window_paths
+    from pipelines.stages.drift import column_tests, detect_drift, read_frame, write_html_report
 
     params = load_params("params.yaml")
-    train_path, eval_path = window_paths(params)
+    train_path, eval_path = (params.paths.window_train, params.paths.window_eval)
     reference = read_frame(train_path, params.dataset)
     current = read_frame(eval_path, params.dataset)
     if scenario == "shifted":
@@ -156,7 +155,7 @@ def _drift_child(engine: str, scenario: str, out: Path) -> int:
         from evidently import Dataset, Report
         from evidently.presets import DataDriftPreset
 
-        from pipelines.drift import _definition, _for_evidently
+        from pipelines.stages.drift import _definition, _for_evidently
 
         definition = _definition(tests)
         with np.errstate(divide="ignore", invalid="ignore"):

@@ -120,17 +120,17 @@ def stop(proc: subprocess.Popen) -> None:
 
 def ensure_champion(params):  # type: ignore[no-untyped-def]
     """The params' champion version, or a throwaway registry with a freshly trained one."""
-    from pipelines import registry
+    from pipelines.edges import registry
 
     version = registry.champion_version(params)
     if version is not None:
         return params, version
     import yaml
 
-    from pipelines import tracking
     from pipelines.config import parse_params
-    from pipelines.prepare import prepare
-    from pipelines.train import feature_frame, fit
+    from pipelines.edges import tracking
+    from pipelines.stages.prepare import prepare
+    from pipelines.stages.train import feature_frame, fit
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-serving-"))
     raw = yaml.safe_load((params.root / "params.yaml").read_text())
@@ -171,9 +171,9 @@ def main(argv: list[str] | None = None) -> int:
     params, version = ensure_champion(load_params(args.params))
     records = smoke_records(params, 100)
     if not records:
-        from pipelines.prepare import prepare
         from pipelines.serve.fastpath import frame_records
         from pipelines.serve.model import ServingSpec
+        from pipelines.stages.prepare import prepare
 
         data = prepare(params, Path(tempfile.mkdtemp(prefix="bench-raw-")))
         records = frame_records(data.current.head(100), ServingSpec.from_params(params).fields)

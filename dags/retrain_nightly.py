@@ -2,7 +2,7 @@
 # Nightly retraining: `retrain_nightly`
 
 One night of the gated retraining cycle, one task per stage. Every task calls the same code as
-the `retrain nightly` CLI and `dvc repro` (`pipelines.nightly`); nothing here computes anything.
+the `retrain nightly` CLI and `dvc repro` (`pipelines.night.run`); nothing here computes anything.
 
 - `ingest`: validate the night's batch (`data/landing/<date>.csv` or `.parquet`, or the `batch`
   param); accept and version it with DVC, or quarantine it and **fail**.
@@ -47,7 +47,7 @@ schema are refused before the run starts.
 - `RETRAIN_SCHEDULE`: cron for the nightly run (default `0 2 * * *`, UTC).
 - `RETRAIN_RETRIES`: retries per task (default 2; back-off 2 min, x2, at most 30 min).
 - `RETRAIN_NOTIFICATIONS`: notification file (default `<reports>/notifications.jsonl`); e-mail,
-  Slack or a webhook: see `pipelines/notify.py`.
+  Slack or a webhook: see `pipelines/edges/notify.py`.
 - `MLFLOW_TRACKING_URI`, `RETRAIN_DATASET_MIRROR`: as for the CLI.
 """
 
@@ -63,7 +63,7 @@ from typing import Any
 from airflow.sdk import Param, TriggerRule, dag, get_current_context, task
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
-from pipelines.notify import NightNotifier, night_date, params_file
+from pipelines.edges.notify import NightNotifier, night_date, params_file
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_PARAMS = REPO / "params.yaml"
@@ -82,7 +82,7 @@ log = logging.getLogger("retrain_nightly")
 def _night() -> tuple[Any, str]:
     """The params (typed, loaded once per task) and the night's date for the running task."""
     from pipelines.config import ConfigError, load_params
-    from pipelines.nightly import parse_day
+    from pipelines.night.run import parse_day
 
     ctx = get_current_context()
     path = params_file(DEFAULT_PARAMS)
@@ -116,7 +116,7 @@ def _batch(params: Any, day: str) -> Path | None:
     path = path if path.is_absolute() else params.root / path
     if path.is_file():
         return path
-    from pipelines.nightly import NightPaths
+    from pipelines.night.run import NightPaths
 
     if (NightPaths.of(params, day).accepted / f"{day}.parquet").is_file():
         log.info("batch %s is gone but night %s was accepted earlier: continuing", path, day)
@@ -127,7 +127,7 @@ def _batch(params: Any, day: str) -> Path | None:
 def _run_stage(stage: str) -> tuple[Any, str]:
     """`dvc repro -s <stage>` under the workspace lock; returns (params, day)."""
     params, day = _night()
-    from pipelines import nightly
+    from pipelines.night import run as nightly
 
     with nightly.night_lock(params):
         nightly.run_stage(params, stage)
@@ -136,9 +136,8 @@ def _run_stage(stage: str) -> tuple[Any, str]:
 
 def _register(expected: str) -> dict[str, Any]:
     params, day = _run_stage("register")
-    from pipelines.register import registration_path
 
-    reg = json.loads(registration_path(params).read_text())
+    reg = json.loads(params.paths.registration.read_text())
     if reg["verdict"] != expected:
         raise AirflowFailException(
             f"register acted on a gate verdict {reg['verdict']!r}, this branch is for "
@@ -243,7 +242,7 @@ def retrain_nightly() -> None:
     def ingest() -> dict[str, Any]:
         """Validate the night's batch; accept + version it, or quarantine it and fail."""
         params, day = _night()
-        from pipelines import nightly
+        from pipelines.night import run as nightly
 
         batch = _batch(params, day)
         with nightly.night_lock(params):
@@ -272,7 +271,7 @@ def retrain_nightly() -> None:
         if ingested["outcome"] == "no_batch":
             raise AirflowSkipException(f"no batch landed for {ingested['day']}: nothing to do")
         params, day = _night()
-        from pipelines import nightly
+        from pipelines.night import run as nightly
 
         with nightly.night_lock(params):
             rec = nightly.assess(params, day, bool(_flag("force_retrain")), progress=log.info)
@@ -286,14 +285,13 @@ def retrain_nightly() -> None:
     def gate() -> str | list[str]:
         """The promotion gate (`dvc repro -s gate`); branches on its verdict."""
         params, day = _run_stage("gate")
-        from pipelines.gate import gate_dir
 
-        decision = json.loads((gate_dir(params) / "decision.json").read_text())
+        decision = json.loads((params.paths.gate_decision).read_text())
         verdict = decision["verdict"]
         log.info("night %s: gate %s", day, verdict.upper())
         for reason in decision["reasons"]:
             log.info("  - %s", reason)
-        log.info("gate report: %s", gate_dir(params) / "report.md")
+        log.info("gate report: %s", params.paths.stage("gate") / "report.md")
         if _flag("dry_run"):
             log.info("dry run: the challenger was judged; nothing is registered or deployed")
             return []
@@ -342,8 +340,9 @@ def retrain_nightly() -> None:
         params, day = _night()
         ti = get_current_context()["ti"]
         states = ti.get_task_states(dag_id=ti.dag_id, run_ids=[ti.run_id]).get(ti.run_id, {})
-        from pipelines import nightly, notify
-        from pipelines.summary import night_line
+        from pipelines.edges import notify
+        from pipelines.night import run as nightly
+        from pipelines.night.summary import night_line
 
         dry_run = bool(_flag("dry_run"))
         registered = "success" in (states.get("register"), states.get("register_rejected"))
@@ -354,7 +353,7 @@ def retrain_nightly() -> None:
             for t, s in states.items()
             if s in ("failed", "upstream_failed") and t not in ("summary", "watcher")
         )
-        path = nightly.record_path(params, day)
+        path = params.paths.night_record(day)
         if not (judged or rec.get("outcome") in STOPPED_EARLY):
             log.error(
                 "night %s did not finish (failed: %s); its record so far: %s. Clear the failed "
@@ -379,7 +378,7 @@ def retrain_nightly() -> None:
             if report:
                 log.info("  %s report: %s", key, report)
         if rec.get("retrained"):
-            log.info("  gate report: %s", params.reports_dir / "gate" / "report.html")
+            log.info("  gate report: %s", params.paths.gate_report)
         for name, link in links.items():
             log.info("MLflow %s: %s", name.replace("_", " "), link)
         log.info("summary.json:\n%s", json.dumps(rec, indent=2, default=str))

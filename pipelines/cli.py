@@ -20,8 +20,8 @@ if TYPE_CHECKING:  # the serving package is imported only by the commands that u
 def cmd_run(args: argparse.Namespace) -> int:
     """Reproduce the pipeline with DVC, push data to the DVC remote, print the summary."""
     params = load_params(args.params)
-    from pipelines import workspace
-    from pipelines.summary import pipeline_summary
+    from pipelines.edges import dvc as workspace
+    from pipelines.night.summary import pipeline_summary
 
     try:
         workspace.repro(params, force=args.force)
@@ -35,7 +35,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_status(args: argparse.Namespace) -> int:
     params = load_params(args.params)
-    from pipelines import registry
+    from pipelines.edges import registry
 
     c = registry.client(params)
     name = params.mlflow.registered_model
@@ -49,7 +49,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_profile(args: argparse.Namespace) -> int:
-    from pipelines import validate
+    from pipelines.stages import validate
 
     argv = ["profile"] + (["--params", args.params] if args.params else [])
     argv += (["--data", args.data] if args.data else []) + (["--force"] if args.force else [])
@@ -58,7 +58,7 @@ def cmd_profile(args: argparse.Namespace) -> int:
 
 def cmd_promote(args: argparse.Namespace) -> int:
     params = load_params(args.params)
-    from pipelines import registry
+    from pipelines.edges import registry
 
     ev = registry.promote(params, args.version, reason=args.reason, kind="override")
     print(f"promoted v{ev.version} to champion (override by {ev.actor}): {ev.reason}")
@@ -68,7 +68,7 @@ def cmd_promote(args: argparse.Namespace) -> int:
 def cmd_rollback(args: argparse.Namespace) -> int:
     """Previous champion back in one command: the alias, and the serving deployment if any."""
     params = load_params(args.params)
-    from pipelines import registry
+    from pipelines.edges import registry
     from pipelines.serve import deploy
 
     state = deploy.read_state(params)
@@ -86,7 +86,7 @@ def cmd_rollback(args: argparse.Namespace) -> int:
 
 def cmd_lineage(args: argparse.Namespace) -> int:
     params = load_params(args.params)
-    from pipelines import registry
+    from pipelines.edges import registry
 
     c = registry.client(params)
     mv = c.get_model_version(params.mlflow.registered_model, args.version)
@@ -106,7 +106,7 @@ def cmd_lineage(args: argparse.Namespace) -> int:
 def cmd_nightly(args: argparse.Namespace) -> int:
     """One night: validate the batch, quarantine or accept, drift, maybe retrain and promote."""
     params = load_params(args.params)
-    from pipelines import nightly
+    from pipelines.night import run as nightly
 
     day = nightly.parse_day(args.date)
     rec = nightly.run_night(
@@ -117,16 +117,17 @@ def cmd_nightly(args: argparse.Namespace) -> int:
         dry_run=args.dry_run,
         progress=_progress,
     )
-    from pipelines.summary import night_line
+    from pipelines.night.summary import night_line
 
     print(night_line(rec))
-    print(f"summary: {nightly.record_path(params, day)}")
+    print(f"summary: {params.paths.night_record(day)}")
     return 0
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
     params = load_params(args.params)
-    from pipelines import nightly, simulate
+    from pipelines.night import run as nightly
+    from pipelines.night import simulate
 
     path = simulate.write_scenario(
         params, nightly.parse_day(args.date), args.scenario, seed=args.seed, fmt=args.format
@@ -138,7 +139,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 def cmd_series(args: argparse.Namespace) -> int:
     """The main job: the pipeline on the dataset, then a series of nights over every scenario."""
     params = load_params(args.params)
-    from pipelines import series
+    from pipelines.night import series
 
     return series.run_series(params, progress=_progress)
 

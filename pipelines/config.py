@@ -12,6 +12,8 @@ with its own params file and suite.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -287,7 +289,7 @@ class MlflowConfig(_Frozen):
 # --------------------------------------------------------------------------- root
 class Params(_Frozen):
     dataset: DatasetConfig
-    paths: PathsConfig = Field(default_factory=PathsConfig)
+    paths_config: PathsConfig = Field(default_factory=PathsConfig, alias="paths")
     validate_: ValidateConfig = Field(alias="validate")
     drift: DriftConfig = Field(default_factory=DriftConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
@@ -313,26 +315,24 @@ class Params(_Frozen):
     def validate(self) -> ValidateConfig:  # type: ignore[override]
         return self.validate_
 
-    # ---- resolved locations (the one place paths are built)
+    # ---- resolved locations (built in one place: :class:`Paths`)
     def path(self, p: Path | str) -> Path:
         p = Path(p)
         return p if p.is_absolute() else self.root / p
 
-    @property
-    def data_dir(self) -> Path:
-        return self.path(self.paths.data)
-
-    @property
-    def reports_dir(self) -> Path:
-        return self.path(self.paths.reports)
-
-    @property
-    def models_dir(self) -> Path:
-        return self.path(self.paths.models)
-
-    @property
-    def suite_path(self) -> Path:
-        return self.path(self.paths.expectations) / f"{self.validate.suite}.json"
+    @cached_property
+    def paths(self) -> Paths:
+        """Every file and folder the pipeline reads or writes, resolved against the workspace."""
+        c = self.paths_config
+        return Paths(
+            root=self.root,
+            data=self.path(c.data),
+            reports=self.path(c.reports),
+            models=self.path(c.models),
+            suite=self.path(c.expectations) / f"{self.validate.suite}.json",
+            landing=self.path(self.nightly.landing),
+            quarantine=self.path(self.nightly.quarantine),
+        )
 
     @property
     def mirror(self) -> Path | None:
@@ -350,13 +350,152 @@ class Params(_Frozen):
         return uri
 
 
+@dataclass(frozen=True)
+class Paths:
+    """The workspace layout: every path the stages, the night, the edges and serving use.
+
+    Folders come from ``paths:`` and ``nightly:`` in params.yaml; file names inside them are
+    fixed here and nowhere else (``dvc.yaml`` spells the same names for DVC).
+    """
+
+    root: Path
+    data: Path
+    reports: Path
+    models: Path
+    suite: Path
+    landing: Path
+    quarantine: Path
+
+    # ---- data
+    @property
+    def raw(self) -> Path:
+        return self.data / "raw"
+
+    @property
+    def prepared_reference(self) -> Path:
+        return self.data / "prepared" / "reference.parquet"
+
+    @property
+    def prepared_current(self) -> Path:
+        return self.data / "prepared" / "current.parquet"
+
+    @property
+    def accepted(self) -> Path:
+        """Accepted batches, one ``<date>.parquet`` per night (DVC-tracked as a folder)."""
+        return self.data / "accepted"
+
+    def accepted_batch(self, day: str) -> Path:
+        return self.accepted / f"{day}.parquet"
+
+    @property
+    def window_train(self) -> Path:
+        return self.data / "window" / "train.parquet"
+
+    @property
+    def window_eval(self) -> Path:
+        return self.data / "window" / "eval.parquet"
+
+    @property
+    def processed(self) -> Path:
+        """Original files of accepted batches, kept as they landed."""
+        return self.landing / "processed"
+
+    @property
+    def lock(self) -> Path:
+        """The workspace lock: one night at a time, across processes and hosts sharing it."""
+        return self.data / ".nightly.lock"
+
+    # ---- models
+    @property
+    def model(self) -> Path:
+        return self.models / "model"
+
+    @property
+    def serving(self) -> Path:
+        return self.models / "serving"
+
+    # ---- stage reports: reports/<stage>/...
+    def stage(self, name: str) -> Path:
+        return self.reports / name
+
+    @property
+    def validation_json(self) -> Path:
+        return self.stage("validate") / "validation.json"
+
+    @property
+    def train_record(self) -> Path:
+        return self.stage("train") / "train.json"
+
+    @property
+    def evaluation(self) -> Path:
+        return self.stage("evaluate") / "evaluation.json"
+
+    @property
+    def predictions(self) -> Path:
+        return self.stage("evaluate") / "predictions.parquet"
+
+    @property
+    def fairness(self) -> Path:
+        return self.stage("fairness") / "fairness.json"
+
+    @property
+    def gate_decision(self) -> Path:
+        return self.stage("gate") / "decision.json"
+
+    @property
+    def gate_evidence(self) -> Path:
+        return self.stage("gate") / "evidence.json"
+
+    @property
+    def gate_report(self) -> Path:
+        return self.stage("gate") / "report.html"
+
+    @property
+    def registration(self) -> Path:
+        return self.stage("register") / "registration.json"
+
+    # ---- the night, the registry, serving
+    @property
+    def nights(self) -> Path:
+        return self.reports / "nights"
+
+    def night(self, day: str) -> Path:
+        return self.nights / day
+
+    def night_record(self, day: str) -> Path:
+        return self.night(day) / "summary.json"
+
+    @property
+    def night_state(self) -> Path:
+        return self.nights / "state.json"
+
+    @property
+    def registry_history(self) -> Path:
+        return self.reports / "registry" / "history.jsonl"
+
+    @property
+    def deploy_history(self) -> Path:
+        return self.reports / "deploy" / "history.jsonl"
+
+    @property
+    def deploy_state(self) -> Path:
+        return self.serving / "state.json"
+
+    @property
+    def notifications(self) -> Path:
+        return self.reports / "notifications.jsonl"
+
+    def reproduction(self, version: str) -> Path:
+        return self.reports / "reproduce" / f"v{version}"
+
+
 def _format_errors(err: ValidationError, source: str) -> str:
     lines = []
     for e in err.errors():
         loc = ".".join(
             str(p) for p in e["loc"] if not str(p).startswith("function-after") and p != "[key]"
         )
-        loc = loc.replace("validate_", "validate")
+        loc = loc.replace("validate_", "validate").replace("paths_config", "paths")
         if e["type"] == "extra_forbidden":
             lines.append(f"{source}: unknown key '{loc}'")
         elif e["type"] == "missing":

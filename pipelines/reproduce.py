@@ -69,9 +69,9 @@ def fetch_by_hash(params: Params, md5: str, dest: Path) -> Path:
 def reproduce_version(params: Params, version: str, sample: int = 2000) -> Reproduction:
     import mlflow
 
-    from pipelines import registry
+    from pipelines.edges import registry
     from pipelines.scoring import load_scorer
-    from pipelines.train import fit
+    from pipelines.stages.train import fit
 
     c = registry.client(params)
     name = params.mlflow.registered_model
@@ -80,7 +80,7 @@ def reproduce_version(params: Params, version: str, sample: int = 2000) -> Repro
     for key in ("data_version.train", "data_version.eval"):
         if key not in tags:
             raise ReproduceError(f"{name} v{version} has no lineage tag {key!r}")
-    workdir = params.reports_dir / "reproduce" / f"v{version}"
+    workdir = params.paths.stage("reproduce") / f"v{version}"
     workdir.mkdir(parents=True, exist_ok=True)
     raw = mlflow.artifacts.load_dict(f"runs:/{mv.run_id}/params.json")
     trained_params = parse_params(raw, source=f"run {mv.run_id} params.json", root=params.root)
@@ -92,7 +92,7 @@ def reproduce_version(params: Params, version: str, sample: int = 2000) -> Repro
     )
     rebuilt = fit(train_df, trained_params.dataset, trained_params.train)
     rows = eval_df.head(sample)
-    from pipelines.train import feature_frame
+    from pipelines.stages.train import feature_frame
 
     again = rebuilt.predict_proba(feature_frame(rows, trained_params.dataset))[:, 1]
     original = load_scorer(f"models:/{name}/{version}", trained_params.dataset).predict_proba(rows)

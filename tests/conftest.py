@@ -25,7 +25,7 @@ def params() -> Params:
 @pytest.fixture(scope="session")
 def adult(params: Params, tmp_path_factory: pytest.TempPathFactory):
     """Cleaned Adult reference (adult.data) and current (adult.test) frames, from the mirror."""
-    from pipelines.prepare import prepare
+    from pipelines.stages.prepare import prepare
 
     if params.mirror is None or not (params.mirror / params.dataset.reference.name).is_file():
         pytest.skip(f"dataset mirror not present: {params.mirror}")

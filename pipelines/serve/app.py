@@ -527,9 +527,11 @@ def smoke_records(params: Any, n: int = 200) -> list[dict[str, Any]] | None:
     import pandas as pd
 
     from pipelines.serve.fastpath import frame_records
-    from pipelines.window import window_paths
 
-    candidates = [window_paths(params)[1], params.data_dir / "prepared" / "current.parquet"]
+    candidates = [
+        params.paths.window_eval,
+        params.paths.prepared_current,
+    ]
     for p in candidates:
         if p.is_file():
             frame = pd.read_parquet(p).head(n)

@@ -72,30 +72,18 @@ class DeployResult:
 
 
 # --------------------------------------------------------------------------- places and state
-def serving_dir(params: Params) -> Path:
-    return params.models_dir / "serving"
-
-
-def history_path(params: Params) -> Path:
-    return params.reports_dir / "deploy" / "history.jsonl"
-
-
-def state_path(params: Params) -> Path:
-    return serving_dir(params) / "state.json"
-
-
 def read_state(params: Params) -> dict[str, Any]:
-    p = state_path(params)
+    p = params.paths.deploy_state
     return json.loads(p.read_text()) if p.is_file() else {}
 
 
 def _record(params: Params, result: DeployResult) -> None:
-    p = history_path(params)
+    p = params.paths.deploy_history
     p.parent.mkdir(parents=True, exist_ok=True)
     with open(p, "a") as f:
         f.write(json.dumps(result.to_dict()) + "\n")
     try:
-        from pipelines import registry
+        from pipelines.edges import registry
 
         c = registry.client(params)
         name = params.mlflow.registered_model
@@ -110,7 +98,7 @@ def _record(params: Params, result: DeployResult) -> None:
 
 
 def read_history(params: Params) -> list[dict[str, Any]]:
-    p = history_path(params)
+    p = params.paths.deploy_history
     if not p.is_file():
         return []
     return [json.loads(x) for x in p.read_text().splitlines() if x.strip()]
@@ -237,7 +225,7 @@ def prepare_context(params: Params, version: str, ctx: Path) -> dict[str, str]:
     if ctx.exists():
         shutil.rmtree(ctx)
     ctx.mkdir(parents=True)
-    from pipelines import registry
+    from pipelines.edges import registry
 
     c = registry.client(params)
     name = params.mlflow.registered_model
@@ -285,7 +273,7 @@ def build_image(
     params: Params, version: str, engine: str, base: str | None = None, force: bool = False
 ) -> tuple[str, float]:
     """Build (or reuse) the image of ``version``; return its tag and the build seconds."""
-    from pipelines import registry
+    from pipelines.edges import registry
 
     tag = image_tag(params, version)
     run_id = (
@@ -295,7 +283,7 @@ def build_image(
         if image_labels(engine, tag).get("retrain.run.id") == run_id:
             return tag, 0.0  # the same model version (same run) is in that image already
     t0 = time.perf_counter()
-    ctx = serving_dir(params) / "build" / f"v{version}"
+    ctx = params.paths.serving / "build" / f"v{version}"
     args = prepare_context(params, version, ctx)
     args["IMAGE_TAG"] = tag
     args["BASE_IMAGE"] = base_image(engine, base)
@@ -383,7 +371,7 @@ def smoke_sample(params: Params, n: int = 200) -> Any:
 
 # --------------------------------------------------------------------------- nginx
 def nginx_prefix(params: Params) -> Path:
-    return serving_dir(params) / "nginx"
+    return params.paths.serving / "nginx"
 
 
 def _nginx_pid(prefix: Path) -> int | None:
@@ -466,7 +454,7 @@ def deploy(
     rollback_alias_on_failure: bool = True,
 ) -> DeployResult:
     """Deploy ``version`` (default: the champion); see the module docstring for the steps."""
-    from pipelines import registry
+    from pipelines.edges import registry
 
     t0 = time.perf_counter()
     state = read_state(params)
@@ -495,7 +483,7 @@ def deploy(
     result.seconds = round(time.perf_counter() - t0, 2)
     if result.ok:
         write_json(
-            state_path(params),
+            params.paths.deploy_state,
             {
                 "mode": mode,
                 "address": address,
@@ -588,7 +576,7 @@ def _deploy_local(params: Params, result: DeployResult, ready_timeout: float) ->
 def start_local_server(params: Params, address: str) -> int:
     """Start ``retrain serve`` detached; its pid and log live in the serving folder."""
     host, port = address.rsplit(":", 1)
-    d = serving_dir(params)
+    d = params.paths.serving
     d.mkdir(parents=True, exist_ok=True)
     log = open(d / "serve.log", "ab")  # noqa: SIM115 - handed to the child
     proc = subprocess.Popen(
@@ -606,7 +594,7 @@ def rollback_deploy(
     """Move the champion alias back (registry; ``to`` a version, default the ``previous``
     alias) and redeploy that version's image (kept from its first deploy, not rebuilt) with the
     engine and behind the address of the recorded deployment, unless given."""
-    from pipelines import registry
+    from pipelines.edges import registry
 
     state = read_state(params)
     if kw.get("engine") in (None, "auto") and state.get("mode"):

@@ -101,7 +101,7 @@ def load_sklearn(model_dir: Path) -> Any:
     """The fitted estimator of an MLflow sklearn model folder (skops, pickle or cloudpickle).
 
     Reads the folder directly, so the serving image needs no MLflow: the trusted skops types are
-    the ones the project logged with the model (pipelines.tracking.trusted_types).
+    the ones the project logged with the model (pipelines.edges.tracking.trusted_types).
     """
     flavor = read_mlmodel(model_dir).get("flavors", {}).get("sklearn", {})
     path = model_dir / flavor.get("pickled_model", "model.skops")

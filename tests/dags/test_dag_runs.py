@@ -56,7 +56,7 @@ def base_workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
         return project
     if base.exists():
         shutil.rmtree(base)
-    from pipelines import workspace
+    from pipelines.edges import dvc as workspace
     from tests.workspace_fixture import make_workspace
 
     # all put back after: other datasets' tests follow this one
@@ -97,7 +97,7 @@ def night_env(home: Path, ws: Path) -> dict[str, str]:
 
 def write_batch(ws: Path, day: str, scenario: str) -> Path:
     from pipelines.config import load_params
-    from pipelines.simulate import write_scenario
+    from pipelines.night.simulate import write_scenario
 
     return write_scenario(load_params(ws / "params.yaml"), day, scenario)
 

@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from pipelines.config import Params, load_params
-from pipelines.validate import format_summary, load_suite, validate_file, validate_frame
+from pipelines.stages.validate import format_summary, load_suite, validate_file, validate_frame
 
 ROOT = Path(__file__).resolve().parents[2]
 CENSUS_PARAMS = ROOT / "params" / "census_kdd.yaml"
@@ -30,7 +30,7 @@ def census_params() -> Params:
 @pytest.fixture(scope="module")
 def census(census_params: Params, tmp_path_factory: pytest.TempPathFactory):
     """Cleaned census train (reference) and test (current) files, from the mirror."""
-    from pipelines.prepare import prepare
+    from pipelines.stages.prepare import prepare
 
     mirror = census_params.mirror
     if mirror is None or not (mirror / census_params.dataset.reference.name).is_file():
@@ -40,7 +40,7 @@ def census(census_params: Params, tmp_path_factory: pytest.TempPathFactory):
 
 @pytest.fixture(scope="module")
 def suite(census_params: Params) -> dict:
-    return load_suite(census_params.suite_path)
+    return load_suite(census_params.paths.suite)
 
 
 # --------------------------------------------------------------------------- configuration
@@ -73,9 +73,9 @@ def test_params_parse_with_the_columns_of_the_published_files(census_params: Par
 def _workspace_folders(p: Params) -> dict[str, Path]:
     """Every folder a night writes to, resolved."""
     return {
-        "data": p.data_dir.resolve(),
-        "reports": p.reports_dir.resolve(),
-        "models": p.models_dir.resolve(),
+        "data": p.paths.data.resolve(),
+        "reports": p.paths.reports.resolve(),
+        "models": p.paths.models.resolve(),
         "landing": p.path(p.nightly.landing).resolve(),
         "quarantine": p.path(p.nightly.quarantine).resolve(),
     }
@@ -91,7 +91,7 @@ def test_census_workspace_does_not_collide_with_adult(census_params: Params, par
             assert not other.is_relative_to(folder), f"Adult's {other_name} is inside census {name}"
         for out in stage_outputs:
             assert not folder.is_relative_to(theirs["data"] / out), f"{name} inside Adult's {out}"
-    assert census_params.suite_path.resolve() == ROOT / "expectations" / "census_kdd.json"
+    assert census_params.paths.suite.resolve() == ROOT / "expectations" / "census_kdd.json"
     assert census_params.mlflow.registered_model != params.mlflow.registered_model
     assert census_params.mlflow.experiment != params.mlflow.experiment
 
@@ -317,7 +317,7 @@ def test_clean_is_the_same_for_object_category_and_string_columns(census, census
 
 
 def test_drift_scores_do_not_depend_on_the_text_dtype(census, census_params) -> None:
-    from pipelines.drift import detect_drift
+    from pipelines.stages.drift import detect_drift
 
     ds, cfg = census_params.dataset, census_params.drift
     ref, cur = census.reference.sample(20_000, random_state=0), census.current.head(20_000)
@@ -336,8 +336,8 @@ def test_both_encodings_fit_and_score_census_rows(census, census_params, encodin
     from sklearn.metrics import roc_auc_score
 
     from pipelines.data import labels
-    from pipelines.evaluate import positive_scores
-    from pipelines.train import fit
+    from pipelines.stages.evaluate import positive_scores
+    from pipelines.stages.train import fit
 
     cfg = census_params.train.model_copy(
         update={"encoding": encoding, "hyperparameters": {"max_iter": 30}}

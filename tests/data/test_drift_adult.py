@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from pipelines.config import DriftConfig
-from pipelines.drift import DriftResult, detect_drift
+from pipelines.stages.drift import DriftResult, detect_drift
 
 # Scores from two engines on the same data differ only by floating-point summation order
 # (observed below 1e-14); 1e-6 leaves room and is still far below any threshold.

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from pipelines.config import Params
-from pipelines.validate import (
+from pipelines.stages.validate import (
     SCHEMA_ERROR,
     ValidationResult,
     format_summary,
@@ -22,7 +22,7 @@ from pipelines.validate import (
 
 @pytest.fixture(scope="module")
 def suite(params: Params) -> dict:
-    return load_suite(params.suite_path)
+    return load_suite(params.paths.suite)
 
 
 def test_suite_matches_params(suite: dict, params: Params) -> None:

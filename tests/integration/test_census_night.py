@@ -16,8 +16,11 @@ import pandas as pd
 import pytest
 import yaml
 
-from pipelines import nightly, registry, simulate, workspace
 from pipelines.config import Params, load_params
+from pipelines.edges import dvc as workspace
+from pipelines.edges import registry
+from pipelines.night import run as nightly
+from pipelines.night import simulate
 from tests.workspace_fixture import GIT_ENV, ROOT, make_workspace
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("census_mirror_from_its_params")]
@@ -62,27 +65,27 @@ def ws(tmp_path_factory) -> Params:
 
 
 def test_first_pipeline_run_on_census(ws: Params) -> None:
-    prepared = pd.read_parquet(ws.data_dir / "prepared" / "reference.parquet")
+    prepared = pd.read_parquet(ws.paths.prepared_reference)
     assert len(prepared) == 199_523 and prepared.shape[1] == 42
     assert set(prepared["income_gt_50k"].unique()) == {"50000+", "- 50000"}
-    validation = json.loads((ws.reports_dir / "validate" / "validation.json").read_text())
+    validation = json.loads((ws.paths.validation_json).read_text())
     assert validation["success"] and validation["suite"] == "census_kdd"
-    drift = json.loads((ws.reports_dir / "drift" / "drift.json").read_text())
+    drift = json.loads((ws.paths.stage("drift") / "drift.json").read_text())
     assert drift["engine"] == "fast" and drift["n_columns"] == 40
-    assert (ws.reports_dir / "drift" / "drift.html").stat().st_size > 100_000
-    evaluation = json.loads((ws.reports_dir / "evaluate" / "evaluation.json").read_text())
+    assert (ws.paths.stage("drift") / "drift.html").stat().st_size > 100_000
+    evaluation = json.loads((ws.paths.evaluation).read_text())
     assert evaluation["metrics"]["roc_auc"]["point"] > 0.9
-    fairness = json.loads((ws.reports_dir / "fairness" / "fairness.json").read_text())
+    fairness = json.loads((ws.paths.fairness).read_text())
     assert {a["attribute"] for a in fairness["attributes"]} >= {"sex", "race"}
-    registration = json.loads((ws.reports_dir / "register" / "registration.json").read_text())
+    registration = json.loads((ws.paths.registration).read_text())
     assert registration["model"] == "census-income"
     assert registration["champion"] == "1", registration  # the first census model passed
 
 
 def test_model_uses_native_categorical_codes(ws: Params) -> None:
-    from pipelines.evaluate import load_model
+    from pipelines.stages.evaluate import load_model
 
-    model = load_model(ws.models_dir / "model", ws)
+    model = load_model(ws.paths.model, ws)
     assert [name for name, _ in model.steps] == ["classifier"]  # no one-hot matrix in front
     clf = model.named_steps["classifier"]
     assert clf.n_features_in_ == len(ws.dataset.features.all) == 40
@@ -112,9 +115,9 @@ def test_census_night_with_a_batch_retrains_and_judges(ws: Params) -> None:
     assert rec["gate"]["verdict"] in ("pass", "fail") and rec["gate"]["reasons"]
     assert rec["champion"]["version"] == "1"  # compared with the champion on the same rows
     assert "roc_auc" in rec["champion"]["difference"]
-    window = pd.read_parquet(ws.data_dir / "window" / "train.parquet")
+    window = pd.read_parquet(ws.paths.window_train)
     assert len(window) > 199_523  # the reference plus the batch's training part
-    summary = json.loads((ws.reports_dir / "nights" / day / "summary.json").read_text())
+    summary = json.loads((ws.paths.night_record(day)).read_text())
     assert summary["outcome"] == rec["outcome"]
 
 

@@ -17,7 +17,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pipelines import nightly, registry, simulate, workspace
+from pipelines.edges import dvc as workspace
+from pipelines.edges import registry
+from pipelines.night import run as nightly
+from pipelines.night import simulate
 from tests.workspace_fixture import make_workspace
 
 pytestmark = pytest.mark.slow
@@ -99,7 +102,7 @@ def test_corrupt_batch_is_quarantined_and_nothing_is_lost(ws):
     assert (q / batch.name).read_bytes() == original  # kept byte for byte
     assert (q / "validation.json").is_file() and (q / "validation.html").is_file()
     assert not batch.exists()
-    assert not (ws.data_dir / "accepted" / f"{day}.parquet").exists()
+    assert not (ws.paths.accepted_batch(day)).exists()
     assert aliases(ws) == before
     # the same date again: a second quarantine folder, nothing overwritten
     simulate.write_scenario(ws, day, "corrupt")
@@ -116,9 +119,9 @@ def test_stable_batch_is_accepted_without_retraining(ws):
     assert rec["outcome"] == "no_retrain"
     assert rec["validation"]["success"] and rec["data_version"]
     assert not rec["drift"]["dataset_drift"]
-    assert (ws.data_dir / "accepted" / f"{day}.parquet").is_file()
+    assert (ws.paths.accepted_batch(day)).is_file()
     assert len(versions(ws)) == n_versions
-    summary = json.loads((ws.reports_dir / "nights" / day / "summary.json").read_text())
+    summary = json.loads((ws.paths.night_record(day)).read_text())
     assert summary["outcome"] == "no_retrain" and summary["serving"] == "1"
 
 
@@ -146,9 +149,9 @@ def test_poisoned_batch_is_blocked_by_the_fairness_gate(ws):
     rec = nightly.run_night(ws, day, force_retrain=True)
     assert rec["outcome"] == "not_promoted"
     attr, _group = simulate.poison_group(
-        pd.read_parquet(ws.data_dir / "prepared" / "current.parquet"), ws.dataset, ws.simulate
+        pd.read_parquet(ws.paths.prepared_current), ws.dataset, ws.simulate
     )
-    decision = json.loads((ws.reports_dir / "gate" / "decision.json").read_text())
+    decision = json.loads((ws.paths.gate_decision).read_text())
     regressions = [
         c
         for c in decision["checks"]
@@ -188,7 +191,7 @@ def test_two_nights_at_once_the_second_refuses(ws):
         out, _ = proc.communicate(timeout=120)
     assert proc.returncode == 1
     assert "another night is running" in out
-    assert not (ws.reports_dir / "nights" / "2026-03-05" / "summary.json").exists()
+    assert not (ws.paths.night_record("2026-03-05")).exists()
 
 
 def _kill_when(proc: subprocess.Popen, marker: str, timeout: float = 300) -> str:

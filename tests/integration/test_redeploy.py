@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines import registry
+from pipelines.edges import registry
 from tests.integration.test_serving_image import container_engine  # noqa: F401 - fixture
 from tests.model.test_serve_parity import register_model, registry_params
 
@@ -115,7 +115,7 @@ def two_models(tmp_path_factory, adult_reference, adult_current):
         params = registry_params(
             root, adult_reference, [{"max_iter": 30}, {"max_iter": 10}], "serve-redeploy-test"
         )
-        adult_current.head(200).to_parquet(params.data_dir / "window" / "eval.parquet")
+        adult_current.head(200).to_parquet(params.paths.window_eval)
         yield params
         from pipelines.serve import deploy
 
@@ -239,7 +239,7 @@ def blue_green(two_models, container_engine):  # noqa: F811
         if c:
             subprocess.run([container_engine, "rm", "-f", c], capture_output=True)
     deploy.stop_nginx(params)
-    deploy.state_path(params).unlink(missing_ok=True)
+    params.paths.deploy_state.unlink(missing_ok=True)
 
 
 def test_blue_green_redeploy_and_rollback_with_zero_failed_requests(blue_green):

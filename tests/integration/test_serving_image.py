@@ -51,14 +51,14 @@ def image_registry(tmp_path_factory, adult_reference, adult_current):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow.db'}")
         params = registry_params(root, adult_reference, [{"max_iter": 30}], "serve-image-test")
-        adult_current.head(200).to_parquet(params.data_dir / "window" / "eval.parquet")
+        adult_current.head(200).to_parquet(params.paths.window_eval)
         yield params
 
 
 def test_image_builds_runs_and_serves_the_registered_model(
     container_engine, image_registry, adult_current
 ):
-    from pipelines import registry
+    from pipelines.edges import registry
     from pipelines.scoring import load_scorer
     from pipelines.serve import deploy
     from pipelines.serve.fastpath import frame_records

@@ -11,8 +11,8 @@ import pytest
 
 from pipelines.config import EvaluateConfig
 from pipelines.data import labels
-from pipelines.evaluate import evaluate_scores
-from pipelines.train import feature_frame, fit
+from pipelines.stages.evaluate import evaluate_scores
+from pipelines.stages.train import feature_frame, fit
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -17,9 +17,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from pipelines import registry, tracking
 from pipelines.config import Params, parse_params
-from pipelines.train import feature_frame, fit
+from pipelines.edges import registry, tracking
+from pipelines.stages.train import feature_frame, fit
 
 pytestmark = pytest.mark.filterwarnings("ignore:Using `httpx`")
 
@@ -48,7 +48,7 @@ def register_model(
         update={"hyperparameters": {**params.train.hyperparameters, **hyper}}
     )
     model = fit(reference, params.dataset, cfg)
-    window = params.data_dir / "window"
+    window = params.paths.window_eval.parent
     window.mkdir(parents=True, exist_ok=True)
     train_path = window / "train.parquet"
     if not train_path.exists():
@@ -60,7 +60,7 @@ def register_model(
         X_example=X.head(5),
         train_path=train_path,
         metrics={"train_rows": len(reference)},
-        out_dir=params.models_dir / "model",
+        out_dir=params.paths.model,
     )
     version = registry.register(params, rec["run_id"], rec["model_uri"], rec["tags"])
     if promote:
@@ -91,7 +91,7 @@ def registry_params(
 @pytest.fixture(scope="module")
 def champion(tracking_env, adult_reference, adult_current) -> Params:
     params = registry_params(tracking_env, adult_reference, [{"max_iter": 50}])
-    adult_current.head(500).to_parquet(params.data_dir / "window" / "eval.parquet")
+    adult_current.head(500).to_parquet(params.paths.window_eval)
     return params
 
 

@@ -105,8 +105,8 @@ def test_relative_paths_resolve_against_params_file(tmp_path, monkeypatch):
     p = tmp_path / "params.yaml"
     p.write_text(yaml.safe_dump(RAW))
     params = load_params(p)
-    assert params.data_dir == tmp_path / "data"
-    assert params.suite_path == tmp_path / "expectations" / "adult.json"
+    assert params.paths.data == tmp_path / "data"
+    assert params.paths.suite == tmp_path / "expectations" / "adult.json"
     assert params.tracking_uri == f"sqlite:///{tmp_path}/mlflow.db"
 
 
@@ -118,7 +118,7 @@ def test_env_overrides_tracking_uri(monkeypatch, params):
 def test_pointing_mlflow_at_a_workspace_leaves_the_environment_alone(tmp_path, monkeypatch):
     """Two workspaces in one process: the first one's tracking URI must not become an
     environment override for the second (mlflow.set_tracking_uri exports the variable)."""
-    from pipelines.tracking import point_at
+    from pipelines.edges.tracking import point_at
 
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     point_at(f"sqlite:///{tmp_path / 'a' / 'mlflow.db'}")

@@ -14,7 +14,7 @@ from pydantic import ValidationError
 
 from pipelines.config import DatasetConfig, DriftConfig
 from pipelines.data import DataError
-from pipelines.drift import (
+from pipelines.stages.drift import (
     ColumnDrift,
     DriftResult,
     detect_drift,

@@ -15,7 +15,7 @@ from sklearn import metrics as skm
 from sklearn.calibration import calibration_curve
 
 from pipelines.config import EvaluateConfig, load_params
-from pipelines.evaluate import (
+from pipelines.stages.evaluate import (
     METRICS,
     CalibrationBin,
     Confusion,
@@ -303,10 +303,9 @@ def test_speed_16k_rows_1000_resamples():
 # --------------------------------------------------------------------------- the stage edge
 def write_workspace(root: Path, rows: int = 1500, seed: int = 0) -> Path:
     """A small non-Adult dataset (with missing sensitive values), its params file, a model."""
-    from pipelines import tracking
     from pipelines.data import write_parquet
-    from pipelines.prepare import prepared_paths
-    from pipelines.train import fit, model_dir
+    from pipelines.edges import tracking
+    from pipelines.stages.train import fit
 
     rng = np.random.default_rng(seed)
     x1, x2 = rng.normal(size=rows), rng.normal(size=rows)
@@ -338,7 +337,7 @@ def write_workspace(root: Path, rows: int = 1500, seed: int = 0) -> Path:
     path = root / "params.yaml"
     path.write_text(yaml.safe_dump(raw, sort_keys=False))
     params = load_params(path)
-    ref_path, cur_path = prepared_paths(params)
+    ref_path, cur_path = (params.paths.prepared_reference, params.paths.prepared_current)
     half = rows // 2
     write_parquet(df.iloc[:half].reset_index(drop=True), ref_path)
     write_parquet(df.iloc[half:].reset_index(drop=True), cur_path)
@@ -347,7 +346,7 @@ def write_workspace(root: Path, rows: int = 1500, seed: int = 0) -> Path:
 
     mlflow.sklearn.save_model(
         model,
-        model_dir(params),
+        params.paths.model,
         skops_trusted_types=tracking.trusted_types(model),
         pip_requirements=["scikit-learn"],  # skips MLflow's requirement inference (~15 s)
     )

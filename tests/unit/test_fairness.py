@@ -17,7 +17,7 @@ from fairlearn.metrics import (
 )
 
 from pipelines.config import FairnessConfig
-from pipelines.fairness import (
+from pipelines.stages.fairness import (
     FairnessError,
     FairnessResult,
     SmallGroup,

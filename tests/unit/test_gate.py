@@ -7,7 +7,7 @@ import json
 import pytest
 
 from pipelines.config import Bound, GateConfig
-from pipelines.gate import Decision, Evidence, Interval, decide, render_html, render_markdown
+from pipelines.stages.gate import Decision, Evidence, Interval, decide, render_html, render_markdown
 
 CFG = GateConfig(
     metrics={"roc_auc": Bound(min=0.85), "ece": Bound(max=0.05)},

@@ -13,7 +13,7 @@ import yaml
 
 from pipelines.config import Params, parse_params
 from pipelines.data import write_parquet
-from pipelines.validate import (
+from pipelines.stages.validate import (
     SCHEMA_ERROR,
     SuiteError,
     ValidationResult,

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from pipelines.config import WindowConfig
-from pipelines.window import build_window, holdout_mask, row_hashes
+from pipelines.stages.window import build_window, holdout_mask, row_hashes
 
 
 def frame(n: int, start: int = 0, label: str = "a") -> pd.DataFrame:

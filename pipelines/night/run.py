@@ -53,34 +53,21 @@ class NightPaths:
 
     @classmethod
     def of(cls, params: Params, day: str) -> NightPaths:
-        from pipelines.window import accepted_dir
 
         landing = params.path(params.nightly.landing)
         return cls(
             landing=landing,
             quarantine=params.path(params.nightly.quarantine),
             processed=landing / "processed",
-            accepted=accepted_dir(params),
-            reports=nights_dir(params) / day,
+            accepted=params.paths.accepted,
+            reports=params.paths.nights / day,
         )
-
-
-def nights_dir(params: Params) -> Path:
-    return params.reports_dir / "nights"
-
-
-def state_path(params: Params) -> Path:
-    return nights_dir(params) / "state.json"
-
-
-def lock_path(params: Params) -> Path:
-    return params.data_dir / ".nightly.lock"
 
 
 @contextmanager
 def night_lock(params: Params, timeout: float | None = None) -> Iterator[None]:
     """Exclusive lock on the workspace for one night (released even if the process dies)."""
-    path = lock_path(params)
+    path = params.paths.lock
     path.parent.mkdir(parents=True, exist_ok=True)
     timeout = params.nightly.lock_timeout_seconds if timeout is None else timeout
     with open(path, "a+") as f:
@@ -158,12 +145,12 @@ def accept_batch(df: pd.DataFrame, batch: Path, paths: NightPaths, day: str) -> 
 
 
 def load_state(params: Params) -> dict[str, Any]:
-    p = state_path(params)
+    p = params.paths.night_state
     return json.loads(p.read_text()) if p.is_file() else {}
 
 
 def save_state(params: Params, state: dict[str, Any]) -> None:
-    write_json(state_path(params), state)
+    write_json(params.paths.night_state, state)
 
 
 def retrain_reasons(
@@ -207,13 +194,9 @@ PIPELINE_STAGES = (
 )
 
 
-def record_path(params: Params, day: str) -> Path:
-    return nights_dir(params) / day / "summary.json"
-
-
 def load_record(params: Params, day: str) -> dict[str, Any]:
     """The night's record so far (each step adds to it; a rerun continues from it)."""
-    p = record_path(params, day)
+    p = params.paths.night_record(day)
     if p.is_file():
         return json.loads(p.read_text())
     return {
@@ -238,7 +221,7 @@ def load_record(params: Params, day: str) -> dict[str, Any]:
 
 
 def save_record(params: Params, day: str, record: dict[str, Any]) -> dict[str, Any]:
-    write_json(record_path(params, day), record, strict=False)
+    write_json(params.paths.night_record(day), record, strict=False)
     return record
 
 
@@ -252,7 +235,9 @@ def ingest(
 
     Sets ``outcome`` to ``no_batch`` or ``batch_rejected`` when the night ends here.
     """
-    from pipelines import registry, validate, workspace
+    from pipelines.edges import dvc as workspace
+    from pipelines.edges import registry
+    from pipelines.stages import validate
 
     paths = NightPaths.of(params, day)
     paths.reports.mkdir(parents=True, exist_ok=True)
@@ -265,7 +250,7 @@ def ingest(
     if batch is not None and batch.is_file():
         rec["batch"] = str(batch)
         progress(f"[{day}] validate {batch}")
-        suite = validate.load_suite(params.suite_path)
+        suite = validate.load_suite(params.paths.suite)
         result = validate.validate_file(batch, suite, params)
         vjson = write_json(paths.reports / "validation.json", result.to_dict(), strict=False)
         vhtml = paths.reports / "validation.html"
@@ -308,7 +293,8 @@ def assess(
 
     Sets ``outcome`` to ``no_retrain`` when the night ends here.
     """
-    from pipelines import drift, workspace
+    from pipelines.edges import dvc as workspace
+    from pipelines.stages import drift
 
     paths = NightPaths.of(params, day)
     rec = load_record(params, day)
@@ -354,7 +340,7 @@ def assess(
 
 def run_stage(params: Params, stage: str) -> None:
     """One stage of the DVC pipeline, exactly as `dvc repro -s STAGE` runs it."""
-    from pipelines import workspace
+    from pipelines.edges import dvc as workspace
 
     if stage not in PIPELINE_STAGES:
         raise ValueError(f"unknown stage {stage!r}; stages are {list(PIPELINE_STAGES)}")
@@ -364,7 +350,7 @@ def run_stage(params: Params, stage: str) -> None:
 
 def retrain(params: Params, day: str, dry_run: bool = False) -> None:
     """Step 3: the pipeline part, `dvc repro` (up to the gate only on a dry run)."""
-    from pipelines import workspace
+    from pipelines.edges import dvc as workspace
 
     workspace.repro(params, upto="gate" if dry_run else None)
     mark_retrained(params, day)
@@ -378,8 +364,8 @@ def mark_retrained(params: Params, day: str) -> None:
 
 def finish(params: Params, day: str, dry_run: bool = False) -> dict[str, Any]:
     """Last step: what the night did, with the version serving now."""
-    from pipelines import registry
-    from pipelines.summary import stage_results
+    from pipelines.edges import registry
+    from pipelines.night.summary import stage_results
 
     rec = load_record(params, day)
     champion_after = registry.champion_version(params)
@@ -400,12 +386,12 @@ def finish(params: Params, day: str, dry_run: bool = False) -> dict[str, Any]:
     if rec["retrained"] and run_id:  # the night's record and reports, reachable from MLflow
         import mlflow
 
-        from pipelines import tracking
+        from pipelines.edges import tracking
 
         tracking.setup(params)
         with mlflow.start_run(run_id=run_id):
             for name in ("summary.json", "validation.html"):
-                f = record_path(params, day).parent / name
+                f = params.paths.night_record(day).parent / name
                 if f.is_file():
                     mlflow.log_artifact(str(f), artifact_path=f"night-{day}")
     return rec

@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from pipelines.config import GateConfig, Params, load_params
+from pipelines.config import GateConfig, load_params
 from pipelines.files import write_text
 
 Verdict = Literal["pass", "fail", "skip", "info"]
@@ -338,10 +338,6 @@ def write_decision(d: Decision, out_dir: Path) -> dict[str, Path]:
     return files
 
 
-def gate_dir(params: Params) -> Path:
-    return params.reports_dir / "gate"
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="gate", description=__doc__.split("\n")[0])
     ap.add_argument("--params", default=None)
@@ -349,11 +345,11 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     params = load_params(args.params)
 
-    from pipelines.evidence import gather_evidence
+    from pipelines.stages.evidence import gather_evidence
 
     ev = gather_evidence(params)
     d = decide(ev, params.gate)
-    files = write_decision(d, Path(args.out) if args.out else gate_dir(params))
+    files = write_decision(d, Path(args.out) if args.out else params.paths.stage("gate"))
     print(f"gate: {d.verdict.upper()}")
     for r in d.reasons:
         print(f"  - {r}")

@@ -103,7 +103,7 @@ def _default_path(params_default: Path | None) -> Path:
     try:
         from pipelines.config import load_params
 
-        reports = load_params(pfile).reports_dir
+        reports = load_params(pfile).paths.reports
     except Exception:  # a broken params file may be what failed: still keep the alert
         reports = pfile.resolve().parent / "reports"
     return reports / "notifications.jsonl"
@@ -248,7 +248,7 @@ def publish_night(
     """
     from mlflow import MlflowClient
 
-    from pipelines import tracking
+    from pipelines.edges import tracking
 
     tracking.setup(params)
     uri = params.tracking_uri
@@ -279,7 +279,7 @@ def publish_night(
     links = {"night_run": mlflow_link(uri, exp_id, run_id)}
     challenger = (record.get("challenger") or {}).get("run_id")
     if record.get("retrained") and challenger:
-        gate_report = params.reports_dir / "gate" / "report.html"
+        gate_report = params.paths.gate_report
         if gate_report.is_file():
             client.log_artifact(run_id, str(gate_report), artifact_path="gate")
         client.set_tag(run_id, "challenger_run_id", challenger)

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipelines.config import Params, WindowConfig, load_params
+from pipelines.config import WindowConfig, load_params
 from pipelines.data import read_parquet, write_parquet
 
 
@@ -30,15 +30,6 @@ class Window:
     eval: pd.DataFrame
     batches: tuple[str, ...]  # batch names (dates) in the training window
     eval_source: str
-
-
-def accepted_dir(params: Params) -> Path:
-    return params.data_dir / "accepted"
-
-
-def window_paths(params: Params) -> tuple[Path, Path]:
-    d = params.data_dir / "window"
-    return d / "train.parquet", d / "eval.parquet"
 
 
 def row_hashes(df: pd.DataFrame) -> np.ndarray:
@@ -115,16 +106,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--params", default=None)
     args = ap.parse_args(argv)
     params = load_params(args.params)
-    from pipelines.prepare import prepared_paths
 
-    ref_path, cur_path = prepared_paths(params)
+    ref_path, cur_path = (params.paths.prepared_reference, params.paths.prepared_current)
     w = build_window(
         read_parquet(ref_path),
-        read_batches(accepted_dir(params)),
+        read_batches(params.paths.accepted),
         read_parquet(cur_path),
         params.window,
     )
-    train_path, eval_path = window_paths(params)
+    train_path, eval_path = (params.paths.window_train, params.paths.window_eval)
     write_parquet(w.train, train_path)
     write_parquet(w.eval, eval_path)
     print(

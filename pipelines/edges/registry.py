@@ -15,7 +15,6 @@ import json
 import os
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any, Literal
 
 from pipelines.config import Params
@@ -58,14 +57,10 @@ def actor() -> str:
     return os.environ.get("RETRAIN_ACTOR") or getpass.getuser()
 
 
-def history_path(params: Params) -> Path:
-    return params.reports_dir / "registry" / "history.jsonl"
-
-
 def client(params: Params) -> Any:
     from mlflow import MlflowClient
 
-    from pipelines import tracking
+    from pipelines.edges import tracking
 
     tracking.setup(params)
     return MlflowClient(tracking_uri=params.tracking_uri, registry_uri=params.tracking_uri)
@@ -88,7 +83,7 @@ def _record(params: Params, c: Any, ev: Event) -> Event:
     c.set_model_version_tag(ev.model, ev.version, f"{ev.kind}.at", ev.at)
     c.set_model_version_tag(ev.model, ev.version, f"{ev.kind}.by", ev.actor)
     c.set_model_version_tag(ev.model, ev.version, f"{ev.kind}.reason", ev.reason[:4900])
-    path = history_path(params)
+    path = params.paths.registry_history
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a") as f:
         f.write(json.dumps(ev.to_dict()) + "\n")
@@ -175,7 +170,7 @@ def rollback(params: Params, to: str | None = None, reason: str = "rollback") ->
 
 
 def read_history(params: Params) -> list[dict[str, Any]]:
-    path = history_path(params)
+    path = params.paths.registry_history
     if not path.is_file():
         return []
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]

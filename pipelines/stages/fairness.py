@@ -457,12 +457,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         params = load_params(args.params)
         sensitive = params.dataset.sensitive
-        pred_path = (
-            Path(args.predictions)
-            if args.predictions
-            else params.reports_dir / "evaluate" / "predictions.parquet"
-        )
-        out = Path(args.out) if args.out else params.reports_dir / "fairness"
+        pred_path = Path(args.predictions) if args.predictions else params.paths.predictions
+        out = Path(args.out) if args.out else params.paths.stage("fairness")
         df = read_predictions(pred_path, sensitive)
         result = assess_fairness(
             df["y_true"].to_numpy(), df["y_pred"].to_numpy(), df[list(sensitive)], params.fairness

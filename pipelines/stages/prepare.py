@@ -23,11 +23,6 @@ class Prepared:
     current: pd.DataFrame
 
 
-def prepared_paths(params: Params) -> tuple[Path, Path]:
-    d = params.data_dir / "prepared"
-    return d / "reference.parquet", d / "current.parquet"
-
-
 def prepare(params: Params, raw_dir: Path) -> Prepared:
     """Fetch both files into ``raw_dir`` (mirror first, then source URL) and clean them."""
     ds = params.dataset
@@ -43,8 +38,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--params", default=None, help="params file (default params.yaml)")
     args = ap.parse_args(argv)
     params = load_params(args.params)
-    out = prepare(params, params.data_dir / "raw")
-    ref_path, cur_path = prepared_paths(params)
+    out = prepare(params, params.paths.raw)
+    ref_path, cur_path = (params.paths.prepared_reference, params.paths.prepared_current)
     write_parquet(out.reference, ref_path)
     write_parquet(out.current, cur_path)
     print(

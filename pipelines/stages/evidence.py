@@ -9,19 +9,14 @@ serving code path and must reproduce its offline predictions.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from pipelines.config import Params
-from pipelines.gate import Evidence, Interval
+from pipelines.stages.gate import Evidence, Interval
 
 SERVING_SAMPLE = 500
-
-
-def evidence_path(params: Params) -> Path:
-    return params.reports_dir / "gate" / "evidence.json"
 
 
 def _worst(fairness: Any, params: Params) -> dict[str, float]:
@@ -38,15 +33,13 @@ def _by_attribute(fairness: Any, params: Params) -> dict[str, dict[str, float]]:
 
 
 def gather_evidence(params: Params) -> Evidence:
-    from pipelines import registry
     from pipelines.data import labels, read_parquet
-    from pipelines.evaluate import Evaluation, evaluate_scores, paired_bootstrap_differences
-    from pipelines.fairness import FairnessResult, assess_fairness
+    from pipelines.edges import registry
     from pipelines.scoring import load_scorer, serving_check
-    from pipelines.train import train_record_path
-    from pipelines.window import window_paths
+    from pipelines.stages.evaluate import Evaluation, evaluate_scores, paired_bootstrap_differences
+    from pipelines.stages.fairness import FairnessResult, assess_fairness
 
-    reports = params.reports_dir
+    reports = params.paths.reports
     evaluation = Evaluation.from_dict(
         json.loads((reports / "evaluate" / "evaluation.json").read_text())
     )
@@ -55,9 +48,9 @@ def gather_evidence(params: Params) -> Evidence:
     )
     validation = json.loads((reports / "validate" / "validation.json").read_text())
     predictions = read_parquet(reports / "evaluate" / "predictions.parquet")
-    record = json.loads(train_record_path(params).read_text())
+    record = json.loads(params.paths.train_record.read_text())
 
-    eval_df = read_parquet(window_paths(params)[1])
+    eval_df = read_parquet(params.paths.window_eval)
     y = labels(eval_df, params.dataset)
     proba_new = predictions["proba"].to_numpy()
     metrics = {k: Interval(v.point, v.lower, v.upper) for k, v in evaluation.metrics.items()}
@@ -112,7 +105,7 @@ def gather_evidence(params: Params) -> Evidence:
         serving_ok=ok,
         serving_detail=detail,
     )
-    out = evidence_path(params)
+    out = params.paths.gate_evidence
     out.parent.mkdir(parents=True, exist_ok=True)
     extra |= {
         "differences": {k: vars(v) for k, v in diffs.items()},

@@ -39,7 +39,6 @@ import pandas as pd
 from pipelines.config import ConfigError, DatasetConfig, DriftConfig, load_params
 from pipelines.data import DataError, clean, read_parquet, read_table
 from pipelines.files import write_atomic, write_json
-from pipelines.prepare import prepared_paths
 
 Kind = Literal["numeric", "categorical"]
 
@@ -666,9 +665,9 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     try:
         params = load_params(args.params)
-        default_ref, default_cur = prepared_paths(params)
+        default_ref, default_cur = (params.paths.prepared_reference, params.paths.prepared_current)
         ref_path, cur_path = args.reference or default_ref, args.current or default_cur
-        out = args.out or params.reports_dir / "drift"
+        out = args.out or params.paths.stage("drift")
         reference = read_frame(ref_path, params.dataset)
         current = read_frame(cur_path, params.dataset)
         result = detect_drift(reference, current, params.dataset, params.drift)

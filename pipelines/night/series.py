@@ -13,8 +13,10 @@ from pipelines.config import Params
 
 
 def run_series(params: Params, progress: Callable[[str], None] = print) -> int:
-    from pipelines import nightly, simulate, workspace
-    from pipelines.summary import night_table, pipeline_summary
+    from pipelines.edges import dvc as workspace
+    from pipelines.night import run as nightly
+    from pipelines.night import simulate
+    from pipelines.night.summary import night_table, pipeline_summary
 
     progress("== the pipeline on the dataset (dvc repro) ==")
     workspace.repro(params)
@@ -36,5 +38,5 @@ def run_series(params: Params, progress: Callable[[str], None] = print) -> int:
         rec["scenario"] = night.scenario
         records.append(rec)
     progress("\n" + night_table(records))
-    progress(f"\nnight summaries: {nightly.nights_dir(params)}/<date>/summary.json")
+    progress(f"\nnight summaries: {params.paths.nights}/<date>/summary.json")
     return 0

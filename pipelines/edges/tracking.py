@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 
 from pipelines.config import Params
-from pipelines.lineage import data_version, dvc_remote, git_state
+from pipelines.edges.lineage import data_version, dvc_remote, git_state
 
 
 def point_at(uri: str) -> None:

@@ -127,9 +127,8 @@ def write_scenario(
     params: Params, day: str, scenario: str, seed: int | None = None, fmt: str = "csv"
 ) -> Path:
     """Write ``landing/<day>.<fmt>`` for a scenario, drawn from the published held-out file."""
-    from pipelines.prepare import prepared_paths
 
-    source = pd.read_parquet(prepared_paths(params)[1])
+    source = pd.read_parquet(params.paths.prepared_current)
     seed = params.simulate.seed if seed is None else seed
     day_seed = seed + int(day.replace("-", ""))
     batch = make_batch(source, scenario, params.dataset, params.simulate, day_seed)

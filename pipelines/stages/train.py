@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pipelines.config import DatasetConfig, Params, TrainConfig, classifier_class, load_params
+from pipelines.config import DatasetConfig, TrainConfig, classifier_class, load_params
 from pipelines.data import labels
 
 
@@ -141,24 +141,15 @@ def _training_input(path: Path, ds: DatasetConfig) -> tuple[pd.DataFrame, np.nda
     return feature_frame(df, ds), labels(df, ds)
 
 
-def model_dir(params: Params) -> Path:
-    return params.models_dir / "model"
-
-
-def train_record_path(params: Params) -> Path:
-    return params.reports_dir / "train" / "train.json"
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="train", description=__doc__)
     ap.add_argument("--params", default=None)
     args = ap.parse_args(argv)
     params = load_params(args.params)
 
-    from pipelines import tracking
-    from pipelines.window import window_paths
+    from pipelines.edges import tracking
 
-    train_path, eval_path = window_paths(params)
+    train_path, eval_path = (params.paths.window_train, params.paths.window_eval)
     X, y = _training_input(train_path, params.dataset)
     t0 = time.perf_counter()
     model = fit_features(X, y, params.dataset, params.train)
@@ -173,10 +164,10 @@ def main(argv: list[str] | None = None) -> int:
         X_example=X.head(5),
         train_path=train_path,
         metrics={"train_roc_auc": train_auc, "fit_seconds": fit_seconds, "train_rows": len(X)},
-        out_dir=model_dir(params),
+        out_dir=params.paths.model,
         eval_path=eval_path,
     )
-    out = train_record_path(params)
+    out = params.paths.train_record
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(record, indent=2) + "\n")
     print(

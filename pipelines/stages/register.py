@@ -13,12 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.config import Params, load_params
-from pipelines.gate import Decision, gate_dir
-from pipelines.train import train_record_path
-
-
-def registration_path(params: Params) -> Path:
-    return params.reports_dir / "register" / "registration.json"
+from pipelines.stages.gate import Decision
 
 
 def act_on_decision(
@@ -26,7 +21,7 @@ def act_on_decision(
 ) -> dict[str, Any]:
     import mlflow
 
-    from pipelines import registry
+    from pipelines.edges import registry
 
     tags = {
         **{k: str(v) for k, v in train_record["tags"].items()},
@@ -66,10 +61,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--params", default=None)
     args = ap.parse_args(argv)
     params = load_params(args.params)
-    record = json.loads(train_record_path(params).read_text())
-    decision = Decision.from_dict(json.loads((gate_dir(params) / "decision.json").read_text()))
-    out = act_on_decision(params, record, decision, gate_dir(params))
-    path = registration_path(params)
+    record = json.loads(params.paths.train_record.read_text())
+    decision = Decision.from_dict(json.loads((params.paths.gate_decision).read_text()))
+    out = act_on_decision(params, record, decision, params.paths.stage("gate"))
+    path = params.paths.registration
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(out, indent=2) + "\n")
     action = "promoted to champion" if decision.passed else "kept, tagged rejected"

@@ -44,9 +44,8 @@ def ensure(params: Params) -> None:
         subprocess.run(["git", "init", "-q"], cwd=root, check=True)
     if not (root / ".dvc").is_dir():
         dvc(params, "init", "-q")
-    from pipelines.window import accepted_dir
 
-    acc = accepted_dir(params)
+    acc = params.paths.accepted
     acc.mkdir(parents=True, exist_ok=True)
     if not acc.with_suffix(".dvc").is_file():
         dvc(params, "add", "-q", str(acc.relative_to(root)))
@@ -54,10 +53,9 @@ def ensure(params: Params) -> None:
 
 def version_accepted(params: Params) -> str:
     """`dvc add` the accepted batches and push them; return the new data version (dir hash)."""
-    from pipelines.window import accepted_dir
 
     ensure(params)
-    acc = accepted_dir(params)
+    acc = params.paths.accepted
     dvc(params, "add", "-q", str(acc.relative_to(params.root)))
     push(params)
     version = accepted_version(params)
@@ -69,9 +67,7 @@ def version_accepted(params: Params) -> str:
 def accepted_version(params: Params) -> str | None:
     import yaml
 
-    from pipelines.window import accepted_dir
-
-    meta = accepted_dir(params).with_suffix(".dvc")
+    meta = params.paths.accepted.with_suffix(".dvc")
     if not meta.is_file():
         return None
     outs = yaml.safe_load(meta.read_text()).get("outs") or [{}]
@@ -80,7 +76,7 @@ def accepted_version(params: Params) -> str | None:
 
 def push(params: Params) -> None:
     """Push cached data to the default DVC remote (no-op without one)."""
-    from pipelines.lineage import dvc_remote
+    from pipelines.edges.lineage import dvc_remote
 
     if dvc_remote(params.root):
         dvc(params, "push", "-q")
@@ -96,11 +92,10 @@ def repro(params: Params, upto: str | None = None, force: bool = False) -> None:
 
 def reference_before(params: Params, day: str) -> pd.DataFrame:
     """The training data as it stood before ``day``'s batch: drift is judged against it."""
-    from pipelines.prepare import prepared_paths
-    from pipelines.window import accepted_dir, build_window, read_batches
+    from pipelines.stages.window import build_window, read_batches
 
-    ref, cur = prepared_paths(params)
-    batches = {k: v for k, v in read_batches(accepted_dir(params)).items() if k < day}
+    ref, cur = (params.paths.prepared_reference, params.paths.prepared_current)
+    batches = {k: v for k, v in read_batches(params.paths.accepted).items() if k < day}
     w = build_window(read_parquet(ref), batches, pd.read_parquet(cur), params.window)
     return w.train
 

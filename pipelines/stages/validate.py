@@ -1,14 +1,14 @@
 """Stage `validate`: check a batch against the committed Great Expectations suite.
 
 The suite (``expectations/<suite>.json``) is first generated from reference data by
-:func:`profile_suite` (``python -m pipelines.validate profile``), then reviewed and committed
+:func:`profile_suite` (``python -m pipelines.stages.validate profile``), then reviewed and committed
 by a person. :func:`validate_frame` runs it on a dataframe with an
 ephemeral GX context and returns a :class:`ValidationResult`: the verdict, the numbers and one
 readable sentence per failed expectation. A batch that cannot even be read (empty, unreadable,
 a required column missing, text in a numeric column) is a failed result too, so it can be
 quarantined with its report.
 
-``python -m pipelines.validate run`` writes ``validation.json`` and ``validation.html``, then
+``python -m pipelines.stages.validate run`` writes ``validation.json`` and ``validation.html``, then
 exits 0 when the batch passes and 1 when it fails (so ``dvc repro`` stops there); bad input
 (params, a missing or invalid suite, a data path that does not exist) exits 2 with one line.
 """
@@ -240,7 +240,7 @@ def profile_suite(reference: pd.DataFrame, params: Params, source: str = "<frame
         "id": None,
         "expectations": exps,
         "meta": {
-            "generated_by": "python -m pipelines.validate profile",
+            "generated_by": "python -m pipelines.stages.validate profile",
             "generated_from": {"source": source, "rows": n, "dataset": ds.name},
             "profile": prof.model_dump(),
             "review": "Generated from reference data: review, edit and commit. Note edits here.",
@@ -520,7 +520,7 @@ def load_suite(path: Path) -> dict:
     if not path.is_file():
         raise SuiteError(
             f"{path}: expectation suite not found (generate one with "
-            "`python -m pipelines.validate profile`, review it and commit it)"
+            "`python -m pipelines.stages.validate profile`, review it and commit it)"
         )
     try:
         suite = json.loads(path.read_text())
@@ -613,14 +613,13 @@ def _failure_lines(result: ValidationResult) -> list[str]:
 
 # --------------------------------------------------------------------------- edge
 def _run(args: argparse.Namespace) -> int:
-    from pipelines.prepare import prepared_paths
 
     params = load_params(args.params)
-    suite = load_suite(params.suite_path)
-    data = Path(args.data) if args.data else prepared_paths(params)[1]
+    suite = load_suite(params.paths.suite)
+    data = Path(args.data) if args.data else params.paths.prepared_current
     if not data.exists():
         raise DataError(f"{data}: data file not found")
-    out = Path(args.out) if args.out else params.reports_dir / "validate"
+    out = Path(args.out) if args.out else params.paths.stage("validate")
     result = validate_file(data, suite, params)
     write_text(out / "validation.json", json.dumps(result.to_dict(), indent=2) + "\n")
     write_text(out / "validation.html", render_html(result, f"Validation of {data.name}"))
@@ -630,11 +629,10 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _profile(args: argparse.Namespace) -> int:
-    from pipelines.prepare import prepared_paths
 
     params = load_params(args.params)
-    data = Path(args.data) if args.data else prepared_paths(params)[0]
-    dest = params.suite_path
+    data = Path(args.data) if args.data else params.paths.prepared_reference
+    dest = params.paths.suite
     if dest.exists() and not args.force:
         print(
             f"validate profile: error: {dest} already exists (it may hold reviewed edits); "

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.config import Params
-from pipelines.workspace import read_json
+from pipelines.edges.dvc import read_json
 
 
 def _metrics(evaluation: dict[str, Any] | None) -> dict[str, dict[str, float]]:
@@ -15,7 +15,7 @@ def _metrics(evaluation: dict[str, Any] | None) -> dict[str, dict[str, float]]:
 
 def stage_results(params: Params) -> dict[str, Any]:
     """What the last pipeline run decided, gathered from the stage outputs."""
-    r = params.reports_dir
+    r = params.paths.reports
     evaluation = read_json(r / "evaluate" / "evaluation.json")
     evidence = read_json(r / "gate" / "evidence.json") or {}
     decision = read_json(r / "gate" / "decision.json")
@@ -53,7 +53,7 @@ def _fmt_metric(m: dict[str, float] | None) -> str:
 
 def pipeline_summary(params: Params) -> str:
     """The short report printed at the end of `retrain run`."""
-    r = params.reports_dir
+    r = params.paths.reports
     res = stage_results(params)
     validation = read_json(r / "validate" / "validation.json")
     drift = read_json(r / "drift" / "drift.json")

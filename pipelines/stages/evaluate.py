@@ -576,7 +576,7 @@ def load_model(model: str | Path, params: Params) -> Any:
 
     ref = str(model)
     if ":/" in ref and not Path(ref).exists():
-        from pipelines.tracking import point_at
+        from pipelines.edges.tracking import point_at
 
         point_at(params.tracking_uri)
     elif not (Path(ref) / "MLmodel").is_file():
@@ -589,7 +589,7 @@ def load_model(model: str | Path, params: Params) -> Any:
 
 def positive_scores(model: Any, df: pd.DataFrame, params: Params) -> np.ndarray:
     """The model's probability of the positive class (label 1) for each row of ``df``."""
-    from pipelines.train import feature_frame
+    from pipelines.stages.train import feature_frame
 
     try:
         proba = model.predict_proba(feature_frame(df, params.dataset))
@@ -651,13 +651,11 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     try:
         from pipelines.data import labels, read_table
-        from pipelines.prepare import prepared_paths
-        from pipelines.train import model_dir
 
         params = load_params(args.params)
-        model_ref = args.model or model_dir(params)
-        data_path = Path(args.data) if args.data else prepared_paths(params)[1]
-        out = Path(args.out) if args.out else params.reports_dir / "evaluate"
+        model_ref = args.model or params.paths.model
+        data_path = Path(args.data) if args.data else params.paths.prepared_current
+        out = Path(args.out) if args.out else params.paths.stage("evaluate")
         df = read_table(data_path, params.dataset)
         y = labels(df, params.dataset)
         model = load_model(model_ref, params)
