@@ -42,16 +42,30 @@ GIT_ENV = {
 NO_BATCH_DAY = "2030-01-01"  # a date no batch ever lands on
 
 # The functions timed inside each stage process ("module:function"; bare names are the stage
-# module's own). They must exist: a renamed function fails the benchmark loudly.
+# module's own). Name the module that calls the function: a stage package's main() looks its
+# functions up in its own module (``.stage``), not in the package. They must exist: a renamed
+# function fails the benchmark loudly.
 CORE: dict[str, tuple[str, ...]] = {
     "pipelines.stages.prepare": ("prepare",),
     "pipelines.stages.window": ("build_window",),
-    "pipelines.stages.validate": ("validate_frame",),
-    "pipelines.stages.drift": ("detect_drift", "write_html_report"),
+    "pipelines.stages.validate": (
+        "pipelines.stages.validate.gx:validate_frame",
+        "pipelines.stages.validate.report:write_report",
+    ),
+    "pipelines.stages.drift": (
+        "pipelines.stages.drift.stage:detect_drift",
+        "pipelines.stages.drift.stage:write_html_report",
+    ),
     "pipelines.stages.train": ("fit_features",),
-    "pipelines.stages.evaluate": ("positive_scores", "evaluate_scores"),
+    "pipelines.stages.evaluate": (
+        "pipelines.stages.evaluate.stage:positive_scores",
+        "pipelines.stages.evaluate.stage:evaluate_scores",
+    ),
     "pipelines.stages.fairness": ("assess_fairness",),
-    "pipelines.stages.gate": ("pipelines.stages.evidence:gather_evidence", "decide"),
+    "pipelines.stages.gate": (
+        "pipelines.stages.gate.stage:gather_evidence",
+        "pipelines.stages.gate.stage:decide",
+    ),
     "pipelines.stages.register": (),
 }
 

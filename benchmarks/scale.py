@@ -155,7 +155,7 @@ def _drift_child(engine: str, scenario: str, out: Path) -> int:
         from evidently import Dataset, Report
         from evidently.presets import DataDriftPreset
 
-        from pipelines.stages.drift import _definition, _for_evidently
+        from pipelines.stages.drift.evidently_engine import _definition, _for_evidently
 
         definition = _definition(tests)
         with np.errstate(divide="ignore", invalid="ignore"):

@@ -106,10 +106,11 @@ def cmd_lineage(args: argparse.Namespace) -> int:
 def cmd_nightly(args: argparse.Namespace) -> int:
     """One night: validate the batch, quarantine or accept, drift, maybe retrain and promote."""
     params = load_params(args.params)
-    from pipelines.night import run as nightly
+    from pipelines.night.record import parse_day
+    from pipelines.night.run import run_night
 
-    day = nightly.parse_day(args.date)
-    rec = nightly.run_night(
+    day = parse_day(args.date)
+    rec = run_night(
         params,
         day,
         batch=Path(args.batch) if args.batch else None,
@@ -126,11 +127,11 @@ def cmd_nightly(args: argparse.Namespace) -> int:
 
 def cmd_simulate(args: argparse.Namespace) -> int:
     params = load_params(args.params)
-    from pipelines.night import run as nightly
     from pipelines.night import simulate
+    from pipelines.night.record import parse_day
 
     path = simulate.write_scenario(
-        params, nightly.parse_day(args.date), args.scenario, seed=args.seed, fmt=args.format
+        params, parse_day(args.date), args.scenario, seed=args.seed, fmt=args.format
     )
     print(f"simulate: wrote {args.scenario} batch {path}")
     return 0

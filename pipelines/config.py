@@ -4,6 +4,10 @@ Everything a user tunes lives in the params file. It is read here, validated aga
 pydantic models that forbid unknown keys, and handed to the stage cores as typed objects. A bad
 file fails with one :class:`ConfigError` that names the file and the dotted key.
 
+:class:`Paths` (``params.paths``) builds every file and folder the pipeline reads or writes;
+no other module spells a workspace path. The module is over 400 lines on purpose: it is the
+one schema of params.yaml and the one layout of the workspace, and both read best whole.
+
 Nothing here knows about a particular dataset: the dataset section describes columns, target,
 positive label and sensitive attributes, so another tabular binary-classification dataset runs
 with its own params file and suite.
@@ -305,6 +309,8 @@ class Params(_Frozen):
 
     # Where the params file lives: relative paths are resolved against it.
     root: Path = Field(Path("."), exclude=True)
+    # The file itself (None when parsed from a mapping): DVC's stage processes read the same one.
+    file: Path | None = Field(None, exclude=True)
 
     @field_validator("root")
     @classmethod
@@ -423,6 +429,15 @@ class Paths:
         return self.stage("validate") / "validation.json"
 
     @property
+    def validation_docs(self) -> Path:
+        """Great Expectations Data Docs of the last validation (a folder GX writes)."""
+        return self.stage("validate") / "validation_docs"
+
+    @property
+    def drift_result(self) -> Path:
+        return self.stage("drift") / "drift.json"
+
+    @property
     def train_record(self) -> Path:
         return self.stage("train") / "train.json"
 
@@ -451,8 +466,24 @@ class Paths:
         return self.stage("gate") / "report.html"
 
     @property
+    def gate_markdown(self) -> Path:
+        return self.stage("gate") / "report.md"
+
+    @property
     def registration(self) -> Path:
         return self.stage("register") / "registration.json"
+
+    @property
+    def reports_to_open(self) -> tuple[Path, ...]:
+        """The reports a person opens after a run (HTML and plots), in pipeline order."""
+        return (
+            self.validation_docs,  # a Data Docs folder: its validation page
+            self.stage("drift") / "drift.html",
+            self.stage("evaluate") / "plots" / "roc.png",
+            self.stage("fairness") / "plots" / "fairness.png",
+            self.gate_markdown,
+            self.gate_report,
+        )
 
     # ---- the night, the registry, serving
     @property
@@ -507,14 +538,16 @@ def _format_errors(err: ValidationError, source: str) -> str:
     return "\n".join(lines)
 
 
-def parse_params(raw: Any, source: str = DEFAULT_PARAMS, root: Path | None = None) -> Params:
+def parse_params(
+    raw: Any, source: str = DEFAULT_PARAMS, root: Path | None = None, file: Path | None = None
+) -> Params:
     """Validate an already-loaded mapping into :class:`Params`."""
     if not isinstance(raw, dict):
         raise ConfigError(
             f"{source}: expected a mapping at the top level, got {type(raw).__name__}"
         )
     try:
-        return Params.model_validate({**raw, "root": root or Path(".")})
+        return Params.model_validate({**raw, "root": root or Path("."), "file": file})
     except ValidationError as err:
         raise ConfigError(_format_errors(err, source)) from None
 
@@ -528,4 +561,4 @@ def load_params(path: Path | str | None = None) -> Params:
         raw = yaml.safe_load(p.read_text())
     except yaml.YAMLError as err:
         raise ConfigError(f"{p}: not valid YAML: {err}") from None
-    return parse_params(raw, source=str(p), root=p.resolve().parent)
+    return parse_params(raw, source=str(p), root=p.resolve().parent, file=p.resolve())

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -27,6 +28,36 @@ def write_atomic(path: Path, write: Callable[[Path], object]) -> Path:
     return path
 
 
+def write_folder(path: Path, build: Callable[[Path], object]) -> Path:
+    """Call ``build(tmp)`` on a new folder beside ``path``, then put it in place of ``path``.
+
+    For a report a tool writes as many files (a Data Docs site): a reader finds the old folder
+    or the complete new one, never a half-built one (between the two renames, briefly neither).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
+    old = tmp.with_suffix(".old")
+    try:
+        build(tmp)
+        tmp.chmod(0o755)  # mkdtemp makes it private; reports are meant to be read
+        if path.exists():
+            path.rename(old)
+        try:
+            tmp.rename(path)
+        except OSError:
+            if old.exists():
+                old.rename(path)
+            raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if old.is_dir():
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            old.unlink(missing_ok=True)  # ``path`` was a file
+    return path
+
+
 def write_text(path: Path, text: str) -> Path:
     return write_atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
@@ -39,3 +70,8 @@ def write_json(path: Path, obj: Any, *, strict: bool = True) -> Path:
     else:
         text = json.dumps(obj, indent=2, default=str)
     return write_text(path, text + "\n")
+
+
+def read_json(path: Path) -> Any:
+    """A JSON file's content, or None when the file does not exist (yet)."""
+    return json.loads(path.read_text()) if path.is_file() else None

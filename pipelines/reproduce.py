@@ -8,7 +8,6 @@ from the DVC remote when the cache no longer has it, the model is refitted throu
 
 from __future__ import annotations
 
-import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from pipelines.config import Params, parse_params
+from pipelines.files import write_json
 
 
 class ReproduceError(RuntimeError):
@@ -92,7 +92,7 @@ def reproduce_version(params: Params, version: str, sample: int = 2000) -> Repro
     )
     rebuilt = fit(train_df, trained_params.dataset, trained_params.train)
     rows = eval_df.head(sample)
-    from pipelines.stages.train import feature_frame
+    from pipelines.data import feature_frame
 
     again = rebuilt.predict_proba(feature_frame(rows, trained_params.dataset))[:, 1]
     original = load_scorer(f"models:/{name}/{version}", trained_params.dataset).predict_proba(rows)
@@ -106,5 +106,5 @@ def reproduce_version(params: Params, version: str, sample: int = 2000) -> Repro
         train_version=tags["data_version.train"],
         eval_version=tags["data_version.eval"],
     )
-    (workdir / "reproduction.json").write_text(json.dumps(result.to_dict(), indent=2) + "\n")
+    write_json(workdir / "reproduction.json", result.to_dict())
     return result

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from pipelines.config import DatasetConfig
-from pipelines.stages.train import feature_frame
+from pipelines.data import feature_frame
 
 
 @dataclass

@@ -2,35 +2,40 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
-import pandas as pd
-
-from pipelines.config import Params
-from pipelines.data import read_parquet
+from pipelines.config import PARAMS_ENV, Params
+from pipelines.edges.registry import ACTOR_ENV
 
 
 class DvcError(RuntimeError):
     """A DVC command failed; the message has the command and its output."""
 
 
-def dvc_env() -> dict[str, str]:
-    """dvc.yaml stages call `python`: make it this interpreter."""
+def dvc_env(params: Params | None = None, actor: str | None = None) -> dict[str, str]:
+    """The stages' environment: `python` is this interpreter, the params file is the one in
+    use, and the registry records ``actor`` (who triggered the night) as who acted."""
     env = dict(os.environ)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     env.setdefault("DVC_NO_ANALYTICS", "1")
     env.setdefault("GIT_PYTHON_REFRESH", "quiet")
+    if params is not None and params.file is not None:
+        env[PARAMS_ENV] = str(params.file)
+    if actor:
+        env[ACTOR_ENV] = actor
     return env
 
 
-def dvc(params: Params, *args: str, capture: bool = False) -> subprocess.CompletedProcess[str]:
+def dvc(
+    params: Params, *args: str, capture: bool = False, actor: str | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run a DVC command at the workspace root; raise DvcError when it fails."""
     cmd = [sys.executable, "-m", "dvc", *args]
-    proc = subprocess.run(cmd, cwd=params.root, env=dvc_env(), text=True, capture_output=capture)
+    env = dvc_env(params, actor)
+    proc = subprocess.run(cmd, cwd=params.root, env=env, text=True, capture_output=capture)
     if proc.returncode != 0:
         out = (proc.stderr or "") + (proc.stdout or "") if capture else "(see output above)"
         raise DvcError(f"`dvc {' '.join(args)}` failed with exit code {proc.returncode}: {out}")
@@ -82,23 +87,11 @@ def push(params: Params) -> None:
         dvc(params, "push", "-q")
 
 
-def repro(params: Params, upto: str | None = None, force: bool = False) -> None:
+def repro(
+    params: Params, upto: str | None = None, force: bool = False, actor: str | None = None
+) -> None:
     """`dvc repro` (optionally only up to a stage), then push what it produced."""
     ensure(params)
     args = ["repro"] + (["--force"] if force else []) + ([upto] if upto else [])
-    dvc(params, *args)
+    dvc(params, *args, actor=actor)
     push(params)
-
-
-def reference_before(params: Params, day: str) -> pd.DataFrame:
-    """The training data as it stood before ``day``'s batch: drift is judged against it."""
-    from pipelines.stages.window import build_window, read_batches
-
-    ref, cur = (params.paths.prepared_reference, params.paths.prepared_current)
-    batches = {k: v for k, v in read_batches(params.paths.accepted).items() if k < day}
-    w = build_window(read_parquet(ref), batches, pd.read_parquet(cur), params.window)
-    return w.train
-
-
-def read_json(path: Path) -> dict | None:
-    return json.loads(path.read_text()) if path.is_file() else None

@@ -49,8 +49,8 @@ A provider notifier imported at the top of the DAG file costs parse time; the st
 ``night`` tag on the challenger's training run), so a night is reachable from MLflow as well as
 from the task logs.
 
-Only ``airflow.sdk`` and the standard library are imported at module level: the DAG file
-imports this module at parse time.
+Only ``airflow.sdk`` and the standard library are imported at module level. The DAG file
+imports this module inside its callbacks, not at parse time.
 """
 
 from __future__ import annotations
@@ -64,33 +64,14 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseNotifier
 
+from pipelines.edges.airflow import PARAMS_VARIABLE, night_date, params_file
+
 if TYPE_CHECKING:
     from pipelines.config import Params
+    from pipelines.records import NightRecord
 
 NOTIFICATIONS_ENV = "RETRAIN_NOTIFICATIONS"
-PARAMS_VARIABLE = "RETRAIN_PARAMS"  # Airflow Variable (AIRFLOW_VAR_RETRAIN_PARAMS) or plain env
 EVENTS = ("failure", "promotion")
-
-
-def params_file(default: Path) -> Path:
-    """The params file a task uses: Airflow Variable ``RETRAIN_PARAMS`` (from the environment
-    as ``AIRFLOW_VAR_RETRAIN_PARAMS`` or from the metastore), else env ``RETRAIN_PARAMS``,
-    else ``default``. Call it inside a task (a Variable lookup is a call to the API server)."""
-    from airflow.sdk import Variable
-
-    value = Variable.get(PARAMS_VARIABLE, default=None) or os.environ.get(PARAMS_VARIABLE)
-    return Path(value).expanduser() if value else default
-
-
-def night_date(context: Mapping[str, Any]) -> str:
-    """The night a run is for: the ``date`` param when given, else the date (UTC) of the run's
-    logical date, or of when it was due to run for a manual run without one."""
-    value = (context.get("params") or {}).get("date")
-    if value:
-        return str(value)
-    dag_run = context["dag_run"]
-    when = dag_run.logical_date or dag_run.run_after
-    return when.astimezone(UTC).date().isoformat()
 
 
 def _default_path(params_default: Path | None) -> Path:
@@ -103,16 +84,15 @@ def _default_path(params_default: Path | None) -> Path:
     try:
         from pipelines.config import load_params
 
-        reports = load_params(pfile).paths.reports
+        return load_params(pfile).paths.notifications
     except Exception:  # a broken params file may be what failed: still keep the alert
-        reports = pfile.resolve().parent / "reports"
-    return reports / "notifications.jsonl"
+        return pfile.resolve().parent / "reports" / "notifications.jsonl"
 
 
 def _promotion_message(dag_id: str, night: str, details: Any) -> str:
     d = details if isinstance(details, Mapping) else {}
     model, version = d.get("model", "model"), d.get("version", "?")
-    previous = d.get("previous_champion")
+    previous = (d.get("event") or {}).get("previous_champion")
     was = f" (was v{previous})" if previous else " (first champion)"
     return f"{dag_id} night {night}: {model} v{version} promoted to champion{was}"
 
@@ -236,7 +216,7 @@ def _nights_experiment(params: Params, client: Any) -> str:
 
 
 def publish_night(
-    params: Params, record: Mapping[str, Any], tags: Mapping[str, str] | None = None
+    params: Params, night: NightRecord, tags: Mapping[str, str] | None = None
 ) -> dict[str, str]:
     """Record a finished night in MLflow; return links to the night's run and its challenger.
 
@@ -254,15 +234,15 @@ def publish_night(
     uri = params.tracking_uri
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     exp_id = _nights_experiment(params, client)
-    day = str(record["date"])
-    gate = record.get("gate") or {}
+    day = night.date
+    gate = night.gate or {}
     run_tags = {
         "night": day,
-        "outcome": str(record.get("outcome")),
-        "serving": str(record.get("serving")),
-        "promoted": str(record.get("promoted")),
+        "outcome": str(night.outcome),
+        "serving": str(night.serving),
+        "promoted": str(night.promoted),
         "gate": str(gate.get("verdict")),
-        "retrain_reasons": ", ".join(record.get("retrain_reasons") or []),
+        "retrain_reasons": ", ".join(night.retrain_reasons),
         **(tags or {}),
     }
     found = client.search_runs([exp_id], filter_string=f"tags.night = '{day}'", max_results=1)
@@ -273,12 +253,12 @@ def publish_night(
         run_id = client.create_run(exp_id, run_name=f"night-{day}", tags=run_tags).info.run_id
     for k, v in run_tags.items():
         client.set_tag(run_id, k, v)
-    night_dir = Path(str(record.get("reports") or ""))
+    night_dir = Path(night.reports)
     if night_dir.is_dir():
         client.log_artifacts(run_id, str(night_dir), artifact_path="night")
     links = {"night_run": mlflow_link(uri, exp_id, run_id)}
-    challenger = (record.get("challenger") or {}).get("run_id")
-    if record.get("retrained") and challenger:
+    challenger = (night.challenger or {}).get("run_id")
+    if night.retrained and challenger:
         gate_report = params.paths.gate_report
         if gate_report.is_file():
             client.log_artifact(run_id, str(gate_report), artifact_path="gate")

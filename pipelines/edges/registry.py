@@ -17,10 +17,12 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from pipelines import seams
 from pipelines.config import Params
 
 CHAMPION = "champion"
 PREVIOUS = "previous"
+ACTOR_ENV = "RETRAIN_ACTOR"  # who acts, set for the stages by the night (e.g. the DAG run)
 EventKind = Literal["promotion", "rejection", "override", "rollback", "registration"]
 
 
@@ -42,19 +44,9 @@ class Event:
         return asdict(self)
 
 
-def crash_point(name: str) -> None:
-    """Test hook: die here, like a killed process, when RETRAIN_CRASH_AT names this point.
-
-    Used by the crash-consistency tests to stop a night between registration and promotion and
-    between the two alias moves; it does nothing otherwise.
-    """
-    if os.environ.get("RETRAIN_CRASH_AT") == name:
-        os._exit(137)
-
-
 def actor() -> str:
-    """Who acts: $RETRAIN_ACTOR (set by the DAG), else the OS user."""
-    return os.environ.get("RETRAIN_ACTOR") or getpass.getuser()
+    """Who acts: $RETRAIN_ACTOR (set by the night for its stages), else the OS user."""
+    return os.environ.get(ACTOR_ENV) or getpass.getuser()
 
 
 def client(params: Params) -> Any:
@@ -139,7 +131,7 @@ def promote(params: Params, version: str, reason: str, kind: EventKind = "promot
         return ev  # already champion: nothing to move, nothing to record twice
     if old is not None:
         c.set_registered_model_alias(name, PREVIOUS, old)
-    crash_point("promotion")
+    seams.point("registry.promotion")
     c.set_registered_model_alias(name, CHAMPION, str(version))
     c.set_model_version_tag(name, str(version), "status", "champion")
     if old is not None:

@@ -13,29 +13,28 @@ from pipelines.config import Params
 
 
 def run_series(params: Params, progress: Callable[[str], None] = print) -> int:
-    from pipelines.edges import dvc as workspace
-    from pipelines.night import run as nightly
+    from pipelines.edges import dvc
     from pipelines.night import simulate
+    from pipelines.night.record import load_record
+    from pipelines.night.run import run_night
     from pipelines.night.summary import night_table, pipeline_summary
 
     progress("== the pipeline on the dataset (dvc repro) ==")
-    workspace.repro(params)
+    dvc.repro(params)
     progress(pipeline_summary(params))
     records = []
     start = date.fromisoformat(params.simulate.series_start)
     for i, night in enumerate(params.simulate.series):
         day = (start + timedelta(days=i)).isoformat()
-        rec = nightly.load_record(params, day)
-        if not rec.get("finished_at"):
+        rec = load_record(params, day)
+        if not rec.finished:
             progress(
                 f"\n== night {day}: {night.scenario}"
                 f"{' (forced retrain)' if night.force_retrain else ''} =="
             )
             simulate.write_scenario(params, day, night.scenario)
-            rec = nightly.run_night(
-                params, day, force_retrain=night.force_retrain, progress=progress
-            )
-        rec["scenario"] = night.scenario
+            rec = run_night(params, day, force_retrain=night.force_retrain, progress=progress)
+        rec.scenario = night.scenario
         records.append(rec)
     progress("\n" + night_table(records))
     progress(f"\nnight summaries: {params.paths.nights}/<date>/summary.json")

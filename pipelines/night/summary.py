@@ -6,7 +6,8 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.config import Params
-from pipelines.edges.dvc import read_json
+from pipelines.files import read_json
+from pipelines.records import NightRecord, Registration
 
 
 def _metrics(evaluation: dict[str, Any] | None) -> dict[str, dict[str, float]]:
@@ -15,12 +16,12 @@ def _metrics(evaluation: dict[str, Any] | None) -> dict[str, dict[str, float]]:
 
 def stage_results(params: Params) -> dict[str, Any]:
     """What the last pipeline run decided, gathered from the stage outputs."""
-    r = params.paths.reports
-    evaluation = read_json(r / "evaluate" / "evaluation.json")
-    evidence = read_json(r / "gate" / "evidence.json") or {}
-    decision = read_json(r / "gate" / "decision.json")
-    registration = read_json(r / "register" / "registration.json")
-    train = read_json(r / "train" / "train.json") or {}
+    paths = params.paths
+    evaluation = read_json(paths.evaluation)
+    evidence = read_json(paths.gate_evidence) or {}
+    decision = read_json(paths.gate_decision)
+    registration = read_json(paths.registration)
+    train = read_json(paths.train_record) or {}
     return {
         "challenger": {
             "run_id": train.get("run_id"),
@@ -53,11 +54,11 @@ def _fmt_metric(m: dict[str, float] | None) -> str:
 
 def pipeline_summary(params: Params) -> str:
     """The short report printed at the end of `retrain run`."""
-    r = params.paths.reports
+    paths = params.paths
     res = stage_results(params)
-    validation = read_json(r / "validate" / "validation.json")
-    drift = read_json(r / "drift" / "drift.json")
-    registration = read_json(r / "register" / "registration.json")
+    validation = read_json(paths.validation_json)
+    drift = read_json(paths.drift_result)
+    registration = Registration.read(paths.registration) if paths.registration.is_file() else None
     lines = ["", "=" * 72, f"Pipeline summary ({params.dataset.name})", "=" * 72]
     if validation:
         failed = validation.get("failed", [])
@@ -89,43 +90,39 @@ def pipeline_summary(params: Params) -> str:
         lines.append(f"gate       : {gate['verdict'].upper()}")
         lines += [f"             - {x}" for x in gate["reasons"]]
     if registration:
-        action = (
-            "promoted to champion" if registration["verdict"] == "pass" else "kept, tagged rejected"
-        )
-        lines.append(
-            f"registry   : {registration['model']} v{registration['version']} {action}; "
-            f"champion is {'v' + registration['champion'] if registration['champion'] else 'none'}"
-        )
+        lines.append(f"registry   : {registration_line(registration)}")
     lines.append("reports    :")
-    for rel in (
-        "validate/validation.html",
-        "drift/drift.html",
-        "evaluate/plots/roc.png",
-        "fairness/plots/fairness.png",
-        "gate/report.md",
-        "gate/report.html",
-    ):
-        p = r / rel
+    from pipelines.stages.validate import report_page
+
+    for p in paths.reports_to_open:
+        if p == paths.validation_docs:
+            p = report_page(p) or p
         if p.is_file():
             lines.append(f"             {_rel(params, p)}")
     lines.append(f"mlflow     : {params.tracking_uri}  (mlflow ui --backend-store-uri ...)")
     return "\n".join(lines)
 
 
+def registration_line(reg: Registration) -> str:
+    action = "promoted to champion" if reg.promoted else "kept, tagged rejected"
+    champion = f"v{reg.champion}" if reg.champion else "none yet"
+    return f"{reg.model} v{reg.version} {action}; champion is {champion}"
+
+
 def _rel(params: Params, p: Path) -> str:
     return str(p.relative_to(params.root)) if p.is_relative_to(params.root) else str(p)
 
 
-def _verdict(rec: dict[str, Any]) -> str:
-    v = rec.get("validation") or {}
-    if rec.get("outcome") == "no_batch":
+def _verdict(rec: NightRecord) -> str:
+    v = rec.validation or {}
+    if rec.outcome == "no_batch":
         return "no batch"
     return "accepted" if v.get("success", True) else f"REJECTED ({len(v.get('failed', []))})"
 
 
-def _vs(rec: dict[str, Any]) -> str:
-    ch = (rec.get("challenger") or {}).get("metrics", {}).get("roc_auc")
-    diff = ((rec.get("champion") or {}).get("difference") or {}).get("roc_auc")
+def _vs(rec: NightRecord) -> str:
+    ch = (rec.challenger or {}).get("metrics", {}).get("roc_auc")
+    diff = ((rec.champion or {}).get("difference") or {}).get("roc_auc")
     if not ch:
         return "-"
     if not diff:
@@ -135,9 +132,9 @@ def _vs(rec: dict[str, Any]) -> str:
     )
 
 
-def _fair(rec: dict[str, Any]) -> str:
+def _fair(rec: NightRecord) -> str:
     """Demographic parity difference of the attribute whose value moved most vs the champion."""
-    f = rec.get("fairness") or {}
+    f = rec.fairness or {}
     key = "demographic_parity_difference"
     ch, champ = f.get("challenger_by_attribute") or {}, f.get("champion_by_attribute") or {}
     pairs = [(a, m[key], (champ.get(a) or {}).get(key)) for a, m in ch.items() if key in m]
@@ -147,20 +144,20 @@ def _fair(rec: dict[str, Any]) -> str:
     return f"dpd[{attr}] {new:.3f}" + (f" (was {old:.3f})" if old is not None else "")
 
 
-def night_line(rec: dict[str, Any]) -> str:
-    drift = rec.get("drift") or {}
-    gate = rec.get("gate") or {}
-    reasons = ", ".join(rec.get("retrain_reasons", []))
-    retrained = f"yes ({reasons})" if rec.get("retrained") else "no"
+def night_line(rec: NightRecord) -> str:
+    drift = rec.drift or {}
+    gate = rec.gate or {}
+    reasons = ", ".join(rec.retrain_reasons)
+    retrained = f"yes ({reasons})" if rec.retrained else "no"
     return (
-        f"{rec['date']}: {rec.get('outcome')} - batch {_verdict(rec)}; drift share "
+        f"{rec.date}: {rec.outcome} - batch {_verdict(rec)}; drift share "
         f"{drift.get('share', 0):.0%}{' (target drift)' if drift.get('target_drift') else ''}; "
         f"retrained: {retrained}"
-        f"{'; gate ' + gate['verdict'].upper() if gate else ''}; serving v{rec.get('serving')}"
+        f"{'; gate ' + gate['verdict'].upper() if gate else ''}; serving v{rec.serving}"
     )
 
 
-def night_table(records: list[dict[str, Any]]) -> str:
+def night_table(records: list[NightRecord]) -> str:
     """One row per night: what arrived, what was decided, what serves now."""
     head = (
         "night",
@@ -176,7 +173,7 @@ def night_table(records: list[dict[str, Any]]) -> str:
     )
     rows = []
     for rec in records:
-        drift = rec.get("drift") or {}
+        drift = rec.drift or {}
         d = (
             "-"
             if not drift
@@ -185,19 +182,19 @@ def night_table(records: list[dict[str, Any]]) -> str:
                 f"{' +target' if drift.get('target_drift') else ''}"
             )
         )
-        gate = (rec.get("gate") or {}).get("verdict", "-")
+        gate = (rec.gate or {}).get("verdict", "-")
         rows.append(
             (
-                rec["date"],
-                rec.get("scenario", ""),
+                rec.date,
+                rec.scenario or "",
                 _verdict(rec),
                 d,
-                "yes" if rec.get("retrained") else "no",
+                "yes" if rec.retrained else "no",
                 _vs(rec),
                 _fair(rec),
                 gate.upper(),
-                f"v{rec['promoted']}" if rec.get("promoted") else "-",
-                f"v{rec.get('serving')}",
+                f"v{rec.promoted}" if rec.promoted else "-",
+                f"v{rec.serving}",
             )
         )
     widths = [max(len(str(x)) for x in col) for col in zip(head, *rows, strict=False)]
@@ -205,8 +202,8 @@ def night_table(records: list[dict[str, Any]]) -> str:
     lines = [fmt.format(*head), fmt.format(*("-" * w for w in widths))]
     lines += [fmt.format(*r) for r in rows]
     reasons = [
-        f"  {r['date']}: gate {r['gate']['verdict']}: {'; '.join(r['gate']['reasons'])}"
+        f"  {r.date}: gate {r.gate['verdict']}: {'; '.join(r.gate['reasons'])}"
         for r in records
-        if r.get("gate")
+        if r.gate
     ]
     return "\n".join(lines + ([""] + reasons if reasons else []))

@@ -12,13 +12,16 @@ import json
 from pathlib import Path
 from typing import Any
 
+from pipelines import seams
 from pipelines.config import Params, load_params
+from pipelines.files import write_json
+from pipelines.records import Registration
 from pipelines.stages.gate import Decision
 
 
 def act_on_decision(
     params: Params, train_record: dict[str, Any], decision: Decision, report_dir: Path
-) -> dict[str, Any]:
+) -> Registration:
     import mlflow
 
     from pipelines.edges import registry
@@ -40,20 +43,19 @@ def act_on_decision(
         "gate.report",
         f"runs:/{train_record['run_id']}/gate/report.md",
     )
-    registry.crash_point("registration")
+    seams.point("registry.registration")
     if decision.passed:
         event = registry.promote(params, version, reason="; ".join(decision.reasons))
     else:
         event = registry.reject(params, version, list(decision.reasons))
-    champion = registry.champion_version(params)
-    return {
-        "model": params.mlflow.registered_model,
-        "version": version,
-        "verdict": decision.verdict,
-        "event": event.to_dict(),
-        "champion": champion,
-        "run_id": train_record["run_id"],
-    }
+    return Registration(
+        model=params.mlflow.registered_model,
+        version=version,
+        verdict="pass" if decision.passed else "fail",
+        champion=registry.champion_version(params),
+        run_id=train_record["run_id"],
+        event=event.to_dict(),
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -62,16 +64,12 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     params = load_params(args.params)
     record = json.loads(params.paths.train_record.read_text())
-    decision = Decision.from_dict(json.loads((params.paths.gate_decision).read_text()))
-    out = act_on_decision(params, record, decision, params.paths.stage("gate"))
-    path = params.paths.registration
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(out, indent=2) + "\n")
-    action = "promoted to champion" if decision.passed else "kept, tagged rejected"
-    print(
-        f"register: {out['model']} v{out['version']} {action}; "
-        f"champion is {'v' + out['champion'] if out['champion'] else 'none yet'}"
-    )
+    decision = Decision.from_dict(json.loads(params.paths.gate_decision.read_text()))
+    reg = act_on_decision(params, record, decision, params.paths.stage("gate"))
+    write_json(params.paths.registration, reg.to_dict())
+    action = "promoted to champion" if reg.promoted else "kept, tagged rejected"
+    champion = f"v{reg.champion}" if reg.champion else "none yet"
+    print(f"register: {reg.model} v{reg.version} {action}; champion is {champion}")
     return 0
 
 

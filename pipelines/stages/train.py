@@ -8,7 +8,6 @@ metrics, signature, input example, and the data version and git commit it was tr
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -17,30 +16,8 @@ import numpy as np
 import pandas as pd
 
 from pipelines.config import DatasetConfig, TrainConfig, classifier_class, load_params
-from pipelines.data import labels
-
-
-def feature_frame(df: pd.DataFrame, cfg: DatasetConfig) -> pd.DataFrame:
-    """The model's input: feature columns only, numeric as float64, categorical as object/NaN.
-
-    Training, evaluation and serving all go through this function, so they see the same input.
-    The categorical columns are copied once, into one object block (a frame built column by
-    column would copy the block again for every column replaced: gigabytes at a million rows).
-    """
-    categorical = list(cfg.features.categorical)
-    block = np.empty((len(categorical), len(df)), dtype=object)
-    for i, c in enumerate(categorical):
-        row = block[i]
-        row[:] = df[c].to_numpy(dtype=object)
-        missing = pd.isna(row)
-        if missing.any():
-            row[missing] = np.nan
-    X = pd.DataFrame(
-        block.T, index=df.index, columns=pd.Index(categorical, dtype=object), copy=False
-    )
-    for pos, c in enumerate(cfg.features.numeric):
-        X.insert(pos, c, pd.to_numeric(df[c], errors="coerce").astype("float64").to_numpy())
-    return X
+from pipelines.data import feature_frame, labels
+from pipelines.files import write_json
 
 
 def build_pipeline(ds: DatasetConfig, cfg: TrainConfig) -> Any:
@@ -167,9 +144,7 @@ def main(argv: list[str] | None = None) -> int:
         out_dir=params.paths.model,
         eval_path=eval_path,
     )
-    out = params.paths.train_record
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(record, indent=2) + "\n")
+    write_json(params.paths.train_record, record)
     print(
         f"train: {params.train.classifier} on {len(X):,} rows in {fit_seconds:.1f}s "
         f"(train ROC AUC {train_auc:.4f}); MLflow run {record['run_id']}"

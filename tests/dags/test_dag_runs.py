@@ -57,7 +57,7 @@ def base_workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if base.exists():
         shutil.rmtree(base)
     from pipelines.edges import dvc as workspace
-    from tests.workspace_fixture import make_workspace
+    from tests.support.workspace import make_workspace
 
     # all put back after: other datasets' tests follow this one
     with pytest.MonkeyPatch.context() as mp:
@@ -191,7 +191,7 @@ def test_rejected_batch_fails_ingest_alerts_and_skips_the_rest(airflow_home, ws)
     rec = record(ws, day)
     assert rec["outcome"] == "batch_rejected" and rec["serving"] == "1"
     quarantine = Path(rec["quarantined_to"])
-    assert (quarantine / batch.name).is_file() and (quarantine / "validation.html").is_file()
+    assert (quarantine / batch.name).is_file() and (quarantine / "validation_docs").is_dir()
     assert not batch.exists()
     alerts = notifications(ws)
     assert [(a["event"], a["task_id"]) for a in alerts] == [("failure", "ingest")]

@@ -1,5 +1,5 @@
-"""The committed suite on the real Adult data: both published files pass it, and corrupted
-copies fail on exactly the columns that were corrupted."""
+"""The committed suite on the real Adult data: both published files pass it, corrupted copies
+fail on exactly the columns that were corrupted, and the Data Docs page shows what failed."""
 
 from __future__ import annotations
 
@@ -17,7 +17,9 @@ from pipelines.stages.validate import (
     load_suite,
     validate_file,
     validate_frame,
+    write_report,
 )
+from tests.support.datadocs import failed_rows, page_text
 
 
 @pytest.fixture(scope="module")
@@ -105,6 +107,22 @@ def test_corrupted_copy_fails_on_the_right_columns(
     assert not result.success
     assert {f.column for f in result.failed} == columns, format_summary(result)
     assert any(message in f.message for f in result.failed), format_summary(result)
+
+
+def test_data_docs_of_a_rejected_real_batch_show_the_run_that_judged_it(
+    suite: dict, params: Params, adult_current: pd.DataFrame, tmp_path: Path
+) -> None:
+    result = validate_frame(_sex_typo(adult_current.copy()), suite, params)
+    page = write_report(result, tmp_path / "validation_docs", "Validation of batch 2026-01-01")
+    [row] = failed_rows(page)
+    assert "values must belong to this set" in row and "Mle" in row
+    assert "5 unexpected values found" in row
+    text = page_text(page.read_text())
+    assert "Status: Failed" in text and "Validation of batch 2026-01-01" in text
+    assert f"Evaluated Expectations {result.evaluated}" in text
+    assert "Unsuccessful Expectations 1" in text
+    judged_at = result.gx_run.result.meta["run_id"].run_time  # the same run, not a second one
+    assert f"Run Time {judged_at:%Y-%m-%dT%H:%M:%SZ}" in text
 
 
 def test_text_in_a_numeric_column_of_a_real_file_is_a_schema_failure(

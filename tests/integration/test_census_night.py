@@ -21,7 +21,7 @@ from pipelines.edges import dvc as workspace
 from pipelines.edges import registry
 from pipelines.night import run as nightly
 from pipelines.night import simulate
-from tests.workspace_fixture import GIT_ENV, ROOT, make_workspace
+from tests.support.workspace import GIT_ENV, ROOT, make_workspace
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("census_mirror_from_its_params")]
 
@@ -96,10 +96,10 @@ def test_corrupt_census_batch_is_quarantined(ws: Params) -> None:
     day = "2026-05-01"
     batch = simulate.write_scenario(ws, day, "corrupt")
     rec = nightly.run_night(ws, day)
-    assert rec["outcome"] == "batch_rejected"
-    failed = " ".join(rec["validation"]["failed"])
+    assert rec.outcome == "batch_rejected"
+    failed = " ".join(rec.validation["failed"])
     assert "'age'" in failed and "__unseen_category__" in failed
-    assert (Path(rec["quarantined_to"]) / batch.name).is_file()
+    assert (Path(rec.quarantined_to) / batch.name).is_file()
     assert registry.champion_version(ws) == "1"
 
 
@@ -107,23 +107,23 @@ def test_census_night_with_a_batch_retrains_and_judges(ws: Params) -> None:
     day = "2026-05-02"
     simulate.write_scenario(ws, day, "stable")
     rec = nightly.run_night(ws, day, force_retrain=True)
-    assert rec["validation"]["success"] and rec["rows"] == ws.simulate.rows
-    assert rec["data_version"]
-    assert not rec["drift"]["dataset_drift"]  # a plain sample of the held-out file
-    assert rec["retrained"] and "forced" in rec["retrain_reasons"]
-    assert rec["outcome"] in ("promoted", "not_promoted")
-    assert rec["gate"]["verdict"] in ("pass", "fail") and rec["gate"]["reasons"]
-    assert rec["champion"]["version"] == "1"  # compared with the champion on the same rows
-    assert "roc_auc" in rec["champion"]["difference"]
+    assert rec.validation["success"] and rec.rows == ws.simulate.rows
+    assert rec.data_version
+    assert not rec.drift["dataset_drift"]  # a plain sample of the held-out file
+    assert rec.retrained and "forced" in rec.retrain_reasons
+    assert rec.outcome in ("promoted", "not_promoted")
+    assert rec.gate["verdict"] in ("pass", "fail") and rec.gate["reasons"]
+    assert rec.champion["version"] == "1"  # compared with the champion on the same rows
+    assert "roc_auc" in rec.champion["difference"]
     window = pd.read_parquet(ws.paths.window_train)
     assert len(window) > 199_523  # the reference plus the batch's training part
     summary = json.loads((ws.paths.night_record(day)).read_text())
-    assert summary["outcome"] == rec["outcome"]
+    assert summary["outcome"] == rec.outcome
 
 
 def test_night_with_nothing_new(ws: Params) -> None:
     champion = registry.champion_version(ws)
     rec = nightly.run_night(ws, "2026-05-03")
-    assert rec["outcome"] == "no_batch" and rec["serving"] == champion
+    assert rec.outcome == "no_batch" and rec.serving == champion
     out = workspace.dvc(ws, "status", capture=True).stdout
     assert "Data and pipelines are up to date" in out

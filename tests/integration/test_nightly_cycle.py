@@ -21,7 +21,9 @@ from pipelines.edges import dvc as workspace
 from pipelines.edges import registry
 from pipelines.night import run as nightly
 from pipelines.night import simulate
-from tests.workspace_fixture import make_workspace
+from pipelines.night.lock import night_lock
+from tests.support import faults
+from tests.support.workspace import make_workspace
 
 pytestmark = pytest.mark.slow
 
@@ -94,20 +96,20 @@ def test_corrupt_batch_is_quarantined_and_nothing_is_lost(ws):
     original = batch.read_bytes()
     before = aliases(ws)
     rec = nightly.run_night(ws, day)
-    assert rec["outcome"] == "batch_rejected"
-    assert not rec["validation"]["success"]
-    failed = " ".join(rec["validation"]["failed"])
+    assert rec.outcome == "batch_rejected"
+    assert not rec.validation["success"]
+    failed = " ".join(rec.validation["failed"])
     assert "-999" in failed and "__unseen_category__" in failed  # names what is wrong
-    q = Path(rec["quarantined_to"])
+    q = Path(rec.quarantined_to)
     assert (q / batch.name).read_bytes() == original  # kept byte for byte
-    assert (q / "validation.json").is_file() and (q / "validation.html").is_file()
+    assert (q / "validation.json").is_file() and (q / "validation_docs").is_dir()
     assert not batch.exists()
     assert not (ws.paths.accepted_batch(day)).exists()
     assert aliases(ws) == before
     # the same date again: a second quarantine folder, nothing overwritten
     simulate.write_scenario(ws, day, "corrupt")
     rec2 = nightly.run_night(ws, day)
-    assert Path(rec2["quarantined_to"]).name == f"{day}.2"
+    assert Path(rec2.quarantined_to).name == f"{day}.2"
     assert (q / batch.name).read_bytes() == original
 
 
@@ -116,9 +118,9 @@ def test_stable_batch_is_accepted_without_retraining(ws):
     simulate.write_scenario(ws, day, "stable")
     n_versions = len(versions(ws))
     rec = nightly.run_night(ws, day)
-    assert rec["outcome"] == "no_retrain"
-    assert rec["validation"]["success"] and rec["data_version"]
-    assert not rec["drift"]["dataset_drift"]
+    assert rec.outcome == "no_retrain"
+    assert rec.validation["success"] and rec.data_version
+    assert not rec.drift["dataset_drift"]
     assert (ws.paths.accepted_batch(day)).is_file()
     assert len(versions(ws)) == n_versions
     summary = json.loads((ws.paths.night_record(day)).read_text())
@@ -129,17 +131,17 @@ def test_drifted_batch_triggers_retraining(ws):
     day = "2026-03-03"
     simulate.write_scenario(ws, day, "covariate_drift")
     rec = nightly.run_night(ws, day)
-    assert rec["drift"]["dataset_drift"], rec["drift"]
-    assert "data drift" in rec["retrain_reasons"]
-    assert rec["retrained"]
-    assert rec["outcome"] in ("promoted", "not_promoted")
-    assert rec["gate"]["verdict"] in ("pass", "fail") and rec["gate"]["reasons"]
+    assert rec.drift["dataset_drift"], rec.drift
+    assert "data drift" in rec.retrain_reasons
+    assert rec.retrained
+    assert rec.outcome in ("promoted", "not_promoted")
+    assert rec.gate["verdict"] in ("pass", "fail") and rec.gate["reasons"]
     assert (
-        rec["challenger"]["metrics"]["roc_auc"]["lower"]
-        <= rec["challenger"]["metrics"]["roc_auc"]["point"]
+        rec.challenger["metrics"]["roc_auc"]["lower"]
+        <= rec.challenger["metrics"]["roc_auc"]["point"]
     )
-    assert rec["champion"]["version"] is not None  # compared with the champion on the same rows
-    assert "roc_auc" in rec["champion"]["difference"]
+    assert rec.champion["version"] is not None  # compared with the champion on the same rows
+    assert "roc_auc" in rec.champion["difference"]
 
 
 def test_poisoned_batch_is_blocked_by_the_fairness_gate(ws):
@@ -147,7 +149,7 @@ def test_poisoned_batch_is_blocked_by_the_fairness_gate(ws):
     simulate.write_scenario(ws, day, "biased")
     before = aliases(ws)[0]
     rec = nightly.run_night(ws, day, force_retrain=True)
-    assert rec["outcome"] == "not_promoted"
+    assert rec.outcome == "not_promoted"
     attr, _group = simulate.poison_group(
         pd.read_parquet(ws.paths.prepared_current), ws.dataset, ws.simulate
     )
@@ -162,7 +164,7 @@ def test_poisoned_batch_is_blocked_by_the_fairness_gate(ws):
     assert regressions, decision["reasons"]
     assert aliases(ws)[0] == before  # champion untouched
     rejected = registry.client(ws).get_model_version(
-        ws.mlflow.registered_model, rec["challenger"]["version"]
+        ws.mlflow.registered_model, rec.challenger["version"]
     )
     assert rejected.tags["status"] == "rejected"
 
@@ -186,7 +188,7 @@ def test_forced_promotion_is_recorded_as_override_and_rollback_restores(ws):
 
 
 def test_two_nights_at_once_the_second_refuses(ws):
-    with nightly.night_lock(ws):
+    with night_lock(ws):
         proc = retrain_cli(ws, "nightly", "--date", "2026-03-05")
         out, _ = proc.communicate(timeout=120)
     assert proc.returncode == 1
@@ -214,7 +216,7 @@ def _kill_when(proc: subprocess.Popen, marker: str, timeout: float = 300) -> str
     "day,how",
     [
         ("2026-03-06", {"kill_at": "Running stage 'train'"}),
-        ("2026-03-07", {"crash_at": "registration"}),
+        ("2026-03-07", {"crash_at": "registry.registration"}),
     ],
 )
 def test_a_killed_night_is_completed_by_the_next_run(ws, day, how):
@@ -232,7 +234,7 @@ def test_a_killed_night_is_completed_by_the_next_run(ws, day, how):
             "--date",
             day,
             "--force-retrain",
-            env={"RETRAIN_CRASH_AT": how["crash_at"]},
+            env=faults.env(RETRAIN_CRASH_AT=how["crash_at"]),
         )
         out, _ = proc.communicate(timeout=600)
         assert proc.returncode != 0, out[-2000:]
@@ -241,11 +243,11 @@ def test_a_killed_night_is_completed_by_the_next_run(ws, day, how):
     assert champ == champion_before
     # the next run completes the night
     rec = nightly.run_night(ws, day, force_retrain=True)
-    assert rec["outcome"] in ("promoted", "not_promoted"), rec
+    assert rec.outcome in ("promoted", "not_promoted"), rec
     after = versions(ws)
     assert len(after) == n_before + 1, after  # exactly one version for the night, no duplicate
     champ, prev = aliases(ws)
-    if rec["outcome"] == "promoted":
+    if rec.outcome == "promoted":
         assert champ == after[-1] and prev == champion_before
     else:
         assert champ == champion_before
@@ -255,7 +257,12 @@ def test_a_promotion_killed_between_alias_moves_leaves_a_whole_champion(ws):
     champion, _ = aliases(ws)
     target = next(v for v in reversed(versions(ws)) if v != champion)
     proc = retrain_cli(
-        ws, "promote", target, "--reason", "crash test", env={"RETRAIN_CRASH_AT": "promotion"}
+        ws,
+        "promote",
+        target,
+        "--reason",
+        "crash test",
+        env=faults.env(RETRAIN_CRASH_AT="registry.promotion"),
     )
     out, _ = proc.communicate(timeout=120)
     assert proc.returncode == 137, out

@@ -15,25 +15,26 @@ from sklearn import metrics as skm
 from sklearn.calibration import calibration_curve
 
 from pipelines.config import EvaluateConfig, load_params
+from pipelines.records import Interval
 from pipelines.stages.evaluate import (
     METRICS,
     CalibrationBin,
     Confusion,
-    DifferenceEstimate,
     Evaluation,
     EvaluationError,
-    MetricEstimate,
     RocCurve,
-    _block_size,
-    _metric_values,
-    _prepare,
-    _resample_weights,
     confusion_rows,
     evaluate_scores,
     higher_is_better,
     main,
     paired_bootstrap_difference,
     paired_bootstrap_differences,
+)
+from pipelines.stages.evaluate.bootstrap import (
+    _block_size,
+    _metric_values,
+    _prepare,
+    _resample_weights,
 )
 
 CFG = EvaluateConfig(bootstrap_samples=200, seed=0)
@@ -155,7 +156,7 @@ def test_perfect_classifier():
     p = np.where(y == 1, 0.999, 0.001)
     ev = evaluate_scores(y, p, CFG)
     for name in ("roc_auc", "accuracy", "f1", "precision", "recall"):
-        assert ev.metrics[name] == MetricEstimate(1.0, 1.0, 1.0), name
+        assert ev.metrics[name] == Interval(1.0, 1.0, 1.0), name
     assert ev.metrics["log_loss"].point == pytest.approx(-np.log(0.999))
     assert ev.metrics["brier"].point == pytest.approx(0.001**2)
     assert ev.confusion == Confusion(tn=200, fp=0, fn=0, tp=200)
@@ -184,7 +185,7 @@ def test_ece_small_when_calibrated_large_when_not():
 @pytest.mark.parametrize("metric", METRICS)
 def test_paired_difference_with_itself_is_exactly_zero(metric):
     y, p = synthetic(1500, seed=11)
-    assert paired_bootstrap_difference(y, p, p.copy(), metric, CFG) == DifferenceEstimate(0, 0, 0)
+    assert paired_bootstrap_difference(y, p, p.copy(), metric, CFG) == Interval(0, 0, 0)
 
 
 def test_clearly_better_model_has_interval_beyond_zero():
@@ -265,9 +266,9 @@ def test_json_round_trip():
 
 
 def test_undefined_values_serialise_as_null():
-    est = MetricEstimate(0.5, float("nan"), float("nan"))
+    est = Interval(0.5, float("nan"), float("nan"))
     assert est.to_dict() == {"point": 0.5, "lower": None, "upper": None}
-    back = MetricEstimate.from_dict(est.to_dict())
+    back = Interval.from_dict(est.to_dict())
     assert back.point == 0.5 and np.isnan(back.lower)
 
 

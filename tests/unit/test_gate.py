@@ -7,7 +7,8 @@ import json
 import pytest
 
 from pipelines.config import Bound, GateConfig
-from pipelines.stages.gate import Decision, Evidence, Interval, decide, render_html, render_markdown
+from pipelines.records import Interval
+from pipelines.stages.gate import Decision, Evidence, decide, render_html, render_markdown
 
 CFG = GateConfig(
     metrics={"roc_auc": Bound(min=0.85), "ece": Bound(max=0.05)},

@@ -1,9 +1,10 @@
 """Unit tests of the validate stage on small frames built here: profiling, every kind of
-violation, unreadable batches, the result's JSON form, the HTML report and the CLI edge."""
+violation, unreadable batches, the result's JSON form, the Data Docs report and the CLI edge."""
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -20,11 +21,13 @@ from pipelines.stages.validate import (
     load_suite,
     main,
     profile_suite,
-    render_html,
+    schema_failure,
     validate_file,
     validate_frame,
+    write_report,
     write_suite,
 )
+from tests.support.datadocs import failed_rows, page_text
 
 N = 200
 RAW = {
@@ -404,21 +407,94 @@ def test_result_json_round_trip(reference: pd.DataFrame, suite: dict, params: Pa
     assert schema.failed[0].expectation == SCHEMA_ERROR and schema.n_rows is None
 
 
-def test_html_report_shows_verdict_and_failures_first_escaped(
+def test_result_json_holds_the_verdict_not_the_gx_run(
     reference: pd.DataFrame, suite: dict, params: Params
+) -> None:
+    result = validate_frame(_unknown_category(reference.copy()), suite, params)
+    assert result.gx_run is not None and result.gx_run.result is not None  # kept for the report
+    d = result.to_dict()
+    assert list(d) == ["success", "n_rows", "evaluated", "failed", "checks", "suite", "source"]
+    assert ValidationResult.from_dict(d).gx_run is None
+
+
+def _docs_page(result: ValidationResult, out: Path, title: str = "Batch 2026-01-01") -> Path:
+    page = write_report(result, out, title)
+    assert page.is_file() and page.suffix == ".html"
+    assert page.resolve().is_relative_to(out.resolve())
+    return page
+
+
+def test_data_docs_page_shows_the_failed_expectation_with_the_value_escaped(
+    reference: pd.DataFrame, suite: dict, params: Params, tmp_path: Path
 ) -> None:
     df = reference.copy()
     df.loc[:0, "size"] = "<script>XL</script>"
     result = validate_frame(df, suite, params)
-    page = render_html(result, "Batch <2026-01-01>")
-    assert page.startswith("<!DOCTYPE html>")
-    assert "FAILED" in page and "Batch &lt;2026-01-01&gt;" in page
-    assert "<script>" not in page and "&lt;script&gt;XL&lt;/script&gt;" in page
-    rows = page.split("<tbody>")[1].split("</tr>")
-    assert "FAIL" in rows[0] and "expect_column_values_to_be_in_set" in rows[0]
-    assert page.count('class="bad"') == 1
-    assert page.count('class="ok"') == result.evaluated - 1
-    assert "PASSED" in render_html(validate_frame(reference, suite, params), "ok")
+    page = _docs_page(result, tmp_path / "docs")
+    markup = page.read_text()
+    text = page_text(markup)
+    assert "Status: Failed" in text and "Batch 2026-01-01" in text
+    assert f"Evaluated Expectations {result.evaluated}" in text
+    assert "Unsuccessful Expectations 1" in text
+    [row] = failed_rows(page)  # the one failed expectation, with the value that failed it
+    assert "values must belong to this set: L M S" in row and "<script>XL</script>" in row
+    # a value from the data is shown, never run as markup
+    assert "<script>XL" not in markup and "&lt;script&gt;XL&lt;/script&gt;" in markup
+    assert "&amp;lt;" not in markup  # and escaped once only
+
+
+def test_data_docs_site_is_complete_and_relocatable(
+    reference: pd.DataFrame, suite: dict, params: Params, tmp_path: Path
+) -> None:
+    docs = tmp_path / "docs"
+    page = _docs_page(validate_frame(reference, suite, params), docs, "../ok/../..")
+    assert "Status: Succeeded" in page_text(page.read_text())
+    assert failed_rows(page) == []
+    assert (docs / "index.html").is_file() and (docs / "static").is_dir()
+    # links are relative: the suite page the validation page links to is in the final folder
+    [href] = set(re.findall(r'href="([^"]*expectations/toy\.html)"', page.read_text()))
+    assert (page.parent / href).resolve() == (docs / "expectations" / "toy.html").resolve()
+    assert [p.name for p in tmp_path.iterdir()] == ["docs"]  # no build folder left behind
+
+
+def test_data_docs_of_an_unreadable_batch_say_why(
+    suite: dict, params: Params, tmp_path: Path
+) -> None:
+    result = validate_file(_empty(tmp_path / "batch.csv"), suite, params)
+    page = _docs_page(result, tmp_path / "docs")
+    text = page_text(page.read_text())
+    assert "Status: Failed" in text and "Evaluated Expectations 0" in text
+    assert "file is empty" in text and "batch.csv" in text
+    # the same from a result with no suite or GX run at all (e.g. read back from JSON)
+    again = ValidationResult.from_dict(schema_failure("x.csv: unreadable", "x.csv").to_dict())
+    assert "x.csv: unreadable" in page_text(_docs_page(again, tmp_path / "d2").read_text())
+
+
+def test_write_report_replaces_its_folder_and_nothing_else(
+    reference: pd.DataFrame, suite: dict, params: Params, tmp_path: Path
+) -> None:
+    docs = tmp_path / "docs"
+    _docs_page(validate_frame(_out_of_range(reference.copy()), suite, params), docs)
+    second = _docs_page(validate_frame(reference, suite, params), docs)
+    assert list(docs.glob("validations/**/*.html")) == [second]  # the old run is gone
+    assert failed_rows(second) == []
+
+    other = tmp_path / "reports"
+    (other / "validation.json").parent.mkdir()
+    (other / "validation.json").write_text("{}")
+    with pytest.raises(ValueError, match="not a Data Docs folder"):
+        write_report(validate_frame(reference, suite, params), other, "t")
+    assert [p.name for p in other.iterdir()] == ["validation.json"]
+
+
+def test_write_report_needs_the_gx_run_of_a_validated_batch(
+    reference: pd.DataFrame, suite: dict, params: Params, tmp_path: Path
+) -> None:
+    """A result read back from JSON cannot be redrawn: the report shows the judging run."""
+    saved = ValidationResult.from_dict(validate_frame(reference, suite, params).to_dict())
+    with pytest.raises(ValueError, match="no Great Expectations run"):
+        write_report(saved, tmp_path / "docs", "t")
+    assert not (tmp_path / "docs").exists()
 
 
 # --------------------------------------------------------------------------- suite files
@@ -489,8 +565,11 @@ def test_cli_run_passes_with_defaults_and_writes_reports(
     out = workspace / "reports" / "validate"
     result = ValidationResult.from_dict(json.loads((out / "validation.json").read_text()))
     assert result.success and result.source.endswith("current.parquet")
-    assert "PASSED" in (out / "validation.html").read_text()
-    assert "validate: PASSED" in capsys.readouterr().out
+    [page] = (out / "validation_docs").glob("validations/**/*.html")
+    assert "Status: Succeeded" in page_text(page.read_text())
+    printed = capsys.readouterr().out
+    assert "validate: PASSED" in printed and f"validate: report {page}" in printed
+    assert not (out / "validation.html").exists()
 
 
 def test_cli_run_fails_with_exit_1_after_writing_the_reports(
@@ -505,7 +584,9 @@ def test_cli_run_fails_with_exit_1_after_writing_the_reports(
     assert saved["success"] is False
     [failure] = saved["failed"]
     assert failure["message"] == "column 'colour': 2 rows with unexpected values ['purple']"
-    assert "FAILED" in (out / "validation.html").read_text()
+    [page] = (out / "validation_docs").glob("validations/**/*.html")
+    [row] = failed_rows(page)
+    assert "purple" in row and "Validation of bad.csv" in page_text(page.read_text())
     printed = capsys.readouterr().out
     assert "validate: FAILED" in printed and "['purple']" in printed
 
@@ -520,6 +601,8 @@ def test_cli_run_unreadable_batch_is_a_failure_with_report(
     saved = json.loads((out / "validation.json").read_text())
     assert saved["failed"][0]["expectation"] == SCHEMA_ERROR
     assert "file is empty" in capsys.readouterr().out
+    [page] = (out / "validation_docs").glob("validations/**/*.html")
+    assert "file is empty" in page_text(page.read_text())
 
 
 @pytest.mark.parametrize(

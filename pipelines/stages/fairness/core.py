@@ -1,36 +1,18 @@
-"""Stage `fairness`: group metrics and gaps for each sensitive attribute (and their intersection).
-
-The core, :func:`assess_fairness`, is a function of labels, predictions, the sensitive columns and
-:class:`FairnessConfig` that returns a :class:`FairnessResult`. Per-group rates come from
-fairlearn's ``MetricFrame``. Gaps are judged only over groups with at least
-``min_group_size`` rows: smaller groups are listed as too small, with their size, because a rate
-measured on a handful of rows says more about noise than about the model. The same rule holds
-for the rows each rate rests on: a group's TPR enters the equalized-odds gap only with at least
-``min_group_size`` actual positives, its FPR only with as many actual negatives. Missing
-sensitive values are a group of their own (``"missing"``), never dropped silently.
-
-:func:`main` reads the evaluate stage's per-row predictions and writes the result, flat metrics
-for ``dvc metrics`` and a bar plot.
-"""
+"""The fairness core: per-group rates and gaps, judged over groups large enough to judge."""
 
 from __future__ import annotations
 
-import argparse
 import math
-import sys
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import partial
-from pathlib import Path
 from typing import Any, get_args
 
 import numpy as np
 import pandas as pd
 
-from pipelines.config import ConfigError, FairnessConfig, FairnessMeasure, load_params
-from pipelines.data import read_parquet
-from pipelines.files import write_atomic, write_json
+from pipelines.config import FairnessConfig, FairnessMeasure
 
 MEASURES: tuple[str, ...] = get_args(FairnessMeasure)
 _WORST_IS_MIN = frozenset({"disparate_impact_ratio"})  # the others: larger is worse
@@ -368,114 +350,3 @@ def assess_fairness(
         worst=_worst(attributes),
         notes=tuple(notes),
     )
-
-
-# --------------------------------------------------------------------------- edge
-def plot_fairness(result: FairnessResult, path: Path) -> Path:
-    """Bars of selection rate, TPR and FPR per judged group, one panel per attribute.
-
-    Rates left out of the gaps (too few actual positives / negatives) are drawn hatched.
-    """
-    from matplotlib.figure import Figure  # Agg canvas, no pyplot global state
-
-    attrs = [a for a in result.attributes if a.groups] or list(result.attributes)
-    widest = max((len(a.groups) for a in attrs), default=1)
-    fig = Figure(
-        figsize=(max(6.0, 0.9 * widest + 2), 3.2 * max(1, len(attrs))), layout="constrained"
-    )
-    axes = fig.subplots(max(1, len(attrs)), 1, squeeze=False)[:, 0]
-    series = (("selection_rate", "selection rate"), ("tpr", "TPR"), ("fpr", "FPR"))
-    for ax, a in zip(axes, attrs, strict=False):
-        x = np.arange(len(a.groups))
-        for i, (field, label) in enumerate(series):
-            vals = [getattr(g, field) for g in a.groups]
-            bars = ax.bar(
-                x + (i - 1) * 0.27, [np.nan if v is None else v for v in vals], 0.27, label=label
-            )
-            for g, bar in zip(a.groups, bars, strict=True):
-                support = {"tpr": g.positives, "fpr": g.n - g.positives}.get(field, g.n)
-                if support < result.min_group_size:  # reported, not judged
-                    bar.set_alpha(0.35)
-                    bar.set_hatch("//")
-        ax.set_xticks(x, [f"{g.group}\n(n={g.n:,})" for g in a.groups], fontsize=7, rotation=20)
-        ax.set_ylim(0, 1)
-        dpd, eod = a.demographic_parity_difference, a.equalized_odds_difference
-        title = (
-            f"{a.attribute}: DPD {_fmt(dpd)}, EOD {_fmt(eod)}, DI {_fmt(a.disparate_impact_ratio)}"
-        )
-        if a.too_small:
-            title += f"; {len(a.too_small)} group(s) too small"
-        ax.set_title(title, fontsize=9)
-        ax.legend(fontsize=7, loc="upper right")
-    if not attrs:
-        axes[0].set_title("no sensitive attributes")
-    return write_atomic(Path(path), lambda tmp: fig.savefig(tmp, format="png", dpi=100))
-
-
-def _fmt(v: float | None) -> str:
-    return "n/a" if v is None else f"{v:.3f}"
-
-
-def format_table(result: FairnessResult) -> str:
-    lines = [f"{'attribute':<20} {'DPD':>7} {'EOD':>7} {'DI':>7}  groups (too small)"]
-    for a in result.attributes:
-        lines.append(
-            f"{a.attribute:<20} {_fmt(a.demographic_parity_difference):>7} "
-            f"{_fmt(a.equalized_odds_difference):>7} {_fmt(a.disparate_impact_ratio):>7}  "
-            f"{len(a.groups)} ({len(a.too_small)})"
-        )
-    worst = result.worst
-    lines.append(
-        f"{'worst':<20} {_fmt(worst['demographic_parity_difference'].value):>7} "
-        f"{_fmt(worst['equalized_odds_difference'].value):>7} "
-        f"{_fmt(worst['disparate_impact_ratio'].value):>7}"
-    )
-    return "\n".join(lines)
-
-
-def read_predictions(path: Path, sensitive: tuple[str, ...]) -> pd.DataFrame:
-    """The evaluate stage's predictions.parquet, checked for the columns this stage needs."""
-    path = Path(path)
-    if not path.is_file():
-        raise FairnessError(f"{path}: predictions file not found (run the evaluate stage first)")
-    try:
-        df = read_parquet(path)
-    except Exception as err:  # noqa: BLE001 - any reader failure is reported with the file name
-        raise FairnessError(f"{path}: unreadable: {type(err).__name__}: {err}") from None
-    missing = [c for c in ("y_true", "y_pred", *sensitive) if c not in df.columns]
-    if missing:
-        raise FairnessError(f"{path}: missing column(s) {missing}")
-    return df
-
-
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="fairness", description=__doc__.splitlines()[0])
-    ap.add_argument("--params", default=None, help="params file (default params.yaml)")
-    ap.add_argument("--predictions", default=None, help="evaluate's predictions.parquet")
-    ap.add_argument("--out", default=None, help="output folder (default <reports>/fairness)")
-    args = ap.parse_args(argv)
-    try:
-        params = load_params(args.params)
-        sensitive = params.dataset.sensitive
-        pred_path = Path(args.predictions) if args.predictions else params.paths.predictions
-        out = Path(args.out) if args.out else params.paths.stage("fairness")
-        df = read_predictions(pred_path, sensitive)
-        result = assess_fairness(
-            df["y_true"].to_numpy(), df["y_pred"].to_numpy(), df[list(sensitive)], params.fairness
-        )
-    except (ConfigError, FairnessError) as err:
-        print(f"fairness: error: {err}", file=sys.stderr)
-        return 2
-    write_json(out / "fairness.json", result.to_dict())
-    write_json(out / "metrics.json", result.flat_metrics())
-    plot_fairness(result, out / "plots" / "fairness.png")
-    print(f"fairness: {result.n:,} rows from {pred_path}, min group size {result.min_group_size}")
-    print(format_table(result))
-    for note in result.notes:
-        print(f"fairness: note: {note}")
-    print(f"fairness: wrote {out}")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

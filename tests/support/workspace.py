@@ -12,7 +12,7 @@ import yaml
 
 from pipelines.config import Params, load_params
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 COPY = ("pipelines", "expectations", "dvc.yaml", ".dvcignore", "pyproject.toml")
 
 GIT_ENV = {

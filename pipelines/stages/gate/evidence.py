@@ -3,33 +3,26 @@
 The challenger's evaluation and fairness come from the `evaluate` and `fairness` stages. The
 champion (if any) is loaded from the registry and scored on the *same* evaluation rows, so the
 comparison is paired; the challenger is also loaded back from the tracking server through the
-serving code path and must reproduce its offline predictions.
+serving code path and must reproduce its offline predictions. Every file comes from
+``params.paths``; what was gathered is written to ``evidence.json`` beside the decision.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from pipelines.config import Params
-from pipelines.stages.gate import Evidence, Interval
+from pipelines.files import write_text
+from pipelines.records import Interval
+from pipelines.stages.gate.decision import Evidence
+
+if TYPE_CHECKING:
+    from pipelines.stages.fairness import FairnessResult
 
 SERVING_SAMPLE = 500
-
-
-def _worst(fairness: Any, params: Params) -> dict[str, float]:
-    worst = fairness.worst_of(intersection=params.gate.fairness_include_intersection)
-    return {m: w.value for m, w in worst.items() if w.value is not None}
-
-
-def _by_attribute(fairness: Any, params: Params) -> dict[str, dict[str, float]]:
-    return {
-        a.attribute: {m: v for m, v in a.measures.items() if v is not None}
-        for a in fairness.attributes
-        if params.gate.fairness_include_intersection or not a.is_intersection
-    }
 
 
 def gather_evidence(params: Params) -> Evidence:
@@ -39,21 +32,16 @@ def gather_evidence(params: Params) -> Evidence:
     from pipelines.stages.evaluate import Evaluation, evaluate_scores, paired_bootstrap_differences
     from pipelines.stages.fairness import FairnessResult, assess_fairness
 
-    reports = params.paths.reports
-    evaluation = Evaluation.from_dict(
-        json.loads((reports / "evaluate" / "evaluation.json").read_text())
-    )
-    fairness = FairnessResult.from_dict(
-        json.loads((reports / "fairness" / "fairness.json").read_text())
-    )
-    validation = json.loads((reports / "validate" / "validation.json").read_text())
-    predictions = read_parquet(reports / "evaluate" / "predictions.parquet")
-    record = json.loads(params.paths.train_record.read_text())
+    paths = params.paths
+    evaluation = Evaluation.from_dict(json.loads(paths.evaluation.read_text()))
+    fairness = FairnessResult.from_dict(json.loads(paths.fairness.read_text()))
+    validation = json.loads(paths.validation_json.read_text())
+    predictions = read_parquet(paths.predictions)
+    record = json.loads(paths.train_record.read_text())
 
-    eval_df = read_parquet(params.paths.window_eval)
+    eval_df = read_parquet(paths.window_eval)
     y = labels(eval_df, params.dataset)
     proba_new = predictions["proba"].to_numpy()
-    metrics = {k: Interval(v.point, v.lower, v.upper) for k, v in evaluation.metrics.items()}
 
     # serving path: the logged model, loaded back the way the server loads it
     sample = eval_df.head(SERVING_SAMPLE)
@@ -74,9 +62,7 @@ def gather_evidence(params: Params) -> Evidence:
         scorer = load_scorer(f"models:/{params.mlflow.registered_model}@champion", params.dataset)
         proba_old = scorer.predict_proba(eval_df)
         champ_eval = evaluate_scores(y, proba_old, params.evaluate)
-        champ_metrics = {
-            k: Interval(v.point, v.lower, v.upper) for k, v in champ_eval.metrics.items()
-        }
+        champ_metrics = dict(champ_eval.metrics)
         y_pred_old = (proba_old >= params.evaluate.decision_threshold).astype(np.int64)
         champ_fairness = assess_fairness(
             y, y_pred_old, eval_df[list(params.dataset.sensitive)], params.fairness
@@ -84,16 +70,13 @@ def gather_evidence(params: Params) -> Evidence:
         champ_fair = _worst(champ_fairness, params)
         champ_by_attr = _by_attribute(champ_fairness, params)
         compared = tuple(dict.fromkeys([params.gate.non_inferiority_metric, *params.gate.metrics]))
-        for metric, d in paired_bootstrap_differences(
-            y, proba_new, proba_old, compared, params.evaluate
-        ).items():
-            diffs[metric] = Interval(d.point, d.lower, d.upper)
+        diffs = paired_bootstrap_differences(y, proba_new, proba_old, compared, params.evaluate)
         extra |= {
             "champion_evaluation": champ_eval.to_dict(),
             "champion_fairness": champ_fairness.to_dict(),
         }
     ev = Evidence(
-        metrics=metrics,
+        metrics=dict(evaluation.metrics),
         fairness=_worst(fairness, params),
         validation_failures=len(validation.get("failed", [])),
         champion_version=champion,
@@ -105,10 +88,8 @@ def gather_evidence(params: Params) -> Evidence:
         serving_ok=ok,
         serving_detail=detail,
     )
-    out = params.paths.gate_evidence
-    out.parent.mkdir(parents=True, exist_ok=True)
     extra |= {
-        "differences": {k: vars(v) for k, v in diffs.items()},
+        "differences": {k: v.to_dict() for k, v in diffs.items()},
         "challenger_fairness": _worst(fairness, params),
         "champion_fairness_worst": champ_fair,
         "challenger_fairness_by_attribute": _by_attribute(fairness, params),
@@ -116,5 +97,18 @@ def gather_evidence(params: Params) -> Evidence:
         "serving": {"ok": ok, "detail": detail},
         "eval_rows": len(eval_df),
     }
-    out.write_text(json.dumps(extra, indent=2, default=float) + "\n")
+    write_text(paths.gate_evidence, json.dumps(extra, indent=2, default=float) + "\n")
     return ev
+
+
+def _worst(fairness: FairnessResult, params: Params) -> dict[str, float]:
+    worst = fairness.worst_of(intersection=params.gate.fairness_include_intersection)
+    return {m: w.value for m, w in worst.items() if w.value is not None}
+
+
+def _by_attribute(fairness: FairnessResult, params: Params) -> dict[str, dict[str, float]]:
+    return {
+        a.attribute: {m: v for m, v in a.measures.items() if v is not None}
+        for a in fairness.attributes
+        if params.gate.fairness_include_intersection or not a.is_intersection
+    }

@@ -1,9 +1,6 @@
-"""Stage `gate`: one promotion decision, with every check, its value, threshold and verdict.
-
-The core, :func:`decide`, is a pure function of the evidence (validation, evaluation with
-confidence intervals, fairness, and - when a champion exists - the paired comparison on the same
-fresh data) and :class:`GateConfig`. It returns a :class:`Decision`; the JSON and the Markdown /
-HTML reports are made from that object.
+"""The gate's decision: a pure function of the evidence and :class:`GateConfig`, and the Markdown /
+HTML reports made from the :class:`Decision` it returns. No files, registry or models here:
+:mod:`pipelines.stages.gate.evidence` gathers the evidence.
 
 Rules:
 - absolute metric bounds hold, judged on the CI bound that is worst for the model;
@@ -16,32 +13,18 @@ Rules:
 
 from __future__ import annotations
 
-import argparse
 import html
-import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any, Literal
 
-from pipelines.config import GateConfig, load_params
-from pipelines.files import write_text
+from pipelines.config import GateConfig
+from pipelines.records import Interval
+from pipelines.stages.evaluate.result import LOWER_IS_BETTER
 
 Verdict = Literal["pass", "fail", "skip", "info"]
-LOWER_IS_BETTER = {"log_loss", "brier", "ece"}
 FAIRNESS_LOWER_IS_BETTER = {"demographic_parity_difference", "equalized_odds_difference"}
-
-
-@dataclass(frozen=True)
-class Interval:
-    point: float
-    lower: float
-    upper: float
-
-    @classmethod
-    def of(cls, d: Mapping[str, Any]) -> Interval:
-        return cls(float(d["point"]), float(d["lower"]), float(d["upper"]))
 
 
 @dataclass(frozen=True)
@@ -99,6 +82,51 @@ class Decision:
             champion_version=d.get("champion_version"),
             decided_at=d["decided_at"],
         )
+
+
+def decide(ev: Evidence, cfg: GateConfig, now: datetime | None = None) -> Decision:
+    """Judge the evidence against the gate config. Pure: same inputs, same decision."""
+    checks: list[Check] = []
+    ok_val = ev.validation_failures <= cfg.max_failed_expectations
+    checks.append(
+        Check(
+            "data validation",
+            "validation",
+            "pass" if ok_val else "fail",
+            ev.validation_failures,
+            f"failed expectations <= {cfg.max_failed_expectations}",
+            f"{ev.validation_failures} failed expectation(s) on the evaluation data",
+        )
+    )
+    checks += _metric_checks(ev, cfg)
+    checks += _comparison_checks(ev, cfg)
+    checks += _fairness_checks(ev, cfg)
+    if ev.serving_ok is not None:
+        checks.append(
+            Check(
+                "loads and predicts via serving path",
+                "serving",
+                "pass" if ev.serving_ok else "fail",
+                None,
+                "predictions equal offline within 1e-6",
+                ev.serving_detail,
+            )
+        )
+    failed = [c for c in checks if c.verdict == "fail"]
+    if failed:
+        reasons = tuple(c.detail for c in failed)
+    else:
+        judged = sum(c.verdict == "pass" for c in checks)
+        reasons = (f"all {judged} checks passed",)
+        if ev.champion_version is None:
+            reasons += ("no champion yet: only absolute checks applied",)
+    return Decision(
+        verdict="fail" if failed else "pass",
+        reasons=reasons,
+        checks=tuple(checks),
+        champion_version=ev.champion_version,
+        decided_at=(now or datetime.now(UTC)).isoformat(timespec="seconds"),
+    )
 
 
 def _fmt(x: float) -> str:
@@ -225,51 +253,6 @@ def _fairness_checks(ev: Evidence, cfg: GateConfig) -> list[Check]:
     return checks
 
 
-def decide(ev: Evidence, cfg: GateConfig, now: datetime | None = None) -> Decision:
-    """Judge the evidence against the gate config. Pure: same inputs, same decision."""
-    checks: list[Check] = []
-    ok_val = ev.validation_failures <= cfg.max_failed_expectations
-    checks.append(
-        Check(
-            "data validation",
-            "validation",
-            "pass" if ok_val else "fail",
-            ev.validation_failures,
-            f"failed expectations <= {cfg.max_failed_expectations}",
-            f"{ev.validation_failures} failed expectation(s) on the evaluation data",
-        )
-    )
-    checks += _metric_checks(ev, cfg)
-    checks += _comparison_checks(ev, cfg)
-    checks += _fairness_checks(ev, cfg)
-    if ev.serving_ok is not None:
-        checks.append(
-            Check(
-                "loads and predicts via serving path",
-                "serving",
-                "pass" if ev.serving_ok else "fail",
-                None,
-                "predictions equal offline within 1e-6",
-                ev.serving_detail,
-            )
-        )
-    failed = [c for c in checks if c.verdict == "fail"]
-    if failed:
-        reasons = tuple(c.detail for c in failed)
-    else:
-        judged = sum(c.verdict == "pass" for c in checks)
-        reasons = (f"all {judged} checks passed",)
-        if ev.champion_version is None:
-            reasons += ("no champion yet: only absolute checks applied",)
-    return Decision(
-        verdict="fail" if failed else "pass",
-        reasons=reasons,
-        checks=tuple(checks),
-        champion_version=ev.champion_version,
-        decided_at=(now or datetime.now(UTC)).isoformat(timespec="seconds"),
-    )
-
-
 # --------------------------------------------------------------------------- reports
 _ICON = {"pass": "PASS", "fail": "FAIL", "skip": "skip", "info": "info"}
 
@@ -320,42 +303,3 @@ def render_html(d: Decision, title: str = "Promotion gate") -> str:
         "</th><th>value</th><th>threshold</th><th>verdict</th><th>detail</th></tr>"
         f"{rows}</table></body></html>"
     )
-
-
-def write_decision(d: Decision, out_dir: Path) -> dict[str, Path]:
-    out_dir.mkdir(parents=True, exist_ok=True)
-    files = {
-        "json": out_dir / "decision.json",
-        "markdown": out_dir / "report.md",
-        "html": out_dir / "report.html",
-    }
-    for kind, text in (
-        ("json", json.dumps(d.to_dict(), indent=2) + "\n"),
-        ("markdown", render_markdown(d)),
-        ("html", render_html(d)),
-    ):
-        write_text(files[kind], text)
-    return files
-
-
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="gate", description=__doc__.split("\n")[0])
-    ap.add_argument("--params", default=None)
-    ap.add_argument("--out", default=None, help="output folder (default reports/gate)")
-    args = ap.parse_args(argv)
-    params = load_params(args.params)
-
-    from pipelines.stages.evidence import gather_evidence
-
-    ev = gather_evidence(params)
-    d = decide(ev, params.gate)
-    files = write_decision(d, Path(args.out) if args.out else params.paths.stage("gate"))
-    print(f"gate: {d.verdict.upper()}")
-    for r in d.reasons:
-        print(f"  - {r}")
-    print(f"  report: {files['markdown']}")
-    return 0  # a rejection is an outcome, not an error
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -1,0 +1,55 @@
+"""The night's record (``reports/nights/<date>/summary.json``) and the state across nights.
+
+Each step of a night loads the record, adds its part and saves it (atomically), so a night
+interrupted anywhere is continued from what it had done. ``state.json`` remembers the first
+night seen and the last retraining, for the retraining schedule.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime
+from typing import Any
+
+from pipelines.config import Params
+from pipelines.files import write_json
+from pipelines.records import NightRecord
+
+
+def parse_day(value: str) -> str:
+    try:
+        return date.fromisoformat(value).isoformat()
+    except ValueError:
+        raise ValueError(f"--date: {value!r} is not a date (use YYYY-MM-DD)") from None
+
+
+def load_record(params: Params, day: str) -> NightRecord:
+    """The night's record so far (a new one when the night has not started)."""
+    p = params.paths.night_record(day)
+    if p.is_file():
+        return NightRecord.from_dict(json.loads(p.read_text()))
+    return NightRecord(
+        date=day,
+        started_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        reports=str(p.parent),
+    )
+
+
+def save_record(params: Params, record: NightRecord) -> NightRecord:
+    write_json(params.paths.night_record(record.date), record.to_dict(), strict=False)
+    return record
+
+
+def load_state(params: Params) -> dict[str, Any]:
+    p = params.paths.night_state
+    return json.loads(p.read_text()) if p.is_file() else {}
+
+
+def save_state(params: Params, state: dict[str, Any]) -> None:
+    write_json(params.paths.night_state, state)
+
+
+def mark_retrained(params: Params, day: str) -> None:
+    state = load_state(params)
+    state["last_retrain"] = day
+    save_state(params, state)

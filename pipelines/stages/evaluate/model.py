@@ -1,0 +1,64 @@
+"""The model side of the evaluate stage: load a logged model, score rows with it, and keep the
+per-row predictions (with the sensitive attributes) for the fairness stage."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from pipelines.config import Params
+from pipelines.stages.evaluate.result import EvaluationError
+
+
+def load_model(model: str | Path, params: Params) -> Any:
+    """Load an MLflow sklearn model from a folder, or from a ``models:/`` / ``runs:/`` URI."""
+    import mlflow.sklearn
+
+    ref = str(model)
+    if ":/" in ref and not Path(ref).exists():
+        from pipelines.edges.tracking import point_at
+
+        point_at(params.tracking_uri)
+    elif not (Path(ref) / "MLmodel").is_file():
+        raise EvaluationError(f"{ref}: not an MLflow model folder (no MLmodel file)")
+    try:
+        return mlflow.sklearn.load_model(ref)
+    except Exception as err:  # noqa: BLE001 - any loader failure is reported with the model
+        raise EvaluationError(f"{ref}: cannot load model: {type(err).__name__}: {err}") from None
+
+
+def positive_scores(model: Any, df: pd.DataFrame, params: Params) -> np.ndarray:
+    """The model's probability of the positive class (label 1) for each row of ``df``."""
+    from pipelines.stages.train import feature_frame
+
+    try:
+        proba = model.predict_proba(feature_frame(df, params.dataset))
+    except Exception as err:  # noqa: BLE001 - report which model failed on which data
+        raise EvaluationError(f"model cannot score the data: {type(err).__name__}: {err}") from None
+    classes = list(getattr(model, "classes_", [0, 1]))
+    if 1 not in classes:
+        raise EvaluationError(f"model classes {classes} do not include the positive class 1")
+    return np.asarray(proba[:, classes.index(1)], dtype=np.float64)
+
+
+def predictions_frame(
+    df: pd.DataFrame, y: np.ndarray, proba: np.ndarray, params: Params
+) -> pd.DataFrame:
+    """Per-row predictions plus the sensitive attributes, for the fairness stage."""
+    base = {"y_true", "proba", "y_pred"}
+    clash = sorted(base & set(params.dataset.sensitive))
+    if clash:
+        raise EvaluationError(f"sensitive column name(s) {clash} clash with prediction columns")
+    out = pd.DataFrame(
+        {
+            "y_true": y.astype(np.int64),
+            "proba": proba,
+            "y_pred": (proba >= params.evaluate.decision_threshold).astype(np.int64),
+        }
+    )
+    for col in params.dataset.sensitive:
+        out[col] = df[col].to_numpy()
+    return out

@@ -1,0 +1,85 @@
+"""The stage's edge: load the model, score the data, and write ``metrics.json`` (flat, for
+``dvc metrics``), ``evaluation.json``, the plots (data for dvc and PNGs) and the per-row
+predictions for the fairness stage. Exit code 2 on unusable input."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from pipelines.config import ConfigError, load_params
+from pipelines.data import DataError, labels, read_table, write_parquet
+from pipelines.files import write_json
+from pipelines.stages.evaluate.bootstrap import evaluate_scores
+from pipelines.stages.evaluate.model import load_model, positive_scores, predictions_frame
+from pipelines.stages.evaluate.plots import (
+    confusion_rows,
+    plot_calibration,
+    plot_confusion,
+    plot_roc,
+)
+from pipelines.stages.evaluate.result import Evaluation, EvaluationError
+
+
+def format_table(evaluation: Evaluation) -> str:
+    pct = f"{evaluation.confidence:.0%}"
+    lines = [f"{'metric':<10} {'point':>8}   {pct} CI"]
+    for name, m in evaluation.metrics.items():
+        lines.append(f"{name:<10} {m.point:>8.4f}   [{m.lower:.4f}, {m.upper:.4f}]")
+    return "\n".join(lines)
+
+
+def write_outputs(evaluation: Evaluation, predictions: pd.DataFrame, out: Path) -> dict[str, Path]:
+    plots = out / "plots"
+    roc = [
+        {"fpr": f, "tpr": t} for f, t in zip(evaluation.roc.fpr, evaluation.roc.tpr, strict=True)
+    ]
+    calibration = [b.to_dict() for b in evaluation.calibration]
+    return {
+        "metrics": write_json(out / "metrics.json", evaluation.flat_metrics()),
+        "evaluation": write_json(out / "evaluation.json", evaluation.to_dict()),
+        "roc": write_json(plots / "roc.json", roc),
+        "confusion": write_json(plots / "confusion.json", confusion_rows(evaluation)),
+        "calibration": write_json(plots / "calibration.json", calibration),
+        "roc_png": plot_roc(evaluation, plots / "roc.png"),
+        "confusion_png": plot_confusion(evaluation, plots / "confusion.png"),
+        "calibration_png": plot_calibration(evaluation, plots / "calibration.png"),
+        "predictions": write_parquet(predictions, out / "predictions.parquet"),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(
+        prog="evaluate",
+        description="Stage `evaluate`: score held-out data and measure the model, each metric "
+        "with a bootstrap CI.",
+    )
+    ap.add_argument("--params", default=None, help="params file (default params.yaml)")
+    ap.add_argument("--model", default=None, help="MLflow model folder or URI")
+    ap.add_argument("--data", default=None, help="labelled data (.parquet or .csv)")
+    ap.add_argument("--out", default=None, help="output folder (default <reports>/evaluate)")
+    args = ap.parse_args(argv)
+    try:
+        params = load_params(args.params)
+        model_ref = args.model or params.paths.model
+        data_path = Path(args.data) if args.data else params.paths.prepared_current
+        out = Path(args.out) if args.out else params.paths.stage("evaluate")
+        df = read_table(data_path, params.dataset)
+        y = labels(df, params.dataset)
+        model = load_model(model_ref, params)
+        proba = positive_scores(model, df, params)
+        evaluation = evaluate_scores(y, proba, params.evaluate)
+        write_outputs(evaluation, predictions_frame(df, y, proba, params), out)
+    except (ConfigError, DataError, EvaluationError) as err:
+        print(f"evaluate: error: {err}", file=sys.stderr)
+        return 2
+    print(
+        f"evaluate: {evaluation.n:,} rows from {data_path}, positive rate "
+        f"{evaluation.positive_rate:.3f}; {evaluation.bootstrap_samples} bootstrap resamples"
+    )
+    print(format_table(evaluation))
+    print(f"evaluate: wrote {out}")
+    return 0

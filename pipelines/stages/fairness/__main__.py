@@ -1,0 +1,3 @@
+from pipelines.stages.fairness.stage import main
+
+raise SystemExit(main())

@@ -1,0 +1,51 @@
+"""The stage's edge: gather the evidence, decide, write ``decision.json`` and the Markdown and
+HTML reports, print the verdict. A rejection is an outcome, not an error: the exit code is 0."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from pipelines.config import Paths, load_params
+from pipelines.files import write_text
+from pipelines.stages.gate.decision import Decision, decide, render_html, render_markdown
+from pipelines.stages.gate.evidence import gather_evidence
+
+
+def write_decision(d: Decision, paths: Paths, out_dir: Path | None = None) -> dict[str, Path]:
+    """The decision as JSON, Markdown and HTML, where ``paths`` puts them (or in ``out_dir``)."""
+    files = {
+        "json": paths.gate_decision,
+        "markdown": paths.gate_markdown,
+        "html": paths.gate_report,
+    }
+    if out_dir is not None:
+        files = {kind: out_dir / path.name for kind, path in files.items()}
+    for kind, text in (
+        ("json", json.dumps(d.to_dict(), indent=2) + "\n"),
+        ("markdown", render_markdown(d)),
+        ("html", render_html(d)),
+    ):
+        write_text(files[kind], text)
+    return files
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(
+        prog="gate",
+        description="Stage `gate`: one promotion decision, with every check, its value, "
+        "threshold and verdict.",
+    )
+    ap.add_argument("--params", default=None)
+    ap.add_argument("--out", default=None, help="output folder (default reports/gate)")
+    args = ap.parse_args(argv)
+    params = load_params(args.params)
+    ev = gather_evidence(params)
+    d = decide(ev, params.gate)
+    files = write_decision(d, params.paths, Path(args.out) if args.out else None)
+    print(f"gate: {d.verdict.upper()}")
+    for r in d.reasons:
+        print(f"  - {r}")
+    print(f"  report: {files['markdown']}")
+    return 0  # a rejection is an outcome, not an error

@@ -1,0 +1,143 @@
+"""The layout is the architecture: one list of stages that dvc.yaml, the modules and the night
+agree on; imports flow one way between the layers; no import cycles; modules stay readable."""
+
+from __future__ import annotations
+
+import ast
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pipelines.stages import NIGHT_STAGES, STAGES
+
+ROOT = Path(__file__).resolve().parents[2]
+PKG = ROOT / "pipelines"
+
+# Lower layers never import higher ones (lazy imports inside functions included).
+LAYERS = {
+    "foundation": 0,  # config, records, files, data, scoring, seams
+    "edges": 1,  # MLflow tracking and registry, DVC, lineage, notifications, Airflow context
+    "stages": 2,  # the DVC stages: pure cores, main() edges
+    "serve": 3,  # the serving app and deploy
+    "night": 4,  # the nightly cycle: ingest, assess, run, tasks for the DAG
+    "app": 5,  # cli, reproduce
+}
+FOUNDATION = {"config", "records", "files", "data", "scoring", "seams", "__init__"}
+APP = {"cli", "reproduce"}
+MAX_LINES = 400
+
+
+def _module_name(path: Path) -> str:
+    rel = path.relative_to(ROOT).with_suffix("")
+    parts = list(rel.parts)
+    if parts[-1] == "__init__":
+        parts = parts[:-1]
+    return ".".join(parts)
+
+
+def _layer(module: str) -> str:
+    parts = module.split(".")
+    if len(parts) == 1 or parts[1] in FOUNDATION:
+        return "foundation"
+    if parts[1] in APP:
+        return "app"
+    return parts[1]
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    out: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("pipelines"):
+            out.add(node.module)
+            out.update(f"{node.module}.{a.name}" for a in node.names)
+        elif isinstance(node, ast.Import):
+            out.update(a.name for a in node.names if a.name.startswith("pipelines"))
+    return out
+
+
+MODULES = {_module_name(p): p for p in sorted(PKG.rglob("*.py"))}
+
+
+def _resolve(name: str) -> str | None:
+    """The project module an imported name refers to (a module, or a name inside one)."""
+    while name and name not in MODULES:
+        name = name.rpartition(".")[0]
+    return name or None
+
+
+GRAPH = {m: {r for i in _imports(p) if (r := _resolve(i)) and r != m} for m, p in MODULES.items()}
+
+
+def test_stage_list_matches_dvc_yaml_and_the_modules():
+    dvc = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    assert tuple(dvc) == STAGES, "pipelines.stages.STAGES and dvc.yaml list different stages"
+    assert NIGHT_STAGES == STAGES[STAGES.index("window") :]
+    for name, stage in dvc.items():
+        module = PKG / "stages" / f"{name}.py"
+        package = PKG / "stages" / name
+        assert module.is_file() or (package / "__main__.py").is_file(), name
+        assert stage["cmd"].startswith(f"python -m pipelines.stages.{name}"), stage["cmd"]
+        own = f"pipelines/stages/{name}"
+        assert any(str(d).startswith(own) for d in stage["deps"]), f"{name}: deps lack {own}"
+
+
+def test_params_sections_are_named_after_their_stages():
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    for name in STAGES:
+        if name not in ("prepare", "register"):  # prepare reads `dataset`, register `mlflow`
+            assert name in raw, f"params.yaml has no section for stage {name!r}"
+
+
+def test_imports_flow_one_way_between_layers():
+    wrong = []
+    for module, deps in GRAPH.items():
+        for dep in deps:
+            if LAYERS[_layer(dep)] > LAYERS[_layer(module)]:
+                wrong.append(f"{module} ({_layer(module)}) imports {dep} ({_layer(dep)})")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_stages_never_import_the_night_or_serving():
+    for module, deps in GRAPH.items():
+        if _layer(module) == "stages":
+            assert not {d for d in deps if _layer(d) in ("night", "serve", "app")}, module
+
+
+def test_no_import_cycles():
+    # packages import their own submodules: judge cycles between modules, not package inits
+    graph: dict[str, set[str]] = defaultdict(set)
+    for m, deps in GRAPH.items():
+        graph[m] |= {d for d in deps if not m.startswith(d + ".") and not d.startswith(m + ".")}
+    seen: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(m: str) -> None:
+        seen[m] = 1
+        stack.append(m)
+        for d in sorted(graph[m]):
+            if seen.get(d) == 1:
+                cycle = stack[stack.index(d) :] + [d]
+                pytest.fail("import cycle: " + " -> ".join(cycle))
+            if d not in seen:
+                visit(d)
+        stack.pop()
+        seen[m] = 2
+
+    for m in sorted(graph):
+        if m not in seen:
+            visit(m)
+
+
+@pytest.mark.parametrize("module", sorted(MODULES))
+def test_modules_stay_readable(module):
+    path = MODULES[module]
+    lines = len(path.read_text().splitlines())
+    doc = ast.get_docstring(ast.parse(path.read_text())) or ""
+    if lines > MAX_LINES:
+        assert "over 400 lines" in doc, (
+            f"{path.relative_to(ROOT)} has {lines} lines: split it, or say in its docstring "
+            "why it is over 400 lines"
+        )
