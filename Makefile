@@ -9,7 +9,7 @@ export DVC_NO_ANALYTICS := 1
 export GIT_PYTHON_REFRESH := quiet
 export MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR := false
 
-.PHONY: setup run test test-fast bench lint airflow clean help
+.PHONY: setup run test test-fast bench lint airflow stack stack-down clean help
 
 help:
 	@echo "make run    - set up (venv, pinned deps, DVC, MLflow on SQLite) and run the main job"
@@ -17,6 +17,9 @@ help:
 	@echo "make bench  - stage timings and memory on the full data"
 	@echo "make lint   - ruff and mypy"
 	@echo "make airflow - start Airflow locally (SQLite, LocalExecutor) with the DAG loaded"
+	@echo "make stack  - the container stack (PostgreSQL, Redis, MLflow, Airflow + 2 Celery workers,"
+	@echo "              serving behind nginx): build offline, start in order, print URLs + logins"
+	@echo "make stack-down - stop the container stack (volumes kept)"
 
 $(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -53,3 +56,12 @@ clean:
 # Airflow on this machine (SQLite in airflow_home/, LocalExecutor), DAG loaded, login printed.
 airflow: setup
 	bash scripts/airflow.sh
+
+# The container stack (docker-compose.yml) with podman or docker: .env with generated secrets,
+# images built offline (the venv's pip makes the wheelhouse), services started in order and each
+# one waited for; scripts/install-podman.sh installs the engine. stack-down keeps the volumes.
+stack: setup
+	bash scripts/stack.sh up
+
+stack-down:
+	bash scripts/stack.sh down

@@ -1,6 +1,7 @@
 """``make bench``: every benchmark table in order, each printed as it finishes.
 
-    .venv/bin/python -m benchmarks [--only stages,scale,serving] [--full | --rows N,N] [--keep]
+    .venv/bin/python -m benchmarks [--only stages,scale,serving,scorer] [--full | --rows N,N]
+                                     [--keep]
     make bench BENCH_ARGS=--full
 
 1. ``stages``: each stage's wall time and peak memory on the full Adult data, a no-op
@@ -8,7 +9,9 @@
 2. ``scale``: the same on Census-Income (KDD) resampled to 10k and 100k rows (``--full``: and
    1M rows, about 20 minutes more), and drift side by side with Evidently's default
    DataDriftPreset (``--rows`` picks other sizes);
-3. ``serving``: when ``benchmarks/serving.py`` exists.
+3. ``serving``: when ``benchmarks/serving.py`` exists;
+4. ``scorer``: the compiled scorer against the model's own ``predict_proba`` on one row, and
+   bit-identity of their probabilities on every Adult evaluation row.
 
 A table that fails is reported and the next one still runs; the exit code is then 1.
 """
@@ -22,7 +25,7 @@ import sys
 import time
 import traceback
 
-TABLES = ("stages", "scale", "serving")
+TABLES = ("stages", "scale", "serving", "scorer")
 
 
 def main(argv: list[str] | None = None) -> int:

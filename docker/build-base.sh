@@ -10,7 +10,7 @@ set -euo pipefail
 
 IMAGE="${1:-localhost/debian-python:bookworm}"
 SUITE="${SUITE:-bookworm}"
-MIRROR="${DEBIAN_MIRROR:-}"
+MIRROR="${DEBIAN_MIRROR:-}"  # DEBIAN_SECURITY_MIRROR too (default deb.debian.org)
 
 engine="${CONTAINER_ENGINE:-}"
 if [ -z "$engine" ]; then
@@ -38,6 +38,10 @@ echo "build-base: debootstrap $SUITE from $MIRROR"
 /usr/sbin/debootstrap --variant=minbase --include=python3,python3-venv,ca-certificates \
   "$SUITE" "$root" "$MIRROR" >"$root.log" 2>&1 || { tail -20 "$root.log" >&2; exit 1; }
 rm -f "$root.log"
+# apt in images built FROM this base (PostgreSQL, Redis, nginx, git) gets Debian's fixes too
+printf 'deb %s %s main\ndeb %s %s-updates main\ndeb %s %s-security main\n' \
+  "$MIRROR" "$SUITE" "$MIRROR" "$SUITE" "${DEBIAN_SECURITY_MIRROR:-http://deb.debian.org/debian-security}" \
+  "$SUITE" >"$root/etc/apt/sources.list"
 # slim it like the official slim images: no apt lists, docs, man pages or locales
 rm -rf "$root"/var/lib/apt/lists/* "$root"/var/cache/apt/*.bin "$root"/var/cache/apt/archives/*.deb \
   "$root"/usr/share/doc/* "$root"/usr/share/man/* "$root"/usr/share/info/*

@@ -5,19 +5,20 @@ Endpoints: ``POST /predict`` (one record as a JSON object, or a batch as a JSON 
 ``GET /version`` (model version, data version, image tag) and ``GET /metrics`` (Prometheus).
 
 The hot path does only per-request work: parse JSON (orjson), check and encode the records in one
-pass (:mod:`pipelines.serve.fastpath`), queue them for the micro-batcher, write the answer. The
-micro-batcher scores everything that arrived in the same event-loop turn with one call, so
-concurrent single-record requests share the per-call cost. Bad input is answered with a 4xx that
-names the problem and the field; it never reaches the model.
+pass (:mod:`pipelines.serve.inputs`, with the compiled scorer's codes), queue them for the
+micro-batcher (:mod:`pipelines.serve.batching`), write the answer. The micro-batcher scores
+everything that arrived in the same event-loop turn with one call, so concurrent single-record
+requests share the per-call cost. Bad input is answered with a 4xx that names the problem and
+the field; it never reaches the model.
 
-Test hook: ``RETRAIN_SERVE_FAULT=shift`` makes /predict answer probabilities shifted by 0.01,
-so the deploy tests can exercise a smoke check that fails on a real, running server.
+Metrics live in :mod:`pipelines.serve.metrics` (prometheus_client, one registry per app). The
+answer passes one named seam, ``serve.proba`` (:mod:`pipelines.seams`), where a test's plugin
+can change it; without one (always, outside tests) it costs one environment lookup.
 """
 
 from __future__ import annotations
 
-import asyncio
-import bisect
+import hmac
 import logging
 import os
 import threading
@@ -25,11 +26,13 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import numpy as np
 import orjson
 
-from pipelines.serve.fastpath import InputError
-from pipelines.serve.model import LoadedModel, ModelHolder, ServingSpec
+from pipelines import seams
+from pipelines.serve.batching import MicroBatcher
+from pipelines.serve.inputs import InputError
+from pipelines.serve.metrics import ServingMetrics
+from pipelines.serve.model import ModelHolder, ServingSpec
 
 log = logging.getLogger("pipelines.serve")
 
@@ -39,187 +42,9 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 MAX_BODY = 1 << 20  # bytes
 MAX_RECORDS = 10_000
-LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
-PROBA_BUCKETS = tuple(round(0.1 * i, 1) for i in range(1, 11))
-BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
+TOKEN_ENV = "RETRAIN_SERVE_TOKEN"  # set: POST /predict needs this bearer token
+_CHALLENGE = (b"www-authenticate", b'Bearer realm="predict"')
 _JSON = [(b"content-type", b"application/json")]
-_TEXT = [(b"content-type", b"text/plain; version=0.0.4; charset=utf-8")]
-
-
-class _Histogram:
-    def __init__(self, buckets: tuple[float, ...]) -> None:
-        self.buckets = buckets
-        self._edges = np.asarray(buckets, dtype=np.float64)
-        self.counts = [0] * (len(buckets) + 1)
-        self.sum = 0.0
-        self.count = 0
-
-    def observe(self, v: float) -> None:
-        self.counts[bisect.bisect_left(self.buckets, v)] += 1
-        self.sum += v
-        self.count += 1
-
-    def observe_many(self, values: np.ndarray) -> None:
-        idx = np.searchsorted(self._edges, values, side="left")
-        for i, c in enumerate(np.bincount(idx, minlength=len(self.counts)).tolist()):
-            self.counts[i] += c
-        self.sum += float(values.sum())
-        self.count += int(values.size)
-
-    def render(self, name: str, labels: str = "") -> list[str]:
-        sep = "," if labels else ""
-        out, acc = [], 0
-        for b, c in zip(self.buckets, self.counts, strict=False):
-            acc += c
-            out.append(f'{name}_bucket{{{labels}{sep}le="{b:g}"}} {acc}')
-        acc += self.counts[-1]
-        out.append(f'{name}_bucket{{{labels}{sep}le="+Inf"}} {acc}')
-        lab = f"{{{labels}}}" if labels else ""
-        out += [f"{name}_sum{lab} {self.sum!r}", f"{name}_count{lab} {self.count}"]
-        return out
-
-
-class Metrics:
-    """Prometheus counters and histograms, kept in-process (one event loop: no locks needed)."""
-
-    def __init__(self, spec: ServingSpec) -> None:
-        self.threshold = spec.threshold
-        self.positive, self.negative = spec.positive_label, spec.negative_label
-        self.requests: dict[tuple[str, int], int] = {}
-        self.errors: dict[str, int] = {}
-        self.latency = _Histogram(LATENCY_BUCKETS)
-        self.proba = _Histogram(PROBA_BUCKETS)
-        self.batch = _Histogram(BATCH_BUCKETS)
-        self.records = 0
-        self.labels: dict[str, int] = {}
-
-    def observe_batch(self, proba: np.ndarray) -> None:
-        """One model call's predictions (counted once per micro-batch, not per request)."""
-        self.batch.observe(len(proba))
-        self.proba.observe_many(proba)
-        self.records += len(proba)
-        n_pos = int(np.count_nonzero(proba >= self.threshold))
-        self.labels[self.positive] = self.labels.get(self.positive, 0) + n_pos
-        self.labels[self.negative] = self.labels.get(self.negative, 0) + len(proba) - n_pos
-
-    def request(self, path: str, status: int) -> None:
-        key = (path, status)
-        self.requests[key] = self.requests.get(key, 0) + 1
-
-    def error(self, kind: str) -> None:
-        self.errors[kind] = self.errors.get(kind, 0) + 1
-
-    def render(self, holder: ModelHolder, spec: ServingSpec) -> bytes:
-        p = "retrain_serve"
-        lines = _head(f"{p}_requests_total", "counter", "HTTP requests by path and status code.")
-        for (path, status), n in sorted(self.requests.items()):
-            lines.append(f'{p}_requests_total{{path="{path}",status="{status}"}} {n}')
-        lines += _head(f"{p}_errors_total", "counter", "Requests answered with an error, by kind.")
-        for kind, n in sorted(self.errors.items()):
-            lines.append(f'{p}_errors_total{{kind="{kind}"}} {n}')
-        lines += [
-            *_head(f"{p}_request_duration_seconds", "histogram", "Time to answer POST /predict."),
-            *self.latency.render(f"{p}_request_duration_seconds"),
-            *_head(
-                f"{p}_prediction_probability",
-                "histogram",
-                f"Predicted probability of {spec.positive_label}.",
-            ),
-            *self.proba.render(f"{p}_prediction_probability"),
-            *_head(f"{p}_predictions_total", "counter", "Predictions by label."),
-        ]
-        for label, n in sorted(self.labels.items()):
-            lines.append(f'{p}_predictions_total{{label="{_esc(label)}"}} {n}')
-        lines += [
-            *_head(
-                f"{p}_batch_size", "histogram", "Records scored per model call (micro-batches)."
-            ),
-            *self.batch.render(f"{p}_batch_size"),
-            *_head(f"{p}_model_info", "gauge", "The model version being served."),
-        ]
-        cur = holder.current
-        if cur is not None:
-            lines.append(
-                f'{p}_model_info{{model="{_esc(spec.model_name)}",version="{cur.version}",'
-                f'scorer="{cur.scorer.mode}"}} 1'
-            )
-        lines += _head(f"{p}_model_reloads_total", "counter", "Model swaps attempted, by result.")
-        for result, n in sorted(holder.reloads.items()):
-            lines.append(f'{p}_model_reloads_total{{result="{result}"}} {n}')
-        lines += [
-            *_head(f"{p}_ready", "gauge", "1 when a model is loaded."),
-            f"{p}_ready {int(cur is not None)}",
-        ]
-        return ("\n".join(lines) + "\n").encode()
-
-
-def _head(name: str, kind: str, text: str) -> list[str]:
-    """The two comment lines that open a metric family in the Prometheus text format."""
-    return [f"# HELP {name} {text}", f"# TYPE {name} {kind}"]
-
-
-def _esc(s: str) -> str:
-    return s.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-
-
-class MicroBatcher:
-    """Scores every request queued in one event-loop turn with a single model call.
-
-    The call runs on the event loop: a few hundred microseconds for a handful of records. (Handing
-    large batches to a worker thread was measured and was no faster on 2 cores: the GIL and the
-    load generator leave nothing to overlap with.)
-    """
-
-    def __init__(self, metrics: Metrics) -> None:
-        self.metrics = metrics
-        self._pending: list[_Item] = []
-        self._scheduled = False
-
-    def submit(self, model: LoadedModel, X: Any, n: int) -> asyncio.Future[Any]:
-        loop = asyncio.get_running_loop()
-        fut = loop.create_future()
-        self._pending.append((model, X, n, fut))
-        if not self._scheduled:
-            self._scheduled = True
-            loop.call_soon(self._flush)
-        return fut
-
-    def _flush(self) -> None:
-        pending, self._pending = self._pending, []
-        self._scheduled = False
-        # normally one model; during a swap, requests encoded for each model stay with it
-        by_model: dict[int, list[_Item]] = {}
-        for item in pending:
-            by_model.setdefault(id(item[0]), []).append(item)
-        for items in by_model.values():
-            self._resolve(items, *self._score(items))
-
-    @staticmethod
-    def _score(items: list[_Item]) -> tuple[Any, Exception | None]:
-        sc = items[0][0].scorer
-        try:
-            return sc.predict_encoded(sc.concat([it[1] for it in items])), None
-        except Exception as err:  # noqa: BLE001 - resolved per request below
-            return None, err
-
-    def _resolve(self, items: list[_Item], proba: Any, err: Exception | None) -> None:
-        if err is not None:
-            if len(items) > 1:  # score one by one, so one bad part fails alone
-                for it in items:
-                    self._resolve([it], *self._score([it]))
-                return
-            if not items[0][3].done():
-                items[0][3].set_exception(err)
-            return
-        self.metrics.observe_batch(proba)
-        start = 0
-        for _, _, n, fut in items:
-            if not fut.done():
-                fut.set_result(proba[start : start + n])
-            start += n
-
-
-_Item = tuple[LoadedModel, Any, int, "asyncio.Future[Any]"]
 
 
 class ServingApp:
@@ -240,12 +65,13 @@ class ServingApp:
         self.max_body = max_body
         self.max_records = max_records
         self.watch_interval = watch_interval
-        self.metrics = Metrics(spec)
+        self.metrics = ServingMetrics(spec, holder)
         self.batcher = MicroBatcher(self.metrics)
         self._batch_key_free = "records" not in spec.fields.names
-        self._fault = os.environ.get("RETRAIN_SERVE_FAULT", "")
         self._stop = threading.Event()
         self._started = False
+        # POST /predict needs "Authorization: Bearer <token>" when a token is configured
+        self._token = (os.environ.get(TOKEN_ENV) or "").encode()
 
     # ---- lifecycle
     def start(self) -> None:
@@ -289,11 +115,16 @@ class ServingApp:
         if path == "/predict":
             if method != "POST":
                 return await self._error(send, path, 405, "use POST for /predict", "method")
+            if self._token and not self._authorized(scope):
+                self.metrics.request(path, 401)
+                self.metrics.error("unauthorized")
+                body = orjson.dumps({"error": "a bearer token is required", "kind": "auth"})
+                return await _respond(send, 401, body, [*_JSON, _CHALLENGE])
             t0 = time.perf_counter()
             status, body, version = await self._predict(scope, receive)
             headers = _JSON if version is None else [*_JSON, (b"x-model-version", version)]
             await _respond(send, status, body, headers)
-            self.metrics.latency.observe(time.perf_counter() - t0)
+            self.metrics.observe_latency(time.perf_counter() - t0)
             self.metrics.request(path, status)
             return
         if method not in ("GET", "HEAD"):
@@ -313,9 +144,10 @@ class ServingApp:
         elif path == "/version":
             status, body = 200, orjson.dumps(self.version_info())
         elif path == "/metrics":
-            body = self.metrics.render(self.holder, self.spec)
+            accept = next((v for k, v in scope["headers"] if k == b"accept"), b"")
+            body, content_type = self.metrics.render(accept.decode("latin-1"))
             self.metrics.request(path, 200)
-            return await _respond(send, 200, body, _TEXT)
+            return await _respond(send, 200, body, [(b"content-type", content_type.encode())])
         else:
             return await self._error(send, "other", 404, f"no such endpoint: {path}", "not_found")
         self.metrics.request(path, status)
@@ -335,6 +167,15 @@ class ServingApp:
         if self.holder.rejected:
             info["rejected"] = dict(self.holder.rejected)
         return info
+
+    def _authorized(self, scope: Scope) -> bool:
+        for name, value in scope.get("headers") or ():
+            if name == b"authorization":
+                scheme, _, token = value.partition(b" ")
+                return scheme.lower() == b"bearer" and hmac.compare_digest(
+                    token.strip(), self._token
+                )
+        return False
 
     async def _error(self, send: Send, path: str, status: int, msg: str, kind: str) -> None:
         self.metrics.request(path, status)
@@ -366,8 +207,7 @@ class ServingApp:
             self.metrics.error("model_error")
             msg = f"the model could not score this input: {type(err).__name__}: {err}"
             return 500, orjson.dumps({"error": msg, "kind": "model_error"}), None
-        if self._fault == "shift":
-            proba = np.clip(proba + 0.01, 0.0, 1.0)
+        proba = seams.adjust("serve.proba", proba)
         spec = self.spec
         thr, pos, neg = spec.threshold, spec.positive_label, spec.negative_label
         if single:

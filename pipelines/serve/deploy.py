@@ -17,19 +17,23 @@ version that is serving.
 Without a container engine the embedded default is a local ``retrain serve`` process that follows
 the alias itself (polls it, loads and smoke-checks the new version in the background, swaps in
 place); deploy then only starts it if needed and verifies it the same way.
+
+The steps' parts live beside this module: :mod:`pipelines.serve.containers` (engine, image
+build, containers) and :mod:`pipelines.serve.edge` (nginx); their public names are re-exported
+here.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,20 +41,53 @@ from typing import Any
 
 from pipelines.config import Params
 from pipelines.files import write_json
+from pipelines.serve.containers import (
+    CONTAINER_PORT,
+    RUNTIME_ROOTS,
+    DeployError,
+    base_image,
+    build_image,
+    copy_runtime,
+    detect_engine,
+    image_exists,
+    image_labels,
+    image_tag,
+    prepare_context,
+    remove_container,
+    runtime_requirements,
+    start_container,
+)
+from pipelines.serve.edge import nginx_prefix, stop_nginx, switch_nginx
 
-ROOT = Path(__file__).resolve().parents[2]
-DOCKER_DIR = ROOT / "docker"
-DEFAULT_BASE = "python:3.11-slim"
-OFFLINE_BASE = "localhost/debian-python:bookworm"
+__all__ = [
+    "CONTAINER_PORT",
+    "RUNTIME_ROOTS",
+    "DeployError",
+    "DeployResult",
+    "base_image",
+    "build_image",
+    "copy_runtime",
+    "deploy",
+    "detect_engine",
+    "http_json",
+    "image_exists",
+    "image_labels",
+    "image_tag",
+    "nginx_prefix",
+    "prepare_context",
+    "read_history",
+    "read_state",
+    "rollback_deploy",
+    "runtime_requirements",
+    "smoke_sample",
+    "smoke_test",
+    "start_local_server",
+    "stop_nginx",
+    "switch_nginx",
+    "wait_ready",
+]
+
 DEFAULT_ADDRESS = "127.0.0.1:8000"
-CONTAINER_PORT = 8080
-# the image's runtime: these and their dependencies, pinned to the versions of this virtualenv
-RUNTIME_ROOTS = ("scikit-learn", "pandas", "skops", "pyyaml", "orjson", "uvicorn", "httptools",
-                 "uvloop")  # fmt: skip
-
-
-class DeployError(RuntimeError):
-    """A deploy that cannot go ahead; the message says which step and why."""
 
 
 @dataclass
@@ -104,209 +141,14 @@ def read_history(params: Params) -> list[dict[str, Any]]:
     return [json.loads(x) for x in p.read_text().splitlines() if x.strip()]
 
 
-# --------------------------------------------------------------------------- engines
-def detect_engine(prefer: str = "auto") -> str | None:
-    """``podman`` or ``docker`` (with a reachable daemon), else None (local serving)."""
-    if prefer == "local":
-        return None
-    if prefer in ("podman", "auto") and shutil.which("podman"):
-        return "podman"
-    if prefer in ("docker", "auto") and shutil.which("docker"):
-        ok = subprocess.run(["docker", "info"], capture_output=True, timeout=20).returncode == 0
-        if ok:
-            return "docker"
-    if prefer not in ("auto",):
-        raise DeployError(f"container engine {prefer!r} is not available")
-    return None
-
-
-def _run(
-    cmd: list[str], timeout: float = 600, check: bool = True
-) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
-    if check and proc.returncode != 0:
-        tail = (proc.stderr or proc.stdout).strip().splitlines()[-15:]
-        raise DeployError(f"{' '.join(cmd[:3])} failed ({proc.returncode}):\n" + "\n".join(tail))
-    return proc
-
-
-def image_exists(engine: str, ref: str) -> bool:
-    return _run([engine, "image", "inspect", ref], check=False).returncode == 0
-
-
-def image_tag(params: Params, version: str) -> str:
-    return f"localhost/{params.mlflow.registered_model.lower()}-serving:v{version}"
-
-
-def base_image(engine: str, wanted: str | None = None) -> str:
-    """The base to build on: the one asked for, else python:3.11-slim if present or pullable,
-    else a Debian base made offline with docker/build-base.sh."""
-    wanted = wanted or os.environ.get("RETRAIN_BASE_IMAGE")
-    if wanted:
-        return wanted
-    if image_exists(engine, DEFAULT_BASE):
-        return DEFAULT_BASE
-    if _run([engine, "pull", "-q", DEFAULT_BASE], timeout=300, check=False).returncode == 0:
-        return DEFAULT_BASE
-    if not image_exists(engine, OFFLINE_BASE):
-        env = {**os.environ, "CONTAINER_ENGINE": engine}
-        proc = subprocess.run(
-            ["bash", str(DOCKER_DIR / "build-base.sh"), OFFLINE_BASE],
-            capture_output=True, text=True, env=env, timeout=900,
-        )  # fmt: skip
-        if proc.returncode != 0:
-            raise DeployError(f"no base image: {DEFAULT_BASE} unreachable and build-base.sh "
-                              f"failed: {proc.stderr.strip()[-500:]}")  # fmt: skip
-    return OFFLINE_BASE
-
-
-# --------------------------------------------------------------------------- image build
-def runtime_requirements(roots: tuple[str, ...] = RUNTIME_ROOTS) -> list[str]:
-    """``name==version`` for the roots and everything they need, as installed here."""
-    from importlib.metadata import PackageNotFoundError, distribution
-
-    from packaging.requirements import Requirement
-
-    pins: dict[str, str] = {}
-    todo = list(roots)
-    while todo:
-        name = todo.pop()
-        try:
-            dist = distribution(name)
-        except PackageNotFoundError:
-            continue
-        key = dist.metadata["Name"].lower().replace("_", "-")
-        if key in pins:
-            continue
-        pins[key] = dist.version
-        for spec in dist.requires or []:
-            req = Requirement(spec)
-            if req.marker is None or req.marker.evaluate({"extra": ""}):
-                todo.append(req.name)
-    return sorted(f"{k}=={v}" for k, v in pins.items())
-
-
-def wheelhouse(pins: list[str]) -> Path:
-    """Wheels for the pins, downloaded once into a cache on the host (the build is offline)."""
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    d = cache / "retrain-serving" / "wheels"
-    d.mkdir(parents=True, exist_ok=True)
-    have = {_wheel_key(p.name) for p in d.glob("*.whl")}
-    want = {(_norm(n.split("==")[0]), n.split("==")[1]) for n in pins}
-    if not want <= have:
-        _run(
-            [sys.executable, "-m", "pip", "download", "-q", "--disable-pip-version-check",
-             "--only-binary=:all:", "--no-deps", "-d", str(d), *pins],
-            timeout=900,
-        )  # fmt: skip
-    return d
-
-
-def _norm(name: str) -> str:
-    return name.lower().replace("-", "_").replace(".", "_")
-
-
-def _wheel_key(filename: str) -> tuple[str, str]:
-    parts = filename.split("-")
-    return _norm(parts[0]), parts[1]
-
-
-def prepare_context(params: Params, version: str, ctx: Path) -> dict[str, str]:
-    """Fill the build context for ``version``; return the image labels' values."""
-    from pipelines.serve.app import smoke_records
-    from pipelines.serve.model import (
-        SMOKE_FILE,
-        SPEC_FILE,
-        ServingSpec,
-        data_versions,
-        download_model,
-    )
-
-    if ctx.exists():
-        shutil.rmtree(ctx)
-    ctx.mkdir(parents=True)
-    from pipelines.edges import registry
-
-    c = registry.client(params)
-    name = params.mlflow.registered_model
-    mv = c.get_model_version(name, version)
-    dl = Path(download_model(params.tracking_uri, name, version, ctx / "download"))
-    shutil.move(str(dl), ctx / "model")
-    shutil.rmtree(ctx / "download", ignore_errors=True)
-    spec = ServingSpec.from_params(params)
-    dv = data_versions(dict(mv.tags))
-    meta = {
-        "spec": spec.to_dict(),
-        "model_version": str(version),
-        "run_id": mv.run_id,
-        "data_version": dv,
-    }
-    (ctx / "model" / SPEC_FILE).write_text(json.dumps(meta, indent=2))
-    smoke = smoke_records(params)
-    if smoke:
-        (ctx / "model" / SMOKE_FILE).write_text(json.dumps(smoke))
-    app = ctx / "app" / "pipelines"
-    (app / "serve").mkdir(parents=True)
-    pkg = Path(__file__).resolve().parent
-    shutil.copy2(pkg.parent / "__init__.py", app / "__init__.py")
-    for f in ("__init__.py", "__main__.py", "app.py", "fastpath.py", "model.py"):
-        shutil.copy2(pkg / f, app / "serve" / f)
-    pins = runtime_requirements()
-    (ctx / "requirements.txt").write_text("\n".join(pins) + "\n")
-    wheels = ctx / "wheels"
-    wheels.mkdir()
-    for w in wheelhouse(pins).glob("*.whl"):
-        try:
-            os.link(w, wheels / w.name)
-        except OSError:
-            shutil.copy2(w, wheels / w.name)
-    shutil.copy2(DOCKER_DIR / "Dockerfile", ctx / "Dockerfile")
-    return {
-        "MODEL_NAME": name,
-        "MODEL_VERSION": str(version),
-        "DATA_VERSION": dv.get("train", "unknown"),
-        "RUN_ID": mv.run_id or "unknown",
-    }
-
-
-def build_image(
-    params: Params, version: str, engine: str, base: str | None = None, force: bool = False
-) -> tuple[str, float]:
-    """Build (or reuse) the image of ``version``; return its tag and the build seconds."""
-    from pipelines.edges import registry
-
-    tag = image_tag(params, version)
-    run_id = (
-        registry.client(params).get_model_version(params.mlflow.registered_model, version).run_id
-    )
-    if not force and image_exists(engine, tag):
-        if image_labels(engine, tag).get("retrain.run.id") == run_id:
-            return tag, 0.0  # the same model version (same run) is in that image already
-    t0 = time.perf_counter()
-    ctx = params.paths.serving / "build" / f"v{version}"
-    args = prepare_context(params, version, ctx)
-    args["IMAGE_TAG"] = tag
-    args["BASE_IMAGE"] = base_image(engine, base)
-    cmd = [engine, "build", "-q", "-t", tag, "-f", str(ctx / "Dockerfile")]
-    if engine == "podman":
-        cmd += ["--layers"]
-    for k, v in args.items():
-        cmd += ["--build-arg", f"{k}={v}"]
-    _run([*cmd, str(ctx)], timeout=1200)
-    shutil.rmtree(ctx, ignore_errors=True)
-    return tag, time.perf_counter() - t0
-
-
-def image_labels(engine: str, ref: str) -> dict[str, str]:
-    out = _run([engine, "image", "inspect", "--format", "{{json .Labels}}", ref]).stdout
-    return json.loads(out) or {}
-
-
 # --------------------------------------------------------------------------- HTTP checks
 def http_json(url: str, body: Any = None, timeout: float = 10.0) -> tuple[int, Any]:
     data = None if body is None else json.dumps(body).encode()
     req = urllib.request.Request(url, data=data, method="POST" if data else "GET")
     req.add_header("Content-Type", "application/json")
+    token = os.environ.get("RETRAIN_SERVE_TOKEN")
+    if token:  # the serving app asks for it on POST /predict
+        req.add_header("Authorization", f"Bearer {token}")
     try:
         with urllib.request.urlopen(req, timeout=timeout) as r:
             return r.status, json.loads(r.read() or b"null")
@@ -369,80 +211,13 @@ def smoke_sample(params: Params, n: int = 200) -> Any:
     return pd.DataFrame.from_records(recs)
 
 
-# --------------------------------------------------------------------------- nginx
-def nginx_prefix(params: Params) -> Path:
-    return params.paths.serving / "nginx"
-
-
-def _nginx_pid(prefix: Path) -> int | None:
-    try:
-        pid = int((prefix / "nginx.pid").read_text().strip())
-        os.kill(pid, 0)
-        return pid
-    except (OSError, ValueError):
-        return None
-
-
-def switch_nginx(params: Params, address: str, upstream: str, version: str) -> None:
-    """Point the stable address at ``upstream``: start nginx, or reload it gracefully."""
-    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
-    if not Path(nginx).exists():
-        raise DeployError("nginx is not installed (run scripts/install-podman.sh)")
-    prefix = nginx_prefix(params)
-    for d in ("tmp/body", "tmp/proxy", "tmp/fastcgi", "tmp/uwsgi", "tmp/scgi"):
-        (prefix / d).mkdir(parents=True, exist_ok=True)
-        os.chmod(prefix / d, 0o777)
-    host, port = address.rsplit(":", 1)
-    conf = (DOCKER_DIR / "nginx.conf.template").read_text()
-    for k, v in {
-        "${PREFIX}": str(prefix),
-        "${LISTEN}": f"{host}:{port}",
-        "${UPSTREAM}": upstream,
-        "${VERSION}": version,
-        "${MAX_BODY}": "2m",
-    }.items():
-        conf = conf.replace(k, v)
-    path = prefix / "nginx.conf"
-    tmp = prefix / "nginx.conf.new"
-    tmp.write_text(conf)
-    _run([nginx, "-t", "-q", "-p", str(prefix), "-c", str(tmp)])
-    tmp.replace(path)
-    pid = _nginx_pid(prefix)
-    if pid is None:
-        _run([nginx, "-p", str(prefix), "-c", str(path)])
-    else:
-        old_workers = _children(pid)
-        _run([nginx, "-p", str(prefix), "-c", str(path), "-s", "reload"])
-        # the old workers finish their requests and exit; wait, so the old upstream can go
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline and set(_children(pid)) & set(old_workers):
-            time.sleep(0.1)
-
-
-def _children(pid: int) -> list[int]:
-    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True)
-    return [int(x) for x in out.stdout.split()]
-
-
-def stop_nginx(params: Params) -> None:
-    prefix = nginx_prefix(params)
-    pid = _nginx_pid(prefix)
-    if pid is not None:
-        nginx = shutil.which("nginx") or "/usr/sbin/nginx"
-        conf = str(prefix / "nginx.conf")
-        subprocess.run([nginx, "-p", str(prefix), "-c", conf, "-s", "quit"], capture_output=True)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and _nginx_pid(prefix) is not None:
-            time.sleep(0.1)
-
-
+# --------------------------------------------------------------------------- deploy
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
 
 
-# --------------------------------------------------------------------------- deploy
 def deploy(
     params: Params,
     version: str | None = None,
@@ -452,8 +227,14 @@ def deploy(
     ready_timeout: float = 90.0,
     container_env: dict[str, str] | None = None,
     rollback_alias_on_failure: bool = True,
+    container_mounts: Sequence[Path | str] = (),
 ) -> DeployResult:
-    """Deploy ``version`` (default: the champion); see the module docstring for the steps."""
+    """Deploy ``version`` (default: the champion); see the module docstring for the steps.
+
+    ``container_env`` and ``container_mounts`` (host files, mounted read-only at the same path)
+    are for tests that install a seams plugin in the new container
+    (``container_env=faults.env(...), container_mounts=[faults.PATH]``); deploys pass neither.
+    """
     from pipelines.edges import registry
 
     t0 = time.perf_counter()
@@ -474,7 +255,10 @@ def deploy(
         if eng is None:
             _deploy_local(params, result, ready_timeout)
         else:
-            _deploy_container(params, result, eng, base, ready_timeout, container_env or {}, state)
+            _deploy_container(
+                params, result, eng, base, ready_timeout, state,
+                container_env or {}, container_mounts,
+            )  # fmt: skip
         result.ok = True
     except DeployError as err:
         result.reason = str(err)
@@ -513,8 +297,9 @@ def _deploy_container(
     engine: str,
     base: str | None,
     ready_timeout: float,
-    env: dict[str, str],
     state: dict[str, Any],
+    env: dict[str, str],
+    mounts: Sequence[Path | str],
 ) -> None:
     version = result.version
     tag, seconds = build_image(params, version, engine, base)
@@ -525,10 +310,7 @@ def _deploy_container(
         raise DeployError(f"image {tag} is labelled v{labels.get('retrain.model.version')}")
     port = _free_port()
     name = f"{params.mlflow.registered_model.lower()}-v{version}-{port}"
-    cmd = [engine, "run", "-d", "--name", name, "-p", f"127.0.0.1:{port}:{CONTAINER_PORT}"]
-    for k, v in env.items():
-        cmd += ["-e", f"{k}={v}"]
-    _run([*cmd, tag], timeout=120)
+    start_container(engine, tag, name, port, env, mounts)
     result.container = name
     base_url = f"http://127.0.0.1:{port}"
     try:
@@ -543,12 +325,11 @@ def _deploy_container(
         switch_nginx(params, result.address, f"127.0.0.1:{port}", version)
         result.checks.append(f"nginx {result.address} -> {base_url}")
     except BaseException:
-        _run([engine, "rm", "-f", name], check=False)
+        remove_container(engine, name)
         raise
     old = (state.get("active") or {}).get("container")
     if old and old != name:
-        _run([engine, "stop", "-t", "10", old], check=False, timeout=60)
-        _run([engine, "rm", "-f", old], check=False)
+        remove_container(engine, old, stop_timeout=10)
         result.checks.append(f"stopped {old}")
 
 

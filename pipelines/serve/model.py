@@ -1,8 +1,9 @@
 """Serving models: what the server needs to know, where models come from, and how they swap.
 
 Deliberately free of ``pipelines.config`` (pydantic) and MLflow at import time: the serving image
-carries only this package, numpy/scikit-learn/pandas, skops, orjson and uvicorn. The local
-server adds the registry source, which imports MLflow when it is used.
+carries only the serving runtime (see :mod:`pipelines.serve`) and the packages of
+``containers.RUNTIME_ROOTS`` (numpy/scikit-learn/pandas, skops, orjson, uvicorn,
+prometheus_client). The local server adds the registry source, which imports MLflow when used.
 """
 
 from __future__ import annotations

@@ -25,6 +25,7 @@ import pytest
 from pipelines.edges import registry
 from tests.integration.test_serving_image import container_engine  # noqa: F401 - fixture
 from tests.model.test_serve_parity import register_model, registry_params
+from tests.support import faults
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -287,13 +288,19 @@ def test_failed_smoke_check_leaves_the_old_version_serving(blue_green):
     t.start()
     try:
         t.wait_for("1")
+        # the test's seams plugin, installed in the new container only: its answers shift
         res = deploy.deploy(
-            params, engine=engine, address=address, container_env={"RETRAIN_SERVE_FAULT": "shift"}
+            params,
+            engine=engine,
+            address=address,
+            container_env=faults.env(RETRAIN_SERVE_FAULT="shift"),
+            container_mounts=[faults.PATH],
         )
         time.sleep(0.5)
     finally:
         t.stop()
     assert not res.ok and "smoke check failed" in res.reason
+    assert "max |served - offline| = 1.00e-02" in res.reason  # the plugin's shift, nothing else
     assert t.failures == []
     assert set(t.versions) == {"1"}
     assert _champion(params) == "1"

@@ -1,9 +1,11 @@
-"""docker-compose.yml, the server path: it is a valid compose file, everything it builds from or
-mounts exists, its commands and flags exist in the pinned Airflow and MLflow, and every project
-setting it passes is one the code reads."""
+"""docker-compose.yml, the server path: it is a valid compose file, every image it runs is built by
+`make stack` from a Dockerfile here, its commands and flags exist in the pinned tools, every
+setting it passes is one something reads, every variable it takes is documented in .env.example,
+no secret has a default, and scripts/stack.sh starts every service."""
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import shlex
 import shutil
@@ -16,7 +18,18 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"
+STACK = ROOT / "scripts" / "stack.sh"
+EXAMPLE = ROOT / ".env.example"
 BIN = Path(sys.executable).parent
+SITE = Path(yaml.__file__).resolve().parents[1]  # this venv's site-packages
+WORKERS = ("airflow-worker-1", "airflow-worker-2")
+AIRFLOW_RUNTIME = ("airflow-scheduler", "airflow-dag-processor", "airflow-triggerer", *WORKERS)
+SECRET_WORDS = ("PASSWORD", "SECRET", "TOKEN", "FERNET", "_KEY")
+
+
+def _is_secret(key: str) -> bool:
+    """A setting that holds a secret (not one that names a file or a user)."""
+    return any(w in key for w in SECRET_WORDS) and not key.endswith(("_FILE", "_PATH", "_USERNAME"))
 
 
 @pytest.fixture(scope="module")
@@ -29,6 +42,29 @@ def _command(service: dict) -> list[str]:
     return shlex.split(cmd) if isinstance(cmd, str) else list(cmd)
 
 
+def _env(service: dict) -> dict[str, str]:
+    env = service.get("environment") or {}
+    return dict(env) if isinstance(env, dict) else dict(e.split("=", 1) for e in env)
+
+
+def _mounts(service: dict) -> dict[str, str]:
+    """target -> source of a service's volumes."""
+    return {v.split(":")[1]: v.split(":")[0] for v in service.get("volumes", [])}
+
+
+def _variables(text: str) -> set[str]:
+    return set(re.findall(r"\$\{([A-Z_][A-Z0-9_]*)", text))
+
+
+def _example_keys() -> dict[str, str]:
+    keys = {}
+    for line in EXAMPLE.read_text().splitlines():
+        m = re.match(r"([A-Z_][A-Z0-9_]*)=(.*)$", line)
+        if m:
+            keys[m.group(1)] = m.group(2)
+    return keys
+
+
 def test_compose_validates() -> None:
     tool = shutil.which("docker-compose")
     if tool is None:
@@ -39,45 +75,159 @@ def test_compose_validates() -> None:
     assert proc.returncode == 0, proc.stderr
 
 
-def test_build_files_and_mounts_exist(compose: dict) -> None:
+def test_images_are_built_here_and_mounts_exist(compose: dict) -> None:
+    stack = STACK.read_text()
     for name, svc in compose["services"].items():
-        build = svc.get("build")
-        if build:
-            assert (ROOT / build["context"] / build["dockerfile"]).is_file(), name
+        image = re.sub(r"\$\{[A-Z_]+:-([^}]*)\}", r"\1", svc["image"])  # the default
+        m = re.fullmatch(r"localhost/retrain-([a-z]+):latest", image)
+        assert m, f"{name}: {image} is not an image `make stack` builds"
+        dockerfile = f"docker/Dockerfile.{m.group(1)}"
+        assert (ROOT / dockerfile).is_file(), f"{name}: no {dockerfile}"
+        assert dockerfile in stack, f"{name}: scripts/stack.sh does not build {dockerfile}"
         for vol in svc.get("volumes", []):
             src = vol.split(":")[0]
             if src.startswith("./"):
                 assert (ROOT / src).exists(), f"{name}: {src}"
+            elif not src.startswith("$"):
+                assert src in compose["volumes"], f"{name}: volume {src} is not declared"
 
 
-def test_dag_folder_is_the_mounted_repository(compose: dict) -> None:
-    for name in ("airflow-scheduler", "airflow-dag-processor"):
-        svc = compose["services"][name]
-        folder = svc["environment"]["AIRFLOW__CORE__DAGS_FOLDER"]
-        mounts = {v.split(":")[1]: v.split(":")[0] for v in svc["volumes"]}
-        assert mounts.get("/workspace") == "."
+def test_the_workspace_is_one_volume_at_one_path(compose: dict) -> None:
+    """Two nights on two workers exclude each other through a file lock in the workspace
+    (pipelines/night/lock.py): every component that runs or parses the DAG mounts the same
+    volume at the same path, and the DAG folder is in it."""
+    services = compose["services"]
+    for name in (*AIRFLOW_RUNTIME, "serving", "workspace-init"):
+        assert _mounts(services[name]).get("/workspace") == "workspace", name
+    for name in AIRFLOW_RUNTIME:
+        folder = _env(services[name])["AIRFLOW__CORE__DAGS_FOLDER"]
+        assert Path(folder).is_relative_to("/workspace"), name
         assert (ROOT / Path(folder).relative_to("/workspace") / "retrain_nightly.py").is_file()
+    assert "pipelines/night/lock.py" in {
+        str(p.relative_to(ROOT)) for p in (ROOT / "pipelines").rglob("lock.py")
+    }
 
 
-def test_project_settings_are_read_by_the_code(compose: dict) -> None:
-    code = "\n".join(p.read_text() for d in ("pipelines", "dags") for p in (ROOT / d).rglob("*.py"))
-    env = compose["services"]["airflow-scheduler"]["environment"]
-    for key in env:
-        if key.startswith(("RETRAIN_", "MLFLOW_")):
-            assert f'"{key}"' in code, f"{key} is set in docker-compose.yml but read nowhere"
+def test_celery_executor_with_two_workers(compose: dict) -> None:
+    services = compose["services"]
+    for name in AIRFLOW_RUNTIME:
+        env = _env(services[name])
+        assert env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor", name
+        assert env["AIRFLOW__CELERY__BROKER_URL"].startswith("redis://:${REDIS_PASSWORD}@redis:")
+        assert env["AIRFLOW__CELERY__RESULT_BACKEND"].startswith("db+postgresql+psycopg2://")
+    for name in WORKERS:
+        assert _command(services[name])[:3] == ["airflow", "celery", "worker"], name
+        assert services[name]["hostname"] == name  # the api-server fetches task logs from it
+
+
+def test_every_setting_is_read_by_something(compose: dict) -> None:
+    """RETRAIN_* by the project (code, DAG, image scripts), MLFLOW_* by the project or MLflow,
+    AIRFLOW__SECTION__KEY an option of the pinned Airflow or its Celery provider."""
+    code = "\n".join(
+        p.read_text()
+        for d in ("pipelines", "dags", "docker", "scripts")
+        for p in (ROOT / d).rglob("*")
+        if p.is_file() and p.suffix in (".py", ".sh", "")
+    )
+    mlflow_vars = (SITE / "mlflow" / "environment_variables.py").read_text()
+    options = _airflow_options()
+    for name, svc in compose["services"].items():
+        for key in _env(svc):
+            read = re.search(rf"[\"'${{]{key}\b", code) is not None
+            if key.startswith("RETRAIN_"):
+                assert read, f"{name}: {key} is set but read nowhere"
+            elif key.startswith("MLFLOW_"):
+                assert read or f'"{key}"' in mlflow_vars, f"{name}: {key} unknown to MLflow"
+            elif key.startswith("AIRFLOW__"):
+                section, option = key[len("AIRFLOW__") :].lower().split("__", 1)
+                assert option in options.get(section, set()), f"{name}: {key} unknown to Airflow"
+
+
+def _airflow_options() -> dict[str, set[str]]:
+    airflow = SITE / "airflow"
+    config = yaml.safe_load((airflow / "config_templates" / "config.yml").read_text())
+    spec = importlib.util.spec_from_file_location(
+        "celery_provider_info", airflow / "providers" / "celery" / "get_provider_info.py"
+    )
+    assert spec is not None and spec.loader is not None
+    info = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(info)  # a plain dict: no Airflow import
+    config.update(info.get_provider_info()["config"])
+    return {section: set(body["options"]) for section, body in config.items()}
 
 
 def test_commands_and_flags_exist_in_the_pinned_tools(compose: dict) -> None:
     for name, svc in compose["services"].items():
         cmd = _command(svc)
-        if not cmd or cmd[0] not in ("airflow", "mlflow"):
+        if not cmd or cmd[0] not in ("airflow", "mlflow", "retrain"):
             continue
         words = [w for w in cmd[1:] if not w.startswith("-")][:2]
         sub = [w for w in words if re.fullmatch(r"[a-z][a-z-]*", w)]
-        sub = sub[:2] if cmd[0] == "airflow" and sub[0] == "db" else sub[:1]
+        group = cmd[0] == "airflow" and sub[0] in ("db", "celery")
+        sub = sub[:2] if group else sub[:1]
         proc = subprocess.run(
             [str(BIN / cmd[0]), *sub, "--help"], capture_output=True, text=True, timeout=120
         )
         assert proc.returncode == 0, f"{name}: {' '.join(cmd[:3])}: {proc.stderr[-500:]}"
         for flag in (w for w in cmd if w.startswith("--")):
             assert flag in proc.stdout, f"{name}: {flag} unknown to {cmd[0]} {' '.join(sub)}"
+
+
+def test_mlflow_server_has_auth_and_no_job_runner(compose: dict) -> None:
+    svc = compose["services"]["mlflow"]
+    cmd = _command(svc)
+    assert cmd[cmd.index("--app-name") + 1] == "basic-auth"
+    assert "--allowed-hosts" in cmd
+    env = _env(svc)
+    assert env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] == "false"
+    ini = ROOT / "docker" / "mlflow-basic-auth.ini"
+    assert env["MLFLOW_AUTH_CONFIG_PATH"].endswith(ini.name) and ini.is_file()
+
+
+def test_env_example_documents_every_variable() -> None:
+    """Each ${VAR} of docker-compose.yml is a key of .env.example, and each key there is used."""
+    example = _example_keys()
+    used = _variables(COMPOSE.read_text())
+    assert used - set(example) == set(), "undocumented in .env.example"
+    stack = STACK.read_text()
+    unused = {k for k in example if k not in used and k not in stack}
+    assert unused == set(), "keys of .env.example nothing reads"
+
+
+def test_no_secret_has_a_default(compose: dict) -> None:
+    """Secrets come from .env only (generated by `make stack`): no fallback value in compose,
+    and .env.example leaves each of them empty."""
+    text = COMPOSE.read_text()
+    for var in _variables(text):
+        if _is_secret(var):
+            assert re.search(rf"\$\{{{var}:?-[^}}]", text) is None, f"{var} has a default"
+    for key, value in _example_keys().items():
+        if _is_secret(key):
+            assert value == "", f".env.example: {key} must stay empty (make stack generates it)"
+    for name, svc in compose["services"].items():
+        for key, value in _env(svc).items():
+            if _is_secret(key):
+                assert str(value).startswith("${") or value in ("", None), f"{name}: {key}"
+        for url in re.findall(r"[a-z+]+://[^\s]+", " ".join(map(str, _env(svc).values()))):
+            m = re.match(r"[a-z+]+://[^:/@]*:([^@]*)@", url)
+            assert m is None or m.group(1).startswith("${"), f"{name}: password in {url}"
+
+
+def test_only_the_front_doors_are_published(compose: dict) -> None:
+    """Airflow, MLflow and nginx on 127.0.0.1; PostgreSQL and Redis stay on the compose network
+    (the host's own servers on 5432/6379 are never in the way)."""
+    published = {n: s["ports"] for n, s in compose["services"].items() if s.get("ports")}
+    assert set(published) == {"airflow-apiserver", "mlflow", "nginx"}
+    for ports in published.values():
+        assert all(str(p).startswith("127.0.0.1:") for p in ports)
+
+
+def test_the_start_script_starts_every_service_without_health_conditions(compose: dict) -> None:
+    """podman-compose ignores `condition: service_healthy`: scripts/stack.sh starts the services
+    in order and waits for each; every service is in its list, and none has a condition."""
+    m = re.search(r"^SERVICES=\(([^)]*)\)", STACK.read_text(), re.M)
+    assert m, "scripts/stack.sh: no SERVICES list"
+    assert set(m.group(1).split()) == set(compose["services"])
+    for name, svc in compose["services"].items():
+        deps = svc.get("depends_on", [])
+        assert isinstance(deps, list), f"{name}: depends_on with conditions"

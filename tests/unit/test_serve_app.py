@@ -205,17 +205,89 @@ def test_garbage_never_causes_a_5xx(client, records):
         assert 400 <= r.status_code < 500, (raw[:20], r.text)
 
 
+def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Every sample of a Prometheus text exposition, keyed by name and sorted labels."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for fam in text_string_to_metric_families(text)
+        for s in fam.samples
+    }
+
+
 def test_metrics_count_requests_errors_latency_and_predictions(client, records):
     client.post("/predict", json=records[:10])
     client.post("/predict", json={"age": 1})
-    text = client.get("/metrics").text
-    assert 'retrain_serve_requests_total{path="/predict",status="200"} 1' in text
-    assert 'retrain_serve_requests_total{path="/predict",status="422"} 1' in text
-    assert 'retrain_serve_errors_total{kind="missing_field"} 1' in text
-    assert 'retrain_serve_request_duration_seconds_bucket{le="+Inf"} 2' in text
-    assert "retrain_serve_prediction_probability_count 10" in text
-    assert 'retrain_serve_model_info{model="adult-income",version="7"' in text
-    assert "retrain_serve_ready 1" in text
+    r = client.get("/metrics")
+    assert r.headers["content-type"].startswith("text/plain; version=0.0.4")
+    m = _samples(r.text)
+    p = "retrain_serve"
+    assert m[(f"{p}_requests_total", (("path", "/predict"), ("status", "200")))] == 1
+    assert m[(f"{p}_requests_total", (("path", "/predict"), ("status", "422")))] == 1
+    assert m[(f"{p}_errors_total", (("kind", "missing_field"),))] == 1
+    assert m[(f"{p}_request_duration_seconds_bucket", (("le", "+Inf"),))] == 2
+    assert m[(f"{p}_request_duration_seconds_count", ())] == 2
+    v7 = (("version", "7"),)
+    assert m[(f"{p}_prediction_probability_count", v7)] == 10
+    assert m[(f"{p}_prediction_probability_bucket", (("le", "1.0"), *v7))] == 10
+    assert 0 < m[(f"{p}_prediction_probability_sum", v7)] < 10
+    by_label = [v for (name, labels), v in m.items()
+                if name == f"{p}_predictions_total" and ("version", "7") in labels]  # fmt: skip
+    assert sum(by_label) == 10
+    assert m[(f"{p}_batch_size_count", v7)] == 1
+    assert m[(f"{p}_batch_size_sum", v7)] == 10
+    info = (("model", "adult-income"), ("scorer", "compiled"), ("version", "7"))
+    assert m[(f"{p}_model_info", info)] == 1
+    assert m[(f"{p}_model_reloads_total", (("result", "ok"),))] == 1
+    assert m[(f"{p}_ready", ())] == 1
+
+
+def test_metrics_in_openmetrics_when_asked(client, records):
+    client.post("/predict", json=records[0])
+    r = client.get("/metrics", headers={"accept": "application/openmetrics-text; version=1.0.0"})
+    assert r.headers["content-type"].startswith("application/openmetrics-text")
+    assert r.text.endswith("# EOF\n")
+    assert 'retrain_serve_prediction_probability_count{version="7"} 1' in r.text
+
+
+def test_metrics_follow_the_model_version_and_stay_per_app(small_model, spec, records):
+    """Predictions are counted per version across a swap; two apps never share counts."""
+    from starlette.testclient import TestClient
+
+    scorer = CompiledScorer(small_model, spec.fields)
+    source = _Static(LoadedModel("7", scorer))
+    app = ServingApp(ModelHolder(source), spec)
+    other = ServingApp(ModelHolder(_Static(LoadedModel("7", scorer))), spec)
+    with TestClient(app) as c, TestClient(other) as c2:
+        app.holder.refresh()
+        other.holder.refresh()
+        assert c.post("/predict", json=records[:3]).status_code == 200
+        source.loaded = LoadedModel("8", scorer)
+        assert app.holder.refresh()
+        assert c.post("/predict", json=records[:2]).json()["model_version"] == "8"
+        m = _samples(c.get("/metrics").text)
+        untouched = _samples(c2.get("/metrics").text)
+    p = "retrain_serve_prediction_probability_count"
+    assert m[(p, (("version", "7"),))] == 3
+    assert m[(p, (("version", "8"),))] == 2
+    served = [labels for name, labels in m if name == "retrain_serve_model_info"]
+    assert served == [(("model", "adult-income"), ("scorer", "compiled"), ("version", "8"))]
+    assert m[("retrain_serve_model_reloads_total", (("result", "ok"),))] == 2
+    assert (p, (("version", "7"),)) not in untouched
+
+
+def test_a_test_seam_can_shift_the_answer_and_nothing_else_does(client, records, monkeypatch):
+    """``serve.proba`` is the one place the answer can be changed, and only by a test plugin."""
+    from tests.support import faults
+
+    plain = client.post("/predict", json=records[:5]).json()["probabilities"]
+    monkeypatch.setenv("RETRAIN_SERVE_FAULT", "shift")
+    assert client.post("/predict", json=records[:5]).json()["probabilities"] == plain
+    for k, v in faults.env(RETRAIN_SERVE_FAULT="shift").items():
+        monkeypatch.setenv(k, v)
+    shifted = client.post("/predict", json=records[:5]).json()["probabilities"]
+    assert np.allclose(np.asarray(shifted) - np.asarray(plain), 0.01)
 
 
 def test_unknown_category_is_scored_like_the_model_does(small_model, spec, records):
@@ -246,3 +318,22 @@ def test_a_large_batch_answers_like_single_records(client, records):
     r = client.post("/predict", json=records[:150])
     assert r.status_code == 200
     assert r.json()["probabilities"] == one_by_one
+
+
+def test_a_configured_token_guards_predict_only(small_model, spec, records, monkeypatch):
+    from starlette.testclient import TestClient
+
+    monkeypatch.setenv("RETRAIN_SERVE_TOKEN", "s3cret-token")
+    loaded = LoadedModel("7", CompiledScorer(small_model, spec.fields), run_id="r1")
+    app = ServingApp(ModelHolder(_Static(loaded), smoke=records[:20]), spec, max_records=200)
+    with TestClient(app, raise_server_exceptions=False) as c:
+        app.holder.refresh()
+        refused = c.post("/predict", json=records[0])
+        assert refused.status_code == 401 and "bearer" in refused.json()["error"]
+        assert refused.headers["www-authenticate"].startswith("Bearer")
+        wrong = c.post("/predict", json=records[0], headers={"Authorization": "Bearer nope"})
+        assert wrong.status_code == 401
+        ok = c.post("/predict", json=records[0], headers={"Authorization": "bearer s3cret-token"})
+        assert ok.status_code == 200, ok.text
+        for path in ("/health", "/ready", "/version", "/metrics"):
+            assert c.get(path).status_code == 200, path

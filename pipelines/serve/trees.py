@@ -1,0 +1,102 @@
+"""A fitted binary HistGradientBoostingClassifier as one batched decision/leaf lookup.
+
+For a handful of rows, scikit-learn's predictor costs one Cython call per tree. Here all trees
+are padded to the same number of internal nodes and leaves, so a batch is scored with a few
+numpy calls: every node's decision at once, a matrix product of those decisions with each
+leaf's path (how many left turns lead to it), and one gather of the leaf values; then the
+trees are added in scikit-learn's order, starting from the baseline, so the raw score is the
+same float64 sum. Large batches go through scikit-learn's own predictor on one thread.
+
+Reads private attributes of the fitted classifier (listed in :mod:`pipelines.serve.internals`);
+trees with native categorical splits are not compiled.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+SMALL_BATCH = 64  # rows: the batched lookup wins below this, scikit-learn's loop above
+
+
+@dataclass
+class TreeTables:
+    """All trees of a HistGradientBoostingClassifier as padded decision/leaf tables."""
+
+    feature: np.ndarray  # (T*I,) feature of each internal node
+    threshold: np.ndarray  # (T*I,) go left when x <= threshold
+    paths: np.ndarray  # (T, I, L) +1 leaf under the left child, -1 right, 0 not below
+    lefts: np.ndarray  # (T, L) number of left turns to reach each leaf (-1: padding)
+    values: np.ndarray  # (T*L,) leaf values
+    baseline: float
+    n_trees: int
+    n_internal: int
+    n_leaves: int
+
+    def raw(self, X: np.ndarray) -> np.ndarray:
+        n = X.shape[0]
+        T, I, L = self.n_trees, self.n_internal, self.n_leaves  # noqa: E741
+        dec = (X[:, self.feature] <= self.threshold).view(np.uint8).astype(np.float32)
+        S = np.matmul(dec.reshape(n, T, I).transpose(1, 0, 2), self.paths)  # (T, n, L)
+        leaf = (S == self.lefts[:, None, :]).argmax(axis=2).T  # (n, T)
+        terms = np.empty((n, T + 1))
+        terms[:, 0] = self.baseline
+        terms[:, 1:] = self.values[leaf + np.arange(T) * L]
+        # scikit-learn adds the trees one by one, in order: a cumulative sum does the same
+        return np.cumsum(terms, axis=1)[:, -1]
+
+
+def tree_tables(clf: Any) -> TreeTables | None:
+    """The classifier's trees as tables; None when they cannot be (multi-class, categorical)."""
+    preds = getattr(clf, "_predictors", None)
+    if not preds or any(len(p) != 1 for p in preds):
+        return None  # multi-class: not compiled
+    nodes_list = [p[0].nodes for p in preds]
+    if any(n["is_categorical"].any() for n in nodes_list):
+        return None
+    T = len(nodes_list)
+    I = max(1, max(int((n["is_leaf"] == 0).sum()) for n in nodes_list))  # noqa: E741
+    L = max(int((n["is_leaf"] != 0).sum()) for n in nodes_list)
+    feature = np.zeros((T, I), dtype=np.intp)
+    threshold = np.full((T, I), np.inf)
+    paths = np.zeros((T, I, L), dtype=np.float32)
+    lefts = np.full((T, L), -1.0, dtype=np.float32)
+    values = np.zeros((T, L))
+    for t, nodes in enumerate(nodes_list):
+        internal: dict[int, int] = {}
+        n_leaf = 0
+        stack: list[tuple[int, list[tuple[int, int]]]] = [(0, [])]
+        while stack:
+            k, path = stack.pop()
+            nd = nodes[k]
+            if nd["is_leaf"]:
+                values[t, n_leaf] = nd["value"]
+                lefts[t, n_leaf] = sum(1 for _, s in path if s > 0)
+                for a, s in path:
+                    paths[t, a, n_leaf] = s
+                n_leaf += 1
+                continue
+            a = internal.setdefault(k, len(internal))
+            feature[t, a] = int(nd["feature_idx"])
+            threshold[t, a] = float(nd["num_threshold"])
+            stack.append((int(nd["right"]), [*path, (a, -1)]))
+            stack.append((int(nd["left"]), [*path, (a, 1)]))
+    baseline = np.asarray(clf._baseline_prediction, dtype=np.float64).ravel()
+    if baseline.shape != (1,):
+        return None
+    return TreeTables(
+        feature.ravel(), threshold.ravel(), paths, lefts, values.ravel(), float(baseline[0]),
+        T, I, L,
+    )  # fmt: skip
+
+
+def predict_proba(clf: Any, trees: TreeTables, X: np.ndarray) -> np.ndarray:
+    """Positive-class probabilities of the preprocessed ``X``: the tables for small batches,
+    scikit-learn's own predictor on one thread for large ones, then the model's own link."""
+    if X.shape[0] <= SMALL_BATCH:
+        raw = trees.raw(X)
+    else:
+        raw = clf._raw_predict(X, n_threads=1)[:, 0]
+    return np.asarray(clf._loss.predict_proba(raw[:, None])[:, 1], dtype=np.float64)

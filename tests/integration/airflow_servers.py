@@ -1,0 +1,353 @@
+"""Real Airflow components for the integration tests, shared by the LocalExecutor and the
+CeleryExecutor tests.
+
+- ``fresh_database``: a throwaway PostgreSQL database on 127.0.0.1:5432, dropped at the end
+  (the test is skipped, not failed, when no server runs here).
+- ``airflow_deployment``: a workspace copy, an AIRFLOW_HOME, ``airflow db migrate`` and the
+  components (api-server, scheduler, dag-processor, plus any workers), each in its own session,
+  configured from the environment only, as in a deployment; everything is killed at the end.
+- ``Api``: the REST API with a JWT from ``/auth/token``; the body the UI posts to trigger a run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.dags.test_dag_runs import copy_workspace, night_env
+
+PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
+DAG_ID = "retrain_nightly"
+AIRFLOW = str(Path(sys.executable).parent / "airflow")
+SERVERS = (
+    ("api-server", ["api-server", "--host", "127.0.0.1"]),
+    ("scheduler", ["scheduler"]),
+    ("dag-processor", ["dag-processor"]),
+)
+
+
+# --------------------------------------------------------------------------- PostgreSQL
+def pg_connect(dbname: str = "postgres") -> Any:
+    import psycopg2
+
+    conn = psycopg2.connect(dbname=dbname, connect_timeout=3, **PG)
+    conn.autocommit = True
+    return conn
+
+
+def pg_url(database: str, scheme: str = "postgresql+psycopg2") -> str:
+    return f"{scheme}://{PG['user']}@{PG['host']}:{PG['port']}/{database}"
+
+
+@contextmanager
+def fresh_database(prefix: str) -> Iterator[str]:
+    """A new database ``<prefix>_<random>``, dropped at the end (connections terminated)."""
+    import importlib.util
+
+    if importlib.util.find_spec("asyncpg") is None:  # Airflow 3 opens async sessions too
+        pytest.skip("Airflow on PostgreSQL needs the asyncpg driver (pip install asyncpg)")
+    try:
+        conn = pg_connect()
+    except Exception as err:  # no server on this machine: say so, do not fail
+        pytest.skip(f"PostgreSQL not reachable on {PG['host']}:{PG['port']}: {err}")
+    name = f"{prefix}_{secrets.token_hex(4)}"
+    try:
+        with conn.cursor() as cur:
+            cur.execute(f'CREATE DATABASE "{name}"')
+        yield name
+    finally:
+        with conn.cursor() as cur:
+            cur.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
+                (name,),
+            )
+            cur.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        conn.close()
+
+
+# --------------------------------------------------------------------------- waiting, logs
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def log_tails(logs: Path, chars: int = 3000) -> str:
+    """The last ``chars`` characters of every component's log."""
+    return "".join(
+        f"\n--- {f.name}\n" + f.read_text(errors="replace")[-chars:]
+        for f in sorted(logs.glob("*.log"))
+    )
+
+
+def wait_for(
+    what: str,
+    check: Callable[[], Any],
+    timeout: float,
+    every: float = 2.0,
+    logs: Path | None = None,
+) -> Any:
+    """``check()``'s first truthy value; on timeout an AssertionError with the logs' tails."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        try:
+            last = check()
+        except (OSError, urllib.error.URLError) as err:  # not up yet
+            last = err
+        else:
+            if last:
+                return last
+        time.sleep(every)
+    tail = log_tails(logs) if logs is not None else ""
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}; last: {last}{tail}")
+
+
+# --------------------------------------------------------------------------- the REST API
+class Api:
+    """The Airflow REST API with a JWT from /auth/token."""
+
+    def __init__(self, base: str) -> None:
+        self.base = base
+        self.token: str | None = None
+
+    def call(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(self.base + path, data=data, method=method, headers=headers)
+        try:
+            with urllib.request.urlopen(req, timeout=30) as resp:
+                raw = resp.read()
+                return resp.status, json.loads(raw) if raw else None
+        except urllib.error.HTTPError as err:
+            raw = err.read()
+            try:
+                return err.code, json.loads(raw)
+            except ValueError:
+                return err.code, raw.decode(errors="replace")
+
+    def login(self, username: str, password: str) -> None:
+        status, body = self.call(
+            "POST", "/auth/token", {"username": username, "password": password}
+        )
+        assert status in (200, 201), (status, body)
+        self.token = body["access_token"]
+
+    def get(self, path: str) -> Any:
+        status, body = self.call("GET", path)
+        assert status == 200, (path, status, body)
+        return body
+
+
+def ui_body(conf: dict[str, Any]) -> dict[str, Any]:
+    """The body the UI's trigger form posts: the params, logical date and interval left empty."""
+    body = {"conf": conf, "data_interval_end": None, "data_interval_start": None}
+    body["logical_date"] = None
+    return body
+
+
+def run_path(run_id: str) -> str:
+    return f"/api/v2/dags/{DAG_ID}/dagRuns/{urllib.request.quote(run_id, safe='')}"
+
+
+def dag_runs(api: Api) -> list[dict[str, Any]]:
+    return api.get(f"/api/v2/dags/{DAG_ID}/dagRuns?limit=50")["dag_runs"]
+
+
+def task_instances(api: Api, run_id: str) -> dict[str, dict[str, Any]]:
+    body = api.get(f"{run_path(run_id)}/taskInstances")
+    return {t["task_id"]: t for t in body["task_instances"]}
+
+
+def task_tries(api: Api, run_id: str, task_id: str) -> list[dict[str, Any]]:
+    """Every try of a task instance (the current one included), oldest first."""
+    body = api.get(f"{run_path(run_id)}/taskInstances/{task_id}/tries")
+    return sorted(body["task_instances"], key=lambda t: t["try_number"])
+
+
+def log_text(api: Api, run_id: str, task_id: str, try_number: int) -> str:
+    path = f"{run_path(run_id)}/taskInstances/{task_id}/logs/{try_number}"
+    return json.dumps(api.get(path + "?full_content=true"))
+
+
+def wait_dag_loaded(api: Api, logs: Path) -> None:
+    """The dag-processor parsed the DAG file, with no import error."""
+    wait_for(
+        "the DAG to be parsed",
+        lambda: api.call("GET", f"/api/v2/dags/{DAG_ID}")[0] == 200,
+        180,
+        logs=logs,
+    )
+    errors = api.get("/api/v2/importErrors")
+    assert errors["total_entries"] == 0, errors
+
+
+# --------------------------------------------------------------------------- processes
+def session_pids(sid: int) -> list[int]:
+    """Every live process of a session (a task process has a process group of its own);
+    zombies are dead already and left out."""
+    import psutil
+
+    pids = []
+    for proc in psutil.process_iter():
+        try:
+            if os.getsid(proc.pid) == sid and proc.status() != psutil.STATUS_ZOMBIE:
+                pids.append(proc.pid)
+        except (ProcessLookupError, PermissionError, psutil.Error):
+            continue
+    return pids
+
+
+def kill_session(sid: int, sig: int = signal.SIGKILL) -> list[int]:
+    pids = session_pids(sid)
+    for pid in pids:
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+    return pids
+
+
+@dataclass
+class Deployment:
+    """Running components, by name; each one the leader of its own session."""
+
+    api: Api
+    ws: Path
+    home: Path
+    logs: Path
+    env: dict[str, str]
+    procs: dict[str, subprocess.Popen] = field(default_factory=dict)
+
+    def start(self, name: str, args: list[str], **env: str) -> subprocess.Popen:
+        out = open(self.logs / f"{name}.log", "w")  # noqa: SIM115  (closed in stop())
+        self.procs[name] = subprocess.Popen(
+            [AIRFLOW, *args],
+            env={**self.env, **env},
+            cwd=self.home,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own session: stopped as a whole, task processes too
+        )
+        return self.procs[name]
+
+    def kill(self, name: str) -> list[int]:
+        """kill -9 every process of the component's session, as a machine failure would;
+        returns once none is left alive."""
+        sid = self.procs[name].pid
+        pids = kill_session(sid)
+        self.procs[name].wait(timeout=30)
+        wait_for(f"{name}'s processes to die", lambda: not session_pids(sid), 10, every=0.2)
+        return pids
+
+    def stop(self) -> None:
+        """SIGTERM to each process group, then SIGKILL to whatever is left of each session."""
+        for p in self.procs.values():
+            if p.poll() is None:
+                os.killpg(p.pid, signal.SIGTERM)
+        started = time.monotonic()
+        for name, p in self.procs.items():
+            try:
+                p.wait(timeout=max(1.0, started + 60 - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                print(f"{name} still running {time.monotonic() - started:.0f}s after SIGTERM")
+        for p in self.procs.values():
+            kill_session(p.pid)
+            if p.poll() is None:
+                p.wait(timeout=30)
+            if p.stdout is not None:
+                p.stdout.close()
+
+    @contextmanager
+    def report_on_failure(self) -> Iterator[None]:
+        """On any failure inside, print the tail of each component's log."""
+        try:
+            yield
+        except BaseException:
+            print(f"\n===== component logs ({self.logs})" + log_tails(self.logs, 6000))
+            tasks = sorted((self.home / "logs").glob("dag_id=*/**/*.log"), key=os.path.getmtime)
+            for f in tasks[-3:]:  # the last task logs written
+                print(f"\n--- {f.relative_to(self.home)}\n" + f.read_text(errors="replace")[-4000:])
+            raise
+
+
+def deployment_env(home: Path, ws: Path, database: str, port: int) -> dict[str, str]:
+    """Everything the components share: settings from the environment only."""
+    env = night_env(home, ws)
+    del env["RETRAIN_PARAMS"]  # the workspace comes from an Airflow Variable instead
+    env.update(
+        AIRFLOW_VAR_RETRAIN_PARAMS=str(ws / "params.yaml"),
+        AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=pg_url(database),
+        AIRFLOW__CORE__PARALLELISM="2",
+        AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS="admin:admin",
+        AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE=str(home / "passwords.json"),
+        AIRFLOW__API__PORT=str(port),
+        AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT=str(free_port()),  # not 8793: may be taken
+        AIRFLOW__API__WORKERS="1",
+        AIRFLOW__API__BASE_URL=f"http://127.0.0.1:{port}",
+        AIRFLOW__CORE__EXECUTION_API_SERVER_URL=f"http://127.0.0.1:{port}/execution/",
+        AIRFLOW__API_AUTH__JWT_SECRET=secrets.token_urlsafe(32),
+        AIRFLOW__API__SECRET_KEY=secrets.token_urlsafe(32),
+        AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES="1",
+        AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC="2",
+    )
+    return env
+
+
+@contextmanager
+def airflow_deployment(
+    root: Path,
+    base_ws: Path,
+    database: str,
+    settings: dict[str, str],
+    workers: dict[str, tuple[list[str], dict[str, str]]] | None = None,
+) -> Iterator[Deployment]:
+    """A copy of ``base_ws``, ``airflow db migrate``, then api-server, scheduler, dag-processor
+    and ``workers`` ({name: (airflow args, extra env)}) with ``settings`` on top of the shared
+    environment; yields once the api-server and the scheduler are healthy and logged in to."""
+    ws = copy_workspace(base_ws, root / "project")
+    home, logs = root / "airflow_home", root / "logs"
+    home.mkdir()
+    logs.mkdir()
+    port, password = free_port(), secrets.token_urlsafe(12)
+    (home / "passwords.json").write_text(json.dumps({"admin": password}))
+    env = {**deployment_env(home, ws, database, port), **settings}
+    migrate = subprocess.run(
+        [AIRFLOW, "db", "migrate"], env=env, cwd=home, capture_output=True, text=True, timeout=600
+    )
+    assert migrate.returncode == 0, migrate.stdout[-3000:] + migrate.stderr[-3000:]
+
+    dep = Deployment(Api(f"http://127.0.0.1:{port}"), ws, home, logs, env)
+    try:
+        with dep.report_on_failure():
+            for name, args in SERVERS:
+                dep.start(name, args + (["--port", str(port)] if name == "api-server" else []))
+            for name, (args, extra) in (workers or {}).items():
+                dep.start(name, args, **extra)
+
+            def healthy() -> bool:
+                status, body = dep.api.call("GET", "/api/v2/monitor/health")
+                return status == 200 and body["scheduler"]["status"] == "healthy"
+
+            wait_for("api-server and scheduler health", healthy, 180, logs=logs)
+            dep.api.login("admin", password)
+            yield dep
+    finally:
+        dep.stop()
