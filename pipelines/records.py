@@ -40,9 +40,6 @@ class Interval:
     def from_dict(cls, d: Mapping[str, Any]) -> Interval:
         return cls(_from_num(d["point"]), _from_num(d["lower"]), _from_num(d["upper"]))
 
-    def contains(self, value: float) -> bool:
-        return self.lower <= value <= self.upper
-
 
 Verdict = Literal["pass", "fail"]
 

@@ -54,6 +54,8 @@ def _fmt_metric(m: dict[str, float] | None) -> str:
 
 def pipeline_summary(params: Params) -> str:
     """The short report printed at the end of `retrain run`."""
+    from pipelines.stages.validate import report_page
+
     paths = params.paths
     res = stage_results(params)
     validation = read_json(paths.validation_json)
@@ -92,8 +94,6 @@ def pipeline_summary(params: Params) -> str:
     if registration:
         lines.append(f"registry   : {registration_line(registration)}")
     lines.append("reports    :")
-    from pipelines.stages.validate import report_page
-
     for p in paths.reports_to_open:
         if p == paths.validation_docs:
             p = report_page(p) or p

@@ -246,9 +246,9 @@ class Night:
         )
 
 
-def failed_tasks(states: Mapping[str, str | None], but: tuple[str, ...] = ()) -> list[str]:
+def failed_tasks(states: Mapping[str, str | None]) -> list[str]:
     """The tasks of a run that failed (or could not run because one did)."""
-    skip = {"summary", "watcher", *but}
+    skip = {"summary", "watcher"}
     return sorted(
         t for t, s in states.items() if s in ("failed", "upstream_failed") and t not in skip
     )
