@@ -290,6 +290,52 @@ class MlflowConfig(_Frozen):
     registered_model: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
 
 
+class ServeConfig(_Frozen):
+    """The serving side of the loop: where answers and late outcomes are logged."""
+
+    prediction_log: str = Field(
+        "data/live",
+        description="folder for Parquet files rolled by hour, or a postgresql:// URL; "
+        "RETRAIN_PREDICTION_LOG overrides",
+    )
+    flush_rows: int = Field(2000, ge=1, description="write the log when this many rows wait")
+    flush_seconds: float = Field(1.0, gt=0.0, description="... or when the oldest waited this long")
+
+
+class MonitorConfig(_Frozen):
+    """`retrain monitor` / the `retrain_monitor` DAG: live drift and live performance."""
+
+    window_hours: float = Field(24.0, gt=0.0, description="judge the predictions of this span")
+    min_rows: int = Field(200, ge=10, description="fewer logged predictions: no drift verdict")
+    min_labelled_rows: int = Field(200, ge=10, description="fewer joined labels: no performance")
+    metric: Literal["roc_auc", "accuracy", "f1", "precision", "recall"] = "roc_auc"
+    max_drift_share: Fraction = Field(0.3, description="share of drifted columns that retrains")
+    max_performance_drop: float = Field(
+        0.03, ge=0.0, description="champion's evaluated metric minus the live interval's top"
+    )
+    pushgateway: str | None = Field(None, description="host:port of a Prometheus Pushgateway")
+
+
+class CanaryConfig(_Frozen):
+    """A gate-passed challenger beside the champion, decided on labelled live traffic."""
+
+    share: Fraction = Field(0.2, description="share of requests the canary answers")
+    min_rows: int = Field(300, ge=20, description="labelled rows per arm before deciding")
+    max_hours: float = Field(24.0, gt=0.0, description="undecided after this long: abort")
+    metric: Literal["roc_auc", "accuracy", "f1", "precision", "recall"] = "roc_auc"
+    margin: float = Field(0.01, ge=0.0, description="promote unless worse by more than this")
+    fairness_margin: float = Field(0.03, ge=0.0, description="per-group regression allowed")
+
+
+class DeployConfig(_Frozen):
+    """How a gate-passed challenger reaches traffic."""
+
+    rollout: Literal["direct", "canary", "shadow"] = "direct"
+    approval: Literal["none", "required"] = "none"
+    approval_timeout_minutes: float = Field(1440.0, gt=0.0, description="then: rejected")
+    canary: CanaryConfig = Field(default_factory=CanaryConfig)
+
+
 # --------------------------------------------------------------------------- root
 class Params(_Frozen):
     dataset: DatasetConfig
@@ -303,6 +349,9 @@ class Params(_Frozen):
     window: WindowConfig = Field(default_factory=WindowConfig)
     nightly: NightlyConfig = Field(default_factory=NightlyConfig)
     simulate: SimulateConfig = Field(default_factory=SimulateConfig)
+    serve: ServeConfig = Field(default_factory=ServeConfig)
+    monitor: MonitorConfig = Field(default_factory=MonitorConfig)
+    deploy: DeployConfig = Field(default_factory=DeployConfig)
     mlflow: MlflowConfig
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
@@ -338,7 +387,16 @@ class Params(_Frozen):
             suite=self.path(c.expectations) / f"{self.validate.suite}.json",
             landing=self.path(self.nightly.landing),
             quarantine=self.path(self.nightly.quarantine),
+            live=self.path(self.serve.prediction_log)
+            if "://" not in self.serve.prediction_log
+            else self.path(c.data) / "live",
         )
+
+    @property
+    def prediction_log(self) -> str:
+        """Where serving logs answers and outcomes: a folder, or a postgresql:// URL."""
+        env = os.environ.get("RETRAIN_PREDICTION_LOG") or self.serve.prediction_log
+        return env if "://" in env else str(self.path(env))
 
     @property
     def mirror(self) -> Path | None:
@@ -371,6 +429,7 @@ class Paths:
     suite: Path
     landing: Path
     quarantine: Path
+    live: Path  # the prediction log's folder (local default)
 
     # ---- data
     @property
@@ -410,6 +469,28 @@ class Paths:
     def lock(self) -> Path:
         """The workspace lock: one night at a time, across processes and hosts sharing it."""
         return self.data / ".nightly.lock"
+
+    # ---- the live loop: what serving answered, the outcomes fed back, the monitor's verdicts
+    @property
+    def live_predictions(self) -> Path:
+        return self.live / "predictions"
+
+    @property
+    def live_feedback(self) -> Path:
+        return self.live / "feedback"
+
+    @property
+    def monitor(self) -> Path:
+        return self.reports / "monitor"
+
+    @property
+    def monitor_state(self) -> Path:
+        """What the monitor has already turned into landing batches (a watermark)."""
+        return self.live / "monitor_state.json"
+
+    @property
+    def canary(self) -> Path:
+        return self.reports / "canary"
 
     # ---- models
     @property

@@ -1,8 +1,15 @@
 """The serving app: a bare ASGI application on uvicorn (httptools + uvloop).
 
 Endpoints: ``POST /predict`` (one record as a JSON object, or a batch as a JSON array or
-``{"records": [...]}``), ``GET /health`` (alive), ``GET /ready`` (a model is loaded),
-``GET /version`` (model version, data version, image tag) and ``GET /metrics`` (Prometheus).
+``{"records": [...]}``), ``POST /feedback`` (true outcomes of earlier answers, by request id),
+``GET /health`` (alive), ``GET /ready`` (a model is loaded), ``GET /version`` (model version,
+data version, image tag, canary) and ``GET /metrics`` (Prometheus).
+
+Every answer carries a ``request_id`` (the ``X-Request-ID`` header, else generated) and the model
+version, and is appended to the prediction log (:mod:`pipelines.serve.predlog`) off the hot path.
+With a canary beside the champion (the registry alias ``canary``, its mode and share in the
+version's tags), a stable hash of the request id sends ``share`` of requests to the canary; in
+shadow mode every request is also scored by the challenger after the answer, and only logged.
 
 The hot path does only per-request work: parse JSON (orjson), check and encode the records in one
 pass (:mod:`pipelines.serve.inputs`, with the compiled scorer's codes), queue them for the
@@ -23,6 +30,7 @@ import logging
 import os
 import threading
 import time
+import zlib
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -32,7 +40,8 @@ from pipelines import seams
 from pipelines.serve.batching import MicroBatcher
 from pipelines.serve.inputs import InputError
 from pipelines.serve.metrics import ServingMetrics
-from pipelines.serve.model import ModelHolder, ServingSpec
+from pipelines.serve.model import LoadedModel, ModelHolder, ServingSpec
+from pipelines.serve.predlog import PredictionLog
 
 log = logging.getLogger("pipelines.serve")
 
@@ -42,6 +51,7 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 MAX_BODY = 1 << 20  # bytes
 MAX_RECORDS = 10_000
+MAX_OUTCOMES = 100_000
 TOKEN_ENV = "RETRAIN_SERVE_TOKEN"  # set: POST /predict needs this bearer token
 _CHALLENGE = (b"www-authenticate", b'Bearer realm="predict"')
 _JSON = [(b"content-type", b"application/json")]
@@ -58,8 +68,13 @@ class ServingApp:
         max_body: int = MAX_BODY,
         max_records: int = MAX_RECORDS,
         watch_interval: float | None = None,
+        prediction_log: PredictionLog | None = None,
+        canary: ModelHolder | None = None,
     ) -> None:
         self.holder = holder
+        self.canary = canary
+        self.predlog = prediction_log
+        self._ids = _RequestIds()
         self.spec = spec
         self.image_tag = image_tag or os.environ.get("RETRAIN_IMAGE_TAG") or "local"
         self.max_body = max_body
@@ -87,11 +102,16 @@ class ServingApp:
                     self._stop.wait(1.0)
             if self.watch_interval:
                 self.holder.watch(self.watch_interval, self._stop)
+                if self.canary is not None:
+                    self.canary.watch(self.watch_interval, self._stop)
 
         threading.Thread(target=first_load, name="model-loader", daemon=True).start()
 
     def stop(self) -> None:
+        """Stop watching and write the prediction log's last rows (on shutdown, SIGTERM too)."""
         self._stop.set()
+        if self.predlog is not None:
+            self.predlog.close()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -121,12 +141,23 @@ class ServingApp:
                 body = orjson.dumps({"error": "a bearer token is required", "kind": "auth"})
                 return await _respond(send, 401, body, [*_JSON, _CHALLENGE])
             t0 = time.perf_counter()
-            status, body, version = await self._predict(scope, receive)
-            headers = _JSON if version is None else [*_JSON, (b"x-model-version", version)]
+            rid = self._ids.of(scope)
+            status, body, version = await self._predict(scope, receive, rid)
+            headers = [*_JSON, (b"x-request-id", rid.encode())]
+            if version is not None:
+                headers.append((b"x-model-version", version))
             await _respond(send, status, body, headers)
             self.metrics.observe_latency(time.perf_counter() - t0)
             self.metrics.request(path, status)
             return
+        if path == "/feedback":
+            if method != "POST":
+                return await self._error(send, path, 405, "use POST for /feedback", "method")
+            if self._token and not self._authorized(scope):
+                return await self._error(send, path, 401, "a bearer token is required", "auth")
+            status, body = await self._feedback(scope, receive)
+            self.metrics.request(path, status)
+            return await _respond(send, status, body, _JSON)
         if method not in ("GET", "HEAD"):
             if path in ("/health", "/ready", "/version", "/metrics"):
                 return await self._error(send, path, 405, f"use GET for {path}", "method")
@@ -166,6 +197,14 @@ class ServingApp:
         }
         if self.holder.rejected:
             info["rejected"] = dict(self.holder.rejected)
+        can = self.canary.current if self.canary is not None else None
+        if can is not None:
+            info["canary"] = {
+                "model_version": can.version,
+                "mode": _mode(can),
+                "share": _share(can),
+            }
+        info["prediction_log"] = None if self.predlog is None else self.predlog.location
         return info
 
     def _authorized(self, scope: Scope) -> bool:
@@ -183,13 +222,22 @@ class ServingApp:
         await _respond(send, status, orjson.dumps({"error": msg, "kind": kind}), _JSON)
 
     # ---- /predict
-    async def _predict(self, scope: Scope, receive: Receive) -> tuple[int, bytes, bytes | None]:
+    async def _predict(
+        self, scope: Scope, receive: Receive, rid: str
+    ) -> tuple[int, bytes, bytes | None]:
         try:
             body = await self._read_body(scope, receive)
             model = self.holder.current
             if model is None:
                 raise _Reject(503, "no model loaded yet", "not_ready")
             records, single = self._records(body)
+            arm = "champion"
+            challenger = self.canary.current if self.canary is not None else None
+            if challenger is not None:
+                if _mode(challenger) == "shadow":
+                    self._shadow(challenger, records, rid)
+                elif zlib.crc32(rid.encode()) % 10_000 < _share(challenger) * 10_000:
+                    model, arm = challenger, "canary"
             X = model.scorer.encode(records)
         except _Reject as r:
             self.metrics.error(r.kind)
@@ -208,11 +256,14 @@ class ServingApp:
             msg = f"the model could not score this input: {type(err).__name__}: {err}"
             return 500, orjson.dumps({"error": msg, "kind": "model_error"}), None
         proba = seams.adjust("serve.proba", proba)
+        if self.predlog is not None:
+            self.predlog.append(rid, model.version, arm, records, proba)
         spec = self.spec
         thr, pos, neg = spec.threshold, spec.positive_label, spec.negative_label
         if single:
             p = float(proba[0])
             out: dict[str, Any] = {
+                "request_id": rid,
                 "model_version": model.version,
                 "probability": p,
                 "label": pos if p >= thr else neg,
@@ -220,11 +271,83 @@ class ServingApp:
         else:
             probs = proba.tolist()
             out = {
+                "request_id": rid,
                 "model_version": model.version,
                 "probabilities": probs,
                 "labels": [pos if p >= thr else neg for p in probs],
             }
         return 200, orjson.dumps(out), model.version.encode()
+
+    def _shadow(self, challenger: LoadedModel, records: list[Any], rid: str) -> None:
+        """Score the request with the shadow model too, after the answer; log it, send nothing."""
+        try:
+            X = challenger.scorer.encode(records)
+        except InputError:
+            return  # the champion's answer stands; the shadow model cannot read this input
+        fut = self.batcher.submit(challenger, X, len(records))
+        log_ = self.predlog
+
+        def logged(f: Any) -> None:
+            if f.cancelled() or f.exception() is not None:
+                self.metrics.error("shadow_error")
+            elif log_ is not None:
+                log_.append(rid, challenger.version, "shadow", records, f.result())
+
+        fut.add_done_callback(logged)
+
+    # ---- /feedback
+    async def _feedback(self, scope: Scope, receive: Receive) -> tuple[int, bytes]:
+        """Outcomes: ``{"outcomes": [{"request_id": ..., "row": 0, "label": ...}]}`` or a list."""
+        try:
+            body = await self._read_body(scope, receive)
+            if self.predlog is None:
+                raise _Reject(503, "no prediction log is configured", "no_log")
+            outcomes = self._outcomes(body)
+        except _Reject as r:
+            self.metrics.error(r.kind)
+            return r.status, r.body()
+        except InputError as err:
+            self.metrics.error(err.kind)
+            return 422, orjson.dumps({"error": err.message, "kind": err.kind, "field": err.field})
+        n = self.predlog.append_outcomes(outcomes)
+        return 202, orjson.dumps({"accepted": n})
+
+    def _outcomes(self, body: bytes) -> list[tuple[str, int, str]]:
+        try:
+            data = orjson.loads(body)
+        except orjson.JSONDecodeError as err:
+            raise _Reject(400, f"malformed JSON: {err}", "malformed_json") from None
+        if type(data) is dict:
+            data = data.get("outcomes", [data] if "request_id" in data else None)
+        if type(data) is not list or not data:
+            raise InputError(
+                'expected {"outcomes": [{"request_id": ..., "row": 0, "label": ...}, ...]}',
+                "outcomes",
+                "shape",
+            )
+        if len(data) > MAX_OUTCOMES:
+            raise _Reject(413, f"{len(data)} outcomes exceed {MAX_OUTCOMES}", "too_many")
+        labels = (self.spec.positive_label, self.spec.negative_label)
+        out: list[tuple[str, int, str]] = []
+        for i, o in enumerate(data):
+            if type(o) is not dict or type(o.get("request_id")) is not str or not o["request_id"]:
+                raise InputError(
+                    f"outcome {i}: 'request_id' (a string) is required", "request_id", "shape"
+                )
+            row = o.get("row", 0)
+            if type(row) is not int or row < 0:
+                raise InputError(
+                    f"outcome {i}: 'row' must be a non-negative integer", "row", "shape"
+                )
+            label = o.get("label")
+            if label not in labels:
+                raise InputError(
+                    f"outcome {i}: 'label' must be one of {list(labels)}, got {label!r}",
+                    "label",
+                    "unknown_label",
+                )
+            out.append((o["request_id"], row, str(label)))
+        return out
 
     async def _read_body(self, scope: Scope, receive: Receive) -> bytes:
         length = None
@@ -302,6 +425,33 @@ class ServingApp:
         return recs
 
 
+class _RequestIds:
+    """The request id: the client's ``X-Request-ID`` (up to 128 printable bytes), else this
+    process's random prefix and a counter (unique across processes, no uuid per request)."""
+
+    def __init__(self) -> None:
+        self._prefix = os.urandom(6).hex()
+        self._n = 0
+
+    def of(self, scope: Scope) -> str:
+        for k, v in scope["headers"]:
+            if k == b"x-request-id" and 0 < len(v) <= 128 and v.isascii() and v.strip() == v:
+                return v.decode()
+        self._n += 1
+        return f"{self._prefix}-{self._n:x}"
+
+
+def _mode(model: LoadedModel) -> str:
+    return model.tags.get("canary.mode", "canary")
+
+
+def _share(model: LoadedModel) -> float:
+    try:
+        return min(max(float(model.tags.get("canary.share", "0")), 0.0), 1.0)
+    except ValueError:
+        return 0.0
+
+
 class _Reject(Exception):
     def __init__(self, status: int, message: str, kind: str) -> None:
         super().__init__(message)
@@ -351,14 +501,33 @@ def run(app: ServingApp, host: str, port: int, log_level: str = "warning") -> No
     uvicorn.Server(config).run()
 
 
-def local_app(params: Any, watch_interval: float = 2.0, smoke_rows: int = 200) -> ServingApp:
-    """The embedded default: the registry's champion, swapped in place when the alias moves."""
+def local_app(
+    params: Any, watch_interval: float = 2.0, smoke_rows: int = 200, log: bool = True
+) -> ServingApp:
+    """The embedded default: the registry's champion, swapped in place when the alias moves,
+    a canary beside it while the alias ``canary`` names one, and the prediction log."""
+    import dataclasses
+
     from pipelines.serve.model import RegistrySource
 
     spec = ServingSpec.from_params(params)
-    source = RegistrySource(params.tracking_uri, spec)
-    holder = ModelHolder(source, smoke=smoke_records(params, smoke_rows))
-    return ServingApp(holder, spec, watch_interval=watch_interval)
+    smoke = smoke_records(params, smoke_rows)
+    holder = ModelHolder(RegistrySource(params.tracking_uri, spec), smoke=smoke)
+    canary_spec = dataclasses.replace(spec, alias="canary")
+    canary = ModelHolder(RegistrySource(params.tracking_uri, canary_spec), smoke, optional=True)
+    predlog = None
+    if log:
+        f = params.dataset.features
+        predlog = PredictionLog(
+            params.prediction_log,
+            [*f.numeric, *f.categorical],
+            flush_rows=params.serve.flush_rows,
+            flush_seconds=params.serve.flush_seconds,
+            numeric=f.numeric,
+        )
+    return ServingApp(
+        holder, spec, watch_interval=watch_interval, prediction_log=predlog, canary=canary
+    )
 
 
 def smoke_records(params: Any, n: int = 200) -> list[dict[str, Any]] | None:

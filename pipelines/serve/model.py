@@ -80,6 +80,7 @@ class LoadedModel:
     data_version: dict[str, str] = field(default_factory=dict)
     source: str = ""
     loaded_at: float = field(default_factory=time.time)
+    tags: dict[str, str] = field(default_factory=dict)  # the registry version's tags
 
     def info(self) -> dict[str, Any]:
         return {
@@ -234,7 +235,7 @@ class RegistrySource:
         tmp = Path(tempfile.mkdtemp(prefix=f"serve-{name}-v{version}-"))
         try:
             local = Path(download_model(self.tracking_uri, name, version, tmp))
-            return load_model_dir(
+            loaded = load_model_dir(
                 local,
                 self.spec,
                 str(version),
@@ -242,6 +243,8 @@ class RegistrySource:
                 data_versions(dict(mv.tags)),
                 source=f"models:/{name}/{version}",
             )
+            loaded.tags = dict(mv.tags)
+            return loaded
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 
@@ -269,9 +272,12 @@ class ModelHolder:
     """The model being served. Readers take ``current`` once per batch; a swap is one
     reference assignment, so every request is scored by exactly one whole model."""
 
-    def __init__(self, source: Any, smoke: list[dict[str, Any]] | None = None) -> None:
+    def __init__(
+        self, source: Any, smoke: list[dict[str, Any]] | None = None, optional: bool = False
+    ) -> None:
         self.source = source
         self.smoke = smoke
+        self.optional = optional  # a canary: dropped when its alias goes away
         self.current: LoadedModel | None = None
         self.rejected: dict[str, str] = {}  # version -> why it was not swapped in
         self.last_error = ""
@@ -289,6 +295,10 @@ class ModelHolder:
                 self.last_error = f"resolve: {type(err).__name__}: {err}"
                 return False
             cur = self.current
+            if version is None and self.optional and cur is not None:
+                self.current = None  # the canary was promoted or aborted
+                log.warning("canary v%s withdrawn", cur.version)
+                return True
             if version is None or (cur is not None and cur.version == version):
                 return False
             if version in self.rejected:

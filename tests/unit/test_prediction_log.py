@@ -1,0 +1,231 @@
+"""The prediction log and the feedback loop's serving side: request ids, every answer logged with
+its version and arm, outcomes joined by request id, the canary's share and shadow mirroring.
+
+A real small model on real Adult rows behind the real ASGI app; the log is a real Parquet folder
+(PostgreSQL is covered in tests/integration/test_prediction_log_pg.py)."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipelines.serve import predlog
+from pipelines.serve.app import ServingApp
+from pipelines.serve.fastpath import CompiledScorer, frame_records
+from pipelines.serve.model import LoadedModel, ModelHolder, ServingSpec
+from pipelines.serve.predlog import PredictionLog
+
+pytestmark = pytest.mark.filterwarnings("ignore:Using `httpx`")
+
+
+class _Static:
+    def __init__(self, loaded: LoadedModel | None) -> None:
+        self.loaded = loaded
+
+    def resolve(self) -> str | None:
+        return self.loaded.version if self.loaded else None
+
+    def load(self, version: str) -> LoadedModel:
+        assert self.loaded is not None
+        return self.loaded
+
+
+@pytest.fixture(scope="module")
+def spec(params) -> ServingSpec:
+    return ServingSpec.from_params(params)
+
+
+@pytest.fixture(scope="module")
+def models(params, adult_reference):
+    from pipelines.stages.train import fit
+
+    cfg = params.train.model_copy(update={"hyperparameters": {"max_iter": 20}})
+    a = fit(adult_reference.sample(3000, random_state=0), params.dataset, cfg)
+    cfg_b = params.train.model_copy(update={"hyperparameters": {"max_iter": 5}})
+    b = fit(adult_reference.sample(3000, random_state=1), params.dataset, cfg_b)
+    return a, b
+
+
+@pytest.fixture(scope="module")
+def records(adult_current, spec) -> list[dict]:
+    return frame_records(adult_current.head(400), spec.fields)
+
+
+def _features(params) -> list[str]:
+    f = params.dataset.features
+    return [*f.numeric, *f.categorical]
+
+
+def _workspace(params, tmp_path):
+    """Just what the readers need from params: the log's location and the features."""
+    return SimpleNamespace(prediction_log=str(tmp_path / "live"), dataset=params.dataset)
+
+
+def _app(params, spec, models, records, where, canary_tags=None):
+    a, b = models
+    champ = LoadedModel("3", CompiledScorer(a, spec.fields))
+    holder = ModelHolder(_Static(champ), smoke=records[:20])
+    canary = None
+    if canary_tags is not None:
+        chal = LoadedModel("4", CompiledScorer(b, spec.fields), tags=canary_tags)
+        canary = ModelHolder(_Static(chal), smoke=records[:20], optional=True)
+    f = params.dataset.features
+    log = PredictionLog(
+        where.prediction_log, _features(params), flush_rows=50, flush_seconds=0.2,
+        numeric=f.numeric,
+    )  # fmt: skip
+    app = ServingApp(holder, spec, prediction_log=log, canary=canary)
+    holder.refresh()
+    if canary is not None:
+        canary.refresh()
+    return app
+
+
+def test_every_answer_is_logged_with_its_request_id_version_and_inputs(
+    params, spec, models, records, tmp_path
+):
+    from starlette.testclient import TestClient
+
+    where = _workspace(params, tmp_path)
+    app = _app(params, spec, models, records, where)
+    with TestClient(app) as c:
+        r = c.post("/predict", json=records[0], headers={"X-Request-ID": "req-1"})
+        assert r.status_code == 200
+        assert r.json()["request_id"] == "req-1" and r.headers["x-request-id"] == "req-1"
+        r2 = c.post("/predict", json=records[1:6])
+        rid = r2.json()["request_id"]
+        assert r2.headers["x-request-id"] == rid and rid != "req-1"
+        r3 = c.post("/predict", json=records[6])
+        assert r3.json()["request_id"] != rid  # generated ids are unique
+    # leaving the client ran the lifespan shutdown: the log was flushed and closed
+    got = predlog.read_predictions(where)
+    assert len(got) == 7
+    one = got[got.request_id == "req-1"].iloc[0]
+    assert one.model_version == "3" and one.arm == "champion" and one.row == 0
+    assert one.probability == pytest.approx(r.json()["probability"])
+    assert one.age == records[0]["age"] and one.sex == records[0]["sex"]
+    batch = got[got.request_id == rid].sort_values("row")
+    assert list(batch.row) == [0, 1, 2, 3, 4]
+    assert np.allclose(batch.probability, r2.json()["probabilities"])
+    assert got.ts.dt.tz is not None
+
+
+def test_feedback_joins_outcomes_to_answers_and_rejects_bad_ones(
+    params, spec, models, records, tmp_path
+):
+    from starlette.testclient import TestClient
+
+    where = _workspace(params, tmp_path)
+    app = _app(params, spec, models, records, where)
+    pos, neg = params.dataset.positive_label, params.dataset.negative_label
+    with TestClient(app) as c:
+        c.post("/predict", json=records[:3], headers={"X-Request-ID": "b1"})
+        c.post("/predict", json=records[3], headers={"X-Request-ID": "s1"})
+        ok = c.post(
+            "/feedback",
+            json={"outcomes": [{"request_id": "b1", "row": 2, "label": pos},
+                               {"request_id": "s1", "label": neg}]},
+        )  # fmt: skip
+        assert ok.status_code == 202 and ok.json() == {"accepted": 2}
+        bad = c.post("/feedback", json={"outcomes": [{"request_id": "b1", "label": "maybe"}]})
+        assert bad.status_code == 422 and bad.json()["field"] == "label"
+        assert "maybe" in bad.json()["error"]
+        assert c.post("/feedback", json={"outcomes": []}).status_code == 422
+        assert c.post("/feedback", json=[{"row": 1, "label": pos}]).json()["field"] == "request_id"
+        assert c.get("/feedback").status_code == 405
+    j = predlog.joined(where)
+    assert sorted(zip(j.request_id, j.row, j.label, strict=True)) == [
+        ("b1", 2, pos),
+        ("s1", 0, neg),
+    ]
+    # a later outcome for the same answer wins (a corrected label)
+    predlog.record_outcomes(where, pd.DataFrame({"request_id": ["s1"], "label": [pos]}))
+    j = predlog.joined(where)
+    assert j.set_index("request_id").loc["s1", "label"] == pos
+
+
+def test_canary_takes_its_share_by_request_id_and_shadow_only_logs(
+    params, spec, models, records, tmp_path
+):
+    from starlette.testclient import TestClient
+
+    where = _workspace(params, tmp_path / "canary")
+    app = _app(
+        params, spec, models, records, where, {"canary.mode": "canary", "canary.share": "0.3"}
+    )
+    n = 1000
+    with TestClient(app) as c:
+        versions = [
+            c.post("/predict", json=records[i % 400], headers={"X-Request-ID": f"q{i}"}).json()[
+                "model_version"
+            ]
+            for i in range(n)
+        ]
+        assert c.get("/version").json()["canary"] == {
+            "model_version": "4", "mode": "canary", "share": 0.3,
+        }  # fmt: skip
+        # the same id goes to the same arm (a retried request sees the same model)
+        again = c.post("/predict", json=records[5], headers={"X-Request-ID": "q5"})
+        assert again.json()["model_version"] == versions[5]
+    share = versions.count("4") / n
+    assert abs(share - 0.3) < 0.05, share  # binomial sd at n=1000 is 0.0145
+    logged = predlog.read_predictions(where)
+    assert set(logged.arm) == {"champion", "canary"}
+    assert (logged[logged.arm == "canary"].model_version == "4").all()
+
+    where2 = _workspace(params, tmp_path / "shadow")
+    app2 = _app(
+        params, spec, models, records, where2, {"canary.mode": "shadow", "canary.share": "0.3"}
+    )
+    with TestClient(app2) as c:
+        for i in range(50):
+            r = c.post("/predict", json=records[i], headers={"X-Request-ID": f"s{i}"})
+            assert r.json()["model_version"] == "3"  # the answer is always the champion's
+    logged = predlog.read_predictions(where2)
+    assert (logged.arm == "champion").sum() == 50 and (logged.arm == "shadow").sum() == 50
+    pair = logged[logged.request_id == "s7"].set_index("arm")
+    assert pair.loc["shadow", "model_version"] == "4"
+
+
+def test_folder_log_rolls_by_hour_and_reads_since(params, tmp_path):
+    feats = _features(params)
+    rec = {c: (1.0 if c in params.dataset.features.numeric else "x") for c in feats}
+    log = PredictionLog(str(tmp_path), feats, flush_rows=10_000, flush_seconds=60,
+                        numeric=params.dataset.features.numeric)  # fmt: skip
+    for i in range(3):
+        log.append(f"r{i}", "1", "champion", [rec, rec], np.array([0.1, 0.9]))
+        log.flush()
+    hour_dir = next((tmp_path / "predictions").iterdir())
+    assert len(list(hour_dir.glob("part-*.parquet"))) == 3
+    log.sink.roll("predictions", now=time.time() + 7200)  # the hour closed
+    assert [p.name.split("-")[0] for p in hour_dir.glob("*.parquet")] == ["hour"]
+    where = SimpleNamespace(prediction_log=str(tmp_path), dataset=params.dataset)
+    assert len(predlog.read_predictions(where)) == 6
+    later = datetime.now(UTC) + timedelta(hours=1)
+    assert len(predlog.read_predictions(where, since=later)) == 0
+    log.close()
+
+
+def test_a_failing_sink_keeps_rows_for_the_next_write(params, tmp_path):
+    feats = _features(params)
+    rec = {c: (1.0 if c in params.dataset.features.numeric else "x") for c in feats}
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    log = PredictionLog(
+        str(blocker), feats, flush_seconds=60, numeric=params.dataset.features.numeric
+    )
+    log.append("r", "1", "champion", [rec], np.array([0.5]))
+    assert log.flush() == 0 and log.failures == 1 and log.pending == 1
+    log.sink = predlog.FolderSink(tmp_path / "ok")
+    assert log.flush() == 1 and log.pending == 0
+    log.close()
+
+
+def test_unsupported_location_is_named():
+    with pytest.raises(predlog.LogError, match="s3://bucket"):
+        predlog.open_sink("s3://bucket/log")
