@@ -35,6 +35,7 @@ setup: $(STAMP)
 
 run: setup
 	$(BIN)/retrain series
+	$(BIN)/retrain demo-loop
 
 test: setup
 	$(BIN)/python -m pytest

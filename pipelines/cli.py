@@ -192,6 +192,44 @@ def _report_deploy(res: DeployResult, what: str, ok_word: str, failed_note: str 
     return 0 if res.ok else 1
 
 
+def cmd_labels(args: argparse.Namespace) -> int:
+    """Feed true outcomes back: join them to logged answers by request id."""
+    params = load_params(args.params)
+    from pipelines.monitor.labels import feed_outcomes
+
+    res = feed_outcomes(Path(args.file), params)
+    print(f"labels: {res.rows:,} outcomes recorded, {res.matched:,} match a logged answer")
+    if res.matched < res.rows:
+        print(f"  not (yet) in the prediction log, e.g. {', '.join(res.unmatched_examples)}")
+    return 0
+
+
+def cmd_monitor(args: argparse.Namespace) -> int:
+    """One monitor pass: live drift and performance, published; outcomes landed."""
+    params = load_params(args.params)
+    from pipelines.monitor.run import run_monitor
+
+    res = run_monitor(params, land=not args.no_land, mlflow=not args.no_mlflow)
+    v = res.verdict
+    print(f"monitor: {v.summary()}")
+    for r in v.reasons:
+        print(f"  - {r}")
+    if res.landed_rows:
+        print(f"  {res.landed_rows:,} labelled rows landed in {res.landed_to}")
+    for name, path in res.reports.items():
+        print(f"  {name}: {path}")
+    return 0
+
+
+def cmd_demo_loop(args: argparse.Namespace) -> int:
+    """serve -> log -> label -> monitor -> retrain -> gate -> canary -> promote, for real."""
+    params = load_params(args.params)
+    from pipelines.loop import run_loop
+
+    run_loop(params, _progress, rows=args.rows)
+    return 0
+
+
 def _progress(msg: str) -> None:
     print(msg, flush=True)
 
@@ -250,6 +288,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--base-image", default=None, help="default: python:3.11-slim, else offline")
     p.add_argument("--rollback", action="store_true", help="roll the alias back and redeploy")
     p.add_argument("--reason", default="rollback", help="why (with --rollback; recorded)")
+    p = add("labels", cmd_labels, "feed back true outcomes (CSV/Parquet: request_id, [row], label)")
+    p.add_argument("file")
+    p = add("monitor", cmd_monitor, "live drift and performance from the prediction log")
+    p.add_argument("--no-land", action="store_true", help="do not land outcomes as a batch")
+    p.add_argument("--no-mlflow", action="store_true", help="do not record the pass in MLflow")
+    p = add("demo-loop", cmd_demo_loop, "the production loop on this machine (end of make run)")
+    p.add_argument("--rows", type=int, default=3000, help="drifted records in the first wave")
     return ap
 
 

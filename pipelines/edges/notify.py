@@ -203,18 +203,6 @@ def mlflow_link(tracking_uri: str, experiment_id: str, run_id: str) -> str:
     )
 
 
-def _nights_experiment(params: Params, client: Any) -> str:
-    name = f"{params.mlflow.experiment}-nights"
-    exp = client.get_experiment_by_name(name)
-    if exp is not None:
-        return str(exp.experiment_id)
-    uri = params.tracking_uri
-    location = None
-    if uri.startswith(("sqlite:", "file:")):
-        location = (params.root / "mlartifacts").as_uri()
-    return str(client.create_experiment(name, artifact_location=location))
-
-
 def publish_night(
     params: Params, night: NightRecord, tags: Mapping[str, str] | None = None
 ) -> dict[str, str]:
@@ -233,7 +221,7 @@ def publish_night(
     tracking.setup(params)
     uri = params.tracking_uri
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
-    exp_id = _nights_experiment(params, client)
+    exp_id = tracking.side_experiment(params, client, "nights")
     day = night.date
     gate = night.gate or {}
     run_tags = {

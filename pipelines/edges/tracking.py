@@ -35,6 +35,19 @@ def point_at(uri: str) -> None:
         os.environ["MLFLOW_TRACKING_URI"] = before
 
 
+def side_experiment(params: Params, client: Any, suffix: str) -> str:
+    """The id of ``<mlflow.experiment>-<suffix>`` (nights, monitor), created when missing."""
+    name = f"{params.mlflow.experiment}-{suffix}"
+    exp = client.get_experiment_by_name(name)
+    if exp is not None:
+        return str(exp.experiment_id)
+    uri = params.tracking_uri
+    location = None
+    if uri.startswith(("sqlite:", "file:")):
+        location = (params.root / "mlartifacts").as_uri()
+    return str(client.create_experiment(name, artifact_location=location))
+
+
 def setup(params: Params) -> str:
     """Point MLflow at the configured tracking URI and experiment; return the experiment id."""
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")

@@ -1,0 +1,272 @@
+"""`retrain demo-loop` (the end of `make run`): the production loop, for real, on this machine.
+
+serve -> log -> label -> monitor -> retrain -> gate -> canary -> promote, with the real parts:
+
+1. the champion is served by ``retrain serve`` (a separate process, the prediction log on);
+2. traffic from a drifted population (the ``covariate_drift`` scenario's rows of the held-out
+   file) is sent as HTTP requests with request ids;
+3. the true outcomes come back late: half through ``POST /feedback``, half as a file
+   (``retrain labels``);
+4. the monitor judges live drift and live performance and lands the outcomes as a batch;
+5. when it asks for a retrain, the night runs on that batch (validation, drift, train,
+   evaluation, fairness, gate) with ``deploy.rollout: canary``;
+6. a gate-passed challenger serves a share of the traffic beside the champion; more traffic and
+   outcomes follow; the canary is decided by a bootstrap CI of the difference between the arms
+   (and per-group fairness): promoted or rolled back, and serving follows the registry.
+
+The numbers end in one table. The loop runs once per workspace (``reports/loop/summary.json``);
+a second ``make run`` prints the stored table.
+"""
+
+from __future__ import annotations
+
+import csv
+import http.client
+import json
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from pipelines.config import Params
+from pipelines.files import read_json, write_json
+
+Progress = Callable[[str], None]
+
+
+class Client:
+    """A keep-alive HTTP client for the local server (one connection, JSON in and out)."""
+
+    def __init__(self, address: str) -> None:
+        host, port = address.rsplit(":", 1)
+        self.conn = http.client.HTTPConnection(host, int(port), timeout=30)
+
+    def post(self, path: str, body: Any, request_id: str | None = None) -> tuple[int, Any]:
+        headers = {"Content-Type": "application/json"}
+        if request_id:
+            headers["X-Request-ID"] = request_id
+        self.conn.request("POST", path, json.dumps(body), headers)
+        r = self.conn.getresponse()
+        return r.status, json.loads(r.read() or b"null")
+
+    def get(self, path: str) -> Any:
+        self.conn.request("GET", path)
+        r = self.conn.getresponse()
+        return json.loads(r.read() or b"null")
+
+
+def population(params: Params, rows: int, seed: int) -> pd.DataFrame:
+    """Rows of the held-out file from the drifted population (the covariate scenario's)."""
+    from pipelines.night.simulate import make_batch
+
+    source = pd.read_parquet(params.paths.prepared_current)
+    cfg = params.simulate.model_copy(update={"rows": rows})
+    return make_batch(source, "covariate_drift", params.dataset, cfg, seed).reset_index(drop=True)
+
+
+def send_traffic(
+    client: Client, frame: pd.DataFrame, params: Params, tag: str, per_request: int = 10
+) -> pd.DataFrame:
+    """POST the rows as requests of ``per_request`` records; returns who answered each row."""
+    from pipelines.serve.fastpath import frame_records
+    from pipelines.serve.model import ServingSpec
+
+    records = frame_records(frame, ServingSpec.from_params(params).fields)
+    out = []
+    failed = 0
+    for start in range(0, len(records), per_request):
+        rid = f"{tag}-{start // per_request}"
+        status, body = client.post("/predict", records[start : start + per_request], rid)
+        if status != 200:
+            failed += 1
+            continue
+        for i in range(len(body["probabilities"])):
+            out.append((rid, i, body["model_version"], start + i))
+    if failed:
+        raise RuntimeError(f"demo-loop: {failed} requests failed")
+    answered = pd.DataFrame(out, columns=["request_id", "row", "model_version", "index"])
+    answered["label"] = frame[params.dataset.target].to_numpy()[answered["index"]]
+    return answered
+
+
+def feed_back(client: Client, answered: pd.DataFrame, params: Params, folder: Path) -> None:
+    """Half of the outcomes through POST /feedback, the other half as a file (`retrain labels`)."""
+    from pipelines.monitor.labels import feed_outcomes
+
+    half = len(answered) // 2
+    api = answered.iloc[:half]
+    outcomes = [
+        {"request_id": r, "row": int(i), "label": lab}
+        for r, i, lab in zip(api.request_id, api.row, api.label, strict=True)
+    ]
+    for start in range(0, len(outcomes), 1000):
+        status, body = client.post("/feedback", {"outcomes": outcomes[start : start + 1000]})
+        if status != 202:
+            raise RuntimeError(f"demo-loop: POST /feedback answered {status}: {body}")
+    folder.mkdir(parents=True, exist_ok=True)
+    f = folder / f"outcomes-{int(time.time())}.csv"
+    with f.open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["request_id", "row", "label"])
+        w.writerows(answered.iloc[half:][["request_id", "row", "label"]].itertuples(index=False))
+    feed_outcomes(f, params)
+
+
+def wait_for(what: Callable[[], bool], timeout: float, step: float = 0.5) -> bool:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if what():
+            return True
+        time.sleep(step)
+    return False
+
+
+def run_loop(params: Params, progress: Progress = print, rows: int = 3000) -> dict[str, Any]:
+    """The loop above; returns (and stores) its numbers."""
+    from pipelines.canary import control
+    from pipelines.edges import registry
+    from pipelines.monitor.run import run_monitor
+    from pipelines.night.run import run_night
+    from pipelines.serve import deploy
+
+    out_dir = params.paths.reports / "loop"
+    done = read_json(out_dir / "summary.json")
+    if done:
+        progress(loop_table(done))
+        return dict(done)
+    params = params.model_copy(
+        update={"deploy": params.deploy.model_copy(update={"rollout": "canary"})}
+    )
+    port = deploy._free_port()
+    address = f"127.0.0.1:{port}"
+    progress(f"== the loop: serving the champion on http://{address} ==")
+    pid = deploy.start_local_server(params, address)
+    t0 = time.perf_counter()
+    res: dict[str, Any] = {"address": address}
+    try:
+        client = Client(address)
+        if not wait_for(lambda: _ready(address), 120):
+            raise RuntimeError(
+                f"demo-loop: the server did not get ready (see {params.paths.serving}/serve.log)"
+            )
+        res["champion_before"] = client.get("/version")["model_version"]
+        drifted = population(params, rows, seed=11)
+        progress(f"  {len(drifted):,} records from the drifted population, as requests")
+        answered = send_traffic(client, drifted, params, "loop-a")
+        progress("  their outcomes arrive late: half by POST /feedback, half by file")
+        time.sleep(params.serve.flush_seconds * 2 + 0.5)  # the log is written off the hot path
+        feed_back(client, answered, params, out_dir / "outcomes")
+        verdict = run_monitor(params)
+        v = verdict.verdict
+        progress(f"  monitor: {v.summary()}")
+        res["traffic_rows"] = len(answered)
+        res["monitor"] = {
+            "drift_share": v.drift_share,
+            "drifted_columns": v.drifted_columns,
+            "live": v.live,
+            "baseline": v.baseline,
+            "retrain": v.retrain,
+            "landed_rows": verdict.landed_rows,
+            "reasons": v.reasons,
+        }
+        if not v.retrain:
+            progress("  the monitor saw no reason to retrain: the loop stops here")
+            return _finish(params, res, t0, progress)
+        day = datetime.now(UTC).date().isoformat()
+        progress(f"\n== the night the monitor asked for ({day}): the landed outcomes ==")
+        night = run_night(params, day, force_retrain=True, progress=progress)
+        res["night"] = {
+            "date": day,
+            "outcome": str(night.outcome),
+            "gate": (night.gate or {}).get("verdict"),
+        }
+        canary = registry.alias_version(
+            registry.client(params), params.mlflow.registered_model, "canary"
+        )
+        res["canary_version"] = canary
+        if canary is None:
+            progress("  no canary went out (the gate did not pass): the champion keeps serving")
+            return _finish(params, res, t0, progress)
+        progress(f"  v{canary} is out as a canary ({params.deploy.canary.share:.0%} of traffic)")
+        wait_for(lambda: client.get("/version").get("canary") is not None, 60)
+        more = population(params, rows * 3, seed=12)
+        answered = send_traffic(client, more, params, "loop-b")
+        res["canary_traffic"] = answered["model_version"].value_counts().to_dict()
+        time.sleep(params.serve.flush_seconds * 2 + 0.5)
+        feed_back(client, answered, params, out_dir / "outcomes")
+        decision = control.decide_and_act(params)
+        res["canary_decision"] = decision
+        progress(f"  canary: {decision.get('verdict')}: {'; '.join(decision.get('reasons', []))}")
+        champion = registry.champion_version(params)
+        wait_for(lambda: client.get("/version")["model_version"] == champion, 120)
+        res["champion_after"] = client.get("/version")["model_version"]
+        return _finish(params, res, t0, progress)
+    finally:
+        stop_server(pid)
+
+
+def stop_server(pid: int, timeout: float = 30.0) -> None:
+    """SIGTERM the server's process group (it writes its prediction log's last rows), wait."""
+    import os
+    import signal
+
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return
+        time.sleep(0.1)
+    os.killpg(pid, signal.SIGKILL)
+
+
+def _ready(address: str) -> bool:
+    try:
+        c = Client(address)
+        c.conn.request("GET", "/ready")
+        return c.conn.getresponse().status == 200
+    except OSError:
+        return False
+
+
+def _finish(params: Params, res: dict[str, Any], t0: float, progress: Progress) -> dict[str, Any]:
+    res["seconds"] = round(time.perf_counter() - t0, 1)
+    write_json(params.paths.reports / "loop" / "summary.json", res, strict=False)
+    progress("\n" + loop_table(res))
+    return res
+
+
+def loop_table(res: dict[str, Any]) -> str:
+    m = res.get("monitor") or {}
+    live = m.get("live") or {}
+    dec = res.get("canary_decision") or {}
+    rows = [
+        ("served before", f"v{res.get('champion_before')}"),
+        ("drifted traffic", f"{res.get('traffic_rows', 0):,} records, outcomes fed back"),
+        ("live drift share", _num(m.get("drift_share"))),
+        (
+            "live metric",
+            f"{_num(live.get('point'))} [{_num(live.get('lower'))}, {_num(live.get('upper'))}]"
+            f" vs evaluated {_num(m.get('baseline'))}",
+        ),
+        ("monitor", "RETRAIN" if m.get("retrain") else "no action"),
+        ("landed", f"{m.get('landed_rows', 0):,} labelled rows"),
+        ("night", str((res.get("night") or {}).get("outcome", "-"))),
+        ("canary", f"v{res['canary_version']}" if res.get("canary_version") else "-"),
+        ("canary traffic", json.dumps(res.get("canary_traffic", {}))),
+        ("canary decision", f"{dec.get('verdict', '-')}"),
+        ("served after", f"v{res.get('champion_after', res.get('champion_before'))}"),
+        ("took", f"{res.get('seconds', 0):.0f} s"),
+    ]
+    width = max(len(k) for k, _ in rows)
+    return "The loop\n" + "\n".join(f"  {k:<{width}}  {v}" for k, v in rows)
+
+
+def _num(x: Any) -> str:
+    return "-" if x is None else f"{float(x):.3f}"

@@ -1,0 +1,178 @@
+"""The monitor's pure core: live inputs against the training data, live outcomes against the
+champion's evaluated metric, and whether that calls for a retrain.
+
+Drift uses the drift stage's column tests on the logged inputs (answers of the champion and a
+canary; shadow answers repeat inputs and are left out). The target column of the live side is the
+predicted label, so the target test reads as *prediction drift*; it is reported, not counted.
+Performance uses the evaluate stage's bootstrap on the champion's labelled answers; the drop is
+the champion's evaluated metric minus the **top** of the live interval, so a retrain is asked for
+only when the model is worse than at its evaluation even in the most favourable reading.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from pipelines.config import Params
+
+JUDGED_ARMS = ("champion", "canary")
+
+
+@dataclass(frozen=True)
+class LiveVerdict:
+    """One monitor pass (``reports/monitor/verdict.json``)."""
+
+    at: str
+    window_hours: float
+    rows: int
+    labelled_rows: int
+    champion_version: str | None
+    versions: dict[str, int]
+    metric: str
+    drift: dict[str, Any] | None = None
+    drift_share: float | None = None
+    drifted_columns: list[str] = field(default_factory=list)
+    live: dict[str, float] | None = None  # point, lower, upper
+    baseline: float | None = None
+    drop: float | None = None
+    retrain: bool = False
+    reasons: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def summary(self) -> str:
+        parts = [f"{self.rows:,} answers, {self.labelled_rows:,} with outcomes"]
+        if self.drift_share is not None:
+            parts.append(f"drift share {self.drift_share:.2f}")
+        if self.live is not None:
+            lv = self.live
+            parts.append(
+                f"live {self.metric} {lv['point']:.3f} [{lv['lower']:.3f}, {lv['upper']:.3f}]"
+            )
+        if self.drop is not None:
+            parts.append(f"drop {self.drop:+.3f}")
+        return "; ".join(parts) + (" -> RETRAIN" if self.retrain else " -> ok")
+
+
+def live_frame(predictions: pd.DataFrame, params: Params) -> pd.DataFrame:
+    """Logged inputs as a dataset frame: features as trained, the predicted label as target."""
+    ds = params.dataset
+    live = predictions[predictions["arm"].isin(JUDGED_ARMS)]
+    out = live[list(ds.features.all)].copy()
+    for c in ds.features.numeric:
+        out[c] = pd.to_numeric(out[c], errors="coerce")
+    neg = ds.negative_label or f"not {ds.positive_label}"
+    thr = params.evaluate.decision_threshold
+    out[ds.target] = np.where(live["probability"].to_numpy() >= thr, ds.positive_label, neg)
+    return out.reset_index(drop=True)
+
+
+def assess_live(
+    reference: pd.DataFrame,
+    predictions: pd.DataFrame,
+    labelled: pd.DataFrame,
+    params: Params,
+    *,
+    baseline: float | None,
+    champion_version: str | None,
+    at: str,
+) -> LiveVerdict:
+    """Judge one window of live traffic. ``labelled`` is ``predictions`` joined with outcomes."""
+    from pipelines.stages.drift.detect import detect_drift
+    from pipelines.stages.evaluate.bootstrap import evaluate_scores
+
+    mon = params.monitor
+    reasons: list[str] = []
+    retrain = False
+    judged = predictions[predictions["arm"].isin(JUDGED_ARMS)]
+    versions = {str(k): int(v) for k, v in judged["model_version"].value_counts().items()}
+    verdict: dict[str, Any] = {}
+
+    if len(judged) < mon.min_rows:
+        reasons.append(f"drift not judged: {len(judged)} answers, fewer than {mon.min_rows}")
+    else:
+        result = detect_drift(
+            reference, live_frame(predictions, params), params.dataset, params.drift
+        )
+        share = float(result.share)
+        verdict["drift"] = result.to_dict()
+        verdict["drift_share"] = share
+        verdict["drifted_columns"] = list(result.drifted_columns)
+        if share >= mon.max_drift_share:
+            retrain = True
+            cols = ", ".join(result.drifted_columns[:5])
+            reasons.append(
+                f"live drift: {result.n_drifted}/{result.n_columns} feature columns drifted "
+                f"(share {share:.2f} >= {mon.max_drift_share}): {cols}"
+            )
+        else:
+            reasons.append(f"live drift share {share:.2f} < {mon.max_drift_share}")
+
+    mine = labelled[labelled["arm"] == "champion"]
+    if champion_version is not None:
+        mine = mine[mine["model_version"] == champion_version]
+    if len(mine) < mon.min_labelled_rows:
+        reasons.append(
+            f"performance not judged: {len(mine)} labelled answers of the champion, "
+            f"fewer than {mon.min_labelled_rows}"
+        )
+    else:
+        y = (mine["label"].to_numpy() == params.dataset.positive_label).astype(int)
+        ev = evaluate_scores(y, mine["probability"].to_numpy(dtype=float), params.evaluate)
+        iv = ev.metric(mon.metric)
+        live = {"point": float(iv.point), "lower": float(iv.lower), "upper": float(iv.upper)}
+        if not all(math.isfinite(v) for v in live.values()):
+            reasons.append(f"live {mon.metric} undefined (one class only among the outcomes)")
+        else:
+            verdict["live"] = live
+        if "live" not in verdict:
+            pass
+        elif baseline is None:
+            reasons.append(
+                f"live {mon.metric} {live['point']:.3f}; no evaluated baseline to compare"
+            )
+        else:
+            drop = baseline - live["upper"]
+            verdict["baseline"], verdict["drop"] = baseline, drop
+            if drop > mon.max_performance_drop:
+                retrain = True
+                reasons.append(
+                    f"live {mon.metric} [{live['lower']:.3f}, {live['upper']:.3f}] is below the "
+                    f"evaluated {baseline:.3f} by {drop:.3f} > {mon.max_performance_drop}"
+                )
+            else:
+                reasons.append(
+                    f"live {mon.metric} {live['point']:.3f} [{live['lower']:.3f}, "
+                    f"{live['upper']:.3f}] vs evaluated {baseline:.3f}: drop {drop:+.3f} "
+                    f"<= {mon.max_performance_drop}"
+                )
+    return LiveVerdict(
+        at=at,
+        window_hours=mon.window_hours,
+        rows=len(judged),
+        labelled_rows=len(labelled),
+        champion_version=champion_version,
+        versions=versions,
+        metric=mon.metric,
+        retrain=retrain,
+        reasons=reasons,
+        **verdict,
+    )
+
+
+def landing_rows(labelled: pd.DataFrame, params: Params) -> pd.DataFrame:
+    """Labelled answers as a batch of the dataset (features + true target), one row per
+    answered record (a shadow answer repeats a champion one and is left out)."""
+    ds = params.dataset
+    rows = labelled[labelled["arm"] != "shadow"].drop_duplicates(["request_id", "row"])
+    out = rows[list(ds.features.all)].copy()
+    for c in ds.features.numeric:
+        out[c] = pd.to_numeric(out[c], errors="coerce")
+    out[ds.target] = rows["label"].to_numpy()
+    return out.reset_index(drop=True)

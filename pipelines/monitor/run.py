@@ -1,0 +1,242 @@
+"""One monitor pass, the edge around :mod:`pipelines.monitor.live`.
+
+Reads the prediction log of the last ``monitor.window_hours`` and the outcomes fed back, judges
+live drift against the training window (``data/window/train.parquet``, what the latest model was
+trained on; the prepared reference before the first night) and live performance against the
+champion's evaluated metric (from the night that promoted it), then:
+
+- writes ``reports/monitor/verdict.json``, ``report.md`` and Evidently's live drift report
+  ``drift.html``;
+- publishes the numbers to Prometheus (``metrics.prom``; the Pushgateway when configured) and to
+  MLflow (a run per pass in ``<mlflow.experiment>-monitor``);
+- appends outcomes not landed before to ``<landing>/<today>.parquet``: the next night ingests,
+  validates and versions them like any batch;
+- says whether to retrain (the `retrain_monitor` DAG turns that into an Asset event that
+  starts `retrain_nightly`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from pipelines.config import Params
+from pipelines.files import read_json, write_json, write_text
+from pipelines.monitor.live import LiveVerdict, assess_live, landing_rows, live_frame
+
+log = logging.getLogger("pipelines.monitor")
+
+
+@dataclass
+class MonitorResult:
+    verdict: LiveVerdict
+    reports: dict[str, str] = field(default_factory=dict)
+    landed_rows: int = 0
+    landed_to: str | None = None
+    published: list[str] = field(default_factory=list)
+    mlflow_run: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "verdict": self.verdict.to_dict(),
+            "reports": self.reports,
+            "landed_rows": self.landed_rows,
+            "landed_to": self.landed_to,
+            "published": self.published,
+            "mlflow_run": self.mlflow_run,
+        }
+
+
+def reference_frame(params: Params) -> pd.DataFrame:
+    from pipelines.stages.drift.stage import read_frame
+
+    p = params.paths
+    path = p.window_train if p.window_train.is_file() else p.prepared_reference
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"no training data to compare live inputs with: neither {p.window_train} nor "
+            f"{p.prepared_reference} exists (run `make run` or `dvc repro` first)"
+        )
+    return read_frame(path, params.dataset)
+
+
+def evaluated_baseline(params: Params, version: str | None) -> float | None:
+    """The champion's metric as the gate measured it on held-out rows, from the night record
+    of the night that promoted it (None when no such night is in this workspace)."""
+    if version is None:
+        return None
+    nights = params.paths.reports / "nights"
+    for f in sorted(nights.glob("*/summary.json"), reverse=True):
+        rec = read_json(f)
+        if str(rec.get("promoted")) == version and rec.get("challenger"):
+            m = rec["challenger"].get(params.monitor.metric)
+            value = m.get("point") if isinstance(m, dict) else m
+            if value is not None:
+                return float(value)
+    return None
+
+
+def last_night(params: Params) -> dict[str, Any] | None:
+    nights = params.paths.reports / "nights"
+    for f in sorted(nights.glob("*/summary.json"), reverse=True):
+        rec = read_json(f)
+        if rec.get("outcome") and rec.get("finished_at"):
+            at = datetime.fromisoformat(rec["finished_at"]).timestamp()
+            return {"date": rec["date"], "outcome": str(rec["outcome"]), "timestamp": at}
+    return None
+
+
+def run_monitor(
+    params: Params, now: datetime | None = None, land: bool = True, mlflow: bool = True
+) -> MonitorResult:
+    from pipelines.edges import registry
+    from pipelines.monitor import metrics
+    from pipelines.serve import predlog
+
+    now = now or datetime.now(UTC)
+    since = now - timedelta(hours=params.monitor.window_hours)
+    preds = predlog.read_predictions(params, since)
+    labelled = predlog.joined(params, since)
+    reference = reference_frame(params)
+    champion = registry.champion_version(params)
+    verdict = assess_live(
+        reference,
+        preds,
+        labelled,
+        params,
+        baseline=evaluated_baseline(params, champion),
+        champion_version=champion,
+        at=now.isoformat(timespec="seconds"),
+    )
+    out = params.paths.monitor
+    result = MonitorResult(verdict)
+    result.reports["verdict"] = str(write_json(out / "verdict.json", verdict.to_dict()))
+    result.reports["markdown"] = str(write_text(out / "report.md", report_markdown(verdict)))
+    if verdict.drift is not None:
+        from pipelines.stages.drift.evidently_engine import write_html_report
+
+        html = write_html_report(
+            reference, live_frame(preds, params), params.dataset, params.drift, out / "drift.html"
+        )
+        result.reports["drift_html"] = str(html)
+    share = canary_share(params)
+    reg = metrics.registry_of(verdict, last_night(params), share, now.timestamp())
+    try:
+        result.published = metrics.publish(reg, out / "metrics.prom", params.monitor.pushgateway)
+    except OSError as err:  # a gateway down must not hide the verdict
+        log.error("monitor: publishing to the Pushgateway failed: %s", err)
+        result.published = [str(out / "metrics.prom")]
+    if land:
+        result.landed_rows, result.landed_to = land_outcomes(params, labelled, now)
+    if mlflow:
+        result.mlflow_run = log_to_mlflow(params, result)
+    write_json(out / "verdict.json", {**verdict.to_dict(), "result": result.to_dict()})
+    return result
+
+
+def canary_share(params: Params) -> float:
+    from mlflow.exceptions import MlflowException
+
+    from pipelines.edges import registry
+
+    c = registry.client(params)
+    try:
+        mv = c.get_model_version_by_alias(params.mlflow.registered_model, "canary")
+    except MlflowException:
+        return 0.0
+    if mv.tags.get("canary.mode", "canary") == "shadow":
+        return 0.0
+    return float(mv.tags.get("canary.share", 0.0))
+
+
+def land_outcomes(params: Params, labelled: pd.DataFrame, now: datetime) -> tuple[int, str | None]:
+    """Outcomes fed back since the last pass become rows of ``<landing>/<today>.parquet``."""
+    state_file = params.paths.monitor_state
+    state = read_json(state_file) if state_file.is_file() else {}
+    mark = state.get("landed_until")
+    new = labelled
+    if mark is not None:
+        new = labelled[labelled["label_ts"] > pd.Timestamp(mark)]
+    if new.empty:
+        return 0, None
+    rows = landing_rows(new, params)
+    dst = params.paths.landing / f"{now.date().isoformat()}.parquet"
+    if dst.is_file():  # a batch for today already waits: the outcomes join it
+        rows = pd.concat([pd.read_parquet(dst), rows], ignore_index=True)
+    from pipelines.files import write_atomic
+
+    write_atomic(dst, lambda tmp: rows.to_parquet(tmp, index=False))
+    state["landed_until"] = new["label_ts"].max().isoformat()
+    state["landed_rows"] = int(state.get("landed_rows", 0)) + len(new)
+    write_json(state_file, state)
+    return len(new), str(dst)
+
+
+def log_to_mlflow(params: Params, result: MonitorResult) -> str:
+    from mlflow import MlflowClient
+
+    from pipelines.edges import tracking
+
+    tracking.setup(params)
+    uri = params.tracking_uri
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    exp_id = tracking.side_experiment(params, client, "monitor")
+    v = result.verdict
+    run = client.create_run(
+        exp_id,
+        run_name=f"monitor-{v.at}",
+        tags={"retrain": str(v.retrain), "champion": str(v.champion_version)},
+    )
+    run_id = str(run.info.run_id)
+    nums: dict[str, float] = {"rows": v.rows, "labelled_rows": v.labelled_rows}
+    if v.drift_share is not None:
+        nums["drift_share"] = v.drift_share
+    if v.live is not None:
+        nums |= {f"live_{v.metric}_{k}": x for k, x in v.live.items()}
+    if v.drop is not None:
+        nums["performance_drop"] = v.drop
+    nums["retrain"] = float(v.retrain)
+    for k, x in nums.items():
+        client.log_metric(run_id, k, float(x))
+    for p in result.reports.values():
+        client.log_artifact(run_id, p, artifact_path="monitor")
+    client.set_terminated(run_id)
+    return run_id
+
+
+def report_markdown(v: LiveVerdict) -> str:
+    lines = [
+        f"# Live monitor, {v.at}",
+        "",
+        f"**{'Retrain' if v.retrain else 'No action'}**: {v.summary()}",
+        "",
+        f"Window: last {v.window_hours:g} h; champion v{v.champion_version}; "
+        f"answers per version: {json.dumps(v.versions)}",
+        "",
+        "## Why",
+        *[f"- {r}" for r in v.reasons],
+    ]
+    if v.drift is not None:
+        lines += [
+            "",
+            "## Drift per column",
+            "",
+            "| column | method | score | drifted |",
+            "|---|---|---|---|",
+        ]
+        for c in sorted(v.drift["columns"], key=lambda c: -(c.get("score") or 0)):
+            score = "n/a" if c.get("score") is None else f"{c['score']:.3f}"
+            flag = "yes" if c.get("drifted") else ""
+            lines.append(f"| {c['column']} | {c.get('method')} | {score} | {flag} |")
+    return "\n".join(lines) + "\n"
+
+
+def read_verdict(params: Params) -> dict[str, Any] | None:
+    f: Path = params.paths.monitor / "verdict.json"
+    return read_json(f) if f.is_file() else None
