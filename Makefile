@@ -52,7 +52,7 @@ lint: setup
 	$(BIN)/mypy
 
 clean:
-	rm -rf data/raw data/prepared data/window data/landing data/accepted data/census reports models mlflow.db mlartifacts .dvcstore airflow_home .bench
+	rm -rf data/raw data/prepared data/window data/landing data/accepted data/census data/live reports models mlflow.db mlartifacts .dvcstore airflow_home .bench .loop-params.yaml
 
 # Airflow on this machine (SQLite in airflow_home/, LocalExecutor), DAG loaded, login printed.
 airflow: setup

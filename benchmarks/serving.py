@@ -8,8 +8,10 @@ alone on the machine, and loaded by wrk (Debian's; scripts/install-podman.sh ins
 same records: one record per request, then 100 records per request. Printed: throughput
 (requests and rows per second), p50/p99 latency, errors, and the throughput ratio.
 
-This server runs as one process (`retrain serve`); `mlflow models serve` with 2 workers (its best
-on 2 cores). Not a test: numbers depend on the machine and on what else runs on it.
+This server runs as one process (`retrain serve`), with its prediction log (the default) and
+without it (`--no-log`), which prices the log on the hot path; `mlflow models serve` with 2
+workers (its best on 2 cores). Not a test: numbers depend on the machine and on what else runs
+on it.
 """
 
 from __future__ import annotations
@@ -202,6 +204,13 @@ def main(argv: list[str] | None = None) -> int:
              str(params.root / "params.yaml"), "--host", "127.0.0.1", "--port", "{port}"],
             "/predict",
         ),
+        "this server, prediction log off (--no-log)": (
+            "ours",
+            [sys.executable, "-m", "pipelines.cli", "serve", "--params",
+             str(params.root / "params.yaml"), "--host", "127.0.0.1", "--port", "{port}",
+             "--no-log"],
+            "/predict",
+        ),
         f"mlflow models serve ({args.mlflow_workers} workers)": (
             "mlflow",
             [str(VENV_BIN / "mlflow"), "models", "serve", "-m", f"models:/{name}/{version}",
@@ -257,10 +266,17 @@ def main(argv: list[str] | None = None) -> int:
               f"{r.rows_per_s:,.0f} | {r.p50_ms:.2f} | {r.p99_ms:.2f} | {r.errors} |")  # fmt: skip
     print()
     for payload in ("1 record", "100 records"):
-        ours = next(r for r in rows if r.payload == payload and r.server.startswith("this"))
+        ours = next(
+            r for r in rows if r.payload == payload and r.server.startswith("this server (")
+        )
         theirs = next(r for r in rows if r.payload == payload and r.server.startswith("mlflow"))
         print(f"throughput ratio, {payload}: {ours.rps / theirs.rps:.1f}x "
               f"(p99 {ours.p99_ms:.1f} ms vs {theirs.p99_ms:.1f} ms)")  # fmt: skip
+    for payload in ("1 record", "100 records"):
+        on = next(r for r in rows if r.payload == payload and r.server.startswith("this server ("))
+        off = next(r for r in rows if r.payload == payload and "log off" in r.server)
+        print(f"prediction log cost, {payload}: {1 - on.rps / off.rps:+.1%} req/s "
+              f"({on.rps:,.0f} with, {off.rps:,.0f} without; target: at most 10%)")  # fmt: skip
     print(f"load average at the end: {os.getloadavg()[0]:.1f} (other work here skews both)")
     for kind, label in (("ours", "this server"), ("mlflow", "mlflow models serve")):
         d = diffs[kind]

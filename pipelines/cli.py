@@ -163,7 +163,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     params = load_params(args.params)
     from pipelines.serve.app import local_app, run
 
-    app = local_app(params, watch_interval=args.poll)
+    app = local_app(params, watch_interval=args.poll, log=not args.no_log)
     where = f"models:/{app.spec.model_name}@{app.spec.alias}"
     print(f"serving {where} on http://{args.host}:{args.port}", flush=True)
     run(app, args.host, args.port)
@@ -230,6 +230,28 @@ def cmd_demo_loop(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_canary(args: argparse.Namespace) -> int:
+    """The challenger beside the champion: status, start, promote, abort, decide."""
+    params = load_params(args.params)
+    from pipelines.canary import control
+
+    if (args.action == "start") != bool(args.version):
+        raise ValueError("canary: VERSION goes with start (the version to put out) only")
+    if args.action == "start":
+        c = control.start(params, args.version, mode=args.mode)
+        print(f"canary: v{c.version} out in {c.mode} mode (share {c.share:g}) since {c.started}")
+    elif args.action in ("promote", "abort"):
+        act = control.promote if args.action == "promote" else control.abort
+        ev = act(params, args.reason or f"{args.action} by hand")
+        print(f"canary: {ev.kind} of v{ev.version} by {ev.actor}: {ev.reason}")
+    else:
+        out = control.status(params) if args.action == "status" else control.decide_and_act(params)
+        print(json.dumps(out, indent=2, default=str) if args.json else out["summary"])
+        for report in out.get("reports", []):
+            print(f"  report: {report}")
+    return 0
+
+
 def _progress(msg: str) -> None:
     print(msg, flush=True)
 
@@ -281,6 +303,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--poll", type=float, default=2.0, help="seconds between alias checks")
+    p.add_argument("--no-log", action="store_true", help="no prediction log (benchmarks)")
     p = add("deploy", cmd_deploy, "build and switch to the champion's serving image")
     p.add_argument("--version", default=None, help="model version (default: the champion)")
     p.add_argument("--engine", default="auto", choices=["auto", "podman", "docker", "local"])
@@ -294,7 +317,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-land", action="store_true", help="do not land outcomes as a batch")
     p.add_argument("--no-mlflow", action="store_true", help="do not record the pass in MLflow")
     p = add("demo-loop", cmd_demo_loop, "the production loop on this machine (end of make run)")
-    p.add_argument("--rows", type=int, default=3000, help="drifted records in the first wave")
+    p.add_argument("--rows", type=int, default=None, help="default: simulate.loop.rows")
+    p = add("canary", cmd_canary, "a challenger beside the champion, decided on live outcomes")
+    p.add_argument("action", choices=["status", "start", "promote", "abort", "decide"])
+    p.add_argument("version", nargs="?", help="with start: the version to put out")
+    p.add_argument("--mode", default=None, choices=["canary", "shadow"], help="default: rollout")
+    p.add_argument("--reason", default=None, help="with promote / abort: why (recorded)")
+    p.add_argument("--json", action="store_true", help="status / decide: the whole decision")
     return ap
 
 

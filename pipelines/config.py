@@ -265,6 +265,16 @@ class SeriesNight(_Frozen):
     force_retrain: bool = False
 
 
+class LoopConfig(_Frozen):
+    """`retrain demo-loop` (the end of `make run`): the drifted population it serves."""
+
+    column: str | None = Field(None, description="numeric feature to shift; null: the last one")
+    quantile: Fraction = Field(0.8, description="traffic comes from rows above this quantile")
+    rows: int = Field(2000, ge=100, description="records in the first wave; the rest after")
+    rollout: Literal["canary", "shadow"] = "shadow"
+    last_batches: int | None = Field(1, ge=1, description="window.last_batches of its night")
+
+
 class SimulateConfig(_Frozen):
     """Scenario batches (`retrain simulate`); columns default to the dataset's first ones."""
 
@@ -282,6 +292,7 @@ class SimulateConfig(_Frozen):
     ] = ("out_of_range", "unknown_category", "nulls")
     series_start: str = Field("2026-01-01", pattern=r"^\d{4}-\d{2}-\d{2}$")
     series: tuple[SeriesNight, ...] = ()
+    loop: LoopConfig = Field(default_factory=LoopConfig)
 
 
 class MlflowConfig(_Frozen):

@@ -58,13 +58,25 @@ class Client:
         return json.loads(r.read() or b"null")
 
 
-def population(params: Params, rows: int, seed: int) -> pd.DataFrame:
-    """Rows of the held-out file from the drifted population (the covariate scenario's)."""
-    from pipelines.night.simulate import make_batch
-
+def population(params: Params, seed: int) -> pd.DataFrame:
+    """The drifted population ``simulate.loop`` names, shuffled: the held-out file's rows above a
+    quantile of one numeric feature. The waves take disjoint slices of it, so the canary is
+    judged on people the challenger did not train on."""
+    cfg = params.simulate.loop
+    numeric = params.dataset.features.numeric
+    column = cfg.column or numeric[-1]
+    if column not in numeric:
+        raise ValueError(
+            f"simulate.loop.column: {column!r} is not a numeric feature {list(numeric)}"
+        )
     source = pd.read_parquet(params.paths.prepared_current)
-    cfg = params.simulate.model_copy(update={"rows": rows})
-    return make_batch(source, "covariate_drift", params.dataset, cfg, seed).reset_index(drop=True)
+    rows = source[source[column] > source[column].quantile(cfg.quantile)]
+    if len(rows) < 2 * cfg.rows:
+        raise ValueError(
+            f"simulate.loop: {len(rows)} rows above the {cfg.quantile} quantile of {column!r}, "
+            f"fewer than two waves of simulate.loop.rows={cfg.rows}"
+        )
+    return rows.sample(frac=1.0, random_state=seed).reset_index(drop=True)
 
 
 def send_traffic(
@@ -124,7 +136,7 @@ def wait_for(what: Callable[[], bool], timeout: float, step: float = 0.5) -> boo
     return False
 
 
-def run_loop(params: Params, progress: Progress = print, rows: int = 3000) -> dict[str, Any]:
+def run_loop(params: Params, progress: Progress = print, rows: int | None = None) -> dict[str, Any]:
     """The loop above; returns (and stores) its numbers."""
     from pipelines.canary import control
     from pipelines.edges import registry
@@ -137,9 +149,8 @@ def run_loop(params: Params, progress: Progress = print, rows: int = 3000) -> di
     if done:
         progress(loop_table(done))
         return dict(done)
-    params = params.model_copy(
-        update={"deploy": params.deploy.model_copy(update={"rollout": "canary"})}
-    )
+    params = loop_params(params)
+    rows = rows or params.simulate.loop.rows
     port = deploy._free_port()
     address = f"127.0.0.1:{port}"
     progress(f"== the loop: serving the champion on http://{address} ==")
@@ -153,7 +164,8 @@ def run_loop(params: Params, progress: Progress = print, rows: int = 3000) -> di
                 f"demo-loop: the server did not get ready (see {params.paths.serving}/serve.log)"
             )
         res["champion_before"] = client.get("/version")["model_version"]
-        drifted = population(params, rows, seed=11)
+        people = population(params, seed=params.simulate.seed)
+        drifted = people.iloc[:rows]
         progress(f"  {len(drifted):,} records from the drifted population, as requests")
         answered = send_traffic(client, drifted, params, "loop-a")
         progress("  their outcomes arrive late: half by POST /feedback, half by file")
@@ -183,16 +195,14 @@ def run_loop(params: Params, progress: Progress = print, rows: int = 3000) -> di
             "outcome": str(night.outcome),
             "gate": (night.gate or {}).get("verdict"),
         }
-        canary = registry.alias_version(
-            registry.client(params), params.mlflow.registered_model, "canary"
-        )
+        canary = started_canary(params)
         res["canary_version"] = canary
         if canary is None:
             progress("  no canary went out (the gate did not pass): the champion keeps serving")
             return _finish(params, res, t0, progress)
-        progress(f"  v{canary} is out as a canary ({params.deploy.canary.share:.0%} of traffic)")
+        progress(f"  v{canary} is out in {params.deploy.rollout} mode beside the champion")
         wait_for(lambda: client.get("/version").get("canary") is not None, 60)
-        more = population(params, rows * 3, seed=12)
+        more = people.iloc[rows:]
         answered = send_traffic(client, more, params, "loop-b")
         res["canary_traffic"] = answered["model_version"].value_counts().to_dict()
         time.sleep(params.serve.flush_seconds * 2 + 0.5)
@@ -206,6 +216,39 @@ def run_loop(params: Params, progress: Progress = print, rows: int = 3000) -> di
         return _finish(params, res, t0, progress)
     finally:
         stop_server(pid)
+
+
+def loop_params(params: Params) -> Params:
+    """The workspace's params with ``deploy.rollout`` from ``simulate.loop.rollout``, as a file
+    beside params.yaml (the night's stage processes read the file). Shadow by default: a paired
+    comparison decides on a few thousand outcomes; a canary at share 0.2 needs about 15,000."""
+    import yaml
+
+    from pipelines.config import load_params
+
+    assert params.file is not None
+    raw = yaml.safe_load(params.file.read_text())
+    raw.setdefault("deploy", {})["rollout"] = params.simulate.loop.rollout
+    raw.setdefault("window", {})["last_batches"] = params.simulate.loop.last_batches
+    dst = params.root / ".loop-params.yaml"
+    dst.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return load_params(dst)
+
+
+def started_canary(params: Params) -> str | None:
+    """The canary the night put out; a version the night held (``pending``) is put out here."""
+    from pipelines.canary import control
+    from pipelines.edges import registry
+
+    c = registry.client(params)
+    name = params.mlflow.registered_model
+    running = registry.alias_version(c, name, "canary")
+    if running is not None:
+        return running
+    pending = registry.alias_version(c, name, "pending")
+    if pending is None:
+        return None
+    return control.start(params, pending).version
 
 
 def stop_server(pid: int, timeout: float = 30.0) -> None:

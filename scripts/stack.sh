@@ -12,14 +12,19 @@
 # 2. images, built offline: the base (BASE_IMAGE; auto: python:3.11-slim when present or pullable,
 #    else docker/build-base.sh's Debian made from Debian's packages), a wheelhouse of
 #    requirements.lock on the host (.wheelhouse/, remade only when the pins change), then the
-#    pipeline image (pip --no-index from the wheelhouse) and PostgreSQL, Redis and nginx from
-#    Debian's packages. Builds use the engine's layer cache: an unchanged image takes seconds.
+#    pipeline image (pip --no-index from the wheelhouse) and PostgreSQL, Redis, nginx,
+#    Prometheus and the Pushgateway from Debian's packages. Builds use the engine's layer cache:
+#    an unchanged image takes seconds. Grafana and the StatsD exporter are in no package archive
+#    reachable here: their upstream images (GRAFANA_IMAGE, STATSD_EXPORTER_IMAGE) are used when
+#    present or pullable, and skipped with a message otherwise.
 # 3. services, in order, each waited for explicitly (podman-compose ignores health conditions):
 #    postgres (pg_isready over TCP) and redis (PING with the password); mlflow (/health);
 #    airflow-init (`airflow db migrate`) and workspace-init, run to completion; api-server,
 #    scheduler, dag-processor, triggerer (/api/v2/monitor/health: every component healthy);
 #    the two Celery workers (both answer a Celery ping through the broker); serving and nginx
-#    (/health through nginx, the stable address). Then the URLs and how to log in.
+#    (/health through nginx, the stable address); monitoring: pushgateway, statsd-exporter,
+#    prometheus (ready, and the serving and pushgateway targets up), grafana (/api/health).
+#    Then the URLs and how to log in.
 # A service that exits or keeps restarting stops the wait at once, with its log.
 # Settings: .env (see .env.example); CONTAINER_ENGINE=podman|docker picks the engine.
 set -euo pipefail
@@ -293,12 +298,33 @@ build_images() {
         "$REPO/docker/Dockerfile.redis" "$REPO/docker"
     build_one "$(setting NGINX_IMAGE localhost/retrain-nginx:latest)" \
         "$REPO/docker/Dockerfile.nginx" "$REPO/docker"
+    build_one "$(setting PROMETHEUS_IMAGE localhost/retrain-prometheus:latest)" \
+        "$REPO/docker/Dockerfile.prometheus" "$REPO/docker"
+    build_one "$(setting PUSHGATEWAY_IMAGE localhost/retrain-pushgateway:latest)" \
+        "$REPO/docker/Dockerfile.pushgateway" "$REPO/docker"
     say "images ready ($(( SECONDS - t0 ))s)"
+}
+
+# Services whose only image is an upstream one (no Debian package to build it from): started
+# when the image is present or can be pulled now, else skipped with the reason.
+declare -A UPSTREAM_ONLY=([grafana]="GRAFANA_IMAGE docker.io/grafana/grafana:11.4.0"
+                          [statsd-exporter]="STATSD_EXPORTER_IMAGE docker.io/prom/statsd-exporter:v0.28.0")
+SKIPPED=()
+available() {  # available <service>: its upstream image is present or pulled within 90 s
+    local key default image
+    read -r key default <<<"${UPSTREAM_ONLY[$1]}"
+    image="$(setting "$key" "$default")"
+    $ENGINE image inspect "$image" >/dev/null 2>&1 && return 0
+    if timeout 90 $ENGINE pull -q "$image" >>"$LOG" 2>&1; then return 0; fi
+    say "$1: image $image not present and not pullable (no registry?): not started"
+    SKIPPED+=("$1")
+    return 1
 }
 
 # --------------------------------------------------------------------------- up / down
 SERVICES=(postgres redis mlflow airflow-init workspace-init airflow-apiserver airflow-scheduler
-          airflow-dag-processor airflow-triggerer airflow-worker-1 airflow-worker-2 serving nginx)
+          airflow-dag-processor airflow-triggerer airflow-worker-1 airflow-worker-2 serving nginx
+          pushgateway statsd-exporter prometheus grafana)
 
 stale_containers() {  # a container runs an image other than its tag's current one
     local s c image want
@@ -347,12 +373,35 @@ up() {
     start serving nginx
     wait_for "serving behind nginx (http://127.0.0.1:$sport/health)" 180 serving nginx -- \
         http_check "http://127.0.0.1:$sport/health"
+    start_monitoring
     say "stack healthy in $(( SECONDS - t0 ))s"
     print_access "$aport" "$mport" "$sport"
 }
 
+start_monitoring() {
+    local pport gport
+    pport="$(setting PROMETHEUS_PORT 9090)" gport="$(setting GRAFANA_PORT 3000)"
+    start pushgateway
+    if available statsd-exporter; then start statsd-exporter; fi
+    start prometheus
+    wait_for "prometheus (http://127.0.0.1:$pport/-/ready)" 120 prometheus pushgateway -- \
+        http_check "http://127.0.0.1:$pport/-/ready"
+    # the first scrapes: serving and the pushgateway answer through the compose network
+    wait_for "prometheus targets serving + pushgateway" 90 prometheus pushgateway -- \
+        http_check "http://127.0.0.1:$pport/api/v1/targets?state=active" \
+        "all(any(t['labels']['job'] == job and t['health'] == 'up'
+                 for t in j['data']['activeTargets']) for job in ('serving', 'pushgateway'))"
+    if available grafana; then
+        start grafana
+        wait_for "grafana (http://127.0.0.1:$gport/api/health)" 180 grafana -- \
+            http_check "http://127.0.0.1:$gport/api/health" "j.get('database') == 'ok'"
+    fi
+}
+
 print_access() {
     local aport="$1" mport="$2" sport="$3" worker champion
+    local pport gport grafana
+    pport="$(setting PROMETHEUS_PORT 9090)" gport="$(setting GRAFANA_PORT 3000)"
     worker="$(cid airflow-worker-1)"
     worker="$($ENGINE inspect -f '{{.Name}}' "$worker" | sed 's#^/##')"
     local t0=$SECONDS version
@@ -366,6 +415,11 @@ print_access() {
     else
         champion="no champion yet: $ENGINE exec $worker retrain run  (prepares the data, trains v1)"
     fi
+    if [[ " ${SKIPPED[*]} " == *" grafana "* ]]; then
+        grafana="not started: no image (GRAFANA_IMAGE); dashboard file docker/grafana/dashboards/"
+    else
+        grafana="http://127.0.0.1:$gport    user admin, password GRAFANA_ADMIN_PASSWORD in .env"
+    fi
     cat <<EOF
 
   Airflow   http://127.0.0.1:$aport    user admin, password AIRFLOW_ADMIN_PASSWORD in .env
@@ -374,7 +428,9 @@ print_access() {
             (clients: MLFLOW_TRACKING_USERNAME=admin MLFLOW_TRACKING_PASSWORD=...)
   Serving   http://127.0.0.1:$sport    POST /predict with "Authorization: Bearer \$RETRAIN_SERVE_TOKEN"
             $champion
-  Secrets   grep -E '^(AIRFLOW_ADMIN_PASSWORD|MLFLOW_ADMIN_PASSWORD|RETRAIN_SERVE_TOKEN)=' .env
+  Prometheus http://127.0.0.1:$pport   alerts: /alerts; rules docker/prometheus/alerts.yml
+  Grafana   $grafana
+  Secrets   grep -E '^(AIRFLOW_ADMIN_PASSWORD|MLFLOW_ADMIN_PASSWORD|RETRAIN_SERVE_TOKEN|GRAFANA_ADMIN_PASSWORD)=' .env
   Commands  $ENGINE exec -it $worker retrain status     (the workspace: volume ${PROJECT}_workspace)
   Stop      make stack-down   (volumes kept; '$ENGINE volume ls' lists them)
 
@@ -392,11 +448,13 @@ down() {
 
 status() {
     compose ps
-    local aport mport sport
+    local aport mport sport pport gport
     aport="$(setting AIRFLOW_PORT 8080)" mport="$(setting MLFLOW_PORT 5000)"
     sport="$(setting SERVING_PORT 8000)"
+    pport="$(setting PROMETHEUS_PORT 9090)" gport="$(setting GRAFANA_PORT 3000)"
     for url in "http://127.0.0.1:$aport/api/v2/monitor/health" "http://127.0.0.1:$mport/health" \
-               "http://127.0.0.1:$sport/health" "http://127.0.0.1:$sport/ready"; do
+               "http://127.0.0.1:$sport/health" "http://127.0.0.1:$sport/ready" \
+               "http://127.0.0.1:$pport/-/ready" "http://127.0.0.1:$gport/api/health"; do
         if http_check "$url" 2>/dev/null; then echo "ok       $url"; else echo "FAILING  $url"; fi
     done
 }

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -31,6 +32,7 @@ from pipelines.files import read_json, write_json, write_text
 from pipelines.monitor.live import LiveVerdict, assess_live, landing_rows, live_frame
 
 log = logging.getLogger("pipelines.monitor")
+PUSHGATEWAY_ENV = "RETRAIN_PUSHGATEWAY"  # host:port; overrides monitor.pushgateway (the stack)
 
 
 @dataclass
@@ -75,7 +77,7 @@ def evaluated_baseline(params: Params, version: str | None) -> float | None:
     for f in sorted(nights.glob("*/summary.json"), reverse=True):
         rec = read_json(f)
         if str(rec.get("promoted")) == version and rec.get("challenger"):
-            m = rec["challenger"].get(params.monitor.metric)
+            m = (rec["challenger"].get("metrics") or {}).get(params.monitor.metric)
             value = m.get("point") if isinstance(m, dict) else m
             if value is not None:
                 return float(value)
@@ -128,7 +130,8 @@ def run_monitor(
     share = canary_share(params)
     reg = metrics.registry_of(verdict, last_night(params), share, now.timestamp())
     try:
-        result.published = metrics.publish(reg, out / "metrics.prom", params.monitor.pushgateway)
+        gateway = os.environ.get(PUSHGATEWAY_ENV) or params.monitor.pushgateway
+        result.published = metrics.publish(reg, out / "metrics.prom", gateway)
     except OSError as err:  # a gateway down must not hide the verdict
         log.error("monitor: publishing to the Pushgateway failed: %s", err)
         result.published = [str(out / "metrics.prom")]

@@ -18,6 +18,9 @@ everything that arrived in the same event-loop turn with one call, so concurrent
 requests share the per-call cost. Bad input is answered with a 4xx that names the problem and
 the field; it never reaches the model.
 
+The module is over 400 lines on purpose: it is the one ASGI app, and its routes, the hot path
+and the canary routing read best in one place.
+
 Metrics live in :mod:`pipelines.serve.metrics` (prometheus_client, one registry per app). The
 answer passes one named seam, ``serve.proba`` (:mod:`pipelines.seams`), where a test's plugin
 can change it; without one (always, outside tests) it costs one environment lookup.
@@ -38,7 +41,7 @@ import orjson
 
 from pipelines import seams
 from pipelines.serve.batching import MicroBatcher
-from pipelines.serve.inputs import InputError
+from pipelines.serve.inputs import InputError, parse_outcomes
 from pipelines.serve.metrics import ServingMetrics
 from pipelines.serve.model import LoadedModel, ModelHolder, ServingSpec
 from pipelines.serve.predlog import PredictionLog
@@ -302,7 +305,14 @@ class ServingApp:
             body = await self._read_body(scope, receive)
             if self.predlog is None:
                 raise _Reject(503, "no prediction log is configured", "no_log")
-            outcomes = self._outcomes(body)
+            try:
+                data = orjson.loads(body)
+            except orjson.JSONDecodeError as err:
+                raise _Reject(400, f"malformed JSON: {err}", "malformed_json") from None
+            if type(data) is list and len(data) > MAX_OUTCOMES:
+                raise _Reject(413, f"{len(data)} outcomes exceed {MAX_OUTCOMES}", "too_many")
+            labels = (self.spec.positive_label, self.spec.negative_label)
+            outcomes = parse_outcomes(data, labels)
         except _Reject as r:
             self.metrics.error(r.kind)
             return r.status, r.body()
@@ -311,43 +321,6 @@ class ServingApp:
             return 422, orjson.dumps({"error": err.message, "kind": err.kind, "field": err.field})
         n = self.predlog.append_outcomes(outcomes)
         return 202, orjson.dumps({"accepted": n})
-
-    def _outcomes(self, body: bytes) -> list[tuple[str, int, str]]:
-        try:
-            data = orjson.loads(body)
-        except orjson.JSONDecodeError as err:
-            raise _Reject(400, f"malformed JSON: {err}", "malformed_json") from None
-        if type(data) is dict:
-            data = data.get("outcomes", [data] if "request_id" in data else None)
-        if type(data) is not list or not data:
-            raise InputError(
-                'expected {"outcomes": [{"request_id": ..., "row": 0, "label": ...}, ...]}',
-                "outcomes",
-                "shape",
-            )
-        if len(data) > MAX_OUTCOMES:
-            raise _Reject(413, f"{len(data)} outcomes exceed {MAX_OUTCOMES}", "too_many")
-        labels = (self.spec.positive_label, self.spec.negative_label)
-        out: list[tuple[str, int, str]] = []
-        for i, o in enumerate(data):
-            if type(o) is not dict or type(o.get("request_id")) is not str or not o["request_id"]:
-                raise InputError(
-                    f"outcome {i}: 'request_id' (a string) is required", "request_id", "shape"
-                )
-            row = o.get("row", 0)
-            if type(row) is not int or row < 0:
-                raise InputError(
-                    f"outcome {i}: 'row' must be a non-negative integer", "row", "shape"
-                )
-            label = o.get("label")
-            if label not in labels:
-                raise InputError(
-                    f"outcome {i}: 'label' must be one of {list(labels)}, got {label!r}",
-                    "label",
-                    "unknown_label",
-                )
-            out.append((o["request_id"], row, str(label)))
-        return out
 
     async def _read_body(self, scope: Scope, receive: Receive) -> bytes:
         length = None

@@ -234,3 +234,35 @@ def _raise_field_set(i: int, rec: Mapping[str, Any], spec: FieldSpec) -> None:
     if missing:
         raise InputError(f"record {i}: missing field(s) {missing}", missing[0], "missing_field")
     raise InputError(f"record {i}: unknown field(s) {unknown}", unknown[0], "unknown_field")
+
+
+def parse_outcomes(data: Any, labels: tuple[str, str]) -> list[tuple[str, int, str]]:
+    """``POST /feedback``'s body (``{"outcomes": [...]}``, a list, or one outcome) as
+    ``(request_id, row, label)``; an :class:`InputError` names the outcome and field."""
+    if type(data) is dict:
+        data = data.get("outcomes", [data] if "request_id" in data else None)
+    if type(data) is not list or not data:
+        raise InputError(
+            'expected {"outcomes": [{"request_id": ..., "row": 0, "label": ...}, ...]}',
+            "outcomes",
+            "shape",
+        )
+    out: list[tuple[str, int, str]] = []
+    for i, o in enumerate(data):
+        rid = o.get("request_id") if type(o) is dict else None
+        if type(rid) is not str or not rid:
+            raise InputError(
+                f"outcome {i}: 'request_id' (a string) is required", "request_id", "shape"
+            )
+        row = o.get("row", 0)
+        if type(row) is not int or row < 0:
+            raise InputError(f"outcome {i}: 'row' must be a non-negative integer", "row", "shape")
+        label = o.get("label")
+        if label not in labels:
+            raise InputError(
+                f"outcome {i}: 'label' must be one of {list(labels)}, got {label!r}",
+                "label",
+                "unknown_label",
+            )
+        out.append((rid, row, str(label)))
+    return out

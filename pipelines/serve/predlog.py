@@ -15,6 +15,9 @@ Where: a folder (the local default): Parquet parts under ``predictions/<YYYY-MM-
 of the closed hour into one file); or PostgreSQL (a ``postgresql://`` URL: tables
 ``retrain_predictions`` and ``retrain_feedback``, created when missing, inputs as JSONB).
 
+The module is over 400 lines on purpose: the writer, both sinks and their readers are one
+storage format, kept in one place so they cannot drift apart.
+
 Deliberately free of ``pipelines.config``: the serving image carries this module, and pandas
 (plus pyarrow or psycopg2 for the sink in use) is imported only by the writer and readers.
 """
@@ -135,7 +138,7 @@ class PostgresSink:
             feats = [c for c in frame.columns if c not in META]
             inputs = frame[feats].to_dict(orient="records")
             rows: Iterable[tuple[Any, ...]] = (
-                (r, int(i), t.to_pydatetime(), v, a, float(p), orjson.dumps(x).decode())
+                (r, int(i), t.to_pydatetime(warn=False), v, a, float(p), orjson.dumps(x).decode())
                 for (r, i, t, v, a, p), x in zip(
                     frame[META].itertuples(index=False, name=None), inputs, strict=True
                 )
@@ -143,7 +146,7 @@ class PostgresSink:
             sql = "INSERT INTO retrain_predictions VALUES %s"
         else:
             rows = (
-                (r, int(i), lab, t.to_pydatetime())
+                (r, int(i), lab, t.to_pydatetime(warn=False))
                 for r, i, lab, t in frame[FEEDBACK].itertuples(index=False, name=None)
             )
             sql = "INSERT INTO retrain_feedback VALUES %s"

@@ -25,6 +25,9 @@ SITE = Path(yaml.__file__).resolve().parents[1]  # this venv's site-packages
 WORKERS = ("airflow-worker-1", "airflow-worker-2")
 AIRFLOW_RUNTIME = ("airflow-scheduler", "airflow-dag-processor", "airflow-triggerer", *WORKERS)
 SECRET_WORDS = ("PASSWORD", "SECRET", "TOKEN", "FERNET", "_KEY")
+# Services with no Debian package to build their image from (Grafana, the StatsD exporter): a
+# pinned upstream image, started by scripts/stack.sh only when present or pullable.
+UPSTREAM_ONLY = {"grafana", "statsd-exporter"}
 
 
 def _is_secret(key: str) -> bool:
@@ -77,13 +80,19 @@ def test_compose_validates() -> None:
 
 def test_images_are_built_here_and_mounts_exist(compose: dict) -> None:
     stack = STACK.read_text()
+    upstream = re.search(r"^declare -A UPSTREAM_ONLY=\((.*?)\)$", stack, re.M | re.S)
+    assert upstream, "scripts/stack.sh: no UPSTREAM_ONLY"
     for name, svc in compose["services"].items():
         image = re.sub(r"\$\{[A-Z_]+:-([^}]*)\}", r"\1", svc["image"])  # the default
-        m = re.fullmatch(r"localhost/retrain-([a-z]+):latest", image)
-        assert m, f"{name}: {image} is not an image `make stack` builds"
-        dockerfile = f"docker/Dockerfile.{m.group(1)}"
-        assert (ROOT / dockerfile).is_file(), f"{name}: no {dockerfile}"
-        assert dockerfile in stack, f"{name}: scripts/stack.sh does not build {dockerfile}"
+        if name in UPSTREAM_ONLY:  # pinned, fully qualified (podman needs no short-name lookup)
+            assert re.fullmatch(r"docker\.io/[a-z0-9-]+/[a-z0-9-]+:v?\d+\.\d+\.\d+", image), name
+            assert f"[{name}]=" in upstream.group(1) and image in upstream.group(1), name
+        else:
+            m = re.fullmatch(r"localhost/retrain-([a-z]+):latest", image)
+            assert m, f"{name}: {image} is not an image `make stack` builds"
+            dockerfile = f"docker/Dockerfile.{m.group(1)}"
+            assert (ROOT / dockerfile).is_file(), f"{name}: no {dockerfile}"
+            assert dockerfile in stack, f"{name}: scripts/stack.sh does not build {dockerfile}"
         for vol in svc.get("volumes", []):
             src = vol.split(":")[0]
             if src.startswith("./"):
@@ -214,10 +223,11 @@ def test_no_secret_has_a_default(compose: dict) -> None:
 
 
 def test_only_the_front_doors_are_published(compose: dict) -> None:
-    """Airflow, MLflow and nginx on 127.0.0.1; PostgreSQL and Redis stay on the compose network
-    (the host's own servers on 5432/6379 are never in the way)."""
+    """Airflow, MLflow, nginx, Prometheus and Grafana on 127.0.0.1; PostgreSQL, Redis, the
+    Pushgateway and the StatsD exporter stay on the compose network (the host's own servers on
+    5432/6379 are never in the way)."""
     published = {n: s["ports"] for n, s in compose["services"].items() if s.get("ports")}
-    assert set(published) == {"airflow-apiserver", "mlflow", "nginx"}
+    assert set(published) == {"airflow-apiserver", "mlflow", "nginx", "prometheus", "grafana"}
     for ports in published.values():
         assert all(str(p).startswith("127.0.0.1:") for p in ports)
 

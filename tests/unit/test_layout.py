@@ -22,10 +22,12 @@ LAYERS = {
     "stages": 2,  # the DVC stages: pure cores, main() edges
     "serve": 3,  # the serving app and deploy
     "night": 4,  # the nightly cycle: ingest, assess, run, tasks for the DAG
+    "monitor": 4,  # live drift and performance from the prediction log
+    "canary": 4,  # the canary beside the champion: decided on labelled live traffic
     "app": 5,  # cli, reproduce
 }
 FOUNDATION = {"config", "records", "files", "data", "scoring", "seams", "__init__"}
-APP = {"cli", "reproduce"}
+APP = {"cli", "reproduce", "loop"}
 MAX_LINES = 400
 
 
