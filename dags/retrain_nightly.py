@@ -10,7 +10,15 @@ the `retrain nightly` CLI and `dvc repro` (`pipelines.night.run`); nothing here 
   or `force_retrain`, else stop.
 - `window`, `validate`, `drift`, `train`, `evaluate`, `fairness`, `gate`: `dvc repro -s <stage>`.
 - `register`: the gate passed: register the challenger, promote it to `champion`, notify.
+  With `deploy.approval: required` (params) it is registered as `pending` instead, and the
+  champion keeps serving.
 - `register_rejected`: the gate failed: register the challenger, tagged `rejected` with reasons.
+- `needs_approval`: `approve` when `register` held the version for a human, else `promote`.
+- `approve`: waits for a human (*Required actions* in the UI, or the REST API) to **Approve** or
+  **Reject** the version; no answer within `deploy.approval_timeout_minutes`: Reject. Reject
+  skips `promote` and `deploy`: the champion keeps its alias and keeps serving.
+- `promote`: approved: record who approved, move `champion` to the version, notify. Without
+  approval asked it has nothing to do (`register` promoted).
 - `deploy`: roll the new champion out to serving (`pipelines.serve.deploy`); skipped with
   `skip_deploy` (or without a serving module). A failed deploy puts the champion alias back on
   the serving version and fails the task (not retried).
@@ -27,6 +35,12 @@ the `retrain nightly` CLI and `dvc repro` (`pipelines.night.run`); nothing here 
   (skipped, not failed); the run succeeds.
 - **Gate rejection**: `register_rejected` keeps the challenger tagged `rejected`; `register`
   (the promotion) and `deploy` are skipped; the run succeeds: a rejection is an outcome.
+- **Approval required** (`deploy.approval: required`): the run waits at `approve`. Approved:
+  `promote`, then `deploy`. Rejected, or no answer in time: `promote` and `deploy` are skipped,
+  `summary` records the answer; the run succeeds. Either way the version is tagged
+  `approval=approved|rejected|timed_out`, `approval.by`, `approval.reason`, the registry history
+  has the event and the night record has it under `gate.approval`. While a run waits, the next
+  night's run waits behind it (one run at a time).
 - **Dry run**: stops after `gate`; nothing is registered or deployed.
 - **An error** (DVC, MLflow, a busy workspace...): the task retries with exponential back-off,
   then fails and notifies; clearing the failed task resumes the night (every step is rerun-safe).
@@ -44,8 +58,13 @@ schema are refused before the run starts.
 
 - `RETRAIN_PARAMS` (Airflow Variable or env): the params file / workspace; default
   `<repo>/params.yaml`.
-- `RETRAIN_SCHEDULE`: cron for the nightly run (default `0 2 * * *`, UTC).
+- `RETRAIN_SCHEDULE`: cron for the nightly run (default `0 2 * * *`, UTC). The DAG also runs
+  when `retrain_monitor` emits the asset `retrain-live-trigger` (live drift or a live
+  performance drop): the landed outcomes are that run's batch.
 - `RETRAIN_RETRIES`: retries per task (default 2; back-off 2 min, x2, at most 30 min).
+- `RETRAIN_APPROVAL_WINDOW_HOURS`: room for a human's answer in the run's `dagrun_timeout`
+  (6 h + this, default 24); a longer `deploy.approval_timeout_minutes` is cut to fit, with a
+  warning in the `approve` log.
 - `RETRAIN_NOTIFICATIONS`: notification file (default `<reports>/notifications.jsonl`); e-mail,
   Slack or a webhook: see `pipelines/edges/notify.py`.
 - `MLFLOW_TRACKING_URI`, `RETRAIN_DATASET_MIRROR`: as for the CLI.
@@ -58,13 +77,25 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from airflow.sdk import Param, TriggerRule, dag, get_current_context, task
+from airflow.providers.standard.operators.hitl import ApprovalOperator
+from airflow.sdk import (
+    Asset,
+    AssetOrTimeSchedule,
+    CronTriggerTimetable,
+    Param,
+    TriggerRule,
+    dag,
+    get_current_context,
+    task,
+)
 
 from pipelines.stages import NIGHT_STAGES  # a tuple of names: imports nothing else
 
 DEFAULT_PARAMS = Path(__file__).resolve().parents[1] / "params.yaml"
 SCHEDULE = os.environ.get("RETRAIN_SCHEDULE", "0 2 * * *")
 RETRIES = int(os.environ.get("RETRAIN_RETRIES", "2"))
+NIGHT_TIMEOUT = timedelta(hours=6)
+APPROVAL_WINDOW = timedelta(hours=float(os.environ.get("RETRAIN_APPROVAL_WINDOW_HOURS", "24")))
 
 
 def _night() -> Any:
@@ -93,13 +124,50 @@ ON_FAILURE: list[Any] = [_notify("failure")]
 ON_PROMOTION: list[Any] = [_notify("promotion")]
 
 
+def on_promotion(context: Any) -> None:
+    """ON_PROMOTION's callbacks, when the task made a new champion (not a held `register`)."""
+    from pipelines.night.tasks import moved_champion
+
+    ti = context["ti"]
+    if moved_champion(ti.xcom_pull(task_ids=ti.task_id)):
+        for callback in ON_PROMOTION:
+            callback(context)
+
+
+class Approval(ApprovalOperator):
+    """Airflow's ApprovalOperator, asking the night's question with the params' timeout (both
+    known at run time only); its answer is kept as XCom `answer`, also when Reject skips on."""
+
+    def execute(self, context: Any) -> Any:
+        from pipelines.night.tasks import run_deadline
+
+        registration = context["ti"].xcom_pull(task_ids="register")
+        question = _night().ask(registration, run_deadline(context))
+        self.subject, self.body = question.subject, question.body
+        self.response_timeout = question.timeout
+        return super().execute(context)
+
+    def execute_complete(self, context: Any, event: dict[str, Any]) -> Any:
+        from pipelines.night.tasks import answer_of
+
+        if "error" not in event:
+            minutes = _night().params.deploy.approval_timeout_minutes
+            context["ti"].xcom_push(key="answer", value=answer_of(event, minutes).to_dict())
+        return super().execute_complete(context, event)
+
+
 @dag(
     dag_id="retrain_nightly",
-    schedule=SCHEDULE,
+    # the nightly cron, or at once when `retrain_monitor` asks for a retrain (live drift or a
+    # live performance drop): the asset is emitted by its `request_retrain` task
+    schedule=AssetOrTimeSchedule(
+        timetable=CronTriggerTimetable(SCHEDULE, timezone="UTC"),
+        assets=[Asset("retrain-live-trigger")],
+    ),
     start_date=datetime(2026, 1, 1, tzinfo=UTC),
     catchup=False,
     max_active_runs=1,
-    dagrun_timeout=timedelta(hours=6),
+    dagrun_timeout=NIGHT_TIMEOUT + APPROVAL_WINDOW,  # a night, and room for an approval
     doc_md=__doc__,
     tags=["ml", "retraining", "nightly"],
     default_args={
@@ -170,15 +238,48 @@ def retrain_nightly() -> None:
         """The promotion gate (`dvc repro -s gate`); branches on its verdict."""
         return _night().gate().branch
 
-    @task(task_id="register", on_success_callback=ON_PROMOTION)
+    @task(task_id="register", on_success_callback=on_promotion)
     def register() -> dict[str, Any]:
-        """Gate passed: register the challenger and promote it to champion."""
+        """Gate passed: register the challenger and promote it to champion (or hold it as
+        `pending` when `deploy.approval` is `required`)."""
         return _night().register("pass").to_dict()
 
     @task(task_id="register_rejected")
     def register_rejected() -> dict[str, Any]:
         """Gate failed: register the challenger, tagged rejected with the reasons."""
         return _night().register("fail").to_dict()
+
+    @task.branch(task_id="needs_approval")
+    def needs_approval(registration: dict[str, Any]) -> list[str]:
+        """`approve` when `register` held the version for a human, else `promote`."""
+        return _night().needs_approval(registration)
+
+    approve = Approval(
+        task_id="approve",
+        subject="Promote the night's challenger to champion?",  # the night's, at run time
+        defaults=ApprovalOperator.REJECT,
+        params={
+            "reason": Param(
+                None,
+                type=["null", "string"],
+                title="Reason",
+                description="Why (recorded in the registry with your name).",
+            )
+        },
+        response_timeout=APPROVAL_WINDOW,  # deploy.approval_timeout_minutes, at run time
+        execution_timeout=timedelta(minutes=10),  # asking; the wait is not execution
+        doc_md="A human approves the held version, or rejects it (the default on timeout).",
+    )
+
+    @task(
+        task_id="promote",
+        trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS,
+        on_success_callback=on_promotion,
+    )
+    def promote(registration: dict[str, Any]) -> dict[str, Any] | None:
+        """Approved: record who approved it and make the version the champion."""
+        answer = get_current_context()["ti"].xcom_pull(task_ids="approve", key="answer")
+        return _night().promote(registration, answer)
 
     @task(task_id="deploy", retries=0)
     def deploy(registration: dict[str, Any]) -> dict[str, Any]:
@@ -191,7 +292,8 @@ def retrain_nightly() -> None:
         """Finish the night record; log it, its reports and its MLflow links."""
         ti = get_current_context()["ti"]
         tags = {"airflow.dag_id": ti.dag_id, "airflow.run_id": ti.run_id}
-        return _night().summary(_states(), tags).to_dict()
+        answer = ti.xcom_pull(task_ids="approve", key="answer")
+        return _night().summary(_states(), tags, answer).to_dict()
 
     @task(
         task_id="watcher", trigger_rule=TriggerRule.ONE_FAILED, retries=0, on_failure_callback=None
@@ -211,11 +313,16 @@ def retrain_nightly() -> None:
     ]
     for upstream, downstream in zip(steps, steps[1:], strict=False):
         upstream >> downstream
-    promote, reject = register(), register_rejected()
-    roll_out, finish = deploy(promote), summary()
-    steps[-1] >> [promote, reject]
-    [roll_out, reject] >> finish
-    [*steps, promote, reject, roll_out, finish] >> watcher()
+    registered, rejected = register(), register_rejected()
+    asked, promoted = needs_approval(registered), promote(registered)
+    roll_out, finish = deploy(registered), summary()
+    steps[-1] >> [registered, rejected]
+    asked >> [approve, promoted]
+    approve >> promoted >> roll_out
+    [roll_out, rejected] >> finish
+    # not approve: Reject skips every task right after it (a failure of approve reaches the
+    # watcher through promote, upstream_failed)
+    [*steps, registered, rejected, asked, promoted, roll_out, finish] >> watcher()
 
 
 retrain_nightly()

@@ -218,6 +218,7 @@ def cmd_monitor(args: argparse.Namespace) -> int:
         print(f"  {res.landed_rows:,} labelled rows landed in {res.landed_to}")
     for name, path in res.reports.items():
         print(f"  {name}: {path}")
+    print(f"  published: {', '.join(res.published)}")
     return 0
 
 

@@ -268,9 +268,9 @@ class SeriesNight(_Frozen):
 class LoopConfig(_Frozen):
     """`retrain demo-loop` (the end of `make run`): the drifted population it serves."""
 
-    column: str | None = Field(None, description="numeric feature to shift; null: the last one")
-    quantile: Fraction = Field(0.8, description="traffic comes from rows above this quantile")
-    rows: int = Field(2000, ge=100, description="records in the first wave; the rest after")
+    column: str | None = Field(None, description="numeric feature to shift; null: the first")
+    quantile: Fraction = Field(0.4, description="traffic comes from rows above this quantile")
+    rows: int = Field(3000, ge=100, description="records in the first wave; the rest after")
     rollout: Literal["canary", "shadow"] = "shadow"
     last_batches: int | None = Field(1, ge=1, description="window.last_batches of its night")
 

@@ -59,24 +59,50 @@ class Client:
 
 
 def population(params: Params, seed: int) -> pd.DataFrame:
-    """The drifted population ``simulate.loop`` names, shuffled: the held-out file's rows above a
-    quantile of one numeric feature. The waves take disjoint slices of it, so the canary is
-    judged on people the challenger did not train on."""
+    """The drifted population ``simulate.loop`` names, shuffled: rows of the held-out file above
+    a quantile of one numeric feature that the champion never trained on (earlier nights drew
+    their batches from the same file). The waves take disjoint slices of it, so neither model
+    is judged on rows it trained on."""
     cfg = params.simulate.loop
     numeric = params.dataset.features.numeric
-    column = cfg.column or numeric[-1]
+    column = cfg.column or numeric[0]
     if column not in numeric:
         raise ValueError(
             f"simulate.loop.column: {column!r} is not a numeric feature {list(numeric)}"
         )
     source = pd.read_parquet(params.paths.prepared_current)
-    rows = source[source[column] > source[column].quantile(cfg.quantile)]
-    if len(rows) < 2 * cfg.rows:
+    rows = unseen_by_champion(params, source)
+    rows = rows[rows[column] > source[column].quantile(cfg.quantile)]
+    if len(rows) <= cfg.rows + 300:  # the second wave needs a few hundred outcomes too
         raise ValueError(
-            f"simulate.loop: {len(rows)} rows above the {cfg.quantile} quantile of {column!r}, "
-            f"fewer than two waves of simulate.loop.rows={cfg.rows}"
+            f"simulate.loop: {len(rows)} unseen rows above the {cfg.quantile} quantile of "
+            f"{column!r}: too few for two waves with simulate.loop.rows={cfg.rows}"
         )
     return rows.sample(frac=1.0, random_state=seed).reset_index(drop=True)
+
+
+def unseen_by_champion(params: Params, source: pd.DataFrame) -> pd.DataFrame:
+    """``source`` without the rows of batches accepted up to the night that promoted the
+    champion (the batches its training window could hold)."""
+    from pipelines.edges import registry
+
+    champion = registry.champion_version(params)
+    promoted_on = None
+    for f in sorted((params.paths.reports / "nights").glob("*/summary.json")):
+        rec = read_json(f)
+        if champion is not None and str(rec.get("promoted")) == champion:
+            promoted_on = rec["date"]
+    batches = [
+        pd.read_parquet(f)
+        for f in sorted(params.paths.accepted.glob("*.parquet"))
+        if promoted_on is None or f.stem <= promoted_on
+    ]
+    if not batches:
+        return source
+    feats = list(params.dataset.features.all)
+    seen = pd.concat(batches, ignore_index=True)[feats].drop_duplicates()
+    hit = source[feats].merge(seen.assign(_seen=True), on=feats, how="left")["_seen"]
+    return source[hit.isna().to_numpy()]
 
 
 def send_traffic(

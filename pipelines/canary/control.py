@@ -24,6 +24,7 @@ from pipelines.canary.report import render_markdown, summary_line
 from pipelines.config import Params
 from pipelines.edges import registry
 from pipelines.files import write_json, write_text
+from pipelines.records import Registration
 
 CANARY = "canary"
 TAG_MODE, TAG_SHARE, TAG_STARTED = "canary.mode", "canary.share", "canary.started"
@@ -110,6 +111,14 @@ def start(params: Params, version: str, mode: Mode | None = None) -> Canary:
     _event(params, c, STARTED_EVENT, version, f"{mode} beside champion v{champion} ({where})")
     c.set_registered_model_alias(name, CANARY, version)
     return Canary(name, version, cast(Mode, mode), share, started)
+
+
+def release_held(params: Params, registration: Registration) -> Canary | None:
+    """The version ``register`` held (``deploy.rollout`` canary or shadow) goes out beside the
+    champion. None when the rollout is direct or nothing was held."""
+    if params.deploy.rollout == "direct" or not registry.awaiting_approval(registration):
+        return None
+    return start(params, registration.version)
 
 
 def status(
@@ -256,8 +265,7 @@ def _assess(
 
 def _event(params: Params, c: Any, kind: str, version: str, reason: str) -> registry.Event:
     """A registry event (version tags and a history line) through the registry's own record."""
-    ev = registry._event(params, c, cast(registry.EventKind, kind), version, reason)
-    return registry._record(params, c, ev)
+    return registry.record_event(params, cast(registry.EventKind, kind), version, reason)
 
 
 def _notify(

@@ -37,12 +37,9 @@ from pipelines.records import Interval
 # The evaluate stage's vectorised metrics and resampling: the unpaired CI needs the bootstrap
 # draws of each arm, which its public functions reduce to intervals.
 from pipelines.stages.evaluate.bootstrap import (
-    _check_inputs,
-    _interval,
-    _metric_values,
-    _prepare,
-    _resample_weights,
+    metric_draws,
     paired_bootstrap_difference,
+    percentile_interval,
 )
 from pipelines.stages.evaluate.result import EvaluationError, higher_is_better
 from pipelines.stages.fairness import FairnessResult, assess_fairness
@@ -259,16 +256,18 @@ def compare_arms(
     resampled independently (seeds ``cfg.seed`` and ``cfg.seed + 1``) and the difference's CI
     is that of the differences of the resampled metrics.
     """
-    point_ch, draws_ch = _metric_draws(y_champion, p_champion, metric, cfg, cfg.seed)
-    point_ca, draws_ca = _metric_draws(y_canary, p_canary, metric, cfg, cfg.seed + (not paired))
-    champion = Interval(point_ch, *_interval(draws_ch, cfg.confidence))
-    canary = Interval(point_ca, *_interval(draws_ca, cfg.confidence))
+    point_ch, draws_ch = metric_draws(y_champion, p_champion, metric, cfg, cfg.seed)
+    point_ca, draws_ca = metric_draws(y_canary, p_canary, metric, cfg, cfg.seed + (not paired))
+    champion = Interval(point_ch, *percentile_interval(draws_ch, cfg.confidence))
+    canary = Interval(point_ca, *percentile_interval(draws_ca, cfg.confidence))
     if paired:
         if not np.array_equal(y_champion, y_canary):
             raise EvaluationError("paired arms must hold the same rows with the same labels")
         diff = paired_bootstrap_difference(y_canary, p_canary, p_champion, metric, cfg)
     else:
-        diff = Interval(point_ca - point_ch, *_interval(draws_ca - draws_ch, cfg.confidence))
+        diff = Interval(
+            point_ca - point_ch, *percentile_interval(draws_ca - draws_ch, cfg.confidence)
+        )
     return champion, canary, diff
 
 
@@ -327,17 +326,3 @@ def _fairness(frame: pd.DataFrame, y: np.ndarray, params: Params, seed: int) -> 
     y_pred = (frame["probability"].to_numpy() >= params.evaluate.decision_threshold).astype(int)
     result = assess_fairness(y, y_pred, sensitive, params.fairness)
     return ArmSample(sensitive, y, y_pred, result, seed)
-
-
-def _metric_draws(
-    y: np.ndarray, proba: np.ndarray, metric: str, cfg: EvaluateConfig, seed: int
-) -> tuple[float, np.ndarray]:
-    """The point value of ``metric`` and its value on each bootstrap resample."""
-    yy, pp = _check_inputs(y, proba)
-    scores = _prepare(yy, pp, cfg)
-    point = _metric_values(scores, np.ones((1, len(yy))), (metric,))[metric][0]
-    draws = [
-        _metric_values(scores, w, (metric,))[metric]
-        for w in _resample_weights(len(yy), cfg.bootstrap_samples, seed)
-    ]
-    return float(point), np.concatenate(draws)

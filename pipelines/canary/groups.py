@@ -23,7 +23,7 @@ import pandas as pd
 
 from pipelines.config import Params
 from pipelines.records import Interval
-from pipelines.stages.evaluate.bootstrap import _interval, _resample_weights
+from pipelines.stages.evaluate.bootstrap import percentile_interval, resample_weights
 from pipelines.stages.fairness import FairnessResult, group_labels
 from pipelines.stages.fairness.core import INTERSECTION
 from pipelines.stages.gate.decision import FAIRNESS_LOWER_IS_BETTER
@@ -88,7 +88,7 @@ def compare_fairness(
                 continue
             sign = 1.0 if measure in FAIRNESS_LOWER_IS_BETTER else -1.0
             old_d, new_d = (d[a.attribute][measure] for d in draws)
-            lower, upper = _interval(sign * (new_d - old_d), cfg.confidence)
+            lower, upper = percentile_interval(sign * (new_d - old_d), cfg.confidence)
             change = Interval(sign * (new - old), lower, upper)
             out.append(FairnessChange(a.attribute, measure, old, new, change, lower > margin))
     return tuple(out)
@@ -97,7 +97,7 @@ def compare_fairness(
 def _draws(arm: ArmSample, attributes: set[str], samples: int) -> dict[str, dict[str, Any]]:
     groups = judged_groups(arm.frame, arm.result, attributes)
     blocks: dict[str, dict[str, list[np.ndarray]]] = {g.attribute: {} for g in groups}
-    for w in _resample_weights(len(arm.y), samples, arm.seed):
+    for w in resample_weights(len(arm.y), samples, arm.seed):
         for g in groups:
             for measure, v in measure_values(g, arm.y, arm.y_pred, w).items():
                 blocks[g.attribute].setdefault(measure, []).append(v)

@@ -38,3 +38,9 @@ def actor(context: Mapping[str, Any]) -> str:
     dag_run = context["dag_run"]
     who = getattr(dag_run, "triggering_user_name", None)
     return f"airflow:{dag_run.dag_id}/{dag_run.run_id}" + (f" (triggered by {who})" if who else "")
+
+
+def asked_by_monitor(context: Mapping[str, Any]) -> bool:
+    """Whether the run was started by an asset event (``retrain_monitor`` asking for a retrain)."""
+    run_type = getattr(context.get("dag_run"), "run_type", None)
+    return str(getattr(run_type, "value", run_type)) == "asset_triggered"

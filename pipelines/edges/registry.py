@@ -1,8 +1,10 @@
 """MLflow Model Registry edge: register, promote (aliases), reject, roll back, with an audit trail.
 
 Aliases, not the deprecated stages: ``champion`` is the serving model, ``previous`` the one
-before it. Every event (promotion, rejection, override, rollback) is recorded with who, why and
-when as version tags in the registry and as a line in the history file.
+before it, ``pending`` a gate-passed version held for a human's approval (``deploy.approval:
+required``) while the champion keeps serving. Every event (promotion, rejection, override,
+rollback, registration for approval, approval answer) is recorded with who, why and when as
+version tags in the registry and as a line in the history file.
 
 Promotion order is chosen so that a process killed at any point leaves a consistent state:
 ``previous`` is moved first (champion still intact), then ``champion`` in one call.
@@ -19,11 +21,24 @@ from typing import Any, Literal
 
 from pipelines import seams
 from pipelines.config import Params
+from pipelines.records import Registration
 
 CHAMPION = "champion"
 PREVIOUS = "previous"
+PENDING = "pending"  # gate passed, awaiting a human's approval; the champion is untouched
 ACTOR_ENV = "RETRAIN_ACTOR"  # who acts, set for the stages by the night (e.g. the DAG run)
-EventKind = Literal["promotion", "rejection", "override", "rollback", "registration"]
+EventKind = Literal[
+    "promotion",
+    "rejection",
+    "override",
+    "rollback",
+    "registration",
+    "approval",
+    "canary",
+    "canary_abort",
+]
+Decision = Literal["approved", "rejected", "timed_out"]
+DECISIONS: tuple[Decision, ...] = ("approved", "rejected", "timed_out")
 
 
 class RegistryError(RuntimeError):
@@ -84,17 +99,25 @@ def _record(params: Params, c: Any, ev: Event) -> Event:
     return ev
 
 
-def _event(params: Params, c: Any, kind: EventKind, version: str, reason: str) -> Event:
+def _event(
+    params: Params, c: Any, kind: EventKind, version: str, reason: str, by: str | None = None
+) -> Event:
     name = params.mlflow.registered_model
     return Event(
         kind=kind,
         model=name,
         version=str(version),
         previous_champion=alias_version(c, name, CHAMPION),
-        actor=actor(),
+        actor=by or actor(),
         reason=reason,
         at=datetime.now(UTC).isoformat(timespec="seconds"),
     )
+
+
+def record_event(params: Params, kind: EventKind, version: str, reason: str) -> Event:
+    """Record an event on a version (its tags and a line of the registry history)."""
+    c = client(params)
+    return _record(params, c, _event(params, c, kind, version, reason))
 
 
 def register(params: Params, run_id: str, model_uri: str, tags: dict[str, str]) -> str:
@@ -120,12 +143,19 @@ def register(params: Params, run_id: str, model_uri: str, tags: dict[str, str]) 
     return version
 
 
-def promote(params: Params, version: str, reason: str, kind: EventKind = "promotion") -> Event:
-    """Make ``version`` the champion; the old champion stays reachable as ``previous``."""
+def promote(
+    params: Params,
+    version: str,
+    reason: str,
+    kind: EventKind = "promotion",
+    by: str | None = None,
+) -> Event:
+    """Make ``version`` the champion; the old champion stays reachable as ``previous``.
+    ``by``: who acts (default :func:`actor`)."""
     c = client(params)
     name = params.mlflow.registered_model
     c.get_model_version(name, version)  # raises if it does not exist
-    ev = _event(params, c, kind, version, reason)
+    ev = _event(params, c, kind, version, reason, by=by)
     old = ev.previous_champion
     if old == str(version):
         return ev  # already champion: nothing to move, nothing to record twice
@@ -136,7 +166,63 @@ def promote(params: Params, version: str, reason: str, kind: EventKind = "promot
     c.set_model_version_tag(name, str(version), "status", "champion")
     if old is not None:
         c.set_model_version_tag(name, old, "status", "previous")
+    if alias_version(c, name, PENDING) == str(version):  # held for approval: no longer waiting
+        if kind == "override":  # `retrain promote VERSION`: a human approving from the shell
+            decide(params, str(version), "approved", ev.actor, reason)
+        c.delete_registered_model_alias(name, PENDING)
     return _record(params, c, ev)
+
+
+def hold(params: Params, version: str, reason: str) -> Event:
+    """Register a gate-passed version for a human's approval: alias ``pending``, tag
+    ``approval=pending``; ``champion`` (and serving) stay where they are. A rerun for the same
+    version records nothing twice; a version already answered is left alone."""
+    c = client(params)
+    name = params.mlflow.registered_model
+    tags = dict(c.get_model_version(name, version).tags)  # raises if it does not exist
+    ev = _event(params, c, "registration", version, reason)
+    if tags.get("approval") in DECISIONS or ev.previous_champion == str(version):
+        return ev
+    if alias_version(c, name, PENDING) == str(version) and tags.get("approval") == "pending":
+        return ev
+    c.set_registered_model_alias(name, PENDING, str(version))
+    c.set_model_version_tag(name, str(version), "status", "awaiting_approval")
+    c.set_model_version_tag(name, str(version), "approval", "pending")
+    return _record(params, c, ev)
+
+
+def decide(params: Params, version: str, decision: Decision, by: str, reason: str) -> Event:
+    """Record a human's answer on a version held for approval (tags ``approval``,
+    ``approval.by|at|reason``; the history). Approval does not promote (see :func:`promote`);
+    a rejection or a timeout takes the ``pending`` alias off it. Recording the same answer twice
+    (a rerun) writes nothing the second time."""
+    if decision not in DECISIONS:
+        raise RegistryError(f"unknown approval decision {decision!r}; one of {list(DECISIONS)}")
+    c = client(params)
+    name = params.mlflow.registered_model
+    tags = dict(c.get_model_version(name, version).tags)
+    ev = _event(params, c, "approval", version, f"{decision}: {reason}", by=by)
+    if tags.get("approval") == decision:
+        return ev
+    c.set_model_version_tag(name, str(version), "approval", decision)
+    if decision != "approved":
+        c.set_model_version_tag(name, str(version), "status", "not_approved")
+        if alias_version(c, name, PENDING) == str(version):
+            c.delete_registered_model_alias(name, PENDING)
+    return _record(params, c, ev)
+
+
+def approval(params: Params, version: str) -> dict[str, str] | None:
+    """The approval tags of a version (``decision``, ``by``, ``at``, ``reason``), or None when it
+    was never held for approval."""
+    tags = dict(client(params).get_model_version(params.mlflow.registered_model, version).tags)
+    if "approval" not in tags:
+        return None
+    out = {"decision": tags["approval"]}
+    for key in ("by", "at", "reason"):
+        if f"approval.{key}" in tags:
+            out[key] = tags[f"approval.{key}"]
+    return out
 
 
 def reject(params: Params, version: str, reasons: list[str]) -> Event:
@@ -159,6 +245,24 @@ def rollback(params: Params, to: str | None = None, reason: str = "rollback") ->
     if current == str(target):
         raise RegistryError(f"{name}: version {target} is already the champion")
     return promote(params, str(target), reason, kind="rollback")
+
+
+def awaiting_approval(reg: Registration) -> bool:
+    """The gate passed, but the version was held for a human instead of promoted."""
+    return reg.verdict == "pass" and reg.event.get("kind") == "registration"
+
+
+def registration_line(reg: Registration) -> str:
+    """What the ``register`` stage did, in one line; how to approve a version held for approval."""
+    champion = f"v{reg.champion}" if reg.champion else "none yet"
+    if awaiting_approval(reg):
+        now = f"champion v{reg.champion} keeps serving" if reg.champion else "no champion yet"
+        return (
+            f"{reg.model} v{reg.version} registered as '{PENDING}', AWAITING APPROVAL; {now} "
+            f"(approve: retrain promote {reg.version} --reason '...')"
+        )
+    action = "promoted to champion" if reg.promoted else "kept, tagged rejected"
+    return f"{reg.model} v{reg.version} {action}; champion is {champion}"
 
 
 def read_history(params: Params) -> list[dict[str, Any]]:

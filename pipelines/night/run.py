@@ -9,6 +9,9 @@ Outcomes (all exit 0; only errors are non-zero):
 - ``no_retrain``        the batch was accepted; no drift, not scheduled, not forced.
 - ``promoted``          a challenger was trained and passed the gate; it is the champion now.
 - ``not_promoted``      a challenger was trained and failed the gate; it is kept, tagged rejected.
+                        Or it passed, but ``deploy.approval: required`` holds it for a human
+                        (``gate.approval`` in the record: ``pending``; approve it with
+                        ``retrain promote VERSION``), or a human rejected it in the DAG.
 - ``dry_run``           a challenger was trained and judged, but the registry was not touched.
 
 Reruns are safe: a date whose batch was already accepted is not ingested twice, and the DVC
@@ -24,13 +27,14 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from pipelines.config import Params
 from pipelines.night.assess import assess
 from pipelines.night.ingest import ingest
 from pipelines.night.lock import night_lock
 from pipelines.night.record import load_record, mark_retrained, save_record
-from pipelines.records import NightRecord
+from pipelines.records import NightRecord, Registration
 from pipelines.stages import DRY_RUN_LAST, NIGHT_STAGES
 
 
@@ -70,9 +74,47 @@ def finish(params: Params, day: str, dry_run: bool = False) -> NightRecord:
             promoted = champion_after is not None and champion_after != rec.champion_before
             rec.promoted = champion_after if promoted else None
             rec.outcome = "promoted" if promoted else "not_promoted"
+    if rec.gate and rec.outcome in ("promoted", "not_promoted"):
+        rec.gate = with_approval(params, rec.gate, (rec.challenger or {}).get("version"))
     rec.serving = champion_after
     rec.finished_at = datetime.now(UTC).isoformat(timespec="seconds")
     return save_record(params, rec)
+
+
+def with_approval(params: Params, gate: dict[str, Any], version: str | None) -> dict[str, Any]:
+    """The gate section with the human's part when the version was held for approval
+    (``approval``: decision pending/approved/rejected/timed_out, by, at, reason), read from the
+    registry's tags; unchanged when no approval was asked for."""
+    from pipelines.edges import registry
+
+    answer = registry.approval(params, str(version)) if version else None
+    if answer is None:
+        return gate
+    return {**gate, "approval": {"version": str(version), **answer}}
+
+
+def awaiting_approval_hint(rec: NightRecord) -> str | None:
+    """What to tell a human when the night's challenger waits for their approval."""
+    answer = (rec.gate or {}).get("approval") or {}
+    if answer.get("decision") != "pending":
+        return None
+    v = answer["version"]
+    return (
+        f"[{rec.date}] v{v} passed the gate and is registered as 'pending', AWAITING APPROVAL "
+        f"(deploy.approval: required); v{rec.serving} keeps serving. Approve it with: "
+        f"retrain promote {v} --reason '...'"
+    )
+
+
+def release(params: Params, day: str, progress: Callable[[str], None]) -> None:
+    """``deploy.rollout`` canary|shadow: the held, gate-passed version goes out beside the
+    champion (``retrain canary`` decides it later on labelled live traffic)."""
+    from pipelines.canary.control import release_held
+
+    reg = Registration.read(params.paths.registration)
+    out = release_held(params, reg) if reg.verdict == "pass" else None
+    if out is not None:
+        progress(f"[{day}] v{out.version} out in {out.mode} mode beside champion v{reg.champion}")
 
 
 def run_night(
@@ -97,8 +139,13 @@ def run_night(
             last = NIGHT_STAGES.index(DRY_RUN_LAST) + 1 if dry_run else len(NIGHT_STAGES)
             progress(f"[{day}] dvc repro ({', '.join(NIGHT_STAGES[:last])})")
             retrain(params, day, dry_run)
+            if not dry_run and params.deploy.approval != "required":
+                release(params, day, progress)
         rec = finish(params, day, dry_run)
         rec.seconds = round(time.perf_counter() - t0, 2)
         save_record(params, rec)
         notify.publish_night(params, rec)
+    hint = awaiting_approval_hint(rec)
+    if hint:
+        progress(hint)
     return rec

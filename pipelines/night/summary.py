@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from pipelines.config import Params
+from pipelines.edges.registry import registration_line
 from pipelines.files import read_json
 from pipelines.records import NightRecord, Registration
 
@@ -103,10 +105,34 @@ def pipeline_summary(params: Params) -> str:
     return "\n".join(lines)
 
 
-def registration_line(reg: Registration) -> str:
-    action = "promoted to champion" if reg.promoted else "kept, tagged rejected"
-    champion = f"v{reg.champion}" if reg.champion else "none yet"
-    return f"{reg.model} v{reg.version} {action}; champion is {champion}"
+def approval_question(
+    params: Params, reg: Registration, day: str, until: datetime
+) -> tuple[str, str]:
+    """The subject and Markdown body of the DAG's ``approve`` question: what each answer does,
+    the gate's verdict and reasons, where the evidence is."""
+    decision = read_json(params.paths.gate_decision) or {}
+    now = (
+        f"**v{reg.champion} stays champion and keeps serving**"
+        if reg.champion
+        else "**there is no champion yet: nothing is served**"
+    )
+    body = [
+        f"**{reg.model} v{reg.version}** passed the promotion gate on night {day}. "
+        f"Until you approve it, {now}.",
+        "",
+        f"- **Approve**: v{reg.version} becomes `champion` and is deployed.",
+        f"- **Reject**: v{reg.version} is kept, tagged `approval=rejected`; nothing changes.",
+        f"- **No answer by {until:%Y-%m-%d %H:%M} UTC**: rejected.",
+        "",
+        "An optional *reason* is recorded in the registry with your name.",
+        "",
+        f"Gate: **{str(decision.get('verdict', '?')).upper()}**",
+        *(f"- {r}" for r in decision.get("reasons", [])),
+        "",
+        f"Gate report: `{params.paths.gate_report}`; training run `{reg.run_id}`.",
+    ]
+    subject = f"Night {day}: promote {reg.model} v{reg.version} to champion?"
+    return subject, "\n".join(body)
 
 
 def _rel(params: Params, p: Path) -> str:
@@ -144,16 +170,30 @@ def _fair(rec: NightRecord) -> str:
     return f"dpd[{attr}] {new:.3f}" + (f" (was {old:.3f})" if old is not None else "")
 
 
+def approval_text(gate: dict[str, Any] | None) -> str:
+    """The human's part of the gate, when one was asked: ``approval REJECTED by alice``."""
+    answer = (gate or {}).get("approval")
+    if not answer:
+        return ""
+    decision = str(answer.get("decision", "?"))
+    if decision == "pending":
+        return f"approval PENDING (retrain promote {answer.get('version')})"
+    by = f" by {answer['by']}" if answer.get("by") and decision != "timed_out" else ""
+    return f"approval {decision.upper()}{by}"
+
+
 def night_line(rec: NightRecord) -> str:
     drift = rec.drift or {}
     gate = rec.gate or {}
     reasons = ", ".join(rec.retrain_reasons)
     retrained = f"yes ({reasons})" if rec.retrained else "no"
+    approval = approval_text(gate)
     return (
         f"{rec.date}: {rec.outcome} - batch {_verdict(rec)}; drift share "
         f"{drift.get('share', 0):.0%}{' (target drift)' if drift.get('target_drift') else ''}; "
         f"retrained: {retrained}"
-        f"{'; gate ' + gate['verdict'].upper() if gate else ''}; serving v{rec.serving}"
+        f"{'; gate ' + gate['verdict'].upper() if gate else ''}"
+        f"{'; ' + approval if approval else ''}; serving v{rec.serving}"
     )
 
 
@@ -182,7 +222,9 @@ def night_table(records: list[NightRecord]) -> str:
                 f"{' +target' if drift.get('target_drift') else ''}"
             )
         )
-        gate = (rec.gate or {}).get("verdict", "-")
+        gate = (rec.gate or {}).get("verdict", "-").upper()
+        answer = (rec.gate or {}).get("approval")
+        gate += f" ({answer.get('decision')})" if answer else ""
         rows.append(
             (
                 rec.date,
@@ -192,7 +234,7 @@ def night_table(records: list[NightRecord]) -> str:
                 "yes" if rec.retrained else "no",
                 _vs(rec),
                 _fair(rec),
-                gate.upper(),
+                gate,
                 f"v{rec.promoted}" if rec.promoted else "-",
                 f"v{rec.serving}",
             )

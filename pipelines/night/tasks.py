@@ -6,6 +6,10 @@ and a branching task's result names the branch. The steps are the ones ``retrain
 runs (:mod:`pipelines.night.run`), each under the workspace lock. Outcomes that end a run
 early raise Airflow's skip / fail exceptions with a message that says what happened and where
 the evidence is.
+
+With ``deploy.approval: required``, ``register`` holds the version as ``pending`` and
+``approve`` (an ApprovalOperator) asks a :class:`Question`; its :class:`Answer` is recorded by
+``promote`` (approved: then the champion moves) or by ``summary`` (rejected, timed out).
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import json
 import logging
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +26,14 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from pipelines.config import ConfigError, Params, load_params
 from pipelines.edges import airflow as af
+from pipelines.night.approval import (  # noqa: F401 - re-exported for the DAG
+    APPROVAL_RESERVE,
+    Answer,
+    Question,
+    answer_of,
+    approval_timeout,
+    run_deadline,
+)
 from pipelines.night.lock import night_lock
 from pipelines.night.record import load_record, mark_retrained, parse_day
 from pipelines.records import Registration
@@ -29,6 +42,7 @@ from pipelines.stages import NIGHT_STAGES
 log = logging.getLogger("retrain_nightly")
 SERVING = "pipelines.serve.deploy"  # deploy(params, version) -> DeployResult (ok, reason, ...)
 REGISTER = {"pass": "register", "fail": "register_rejected"}
+APPROVE, PROMOTE = "approve", "promote"  # the tasks needs_approval chooses between
 
 
 class _Result:
@@ -74,6 +88,12 @@ class Finished(_Result):
     mlflow: dict[str, str] = field(default_factory=dict)
 
 
+def moved_champion(result: Any) -> bool:
+    """Whether a task's result (a registration) made its version the champion."""
+    reg = result if isinstance(result, Mapping) else {}
+    return reg.get("verdict") == "pass" and str(reg.get("champion")) == str(reg.get("version"))
+
+
 @dataclass(frozen=True)
 class Night:
     """One run of the DAG: the params (typed, loaded once per task), the night, the form."""
@@ -91,7 +111,10 @@ class Night:
             day = parse_day(af.night_date(context))
         except (ConfigError, ValueError) as err:  # neither heals with retries
             raise AirflowFailException(str(err)) from None
-        return cls(params, day, dict(context.get("params") or {}), af.actor(context))
+        form = dict(context.get("params") or {})
+        if af.asked_by_monitor(context):  # retrain_monitor's asset event: live drift or a drop
+            form["force_retrain"] = True
+        return cls(params, day, form, af.actor(context))
 
     def _batch(self) -> Path | None:
         """The ``batch`` param as a path (relative to the workspace), or None: the landing."""
@@ -181,11 +204,74 @@ class Night:
         log.info("night %s: %s", self.day, registration_line(reg))
         return reg
 
+    def needs_approval(self, registration: Mapping[str, Any]) -> list[str]:
+        """``approve`` when ``register`` held the version for a human, else ``promote``."""
+        from pipelines.edges import registry
+
+        reg = Registration.from_dict(registration)
+        if registry.awaiting_approval(reg) and self.params.deploy.approval == "required":
+            log.info("v%s awaits approval; v%s keeps serving", reg.version, reg.champion)
+            return [APPROVE]
+        return [PROMOTE]
+
+    def ask(self, registration: Mapping[str, Any], deadline: datetime | None) -> Question:
+        """The question ``approve`` puts to a human, and how long it waits for the answer."""
+        from pipelines.night.summary import approval_question
+
+        reg = Registration.from_dict(registration)
+        minutes = self.params.deploy.approval_timeout_minutes
+        now = datetime.now(UTC)
+        timeout, cut = approval_timeout(minutes, now, deadline)
+        if cut:
+            msg = "approval_timeout_minutes %g: the run times out at %s; waiting %s only (%s)"
+            log.warning(msg, minutes, deadline, timeout, "RETRAIN_APPROVAL_WINDOW_HOURS")
+        subject, body = approval_question(self.params, reg, self.day, now + timeout)
+        return Question(subject, body, timeout)
+
+    def record_answer(self, answer: Mapping[str, Any], version: str) -> None:
+        """The human's answer on the version's tags and in the registry history (idempotent)."""
+        from pipelines.edges import registry
+
+        by = answer.get("by") or f"nobody (no answer: {self.actor})"
+        registry.decide(self.params, version, answer["decision"], by, answer["reason"])
+        log.info("v%s %s by %s: %s", version, answer["decision"].upper(), by, answer["reason"])
+
+    def promote(
+        self, registration: Mapping[str, Any], answer: Mapping[str, Any] | None
+    ) -> dict[str, Any] | None:
+        """After an approval: record it, make the version the champion. Without approval asked,
+        ``register`` promoted already: nothing to do (None: no promotion callbacks)."""
+        from pipelines.edges import registry
+
+        reg = Registration.from_dict(registration)
+        if not registry.awaiting_approval(reg):
+            log.info("night %s: no approval asked; register promoted v%s", self.day, reg.version)
+            return None
+        asked = self.params.deploy.approval == "required"
+        if asked and (not answer or answer.get("decision") != "approved"):
+            raise AirflowFailException(f"v{reg.version} was not approved ({answer}): not promoted")
+        with night_lock(self.params):
+            if asked:
+                self.record_answer(answer or {}, reg.version)
+            if self.params.deploy.rollout != "direct":  # beside the champion first
+                from pipelines.canary.control import release_held
+
+                log.info(
+                    "v%s out beside the champion: %s", reg.version, release_held(self.params, reg)
+                )
+                return None
+            why = f"approved by {answer['by']}: {answer['reason']}" if answer else "gate passed"
+            ev = registry.promote(self.params, reg.version, reason=why, by=self.actor)
+        log.info("v%s promoted to champion (was v%s)", reg.version, ev.previous_champion)
+        out = Registration(reg.model, reg.version, "pass", reg.version, reg.run_id, ev.to_dict())
+        return out.to_dict()
+
     def deploy(self, registration: Mapping[str, Any]) -> dict[str, Any]:
         """Roll the promoted version out to serving. Not retried (see the DAG): a failed deploy
         has already put the champion alias back on the version that is serving."""
-        if self.form.get("skip_deploy"):
-            raise AirflowSkipException("skip_deploy: champion promoted, serving left as it is")
+        if self.form.get("skip_deploy") or self.params.deploy.rollout != "direct":
+            why = "skip_deploy" if self.form.get("skip_deploy") else "a canary/shadow is out"
+            raise AirflowSkipException(f"{why}: serving follows the registry aliases itself")
         serving = _serving()
         if serving is None:
             raise AirflowSkipException(
@@ -204,8 +290,14 @@ class Night:
         log.info("night %s: v%s serving at %s (%s)", self.day, version, out.get("address"), out)
         return out
 
-    def summary(self, states: Mapping[str, str | None], tags: Mapping[str, str]) -> Finished:
-        """Finish the night record; record it in MLflow; log where everything is."""
+    def summary(
+        self,
+        states: Mapping[str, str | None],
+        tags: Mapping[str, str],
+        answer: Mapping[str, Any] | None = None,
+    ) -> Finished:
+        """Finish the night record (with a rejected or timed-out approval recorded first: the
+        operator skipped ``promote``); record it in MLflow; log where everything is."""
         from pipelines.edges import notify
         from pipelines.night.run import finish
         from pipelines.night.summary import night_line
@@ -226,6 +318,9 @@ class Night:
             )
             return Finished(self.day, None, str(path), failed)
         with night_lock(self.params):
+            if answer and answer.get("decision") != "approved":  # promote was skipped
+                held = Registration.read(self.params.paths.registration)
+                self.record_answer(answer, held.version)
             if judged:
                 mark_retrained(self.params, self.day)
             rec = finish(self.params, self.day, dry_run=dry_run)

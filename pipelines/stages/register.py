@@ -1,8 +1,11 @@
 """Stage `register`: act on the gate's decision in the MLflow Model Registry.
 
-A model that passed is registered and becomes ``champion`` (the old one stays as ``previous``);
-one that failed is registered too, tagged ``rejected`` with the reasons, and its gate report is
-attached to its run. Reruns never register the same run twice.
+A model that passed is registered and becomes ``champion`` (the old one stays as ``previous``),
+unless ``deploy.approval`` is ``required``: then it is held for a human as ``pending`` and the
+champion keeps serving until someone approves it (the DAG's ``approve`` task, or
+``retrain promote VERSION``). One that failed is registered too, tagged ``rejected`` with the
+reasons. The gate report is attached to the run either way. Reruns never register the same run
+twice.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from typing import Any
 
 from pipelines import seams
 from pipelines.config import Params, load_params
+from pipelines.edges.registry import registration_line
 from pipelines.files import write_json
 from pipelines.records import Registration
 from pipelines.stages.gate import Decision
@@ -44,7 +48,12 @@ def act_on_decision(
         f"runs:/{train_record['run_id']}/gate/report.md",
     )
     seams.point("registry.registration")
-    if decision.passed:
+    if decision.passed and (
+        params.deploy.approval == "required" or params.deploy.rollout != "direct"
+    ):
+        # held: a human approves it, or it goes out as a canary/shadow beside the champion first
+        event = registry.hold(params, version, reason="; ".join(decision.reasons))
+    elif decision.passed:
         event = registry.promote(params, version, reason="; ".join(decision.reasons))
     else:
         event = registry.reject(params, version, list(decision.reasons))
@@ -67,9 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     decision = Decision.from_dict(json.loads(params.paths.gate_decision.read_text()))
     reg = act_on_decision(params, record, decision, params.paths.stage("gate"))
     write_json(params.paths.registration, reg.to_dict())
-    action = "promoted to champion" if reg.promoted else "kept, tagged rejected"
-    champion = f"v{reg.champion}" if reg.champion else "none yet"
-    print(f"register: {reg.model} v{reg.version} {action}; champion is {champion}")
+    print(f"register: {registration_line(reg)}")
     return 0
 
 

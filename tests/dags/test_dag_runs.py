@@ -171,6 +171,7 @@ def dag_test(home: Path, ws: Path, conf: dict[str, Any]) -> dict[str, Any]:
 UI_DEFAULTS = {"date": None, "batch": None, "force_retrain": False, "skip_deploy": False}
 UI_DEFAULTS["dry_run"] = False
 RETRAIN_TASKS = ("window", "validate", "drift", "train", "evaluate", "fairness", "gate")
+APPROVAL_TASKS = ("needs_approval", "approve", "promote")  # deploy.approval: none here
 
 pytestmark = pytest.mark.slow
 
@@ -184,8 +185,9 @@ def test_rejected_batch_fails_ingest_alerts_and_skips_the_rest(airflow_home, ws)
     assert run["state"] == "failed"
     tasks = run["tasks"]
     assert tasks["ingest"] == "failed" and run["tries"]["ingest"] == 1  # not retried
-    for t in ("assess", *RETRAIN_TASKS, "register", "register_rejected", "deploy"):
+    for t in ("assess", *RETRAIN_TASKS, "register", "register_rejected", *APPROVAL_TASKS):
         assert tasks[t] == "skipped", t
+    assert tasks["deploy"] == "skipped"
     assert tasks["summary"] == "success" and tasks["watcher"] == "failed"
 
     rec = record(ws, day)
@@ -208,8 +210,9 @@ def test_no_drift_skips_retraining_and_succeeds(airflow_home, ws):
     assert run["state"] == "success"
     tasks = run["tasks"]
     assert tasks["ingest"] == "success" and tasks["assess"] == "success"
-    for t in (*RETRAIN_TASKS, "register", "register_rejected", "deploy", "watcher"):
+    for t in (*RETRAIN_TASKS, "register", "register_rejected", *APPROVAL_TASKS, "deploy"):
         assert tasks[t] == "skipped", t
+    assert tasks["watcher"] == "skipped"
     assert tasks["summary"] == "success"
     rec = record(ws, day)
     assert rec["outcome"] == "no_retrain" and not rec["drift"]["dataset_drift"]
@@ -231,9 +234,13 @@ def test_retrain_promotes_notifies_and_records_the_night_in_mlflow(airflow_home,
         assert tasks[t] == "success", t
     assert tasks["register_rejected"] == "skipped" and tasks["deploy"] == "skipped"
     assert tasks["watcher"] == "skipped"
+    # no approval asked: register promoted; promote has nothing left to do, approve never asks
+    assert tasks["needs_approval"] == "success" and tasks["approve"] == "skipped"
+    assert tasks["promote"] == "success"
 
     rec = record(ws, day)
     assert rec["outcome"] == "promoted" and rec["gate"]["verdict"] == "pass"
+    assert "approval" not in rec["gate"]
     assert rec["retrain_reasons"] == ["forced"]
     assert rec["promoted"] == rec["serving"] == "2" == champion(ws)
     alerts = notifications(ws)
@@ -267,6 +274,7 @@ def test_gate_rejection_keeps_the_champion_and_skips_promotion_and_deploy(airflo
     tasks = run["tasks"]
     assert tasks["gate"] == "success" and tasks["register_rejected"] == "success"
     assert tasks["register"] == "skipped" and tasks["deploy"] == "skipped"
+    assert all(tasks[t] == "skipped" for t in APPROVAL_TASKS), tasks
     assert tasks["summary"] == "success" and tasks["watcher"] == "skipped"
 
     rec = record(ws, day)

@@ -1,5 +1,6 @@
 """The DAG file: it imports without errors, parses in tens of milliseconds without heavy
-imports, and has the shape, branches, schedule, params form and notifications it documents.
+imports, and has the shape, branches, schedule, params form, notifications and approval step it
+documents.
 
 The DagBag is loaded in a fresh interpreter (its own AIRFLOW_HOME, clean ``sys.modules``) so the
 import check sees exactly what parsing the DAG file pulls in.
@@ -71,10 +72,12 @@ if d is not None:
         return [getattr(c, "__name__", type(c).__name__) for c in cbs]
 
     out["dag"] = {
-        "schedule": getattr(d.timetable, "expression", None),
+        "schedule": getattr(getattr(d.timetable, "timetable", d.timetable), "expression", None),
         "timetable": type(d.timetable).__name__,
+        "cron_timetable": type(getattr(d.timetable, "timetable", d.timetable)).__name__,
         "catchup": d.catchup,
         "max_active_runs": d.max_active_runs,
+        "dagrun_timeout_s": d.dagrun_timeout.total_seconds() if d.dagrun_timeout else None,
         "tags": sorted(d.tags),
         "owner": d.owner,
         "doc_md": d.doc_md,
@@ -91,10 +94,22 @@ if d is not None:
                 "on_failure": callbacks(t.on_failure_callback),
                 "on_success": callbacks(t.on_success_callback),
                 "operator": type(t).__name__,
+                "bases": [c.__name__ for c in type(t).__mro__],
             }
             for t in d.tasks
         },
     }
+    a = d.task_dict.get("approve")
+    if a is not None:
+        out["approve"] = {
+            "options": a.options,
+            "defaults": a.defaults,
+            "multiple": a.multiple,
+            "response_timeout_s": a.response_timeout.total_seconds(),
+            "execution_timeout_s": a.execution_timeout.total_seconds(),
+            "params": {k: a.params.get_param(k).schema for k in a.params},
+            "downstream": sorted(a.downstream_task_ids),
+        }
     checks = {}
     for name, value in [
         ("date", "2026-02-30"), ("date", "yesterday"), ("date", "2026-01-05"), ("date", None),
@@ -155,7 +170,9 @@ def test_parse_is_fast_and_imports_nothing_heavy(probe):
 
 def test_schedule_and_run_settings(probe):
     d = probe["dag"]
-    assert d["schedule"] == "0 2 * * *" and d["timetable"] == "CronTriggerTimetable"
+    # the nightly cron, or the monitor's asset event (tests/dags/test_monitor_dag.py)
+    assert d["schedule"] == "0 2 * * *" and d["timetable"] == "AssetOrTimeSchedule"
+    assert d["cron_timetable"] == "CronTriggerTimetable"
     assert d["catchup"] is False
     assert d["max_active_runs"] == 1
     assert d["owner"] == "ml-platform"
@@ -171,22 +188,30 @@ def test_one_task_per_stage_in_pipeline_order(probe):
         assert tasks[down]["upstream"] == [up], down
     assert tasks["register"]["upstream"] == ["gate"]
     assert tasks["register_rejected"]["upstream"] == ["gate"]
-    assert tasks["deploy"]["upstream"] == ["register"]
+    # the human step: needs_approval either asks (approve) or goes straight on (promote)
+    assert tasks["needs_approval"]["upstream"] == ["register"]
+    assert tasks["approve"]["upstream"] == ["needs_approval"]
+    assert tasks["promote"]["upstream"] == ["approve", "needs_approval", "register"]
+    assert tasks["deploy"]["upstream"] == ["promote", "register"]
     assert tasks["summary"]["upstream"] == ["deploy", "register_rejected"]
-    assert set(tasks["watcher"]["upstream"]) == set(tasks) - {"watcher"}
+    # every task but approve, whose Reject skips the tasks right after it (the watcher too)
+    assert set(tasks["watcher"]["upstream"]) == set(tasks) - {"watcher", "approve"}
     # the stages the DVC pipeline runs are all there, under their own names
     assert set(NIGHT_STAGES) <= set(tasks)
 
 
 def test_branches_and_trigger_rules(probe):
     tasks = probe["dag"]["tasks"]
-    assert "Branch" in tasks["assess"]["operator"] and "Branch" in tasks["gate"]["operator"]
+    for branch in ("assess", "gate", "needs_approval"):
+        assert "Branch" in tasks[branch]["operator"], branch
     assert tasks["assess"]["trigger_rule"] == "all_done"  # runs to skip the rest after a rejection
     assert tasks["summary"]["trigger_rule"] == "all_done"  # the night record is always written
     assert tasks["watcher"]["trigger_rule"] == "one_failed"  # a failed task fails the run
     assert tasks["watcher"]["retries"] == 0 and tasks["watcher"]["on_failure"] == []
-    for t in ("window", "train", "gate", "register", "register_rejected", "deploy"):
+    for t in ("window", "train", "gate", "register", "register_rejected", "approve", "deploy"):
         assert tasks[t]["trigger_rule"] == "all_success", t
+    # promote runs after an approval, or straight after needs_approval when none was asked
+    assert tasks["promote"]["trigger_rule"] == "none_failed_min_one_success"
 
 
 def test_retries_with_backoff_and_notifications(probe):
@@ -201,7 +226,9 @@ def test_retries_with_backoff_and_notifications(probe):
             continue
         assert t["retries"] == 2 and t["backoff"] == 2.0, task_id
         assert t["retry_delay_s"] == 120 and t["max_retry_delay_s"] == 1800, task_id
-    assert tasks["register"]["on_success"] == ["notify_promotion"]
+    # the promotion callbacks run where the champion may move, and only if it did
+    assert tasks["register"]["on_success"] == ["on_promotion"]
+    assert tasks["promote"]["on_success"] == ["on_promotion"]
 
 
 def test_params_form_is_validated_by_json_schema(probe):
@@ -224,3 +251,21 @@ def test_params_form_is_validated_by_json_schema(probe):
     assert checks["date='yesterday'"] == "ParamValidationError"
     assert checks["batch=''"] == "ParamValidationError"
     assert checks["force_retrain='yes'"] == "ParamValidationError"
+
+
+def test_approve_is_an_approval_operator_that_rejects_by_default(probe):
+    tasks = probe["dag"]["tasks"]
+    assert "ApprovalOperator" in tasks["approve"]["bases"]
+    approve = probe["approve"]
+    assert approve["options"] == ["Approve", "Reject"] and approve["multiple"] is False
+    assert approve["defaults"] == ["Reject"]  # no answer in time: rejected
+    # Reject skips what follows it: the promotion, hence the deploy
+    assert approve["downstream"] == ["promote"]
+    # the parse-time timeout is the window the run leaves for an answer; the task sets the
+    # params' deploy.approval_timeout_minutes at run time (the DAG file reads no params)
+    window_s = 24 * 3600
+    assert approve["response_timeout_s"] == window_s
+    assert approve["execution_timeout_s"] == 600  # asking is quick; waiting is not executing
+    assert probe["dag"]["dagrun_timeout_s"] == 6 * 3600 + window_s  # the run outlives the wait
+    # the responder can say why; it is optional (the REST API may send no params)
+    assert set(approve["params"]) == {"reason"} and "null" in approve["params"]["reason"]["type"]

@@ -27,7 +27,7 @@ print(json.dumps({
     "outlets": {t.task_id: [getattr(o, "name", str(o)) for o in t.outlets] for t in m.tasks},
     "timetable": type(m.timetable).__name__,
     "nightly_timetable": type(n.timetable).__name__,
-    "nightly_assets": sorted(a.name for _, a in (cond.iter_assets() if cond else ())),
+    "nightly_assets": sorted(a.name for a in (getattr(cond, "objects", ()) if cond else ())),
     "heavy": heavy,
 }))
 """

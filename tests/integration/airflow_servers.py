@@ -351,3 +351,53 @@ def airflow_deployment(
             yield dep
     finally:
         dep.stop()
+
+
+# --------------------------------------------------------------------------- runs, HITL answers
+def trigger(api: Api, conf: dict[str, Any]) -> str:
+    """A run with the form's values, posted as the UI posts them; its run id."""
+    status, run = api.call("POST", f"/api/v2/dags/{DAG_ID}/dagRuns", ui_body(conf))
+    assert status == 200, (status, run)
+    return str(run["dag_run_id"])
+
+
+def wait_run_done(api: Api, run_id: str, timeout: float, logs: Path) -> dict[str, Any]:
+    """The run, once it succeeded or failed."""
+
+    def done() -> dict[str, Any] | None:
+        run = api.get(run_path(run_id))
+        return run if run["state"] in ("success", "failed") else None
+
+    return wait_for(f"run {run_id} to finish", done, timeout, every=3, logs=logs)
+
+
+def wait_task_state(
+    api: Api, run_id: str, task_id: str, state: str, timeout: float, logs: Path
+) -> dict[str, Any]:
+    """The task instance, once it is in ``state``; fails early when its run ended first."""
+
+    def reached() -> dict[str, Any] | None:
+        ti = task_instances(api, run_id).get(task_id) or {}
+        if ti.get("state") == state:
+            return ti
+        run = api.get(run_path(run_id))
+        assert run["state"] not in ("success", "failed"), (
+            f"run {run_id} ended {run['state']} before {task_id} was {state}: "
+            f"{ {t: x['state'] for t, x in task_instances(api, run_id).items()} }"
+        )
+        return None
+
+    return wait_for(f"{task_id} to be {state}", reached, timeout, every=3, logs=logs)
+
+
+def hitl_path(run_id: str, task_id: str, map_index: int = -1) -> str:
+    """A Human-in-the-loop task's request and answer (GET) / where to answer it (PATCH)."""
+    return f"{run_path(run_id)}/taskInstances/{task_id}/{map_index}/hitlDetails"
+
+
+def answer_hitl(
+    api: Api, run_id: str, task_id: str, option: str, params_input: dict[str, Any] | None = None
+) -> tuple[int, Any]:
+    """Answer a waiting Human-in-the-loop task as the UI's *Required actions* page does."""
+    body = {"chosen_options": [option], "params_input": params_input or {}}
+    return api.call("PATCH", hitl_path(run_id, task_id), body)

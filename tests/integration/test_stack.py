@@ -23,6 +23,7 @@ import socket
 import subprocess
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -75,6 +76,7 @@ class Stack:
     airflow: str
     mlflow: str
     serving: str
+    prometheus: str
     up_seconds: float
 
     def container(self, service: str) -> str:
@@ -110,7 +112,8 @@ def stack() -> Iterator[Stack]:
     if not (datasets / "adult" / "adult.data").is_file():
         pytest.skip(f"the Adult files are not in {datasets}/adult (the stack mounts them)")
     project = f"retrain-test-{secrets.token_hex(3)}"
-    ports = {k: str(_free_port()) for k in ("AIRFLOW_PORT", "MLFLOW_PORT", "SERVING_PORT")}
+    names = ("AIRFLOW_PORT", "MLFLOW_PORT", "SERVING_PORT", "PROMETHEUS_PORT", "GRAFANA_PORT")
+    ports = {k: str(_free_port()) for k in names}
     env = {**os.environ, "COMPOSE_PROJECT_NAME": project, **ports, "CONTAINER_ENGINE": engine}
     t0 = time.monotonic()
     try:
@@ -121,6 +124,7 @@ def stack() -> Iterator[Stack]:
             airflow=f"http://127.0.0.1:{ports['AIRFLOW_PORT']}",
             mlflow=f"http://127.0.0.1:{ports['MLFLOW_PORT']}",
             serving=f"http://127.0.0.1:{ports['SERVING_PORT']}",
+            prometheus=f"http://127.0.0.1:{ports['PROMETHEUS_PORT']}",
             up_seconds=time.monotonic() - t0,
         )  # fmt: skip
     finally:
@@ -347,3 +351,53 @@ def test_a_night_through_the_rest_api_is_promoted_and_served(
     )  # fmt: skip
     assert status == 200 and str(body["model_version"]) == "2", body
     print(f"\nnight {NIGHT} over REST: {seconds:.0f}s on {sorted(hosts)}")
+
+
+def test_answers_and_outcomes_reach_postgres_and_the_monitor_reaches_prometheus(
+    stack: Stack,
+) -> None:
+    """The live loop's plumbing in the stack: serving logs to PostgreSQL, outcomes come back
+    through nginx, the monitor reads both and pushes its verdict, Prometheus scrapes it all."""
+    token = _bearer(stack.secrets["RETRAIN_SERVE_TOKEN"])
+    records = _records(stack, 8)
+    rid = f"stack-{secrets.token_hex(4)}"
+    req = urllib.request.Request(
+        stack.serving + "/predict", json.dumps(records).encode(), method="POST",
+        headers={"Content-Type": "application/json", "X-Request-ID": rid, **token},
+    )  # fmt: skip
+    with urllib.request.urlopen(req, timeout=30) as r:
+        body = json.loads(r.read())
+        assert r.headers["X-Request-ID"] == rid and body["request_id"] == rid
+    outcomes = [
+        {"request_id": rid, "row": i, "label": ">50K" if i % 2 else "<=50K"} for i in range(8)
+    ]
+    status, _ = _request(stack.serving + "/feedback", {"outcomes": outcomes})
+    assert status == 401  # outcomes need the token too
+    status, ack = _request(stack.serving + "/feedback", {"outcomes": outcomes}, headers=token)
+    assert status == 202 and ack == {"accepted": 8}, ack
+    script = (
+        "from pipelines.config import load_params; from pipelines.serve import predlog; "
+        "p = load_params('params.yaml'); j = predlog.joined(p); "
+        f"print(p.prediction_log.split('@')[-1], int((j.request_id == {rid!r}).sum()))"
+    )
+
+    def joined() -> str | None:
+        out = stack.exec(WORKERS[1], "python", "-c", script, timeout=120).stdout.split()
+        return " ".join(out[-2:]) if out and out[-1] == "8" else None
+
+    where = _wait("8 joined rows in PostgreSQL", joined, timeout=60)
+    assert where.startswith("postgres:5432/retrain"), where
+    mon = stack.exec(WORKERS[0], "retrain", "monitor", "--no-land", timeout=600)
+    assert mon.returncode == 0, mon.stdout[-2000:] + mon.stderr[-2000:]
+    assert "pushgateway pushgateway:9091" in mon.stdout, mon.stdout
+
+    def query(expr: str) -> list[Any]:
+        q = urllib.parse.urlencode({"query": expr})
+        _, res = _request(f"{stack.prometheus}/api/v1/query?{q}")
+        return list(res.get("data", {}).get("result", [])) if isinstance(res, dict) else []
+
+    _wait(
+        "the monitor's verdict in Prometheus", lambda: query("retrain_live_labelled_rows >= 8"), 90
+    )
+    _wait("serving scraped", lambda: query('up{job="serving"} == 1'), 90)
+    assert query('retrain_champion_version{job="retrain_monitor"}')

@@ -136,6 +136,30 @@ def paired_bootstrap_differences(
     return out
 
 
+def metric_draws(
+    y_true: Any, proba: Any, metric: str, cfg: EvaluateConfig, seed: int
+) -> tuple[float, np.ndarray]:
+    """``metric``'s point value and its value on each of ``cfg.bootstrap_samples`` resamples
+    (for intervals of differences between models scored on different rows)."""
+    y, p = _check_inputs(y_true, proba)
+    s = _prepare(y, p, cfg)
+    point = _metric_values(s, np.ones((1, len(y))), (metric,))[metric][0]
+    draws = [
+        _metric_values(s, w, (metric,))[metric]
+        for w in _resample_weights(len(y), cfg.bootstrap_samples, seed)
+    ]
+    return float(point), np.concatenate(draws)
+
+
+def resample_weights(n: int, samples: int, seed: int) -> Iterator[np.ndarray]:
+    """The bootstrap's resampling weights (blocks of rows x draws), as every interval here uses."""
+    return _resample_weights(n, samples, seed)
+
+
+def percentile_interval(values: np.ndarray, confidence: float) -> tuple[float, float]:
+    return _interval(values, confidence)
+
+
 def _block_size(n: int) -> int:
     return max(1, min(_BLOCK, _BLOCK_BYTES // (32 * max(n, 1))))
 

@@ -1,0 +1,223 @@
+"""Human approval between `register` and `deploy`, on the real Airflow components (scheduler,
+dag-processor and api-server on PostgreSQL, LocalExecutor), answered through the REST API the
+UI's *Required actions* page uses (``PATCH .../taskInstances/approve/-1/hitlDetails``).
+
+The workspace (copied from the session's base workspace, champion v1) sets
+``deploy.approval: required``, and its gate margins are relaxed so that every forced retrain
+passes the gate: the approval is what is under test here, not the gate. Three nights, one after
+the other (one run at a time):
+
+1. approved by ``admin`` with a reason: ``promote`` moves ``champion`` to v2, ``deploy`` runs;
+2. rejected by ``admin``: v3 is tagged ``approval=rejected``, v2 stays champion (and serving:
+   nothing was deployed), the run succeeds;
+3. not answered within ``approval_timeout_minutes``: the scheduler answers the default (Reject)
+   and v4 is tagged ``approval=timed_out``.
+
+``skip_deploy`` keeps serving out of it (``deploy`` still runs after an approval, and skips
+itself): the serving side of a promotion is tested in ``test_redeploy.py``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.dags.test_dag_runs import base_workspace, mlflow_client, mlflow_names, notifications
+from tests.dags.test_dag_runs import record as night_record
+from tests.integration.airflow_servers import (
+    DAG_ID,
+    Api,
+    airflow_deployment,
+    answer_hitl,
+    fresh_database,
+    hitl_path,
+    log_text,
+    run_path,
+    task_instances,
+    trigger,
+    wait_dag_loaded,
+    wait_run_done,
+    wait_task_state,
+)
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+APPROVED, REJECTED, TIMED_OUT = "2026-04-01", "2026-04-02", "2026-04-03"
+NIGHT_S = 900  # a forced retrain on 2 shared cores, with room
+
+
+@pytest.fixture(scope="module")
+def database() -> Any:
+    with fresh_database("airflow_approval") as name:
+        yield name
+
+
+@pytest.fixture(scope="module")
+def airflow(database, tmp_path_factory: pytest.TempPathFactory):
+    """The components on PostgreSQL, with a workspace that requires approval."""
+    root = tmp_path_factory.mktemp("airflow_approval")
+    base = base_workspace(tmp_path_factory)
+    settings = {
+        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        # how often the scheduler answers timed-out requests with their defaults (15 s)
+        "AIRFLOW__SCHEDULER__TRIGGER_TIMEOUT_CHECK_INTERVAL": "3",
+    }
+    with airflow_deployment(root, base, database, settings) as dep:
+        set_params(dep.ws, approval="required")
+        yield dep
+
+
+def set_params(ws: Path, **deploy: Any) -> None:
+    raw = yaml.safe_load((ws / "params.yaml").read_text())
+    raw["deploy"].update(deploy)
+    raw["gate"].update(non_inferiority_margin=0.05, fairness_regression_margin=0.1)
+    (ws / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+
+
+def night(ws: Path, api: Api, day: str) -> str:
+    """A forced retrain of a stable batch for ``day``; the run id."""
+    from pipelines.config import load_params
+    from pipelines.night.simulate import write_scenario
+
+    write_scenario(load_params(ws / "params.yaml"), day, "stable")
+    form = {"date": day, "batch": None, "force_retrain": True, "skip_deploy": True}
+    return trigger(api, {**form, "dry_run": False})
+
+
+def registry_state(ws: Path) -> tuple[dict[str, str], Any]:
+    """(aliases, client) of the workspace's registered model."""
+    model, _ = mlflow_names(ws)
+    c = mlflow_client(ws)
+    return {k: str(v) for k, v in c.get_registered_model(model).aliases.items()}, c
+
+
+def version_tags(ws: Path, version: str) -> dict[str, str]:
+    model, _ = mlflow_names(ws)
+    return dict(mlflow_client(ws).get_model_version(model, version).tags)
+
+
+def history(ws: Path) -> list[dict[str, Any]]:
+    path = ws / "reports" / "registry" / "history.jsonl"
+    return [json.loads(x) for x in path.read_text().splitlines()]
+
+
+def waiting_for(dep: Any, run_id: str, version: str, champion: str) -> dict[str, Any]:
+    """Wait until ``approve`` asks; check what it asks and that nothing moved meanwhile."""
+    wait_task_state(dep.api, run_id, "approve", "awaiting_input", NIGHT_S, dep.logs)
+    request = dep.api.get(hitl_path(run_id, "approve"))
+    assert request["options"] == ["Approve", "Reject"] and request["defaults"] == ["Reject"]
+    assert f"v{version} to champion" in request["subject"], request
+    assert f"v{champion} stays champion and keeps serving" in request["body"], request
+    assert request["responded_at"] is None
+    aliases, _ = registry_state(dep.ws)
+    assert aliases["champion"] == champion and aliases["pending"] == version, aliases
+    assert version_tags(dep.ws, version)["approval"] == "pending"
+    return request
+
+
+def states(api: Api, run_id: str) -> dict[str, str]:
+    return {t: ti["state"] for t, ti in task_instances(api, run_id).items()}
+
+
+def test_approved_rejected_and_unanswered_nights(airflow):
+    with airflow.report_on_failure():  # the components' and the last tasks' logs on failure
+        three_nights(airflow)
+
+
+def three_nights(dep: Any) -> None:
+    api, ws, logs = dep.api, dep.ws, dep.logs
+    wait_dag_loaded(api, logs)
+    status, body = api.call("PATCH", f"/api/v2/dags/{DAG_ID}", {"is_paused": False})
+    assert status == 200 and body["is_paused"] is False, body
+
+    # ---- 1. approved: promote moves the champion, deploy runs after it
+    run_id = night(ws, api, APPROVED)
+    waiting_for(dep, run_id, version="2", champion="1")
+    status, answer = answer_hitl(api, run_id, "approve", "Approve", {"reason": "metrics hold"})
+    assert status == 200 and answer["responded_by"]["name"] == "admin", (status, answer)
+    status, again = answer_hitl(api, run_id, "approve", "Reject")
+    assert status == 409, (status, again)  # an answer stands: no second one
+    run = wait_run_done(api, run_id, NIGHT_S, logs)
+    tasks = states(api, run_id)
+    assert run["state"] == "success", tasks
+    for t in ("register", "needs_approval", "approve", "promote", "summary"):
+        assert tasks[t] == "success", (t, tasks)
+    assert tasks["register_rejected"] == "skipped" and tasks["watcher"] == "skipped"
+    deploy = task_instances(api, run_id)["deploy"]  # it ran, and skipped itself (skip_deploy)
+    assert deploy["state"] == "skipped", deploy
+    assert "skip_deploy: champion promoted" in log_text(api, run_id, "deploy", 1)
+
+    aliases, _ = registry_state(ws)
+    assert aliases == {"champion": "2", "previous": "1"}, aliases
+    tags = version_tags(ws, "2")
+    assert tags["approval"] == "approved" and tags["approval.by"] == "admin"
+    assert tags["approval.reason"] == "approved: metrics hold" and tags["status"] == "champion"
+    kinds = [(e["kind"], e["version"]) for e in history(ws)]
+    assert kinds[-3:] == [("registration", "2"), ("approval", "2"), ("promotion", "2")]
+    promotion = history(ws)[-1]
+    assert promotion["actor"].startswith(f"airflow:{DAG_ID}/{run_id}")
+    assert "approved by admin" in promotion["reason"]
+    rec = night_record(ws, APPROVED)
+    assert rec["outcome"] == "promoted" and rec["promoted"] == rec["serving"] == "2"
+    assert rec["gate"]["approval"]["decision"] == "approved"
+    assert rec["gate"]["approval"]["by"] == "admin"
+    # one promotion notification, from the task that promoted (register only held v2)
+    alerts = [(a["event"], a["task_id"]) for a in notifications(ws)]
+    assert alerts == [("promotion", "promote")], alerts
+
+    # ---- 2. rejected: the champion keeps its alias and keeps serving; who and why recorded
+    run_id = night(ws, api, REJECTED)
+    waiting_for(dep, run_id, version="3", champion="2")
+    status, answer = answer_hitl(api, run_id, "approve", "Reject", {"reason": "not this week"})
+    assert status == 200, (status, answer)
+    run = wait_run_done(api, run_id, NIGHT_S, logs)
+    tasks = states(api, run_id)
+    assert run["state"] == "success", tasks  # a rejection is an outcome, not an error
+    assert tasks["approve"] == "success" and tasks["summary"] == "success"
+    assert tasks["promote"] == "skipped" and tasks["deploy"] == "skipped", tasks
+    assert tasks["watcher"] == "skipped"
+    status, log = api.call("GET", f"{run_path(run_id)}/taskInstances/deploy/logs/1")
+    assert status == 404 or "skip_deploy" not in json.dumps(log), log  # never ran
+
+    aliases, _ = registry_state(ws)
+    assert aliases == {"champion": "2", "previous": "1"}, aliases  # no pending left
+    tags = version_tags(ws, "3")
+    assert tags["approval"] == "rejected" and tags["approval.by"] == "admin"
+    assert tags["approval.reason"] == "rejected: not this week"
+    assert tags["status"] == "not_approved"
+    last = history(ws)[-1]
+    assert (last["kind"], last["version"], last["actor"]) == ("approval", "3", "admin")
+    rec = night_record(ws, REJECTED)
+    assert rec["outcome"] == "not_promoted" and rec["promoted"] is None
+    assert rec["serving"] == "2"
+    assert rec["gate"]["verdict"] == "pass"
+    assert rec["gate"]["approval"] == {
+        "version": "3",
+        "decision": "rejected",
+        "by": "admin",
+        "at": tags["approval.at"],
+        "reason": "rejected: not this week",
+    }
+    assert len(notifications(ws)) == 1  # nothing promoted, nothing failed
+
+    # ---- 3. nobody answers: the scheduler answers Reject when the timeout passes
+    set_params(ws, approval="required", approval_timeout_minutes=0.1)  # 6 s
+    run_id = night(ws, api, TIMED_OUT)
+    run = wait_run_done(api, run_id, NIGHT_S, logs)
+    tasks = states(api, run_id)
+    assert run["state"] == "success", tasks
+    assert tasks["approve"] == "success" and tasks["promote"] == "skipped"
+    answered = api.get(hitl_path(run_id, "approve"))
+    assert answered["chosen_options"] == ["Reject"] and answered["responded_by_user"] is None
+    aliases, _ = registry_state(ws)
+    assert aliases["champion"] == "2" and "pending" not in aliases, aliases
+    tags = version_tags(ws, "4")
+    assert tags["approval"] == "timed_out" and tags["approval.by"].startswith("nobody")
+    assert "no answer within 0.1 minutes" in tags["approval.reason"]
+    rec = night_record(ws, TIMED_OUT)
+    assert rec["outcome"] == "not_promoted" and rec["serving"] == "2"
+    assert rec["gate"]["approval"]["decision"] == "timed_out"
