@@ -227,7 +227,7 @@ def cmd_demo_loop(args: argparse.Namespace) -> int:
     params = load_params(args.params)
     from pipelines.loop import run_loop
 
-    run_loop(params, _progress, rows=args.rows)
+    run_loop(params, _progress)
     return 0
 
 
@@ -318,7 +318,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-land", action="store_true", help="do not land outcomes as a batch")
     p.add_argument("--no-mlflow", action="store_true", help="do not record the pass in MLflow")
     p = add("demo-loop", cmd_demo_loop, "the production loop on this machine (end of make run)")
-    p.add_argument("--rows", type=int, default=None, help="default: simulate.loop.rows")
     p = add("canary", cmd_canary, "a challenger beside the champion, decided on live outcomes")
     p.add_argument("action", choices=["status", "start", "promote", "abort", "decide"])
     p.add_argument("version", nargs="?", help="with start: the version to put out")

@@ -271,8 +271,10 @@ class LoopConfig(_Frozen):
     column: str | None = Field(None, description="numeric feature to shift; null: the first")
     quantile: Fraction = Field(0.4, description="traffic comes from rows above this quantile")
     rows: int = Field(3000, ge=100, description="records in the first wave; the rest after")
+    shifted_share: Fraction = Field(0.75, description="of each wave from the shifted rows")
     rollout: Literal["canary", "shadow"] = "shadow"
     last_batches: int | None = Field(1, ge=1, description="window.last_batches of its night")
+    holdout_fraction: Fraction = Field(0.3, description="window.holdout_fraction of its night")
 
 
 class SimulateConfig(_Frozen):

@@ -38,31 +38,43 @@ Progress = Callable[[str], None]
 
 
 class Client:
-    """A keep-alive HTTP client for the local server (one connection, JSON in and out)."""
+    """A keep-alive HTTP client for the local server (JSON in and out). A connection the server
+    closed while idle (during the night) is opened again once."""
 
     def __init__(self, address: str) -> None:
         host, port = address.rsplit(":", 1)
-        self.conn = http.client.HTTPConnection(host, int(port), timeout=30)
+        self.host, self.port = host, int(port)
+        self.conn = http.client.HTTPConnection(self.host, self.port, timeout=30)
+
+    def _call(self, method: str, path: str, body: str | None, headers: dict[str, str]) -> Any:
+        for attempt in (1, 2):
+            try:
+                self.conn.request(method, path, body, headers)
+                r = self.conn.getresponse()
+                return r.status, json.loads(r.read() or b"null")
+            except (http.client.RemoteDisconnected, ConnectionError):
+                self.conn.close()
+                self.conn = http.client.HTTPConnection(self.host, self.port, timeout=30)
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
 
     def post(self, path: str, body: Any, request_id: str | None = None) -> tuple[int, Any]:
         headers = {"Content-Type": "application/json"}
         if request_id:
-            headers["X-Request-ID"] = request_id
-        self.conn.request("POST", path, json.dumps(body), headers)
-        r = self.conn.getresponse()
-        return r.status, json.loads(r.read() or b"null")
+            headers["X-Request-ID"] = request_id  # a retry gets the same id: logged once
+        status, data = self._call("POST", path, json.dumps(body), headers)
+        return int(status), data
 
     def get(self, path: str) -> Any:
-        self.conn.request("GET", path)
-        r = self.conn.getresponse()
-        return json.loads(r.read() or b"null")
+        return self._call("GET", path, None, {})[1]
 
 
-def population(params: Params, seed: int) -> pd.DataFrame:
-    """The drifted population ``simulate.loop`` names, shuffled: rows of the held-out file above
-    a quantile of one numeric feature that the champion never trained on (earlier nights drew
-    their batches from the same file). The waves take disjoint slices of it, so neither model
-    is judged on rows it trained on."""
+def waves(params: Params, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Two disjoint waves of traffic from a drifted population: ``simulate.loop.shifted_share``
+    of each from the held-out rows above a quantile of one numeric feature, the rest from the
+    other held-out rows; only rows the champion never trained on (earlier nights drew their
+    batches from the same file), so neither model is judged on rows it trained on."""
     cfg = params.simulate.loop
     numeric = params.dataset.features.numeric
     column = cfg.column or numeric[0]
@@ -71,14 +83,27 @@ def population(params: Params, seed: int) -> pd.DataFrame:
             f"simulate.loop.column: {column!r} is not a numeric feature {list(numeric)}"
         )
     source = pd.read_parquet(params.paths.prepared_current)
-    rows = unseen_by_champion(params, source)
-    rows = rows[rows[column] > source[column].quantile(cfg.quantile)]
-    if len(rows) <= cfg.rows + 300:  # the second wave needs a few hundred outcomes too
+    rows = unseen_by_champion(params, source).sample(frac=1.0, random_state=seed)
+    high = rows[column] > source[column].quantile(cfg.quantile)
+    shifted, rest = rows[high], rows[~high]
+    n_shifted = round(cfg.rows * cfg.shifted_share)
+    n_rest = cfg.rows - n_shifted
+    if len(shifted) < n_shifted + 150 or len(rest) < n_rest + 150:
         raise ValueError(
-            f"simulate.loop: {len(rows)} unseen rows above the {cfg.quantile} quantile of "
-            f"{column!r}: too few for two waves with simulate.loop.rows={cfg.rows}"
+            f"simulate.loop: {len(shifted)} unseen rows above the {cfg.quantile} quantile of "
+            f"{column!r} and {len(rest)} others: too few for two waves with "
+            f"simulate.loop.rows={cfg.rows}"
         )
-    return rows.sample(frac=1.0, random_state=seed).reset_index(drop=True)
+    # the second wave keeps the first's mix, as far as the rows last
+    k = min(len(shifted) - n_shifted, round((len(rest) - n_rest) * n_shifted / max(n_rest, 1)))
+    m = min(len(rest) - n_rest, round(k * n_rest / max(n_shifted, 1)))
+    first = pd.concat([shifted.iloc[:n_shifted], rest.iloc[:n_rest]])
+    second = pd.concat([shifted.iloc[n_shifted : n_shifted + k], rest.iloc[n_rest : n_rest + m]])
+    shuffle = {"frac": 1.0, "random_state": seed}
+    return (
+        first.sample(**shuffle).reset_index(drop=True),  # type: ignore[arg-type]
+        second.sample(**shuffle).reset_index(drop=True),  # type: ignore[arg-type]
+    )
 
 
 def unseen_by_champion(params: Params, source: pd.DataFrame) -> pd.DataFrame:
@@ -162,7 +187,7 @@ def wait_for(what: Callable[[], bool], timeout: float, step: float = 0.5) -> boo
     return False
 
 
-def run_loop(params: Params, progress: Progress = print, rows: int | None = None) -> dict[str, Any]:
+def run_loop(params: Params, progress: Progress = print) -> dict[str, Any]:
     """The loop above; returns (and stores) its numbers."""
     from pipelines.canary import control
     from pipelines.edges import registry
@@ -176,7 +201,6 @@ def run_loop(params: Params, progress: Progress = print, rows: int | None = None
         progress(loop_table(done))
         return dict(done)
     params = loop_params(params)
-    rows = rows or params.simulate.loop.rows
     port = deploy._free_port()
     address = f"127.0.0.1:{port}"
     progress(f"== the loop: serving the champion on http://{address} ==")
@@ -190,8 +214,7 @@ def run_loop(params: Params, progress: Progress = print, rows: int | None = None
                 f"demo-loop: the server did not get ready (see {params.paths.serving}/serve.log)"
             )
         res["champion_before"] = client.get("/version")["model_version"]
-        people = population(params, seed=params.simulate.seed)
-        drifted = people.iloc[:rows]
+        drifted, more = waves(params, seed=params.simulate.seed)
         progress(f"  {len(drifted):,} records from the drifted population, as requests")
         answered = send_traffic(client, drifted, params, "loop-a")
         progress("  their outcomes arrive late: half by POST /feedback, half by file")
@@ -228,7 +251,6 @@ def run_loop(params: Params, progress: Progress = print, rows: int | None = None
             return _finish(params, res, t0, progress)
         progress(f"  v{canary} is out in {params.deploy.rollout} mode beside the champion")
         wait_for(lambda: client.get("/version").get("canary") is not None, 60)
-        more = people.iloc[rows:]
         answered = send_traffic(client, more, params, "loop-b")
         res["canary_traffic"] = answered["model_version"].value_counts().to_dict()
         time.sleep(params.serve.flush_seconds * 2 + 0.5)
@@ -256,6 +278,7 @@ def loop_params(params: Params) -> Params:
     raw = yaml.safe_load(params.file.read_text())
     raw.setdefault("deploy", {})["rollout"] = params.simulate.loop.rollout
     raw.setdefault("window", {})["last_batches"] = params.simulate.loop.last_batches
+    raw["window"]["holdout_fraction"] = params.simulate.loop.holdout_fraction
     dst = params.root / ".loop-params.yaml"
     dst.write_text(yaml.safe_dump(raw, sort_keys=False))
     return load_params(dst)
