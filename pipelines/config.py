@@ -311,7 +311,7 @@ class ServeConfig(_Frozen):
         description="folder for Parquet files rolled by hour, or a postgresql:// URL; "
         "RETRAIN_PREDICTION_LOG overrides",
     )
-    flush_rows: int = Field(2000, ge=1, description="write the log when this many rows wait")
+    flush_rows: int = Field(100_000, ge=1, description="write the log when this many rows wait")
     flush_seconds: float = Field(1.0, gt=0.0, description="... or when the oldest waited this long")
 
 

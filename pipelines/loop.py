@@ -252,7 +252,6 @@ def run_loop(params: Params, progress: Progress = print) -> dict[str, Any]:
         progress(f"  v{canary} is out in {params.deploy.rollout} mode beside the champion")
         wait_for(lambda: client.get("/version").get("canary") is not None, 60)
         answered = send_traffic(client, more, params, "loop-b")
-        res["canary_traffic"] = answered["model_version"].value_counts().to_dict()
         time.sleep(params.serve.flush_seconds * 2 + 0.5)
         feed_back(client, answered, params, out_dir / "outcomes")
         decision = control.decide_and_act(params)
@@ -349,15 +348,47 @@ def loop_table(res: dict[str, Any]) -> str:
         ),
         ("monitor", "RETRAIN" if m.get("retrain") else "no action"),
         ("landed", f"{m.get('landed_rows', 0):,} labelled rows"),
-        ("night", str((res.get("night") or {}).get("outcome", "-"))),
-        ("canary", f"v{res['canary_version']}" if res.get("canary_version") else "-"),
-        ("canary traffic", json.dumps(res.get("canary_traffic", {}))),
-        ("canary decision", f"{dec.get('verdict', '-')}"),
+        ("night", _night(res.get("night") or {})),
+        (
+            "challenger",
+            f"v{res['canary_version']} out in {dec.get('mode', '-')} mode"
+            if res.get("canary_version")
+            else "-",
+        ),
+        ("second wave", _arms(dec)),
+        (
+            "decision",
+            f"{str(dec.get('verdict', '-')).upper()}: {'; '.join(dec.get('reasons', []))[:160]}",
+        ),
         ("served after", f"v{res.get('champion_after', res.get('champion_before'))}"),
         ("took", f"{res.get('seconds', 0):.0f} s"),
     ]
     width = max(len(k) for k, _ in rows)
     return "The loop\n" + "\n".join(f"  {k:<{width}}  {v}" for k, v in rows)
+
+
+def _night(night: dict[str, Any]) -> str:
+    if not night:
+        return "-"
+    return f"{night['date']}: gate {str(night.get('gate')).upper()}, {night.get('outcome')}"
+
+
+def _arms(dec: dict[str, Any]) -> str:
+    """Labelled rows per arm and the CI of the difference, from the canary's decision."""
+    d = dec.get("decision") or {}
+    champ, can, diff = d.get("champion") or {}, d.get("canary") or {}, d.get("difference")
+    if not champ:
+        return "-"
+    text = (
+        f"{champ.get('rows', 0):,} / {can.get('rows', 0):,} labelled rows (champion / challenger)"
+    )
+    if diff:
+        kind = "paired" if d.get("paired") else "unpaired"
+        text += (
+            f"; {d.get('metric')} difference {diff['point']:+.4f} "
+            f"[{diff['lower']:+.4f}, {diff['upper']:+.4f}] ({kind})"
+        )
+    return text
 
 
 def _num(x: Any) -> str:

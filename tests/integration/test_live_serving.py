@@ -64,7 +64,8 @@ def test_sigterm_under_load_loses_no_logged_answer(two_versions):
         t.start()
     time.sleep(4.0)
     os.killpg(proc.pid, signal.SIGTERM)  # under load
-    assert proc.wait(30) == 0
+    # uvicorn shuts down gracefully (lifespan: the log is flushed), then re-raises the signal
+    assert proc.wait(30) in (0, -signal.SIGTERM)
     for t in threads:
         t.stop()
     answered = sum(len(t.versions) for t in threads)
