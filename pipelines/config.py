@@ -483,23 +483,15 @@ class Paths:
         """The workspace lock: one night at a time, across processes and hosts sharing it."""
         return self.data / ".nightly.lock"
 
-    # ---- the live loop: what serving answered, the outcomes fed back, the monitor's verdicts
-    @property
-    def live_predictions(self) -> Path:
-        return self.live / "predictions"
-
-    @property
-    def live_feedback(self) -> Path:
-        return self.live / "feedback"
-
+    # ---- the live loop: the monitor's verdicts, the outcomes already landed as batches
     @property
     def monitor(self) -> Path:
         return self.reports / "monitor"
 
     @property
-    def monitor_state(self) -> Path:
-        """What the monitor has already turned into landing batches (a watermark)."""
-        return self.live / "monitor_state.json"
+    def landed_keys(self) -> Path:
+        """``request_id, row`` of every outcome the monitor has landed (each lands once)."""
+        return self.live / "landed.parquet"
 
     @property
     def canary(self) -> Path:

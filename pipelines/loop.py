@@ -1,18 +1,20 @@
 """`retrain demo-loop` (the end of `make run`): the production loop, for real, on this machine.
 
-serve -> log -> label -> monitor -> retrain -> gate -> canary -> promote, with the real parts:
+serve -> log -> label -> monitor -> retrain -> gate -> shadow/canary -> decision, with real parts:
 
 1. the champion is served by ``retrain serve`` (a separate process, the prediction log on);
-2. traffic from a drifted population (the ``covariate_drift`` scenario's rows of the held-out
-   file) is sent as HTTP requests with request ids;
+2. a first wave of traffic is sent as HTTP requests with request ids: held-out rows the champion
+   never trained on, ``simulate.loop.shifted_share`` of them from a population shifted on one
+   feature (``simulate.loop``);
 3. the true outcomes come back late: half through ``POST /feedback``, half as a file
    (``retrain labels``);
 4. the monitor judges live drift and live performance and lands the outcomes as a batch;
 5. when it asks for a retrain, the night runs on that batch (validation, drift, train,
-   evaluation, fairness, gate) with ``deploy.rollout: canary``;
-6. a gate-passed challenger serves a share of the traffic beside the champion; more traffic and
-   outcomes follow; the canary is decided by a bootstrap CI of the difference between the arms
-   (and per-group fairness): promoted or rolled back, and serving follows the registry.
+   evaluation, fairness, gate) with ``deploy.rollout`` from ``simulate.loop.rollout``;
+6. a gate-passed challenger goes out beside the champion (shadow: scores every request, answers
+   none; canary: answers a share); a second, disjoint wave and its outcomes follow, and the
+   canary decision (bootstrap CI of the difference between the arms, per-group fairness)
+   promotes or rolls back; serving follows the registry.
 
 The numbers end in one table. The loop runs once per workspace (``reports/loop/summary.json``);
 a second ``make run`` prints the stored table.
@@ -236,7 +238,11 @@ def run_loop(params: Params, progress: Progress = print) -> dict[str, Any]:
         if not v.retrain:
             progress("  the monitor saw no reason to retrain: the loop stops here")
             return _finish(params, res, t0, progress)
-        day = datetime.now(UTC).date().isoformat()
+        day = (
+            Path(verdict.landed_to).stem
+            if verdict.landed_to
+            else datetime.now(UTC).date().isoformat()
+        )
         progress(f"\n== the night the monitor asked for ({day}): the landed outcomes ==")
         night = run_night(params, day, force_retrain=True, progress=progress)
         res["night"] = {
@@ -244,7 +250,10 @@ def run_loop(params: Params, progress: Progress = print) -> dict[str, Any]:
             "outcome": str(night.outcome),
             "gate": (night.gate or {}).get("verdict"),
         }
-        canary = started_canary(params)
+        # the night put a gate-passed challenger out beside the champion (deploy.rollout)
+        canary = registry.alias_version(
+            registry.client(params), params.mlflow.registered_model, "canary"
+        )
         res["canary_version"] = canary
         if canary is None:
             progress("  no canary went out (the gate did not pass): the champion keeps serving")
@@ -281,22 +290,6 @@ def loop_params(params: Params) -> Params:
     dst = params.root / ".loop-params.yaml"
     dst.write_text(yaml.safe_dump(raw, sort_keys=False))
     return load_params(dst)
-
-
-def started_canary(params: Params) -> str | None:
-    """The canary the night put out; a version the night held (``pending``) is put out here."""
-    from pipelines.canary import control
-    from pipelines.edges import registry
-
-    c = registry.client(params)
-    name = params.mlflow.registered_model
-    running = registry.alias_version(c, name, "canary")
-    if running is not None:
-        return running
-    pending = registry.alias_version(c, name, "pending")
-    if pending is None:
-        return None
-    return control.start(params, pending).version
 
 
 def stop_server(pid: int, timeout: float = 30.0) -> None:
@@ -370,7 +363,9 @@ def loop_table(res: dict[str, Any]) -> str:
 def _night(night: dict[str, Any]) -> str:
     if not night:
         return "-"
-    return f"{night['date']}: gate {str(night.get('gate')).upper()}, {night.get('outcome')}"
+    return (
+        f"{night.get('date', '-')}: gate {str(night.get('gate')).upper()}, {night.get('outcome')}"
+    )
 
 
 def _arms(dec: dict[str, Any]) -> str:

@@ -10,6 +10,7 @@ leaves a state the next call finishes.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from pipelines.edges import registry
 from pipelines.files import write_json, write_text
 from pipelines.records import Registration
 
+log = logging.getLogger("pipelines.canary")
 CANARY = "canary"
 TAG_MODE, TAG_SHARE, TAG_STARTED = "canary.mode", "canary.share", "canary.started"
 TAG_RESULT = "canary.result"  # promoted | rolled_back
@@ -118,7 +120,23 @@ def release_held(params: Params, registration: Registration) -> Canary | None:
     champion. None when the rollout is direct or nothing was held."""
     if params.deploy.rollout == "direct" or not registry.awaiting_approval(registration):
         return None
-    return start(params, registration.version)
+    running = current(params)
+    if running is not None and running.version != registration.version:
+        log.warning(
+            "v%s stays pending: canary v%s is still out (decide, promote or abort it first)",
+            registration.version,
+            running.version,
+        )
+        return None
+    out = start(params, registration.version)
+    # held for the rollout, not for a human: no longer pending
+    c = registry.client(params)
+    name = params.mlflow.registered_model
+    if registry.alias_version(c, name, registry.PENDING) == out.version:
+        c.delete_registered_model_alias(name, registry.PENDING)
+    c.delete_model_version_tag(name, out.version, "approval")
+    c.set_model_version_tag(name, out.version, "status", f"out_as_{out.mode}")
+    return out
 
 
 def status(

@@ -156,7 +156,7 @@ def assess_live(
         at=at,
         window_hours=mon.window_hours,
         rows=len(judged),
-        labelled_rows=len(labelled),
+        labelled_rows=int(labelled["arm"].isin(JUDGED_ARMS).sum()),
         champion_version=champion_version,
         versions=versions,
         metric=mon.metric,

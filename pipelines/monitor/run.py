@@ -9,8 +9,8 @@ champion's evaluated metric (from the night that promoted it), then:
   ``drift.html``;
 - publishes the numbers to Prometheus (``metrics.prom``; the Pushgateway when configured) and to
   MLflow (a run per pass in ``<mlflow.experiment>-monitor``);
-- appends outcomes not landed before to ``<landing>/<today>.parquet``: the next night ingests,
-  validates and versions them like any batch;
+- appends outcomes not landed before to ``<landing>/<day>.parquet``, the first night whose batch
+  is not accepted yet: that night ingests, validates and versions them like any batch;
 - says whether to retrain (the `retrain_monitor` DAG turns that into an Asset event that
   starts `retrain_nightly`).
 """
@@ -21,8 +21,7 @@ import json
 import logging
 import os
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pandas as pd
@@ -69,14 +68,15 @@ def reference_frame(params: Params) -> pd.DataFrame:
 
 
 def evaluated_baseline(params: Params, version: str | None) -> float | None:
-    """The champion's metric as the gate measured it on held-out rows, from the night record
-    of the night that promoted it (None when no such night is in this workspace)."""
+    """The champion's metric as the gate measured it on held-out rows, from the record of the
+    night that judged it (promoted then, or later by a canary or by hand); None when no such
+    night is in this workspace."""
     if version is None:
         return None
     nights = params.paths.reports / "nights"
     for f in sorted(nights.glob("*/summary.json"), reverse=True):
         rec = read_json(f)
-        if str(rec.get("promoted")) == version and rec.get("challenger"):
+        if rec.get("challenger") and str(rec["challenger"].get("version")) == version:
             m = (rec["challenger"].get("metrics") or {}).get(params.monitor.metric)
             value = m.get("point") if isinstance(m, dict) else m
             if value is not None:
@@ -136,7 +136,7 @@ def run_monitor(
         log.error("monitor: publishing to the Pushgateway failed: %s", err)
         result.published = [str(out / "metrics.prom")]
     if land:
-        result.landed_rows, result.landed_to = land_outcomes(params, labelled, now)
+        result.landed_rows, result.landed_to = land_outcomes(params, now)
     if mlflow:
         result.mlflow_run = log_to_mlflow(params, result)
     write_json(out / "verdict.json", {**verdict.to_dict(), "result": result.to_dict()})
@@ -158,27 +158,44 @@ def canary_share(params: Params) -> float:
     return float(mv.tags.get("canary.share", 0.0))
 
 
-def land_outcomes(params: Params, labelled: pd.DataFrame, now: datetime) -> tuple[int, str | None]:
-    """Outcomes fed back since the last pass become rows of ``<landing>/<today>.parquet``."""
-    state_file = params.paths.monitor_state
-    state = read_json(state_file) if state_file.is_file() else {}
-    mark = state.get("landed_until")
-    new = labelled
-    if mark is not None:
-        new = labelled[labelled["label_ts"] > pd.Timestamp(mark)]
-    if new.empty:
-        return 0, None
-    rows = landing_rows(new, params)
-    dst = params.paths.landing / f"{now.date().isoformat()}.parquet"
-    if dst.is_file():  # a batch for today already waits: the outcomes join it
-        rows = pd.concat([pd.read_parquet(dst), rows], ignore_index=True)
-    from pipelines.files import write_atomic
+def open_day(params: Params, start: date) -> str:
+    """The first night from ``start`` on whose batch is not accepted yet: where outcomes land,
+    and the night a run started by the monitor's asset event is for."""
+    day = start
+    while params.paths.accepted_batch(day.isoformat()).is_file():
+        day += timedelta(days=1)
+    return day.isoformat()
 
-    write_atomic(dst, lambda tmp: rows.to_parquet(tmp, index=False))
-    state["landed_until"] = new["label_ts"].max().isoformat()
-    state["landed_rows"] = int(state.get("landed_rows", 0)) + len(new)
-    write_json(state_file, state)
-    return len(new), str(dst)
+
+def land_outcomes(params: Params, now: datetime) -> tuple[int, str | None]:
+    """Outcomes not landed before (of any age) become rows of ``<landing>/<day>.parquet``, the
+    first night not accepted yet; the keys landed are kept (``paths.landed_keys``), so a late or
+    re-sent outcome is landed once. Under the workspace lock:
+    a night ingesting meanwhile is never handed a half-written batch."""
+    from pipelines.files import write_atomic
+    from pipelines.night.lock import night_lock
+    from pipelines.serve import predlog
+
+    keys_file = params.paths.landed_keys
+    with night_lock(params):
+        labelled = predlog.joined(params)
+        labelled = labelled[labelled["arm"] != "shadow"]
+        if keys_file.is_file():
+            done = pd.read_parquet(keys_file)
+            hit = labelled.merge(done.assign(_done=True), on=["request_id", "row"], how="left")
+            labelled = labelled[hit["_done"].isna().to_numpy()]
+        if labelled.empty:
+            return 0, None
+        rows = landing_rows(labelled, params)
+        dst = params.paths.landing / f"{open_day(params, now.date())}.parquet"
+        if dst.is_file():  # a batch for that night already waits: the outcomes join it
+            rows = pd.concat([pd.read_parquet(dst), rows], ignore_index=True)
+        keys = labelled[["request_id", "row"]].drop_duplicates()
+        if keys_file.is_file():
+            keys = pd.concat([pd.read_parquet(keys_file), keys], ignore_index=True)
+        write_atomic(dst, lambda tmp: rows.to_parquet(tmp, index=False))
+        write_atomic(keys_file, lambda tmp: keys.to_parquet(tmp, index=False))
+    return len(landing_rows(labelled, params)), str(dst)
 
 
 def log_to_mlflow(params: Params, result: MonitorResult) -> str:
@@ -238,8 +255,3 @@ def report_markdown(v: LiveVerdict) -> str:
             flag = "yes" if c.get("drifted") else ""
             lines.append(f"| {c['column']} | {c.get('method')} | {score} | {flag} |")
     return "\n".join(lines) + "\n"
-
-
-def read_verdict(params: Params) -> dict[str, Any] | None:
-    f: Path = params.paths.monitor / "verdict.json"
-    return read_json(f) if f.is_file() else None

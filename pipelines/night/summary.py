@@ -171,7 +171,7 @@ def _fair(rec: NightRecord) -> str:
 
 
 def approval_text(gate: dict[str, Any] | None) -> str:
-    """The human's part of the gate, when one was asked: ``approval REJECTED by alice``."""
+    """The human's part of the gate, when one was asked: ``approval REJECTED by <user>``."""
     answer = (gate or {}).get("approval")
     if not answer:
         return ""

@@ -18,7 +18,7 @@ import json
 import logging
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,7 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from pipelines.config import ConfigError, Params, load_params
 from pipelines.edges import airflow as af
-from pipelines.night.approval import (  # noqa: F401 - re-exported for the DAG
+from pipelines.night.approval import (  # noqa: F401 - Question/Answer: Night's types
     APPROVAL_RESERVE,
     Answer,
     Question,
@@ -112,7 +112,12 @@ class Night:
         except (ConfigError, ValueError) as err:  # neither heals with retries
             raise AirflowFailException(str(err)) from None
         form = dict(context.get("params") or {})
-        if af.asked_by_monitor(context):  # retrain_monitor's asset event: live drift or a drop
+        if af.asked_by_monitor(context) and not form.get("date"):
+            # retrain_monitor's asset event (live drift or a drop): the night its outcomes
+            # landed for, retrained whatever the batch's own drift says
+            from pipelines.monitor.run import open_day
+
+            day = open_day(params, date.fromisoformat(day))
             form["force_retrain"] = True
         return cls(params, day, form, af.actor(context))
 

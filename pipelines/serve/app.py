@@ -54,7 +54,6 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 MAX_BODY = 1 << 20  # bytes
 MAX_RECORDS = 10_000
-MAX_OUTCOMES = 100_000
 TOKEN_ENV = "RETRAIN_SERVE_TOKEN"  # set: POST /predict needs this bearer token
 _CHALLENGE = (b"www-authenticate", b'Bearer realm="predict"')
 _JSON = [(b"content-type", b"application/json")]
@@ -236,10 +235,9 @@ class ServingApp:
             records, single = self._records(body)
             arm = "champion"
             challenger = self.canary.current if self.canary is not None else None
-            if challenger is not None:
-                if _mode(challenger) == "shadow":
-                    self._shadow(challenger, records, rid)
-                elif zlib.crc32(rid.encode()) % 10_000 < _share(challenger) * 10_000:
+            shadow = challenger if challenger and _mode(challenger) == "shadow" else None
+            if challenger is not None and shadow is None:
+                if zlib.crc32(rid.encode()) % 10_000 < _share(challenger) * 10_000:
                     model, arm = challenger, "canary"
             X = model.scorer.encode(records)
         except _Reject as r:
@@ -261,6 +259,8 @@ class ServingApp:
         proba = seams.adjust("serve.proba", proba)
         if self.predlog is not None:
             self.predlog.append(rid, model.version, arm, records, proba)
+        if shadow is not None:  # scored in a later turn of the loop: the answer does not wait
+            self._shadow(shadow, records, rid)
         spec = self.spec
         thr, pos, neg = spec.threshold, spec.positive_label, spec.negative_label
         if single:
@@ -282,7 +282,8 @@ class ServingApp:
         return 200, orjson.dumps(out), model.version.encode()
 
     def _shadow(self, challenger: LoadedModel, records: list[Any], rid: str) -> None:
-        """Score the request with the shadow model too, after the answer; log it, send nothing."""
+        """Queue the request for the shadow model (scored with the next micro-batch, after this
+        answer); log its answer, send nothing."""
         try:
             X = challenger.scorer.encode(records)
         except InputError:
@@ -309,8 +310,6 @@ class ServingApp:
                 data = orjson.loads(body)
             except orjson.JSONDecodeError as err:
                 raise _Reject(400, f"malformed JSON: {err}", "malformed_json") from None
-            if type(data) is list and len(data) > MAX_OUTCOMES:
-                raise _Reject(413, f"{len(data)} outcomes exceed {MAX_OUTCOMES}", "too_many")
             labels = (self.spec.positive_label, self.spec.negative_label)
             outcomes = parse_outcomes(data, labels)
         except _Reject as r:
@@ -408,7 +407,7 @@ class _RequestIds:
 
     def of(self, scope: Scope) -> str:
         for k, v in scope["headers"]:
-            if k == b"x-request-id" and 0 < len(v) <= 128 and v.isascii() and v.strip() == v:
+            if k == b"x-request-id" and 0 < len(v) <= 128 and all(32 < b < 127 for b in v):
                 return v.decode()
         self._n += 1
         return f"{self._prefix}-{self._n:x}"
@@ -490,13 +489,10 @@ def local_app(
     canary = ModelHolder(RegistrySource(params.tracking_uri, canary_spec), smoke, optional=True)
     predlog = None
     if log:
-        f = params.dataset.features
         predlog = PredictionLog(
             params.prediction_log,
-            [*f.numeric, *f.categorical],
             flush_rows=params.serve.flush_rows,
             flush_seconds=params.serve.flush_seconds,
-            numeric=f.numeric,
         )
     return ServingApp(
         holder, spec, watch_interval=watch_interval, prediction_log=predlog, canary=canary

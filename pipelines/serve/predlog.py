@@ -39,7 +39,6 @@ from typing import Any
 
 log = logging.getLogger("pipelines.serve")
 
-ARMS = ("champion", "canary", "shadow")
 META = ["request_id", "row", "ts", "model_version", "arm", "probability"]
 STORED = ["request_id", "ts", "model_version", "arm", "probabilities", "inputs"]
 FEEDBACK = ["request_id", "row", "label", "ts"]
@@ -51,7 +50,7 @@ _Entry = tuple[str, float, str, str, Sequence[Any], Any]
 
 
 class LogError(ValueError):
-    """A prediction log location or an outcome file that cannot be used; names the problem."""
+    """A prediction log location that cannot be used; the message names it."""
 
 
 def is_url(location: str) -> bool:
@@ -65,6 +64,7 @@ class FolderSink:
     def __init__(self, folder: str | Path) -> None:
         self.folder = Path(folder)
         self._seq = 0
+        self._token = f"{os.getpid()}-{os.urandom(3).hex()}"  # pids recur (containers, CLIs)
         self._hours: dict[str, set[str]] = {"predictions": set(), "feedback": set()}
 
     def write(self, kind: str, frame: Any) -> None:
@@ -77,7 +77,7 @@ class FolderSink:
             part = frame if len(distinct) == 1 else frame[hours.to_numpy() == h]
             hour = datetime.fromtimestamp(h * 3600, UTC).strftime(_HOUR)
             self._seq += 1
-            dst = self.folder / kind / hour / f"part-{os.getpid()}-{self._seq:06d}.parquet"
+            dst = self.folder / kind / hour / f"part-{self._token}-{self._seq:06d}.parquet"
             _write_parquet(part, dst)
             self._hours[kind].add(hour)
         self.roll(kind)
@@ -93,15 +93,14 @@ class FolderSink:
         for kind in self._hours:
             self.roll(kind, now=time.time() + 366 * 86400)  # every hour counts as closed
 
-    @staticmethod
-    def _merge(hour_dir: Path) -> None:
+    def _merge(self, hour_dir: Path) -> None:
         import pandas as pd
 
-        parts = sorted(hour_dir.glob(f"part-{os.getpid()}-*.parquet"))
+        parts = sorted(hour_dir.glob(f"part-{self._token}-*.parquet"))
         if len(parts) < 2:
             return
         merged = pd.concat([pd.read_parquet(p) for p in parts], ignore_index=True)
-        _write_parquet(merged, hour_dir / f"hour-{os.getpid()}-{int(time.time() * 1e3)}.parquet")
+        _write_parquet(merged, hour_dir / f"hour-{self._token}-{int(time.time() * 1e3)}.parquet")
         for p in parts:  # readers drop the duplicates they may see for a moment
             p.unlink(missing_ok=True)
 
@@ -181,25 +180,25 @@ class PredictionLog:
     def __init__(
         self,
         location: str,
-        features: Sequence[str],
-        flush_rows: int = 2000,
+        flush_rows: int = 100_000,
         flush_seconds: float = 1.0,
-        numeric: Sequence[str] = (),
+        max_pending: int = 5_000_000,
     ) -> None:
         self.location = location
         self.sink = open_sink(location)
-        self.features = list(features)
-        self.numeric = set(numeric)
         self.flush_rows = flush_rows
         self.flush_seconds = flush_seconds
+        self.max_pending = max_pending  # rows kept while the sink fails; then the oldest go
         self._pending: list[_Entry] = []
         self._pending_rows = 0
         self._outcomes: list[tuple[str, int, str, float]] = []
+        self._lock = threading.Lock()  # append / swap: uncontended but for the swap
         self._wake = threading.Event()
         self._closed = threading.Event()
         self._write_lock = threading.Lock()
-        self.written = {"predictions": 0, "feedback": 0}
+        self.written = {"predictions": 0, "feedback": 0}  # records, outcomes
         self.failures = 0
+        self.dropped = 0
         self._thread = threading.Thread(target=self._loop, name="prediction-log", daemon=True)
         self._thread.start()
 
@@ -207,15 +206,17 @@ class PredictionLog:
     def append(
         self, request_id: str, version: str, arm: str, records: Sequence[Any], proba: Any
     ) -> None:
-        self._pending.append((request_id, time.time(), version, arm, records, proba))
-        self._pending_rows += len(records)
+        with self._lock:
+            self._pending.append((request_id, time.time(), version, arm, records, proba))
+            self._pending_rows += len(records)
         if self._pending_rows >= self.flush_rows:
             self._wake.set()
 
     def append_outcomes(self, outcomes: Iterable[tuple[str, int, str]]) -> int:
         now = time.time()
         rows = [(r, int(i), str(lab), now) for r, i, lab in outcomes]
-        self._outcomes.extend(rows)
+        with self._lock:
+            self._outcomes.extend(rows)
         self._wake.set()
         return len(rows)
 
@@ -224,35 +225,57 @@ class PredictionLog:
         while not self._closed.is_set():
             self._wake.wait(self.flush_seconds)
             self._wake.clear()
-            self.flush()
+            try:
+                self.flush()
+            except Exception:  # noqa: BLE001 - the writer must outlive any one flush
+                log.exception("prediction log: flush failed")
 
     def flush(self) -> int:
-        """Write everything pending now; returns the rows written. Thread-safe."""
+        """Write everything pending now; returns the records and outcomes written. A write
+        that fails keeps its rows for the next one. Thread-safe."""
         with self._write_lock:
-            pending, self._pending = self._pending, []
-            self._pending_rows = 0
-            outcomes, self._outcomes = self._outcomes, []
+            with self._lock:
+                pending, self._pending = self._pending, []
+                self._pending_rows = 0
+                outcomes, self._outcomes = self._outcomes, []
             n = 0
-            for kind, frame in (
-                ("predictions", self._prediction_frame(pending) if pending else None),
-                ("feedback", outcome_frame(outcomes) if outcomes else None),
-            ):
-                if frame is None:
+            for kind, items in (("predictions", pending), ("feedback", outcomes)):
+                if not items:
                     continue
+                size = sum(len(e[4]) for e in pending) if kind == "predictions" else len(items)
                 try:
+                    frame = (
+                        self._prediction_frame(pending)
+                        if kind == "predictions"
+                        else outcome_frame(outcomes)
+                    )
                     self.sink.write(kind, frame)
-                except Exception:  # noqa: BLE001 - keep them for the next try, never drop
+                except Exception:  # noqa: BLE001 - keep them for the next try
                     self.failures += 1
-                    log.exception("prediction log: writing %d %s rows failed", len(frame), kind)
-                    if kind == "predictions":
-                        self._pending[:0] = pending
-                        self._pending_rows += len(frame)
-                    else:
-                        self._outcomes[:0] = outcomes
+                    log.exception("prediction log: writing %d %s rows failed", size, kind)
+                    self._keep(kind, items, size)
                     continue
-                self.written[kind] += len(frame)
-                n += len(frame)
+                self.written[kind] += size
+                n += size
             return n
+
+    def _keep(self, kind: str, items: list[Any], size: int) -> None:
+        """Put rows that could not be written back in front; past ``max_pending`` the oldest
+        are dropped (counted in ``dropped``) rather than the server running out of memory."""
+        with self._lock:
+            if kind == "predictions":
+                self._pending[:0] = items
+                self._pending_rows += size
+                while self._pending_rows > self.max_pending and len(self._pending) > 1:
+                    old = self._pending.pop(0)
+                    self._pending_rows -= len(old[4])
+                    self.dropped += len(old[4])
+            else:
+                self._outcomes[:0] = items
+                extra = len(self._outcomes) - self.max_pending
+                if extra > 0:
+                    del self._outcomes[:extra]
+                    self.dropped += extra
 
     def _prediction_frame(self, pending: list[_Entry]) -> Any:
         """One row per request: meta, probabilities (a list), records (JSON bytes)."""
@@ -414,7 +437,8 @@ def _read(location: str, kind: str, since: datetime | None) -> Any:
     if not parts:
         return None
     frame = pd.concat(parts, ignore_index=True)
-    key = ["request_id", "arm"] if kind == "predictions" else ["request_id", "row", "ts"]
+    # the same stored row twice only while an hour is being merged (same id, arm and time)
+    key = ["request_id", "arm", "ts"] if kind == "predictions" else ["request_id", "row", "ts"]
     frame = frame.drop_duplicates(key)
     if since is not None:
         frame = frame[frame["ts"] >= pd.Timestamp(since).tz_convert("UTC")]

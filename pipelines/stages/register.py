@@ -76,7 +76,14 @@ def main(argv: list[str] | None = None) -> int:
     decision = Decision.from_dict(json.loads(params.paths.gate_decision.read_text()))
     reg = act_on_decision(params, record, decision, params.paths.stage("gate"))
     write_json(params.paths.registration, reg.to_dict())
-    print(f"register: {registration_line(reg)}")
+    line = registration_line(reg)
+    if reg.verdict == "pass" and params.deploy.approval != "required":
+        if params.deploy.rollout != "direct":  # held for the rollout, not for a human
+            line = (
+                f"{reg.model} v{reg.version} registered, to go out in {params.deploy.rollout} "
+                f"mode beside champion v{reg.champion}"
+            )
+    print(f"register: {line}")
     return 0
 
 

@@ -69,8 +69,7 @@ def serve_and_label(params: Params, version: str, n: int, champion: float, canar
     """Answers of both arms written by the real prediction log, then their outcomes fed back."""
     from pipelines.serve.predlog import PredictionLog, record_outcomes
 
-    f = params.dataset.features
-    log = PredictionLog(params.prediction_log, [*f.numeric, *f.categorical], numeric=f.numeric)
+    log = PredictionLog(params.prediction_log)
     frames = [
         answers(params, population(n, 1), "champion", "1", champion, 11, ids="a"),
         answers(params, population(n, 2), "canary", version, canary, 12, ids="b"),

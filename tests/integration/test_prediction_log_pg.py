@@ -31,9 +31,8 @@ def test_postgres_log_round_trip(params, where, adult_current):
     from pipelines.serve.fastpath import frame_records
     from pipelines.serve.model import ServingSpec
 
-    f = params.dataset.features
     records = frame_records(adult_current.head(30), ServingSpec.from_params(params).fields)
-    log = PredictionLog(URL, [*f.numeric, *f.categorical], flush_seconds=0.2, numeric=f.numeric)
+    log = PredictionLog(URL, flush_seconds=0.2)
     for i in range(10):
         log.append(f"pg-{i}", "5", "champion", records[3 * i : 3 * i + 3], np.full(3, i / 10))
     log.append_outcomes([("pg-3", 1, params.dataset.positive_label)])

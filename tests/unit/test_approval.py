@@ -103,14 +103,14 @@ AT = datetime(2026, 4, 1, 8, 30, tzinfo=UTC)
     "event,expected",
     [
         (
-            {"chosen_options": ["Approve"], "responded_by_user": {"id": "7", "name": "alice"},
+            {"chosen_options": ["Approve"], "responded_by_user": {"id": "7", "name": "reviewer"},
              "responded_at": AT, "params_input": {"reason": "metrics look right"}},
-            ("approved", "alice", "metrics look right"),
+            ("approved", "reviewer", "metrics look right"),
         ),
         (
-            {"chosen_options": ["Reject"], "responded_by_user": {"id": "bob", "name": ""},
+            {"chosen_options": ["Reject"], "responded_by_user": {"id": "on-call", "name": ""},
              "responded_at": AT, "params_input": {}},
-            ("rejected", "bob", "Reject chosen"),
+            ("rejected", "on-call", "Reject chosen"),
         ),
         (  # what the scheduler's timeout sweep resumes the task with: the default, nobody
             {"chosen_options": ["Reject"], "responded_by_user": None, "responded_at": AT,
@@ -171,7 +171,7 @@ def test_hold_registers_without_touching_the_champion_and_reruns_record_nothing_
 @pytest.mark.parametrize("decision", ["rejected", "timed_out"])
 def test_a_rejection_or_timeout_keeps_the_champion_and_records_who_and_why(ws, decision):
     v1, v2, _ = _held(ws)
-    by = "alice" if decision == "rejected" else "nobody (no answer)"
+    by = "reviewer" if decision == "rejected" else "nobody (no answer)"
     registry.decide(ws, v2, decision, by, "not this week")
     registry.decide(ws, v2, decision, by, "not this week")  # summary cleared and rerun
 
@@ -208,21 +208,21 @@ def test_needs_approval_sends_a_held_version_to_approve_and_a_promoted_one_on(ws
 def test_an_approval_promotes_and_records_the_approver_and_the_run(ws):
     night = Night(ws, DAY, {}, ACTOR)
     v1, v2, held = _held(ws)
-    answer = {"decision": "approved", "by": "alice", "at": AT.isoformat(), "reason": "ship it"}
+    answer = {"decision": "approved", "by": "reviewer", "at": AT.isoformat(), "reason": "ship it"}
     out = night.promote(held.to_dict(), answer)
 
     assert moved_champion(out) and out["event"]["previous_champion"] == v1
     assert _aliases(ws) == {"champion": v2, "previous": v1}
     tags = _tags(ws, v2)
-    assert tags["approval"] == "approved" and tags["approval.by"] == "alice"
+    assert tags["approval"] == "approved" and tags["approval.by"] == "reviewer"
     assert tags["status"] == "champion"
     kinds = [(k, a) for k, _, a in _history(ws)][-2:]
-    assert kinds == [("approval", "alice"), ("promotion", ACTOR)]
+    assert kinds == [("approval", "reviewer"), ("promotion", ACTOR)]
     night.promote(held.to_dict(), answer)  # cleared and rerun: nothing moves twice
     assert [k for k, *_ in _history(ws)].count("approval") == 1
 
 
-@pytest.mark.parametrize("answer", [None, {"decision": "rejected", "by": "bob", "reason": "no"}])
+@pytest.mark.parametrize("answer", [None, {"decision": "rejected", "by": "on-call", "reason": "no"}])
 def test_promote_refuses_a_version_nobody_approved(ws, answer):
     night = Night(ws, DAY, {}, ACTOR)
     v1, _, held = _held(ws)
@@ -306,10 +306,10 @@ def test_the_night_record_and_line_carry_the_approval(ws):
     hint = awaiting_approval_hint(rec)
     assert hint and "AWAITING APPROVAL" in hint and f"retrain promote {v2}" in hint
 
-    registry.decide(ws, v2, "rejected", "alice", "too soon")
+    registry.decide(ws, v2, "rejected", "reviewer", "too soon")
     rec.gate = with_approval(ws, gate, v2)
-    assert rec.gate["approval"]["by"] == "alice" and rec.gate["approval"]["reason"]
-    assert "; approval REJECTED by alice; serving v" in night_line(rec)
+    assert rec.gate["approval"]["by"] == "reviewer" and rec.gate["approval"]["reason"]
+    assert "; approval REJECTED by reviewer; serving v" in night_line(rec)
     assert awaiting_approval_hint(rec) is None
 
     rec.gate = with_approval(ws, gate, v1)  # a version never held: the line as it always was

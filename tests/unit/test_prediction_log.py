@@ -74,11 +74,7 @@ def _app(params, spec, models, records, where, canary_tags=None):
     if canary_tags is not None:
         chal = LoadedModel("4", CompiledScorer(b, spec.fields), tags=canary_tags)
         canary = ModelHolder(_Static(chal), smoke=records[:20], optional=True)
-    f = params.dataset.features
-    log = PredictionLog(
-        where.prediction_log, _features(params), flush_rows=50, flush_seconds=0.2,
-        numeric=f.numeric,
-    )  # fmt: skip
+    log = PredictionLog(where.prediction_log, flush_rows=50, flush_seconds=0.2)
     app = ServingApp(holder, spec, prediction_log=log, canary=canary)
     holder.refresh()
     if canary is not None:
@@ -195,8 +191,7 @@ def test_canary_takes_its_share_by_request_id_and_shadow_only_logs(
 def test_folder_log_rolls_by_hour_and_reads_since(params, tmp_path):
     feats = _features(params)
     rec = {c: (1.0 if c in params.dataset.features.numeric else "x") for c in feats}
-    log = PredictionLog(str(tmp_path), feats, flush_rows=10_000, flush_seconds=60,
-                        numeric=params.dataset.features.numeric)  # fmt: skip
+    log = PredictionLog(str(tmp_path), flush_rows=10_000, flush_seconds=60)
     for i in range(3):
         log.append(f"r{i}", "1", "champion", [rec, rec], np.array([0.1, 0.9]))
         log.flush()
@@ -216,9 +211,7 @@ def test_a_failing_sink_keeps_rows_for_the_next_write(params, tmp_path):
     rec = {c: (1.0 if c in params.dataset.features.numeric else "x") for c in feats}
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
-    log = PredictionLog(
-        str(blocker), feats, flush_seconds=60, numeric=params.dataset.features.numeric
-    )
+    log = PredictionLog(str(blocker), flush_seconds=60)
     log.append("r", "1", "champion", [rec], np.array([0.5]))
     assert log.flush() == 0 and log.failures == 1 and log.pending == 1
     log.sink = predlog.FolderSink(tmp_path / "ok")
