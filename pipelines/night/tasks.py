@@ -274,9 +274,10 @@ class Night:
     def deploy(self, registration: Mapping[str, Any]) -> dict[str, Any]:
         """Roll the promoted version out to serving. Not retried (see the DAG): a failed deploy
         has already put the champion alias back on the version that is serving."""
-        if self.form.get("skip_deploy") or self.params.deploy.rollout != "direct":
-            why = "skip_deploy" if self.form.get("skip_deploy") else "a canary/shadow is out"
-            raise AirflowSkipException(f"{why}: serving follows the registry aliases itself")
+        if self.form.get("skip_deploy"):
+            raise AirflowSkipException("skip_deploy: champion promoted, serving left as it is")
+        if self.params.deploy.rollout != "direct":
+            raise AirflowSkipException("a canary/shadow is out: serving follows the alias itself")
         serving = _serving()
         if serving is None:
             raise AirflowSkipException(
