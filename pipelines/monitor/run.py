@@ -144,18 +144,11 @@ def run_monitor(
 
 
 def canary_share(params: Params) -> float:
-    from mlflow.exceptions import MlflowException
+    """The share of traffic the running canary answers (0: none out, or a shadow)."""
+    from pipelines.canary.control import current
 
-    from pipelines.edges import registry
-
-    c = registry.client(params)
-    try:
-        mv = c.get_model_version_by_alias(params.mlflow.registered_model, "canary")
-    except MlflowException:
-        return 0.0
-    if mv.tags.get("canary.mode", "canary") == "shadow":
-        return 0.0
-    return float(mv.tags.get("canary.share", 0.0))
+    running = current(params)
+    return 0.0 if running is None or running.mode == "shadow" else float(running.share)
 
 
 def open_day(params: Params, start: date) -> str:
