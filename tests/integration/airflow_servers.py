@@ -283,7 +283,9 @@ class Deployment:
         except BaseException:
             print(f"\n===== component logs ({self.logs})" + log_tails(self.logs, 6000))
             tasks = sorted((self.home / "logs").glob("dag_id=*/**/*.log"), key=os.path.getmtime)
-            for f in tasks[-3:]:  # the last task logs written
+            failed = [f for f in tasks if '"level":"error"' in f.read_text(errors="replace")]
+            shown = list(dict.fromkeys([*failed[-3:], *tasks[-3:]]))  # failed, and the last
+            for f in shown:
                 print(f"\n--- {f.relative_to(self.home)}\n" + f.read_text(errors="replace")[-4000:])
             raise
 
@@ -388,6 +390,21 @@ def wait_task_state(
         return None
 
     return wait_for(f"{task_id} to be {state}", reached, timeout, every=3, logs=logs)
+
+
+def wait_deferral_settled(run_id: str, task_id: str, timeout: float, logs: Path) -> None:
+    """Wait until the scheduler has taken in the end of the worker process that put
+    ``task_id`` in ``awaiting_input``. Answered before that (a fraction of a second after the
+    request appears, which a script can do and a person cannot), the answer re-queues the task
+    and the scheduler then reads the old process's exit as a state changed externally and
+    fails it (seen with Airflow 3.3's LocalExecutor)."""
+    needle = f"TaskInstance Finished: dag_id={DAG_ID}, task_id={task_id}, run_id={run_id},"
+
+    def settled() -> bool:
+        text = (logs / "scheduler.log").read_text(errors="replace")
+        return any(needle in line and "state=awaiting_input" in line for line in text.splitlines())
+
+    wait_for(f"the scheduler to see {task_id} wait for input", settled, timeout, every=1, logs=logs)
 
 
 def hitl_path(run_id: str, task_id: str, map_index: int = -1) -> str:

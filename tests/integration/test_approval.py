@@ -40,6 +40,7 @@ from tests.integration.airflow_servers import (
     task_instances,
     trigger,
     wait_dag_loaded,
+    wait_deferral_settled,
     wait_run_done,
     wait_task_state,
 )
@@ -108,6 +109,7 @@ def history(ws: Path) -> list[dict[str, Any]]:
 def waiting_for(dep: Any, run_id: str, version: str, champion: str) -> dict[str, Any]:
     """Wait until ``approve`` asks; check what it asks and that nothing moved meanwhile."""
     wait_task_state(dep.api, run_id, "approve", "awaiting_input", NIGHT_S, dep.logs)
+    wait_deferral_settled(run_id, "approve", 120, dep.logs)
     request = dep.api.get(hitl_path(run_id, "approve"))
     assert request["options"] == ["Approve", "Reject"] and request["defaults"] == ["Reject"]
     assert f"v{version} to champion" in request["subject"], request
