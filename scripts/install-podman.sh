@@ -18,43 +18,19 @@ set -euo pipefail
 PODMAN_COMPOSE_PINS=(podman-compose==1.6.0 python-dotenv==1.2.4 PyYAML==6.0.4)
 TOOLS_VENV="${PODMAN_COMPOSE_VENV:-/opt/podman-compose}"
 
-SUDO=""
-if [ "$(id -u)" != 0 ]; then
-  if command -v sudo >/dev/null 2>&1; then SUDO="sudo"; else
-    echo "install-podman: needs root (or sudo) to apt-get install" >&2; exit 1
-  fi
-fi
+. "$(dirname "$0")/lib/apt.sh"
+SUDO="$(root_prefix install-podman)"
 
-# Debian package -> a file it installs (present: nothing to do)
-declare -A PKG=(
-  [podman]=/usr/bin/podman
-  [golang-github-containernetworking-plugin-dnsname]=/usr/lib/cni/dnsname
-  [debootstrap]=/usr/sbin/debootstrap
-  [nginx]=/usr/sbin/nginx
-  [wrk]=/usr/bin/wrk
-  [docker-compose]=/usr/bin/docker-compose
-  [python3-venv]=/usr/lib/python3.11/ensurepip/__init__.py
-)
-missing=()
-for pkg in "${!PKG[@]}"; do
-  [ -e "${PKG[$pkg]}" ] || missing+=("$pkg")
-done
-
-if [ ${#missing[@]} -gt 0 ]; then
-  echo "install-podman: installing ${missing[*]}"
-  # Packages must not start their services (nginx would take port 80): deny it while installing.
-  policy=/usr/sbin/policy-rc.d
-  own_policy=0
-  if [ ! -e "$policy" ]; then
-    printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$policy" >/dev/null
-    $SUDO chmod +x "$policy"
-    own_policy=1
-  fi
-  trap '[ "$own_policy" = 1 ] && $SUDO rm -f "$policy"' EXIT
-  export DEBIAN_FRONTEND=noninteractive
-  $SUDO apt-get update -qq
-  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" runc >/dev/null
-fi
+# Debian package = a file it installs (present: nothing to do); their services are not started
+apt_install_missing install-podman \
+  podman=/usr/bin/podman \
+  runc=/usr/sbin/runc \
+  golang-github-containernetworking-plugin-dnsname=/usr/lib/cni/dnsname \
+  debootstrap=/usr/sbin/debootstrap \
+  nginx=/usr/sbin/nginx \
+  wrk=/usr/bin/wrk \
+  docker-compose=/usr/bin/docker-compose \
+  python3-venv=/usr/lib/python3.11/ensurepip/__init__.py
 
 # podman-compose from PyPI into its own virtualenv, on Debian's python3 (not a pyenv or project
 # interpreter that may be replaced); reinstalled only when the pins change.

@@ -5,8 +5,8 @@ real serving process, real traffic and a real push of the monitor job's metrics.
 * a Prometheus (free port, throwaway storage) runs docker/prometheus/prometheus.yml with only the
   targets' addresses swapped for local ones and 1 s scrape/evaluation intervals: the serving app
   (`retrain serve` of a real model in a throwaway registry), a Pushgateway, Prometheus itself,
-  and MLflow's server with the basic-auth app and --expose-prometheus where its exporter is
-  installed (prometheus-flask-exporter; else that test is skipped, with the reason);
+  and MLflow's server with the basic-auth app and --expose-prometheus, as the stack runs it
+  (requirements.lock pins its Flask-WTF and prometheus-flask-exporter);
 * traffic: one-record POST /predict, half of them records the schema refuses (422); the monitor
   job's metrics for one pass with every part present, written and pushed by its own code
   (pipelines.monitor.metrics.publish, job="retrain_monitor");
@@ -23,7 +23,6 @@ missing (root or sudo), else the module is skipped with the reason.
 from __future__ import annotations
 
 import http.client
-import importlib.util
 import json
 import os
 import secrets
@@ -189,7 +188,7 @@ class Observed:
     prometheus: str  # base URL
     serving: str  # host:port
     pushgateway: str  # host:port
-    mlflow: str | None  # host:port, when MLflow's exporter is installed
+    mlflow: str  # host:port
     traffic: Traffic
     procs: Processes
 
@@ -205,15 +204,6 @@ class Observed:
         answer = json.loads(body)
         assert status == 200 and answer["status"] == "success", f"{path}: {answer}"
         return answer["data"]
-
-
-def _mlflow_exporter_missing() -> str | None:
-    """Why MLflow's /metrics cannot run in this virtualenv (None: it can)."""
-    for module, dist in (("prometheus_flask_exporter", "prometheus-flask-exporter"),
-                         ("flask_wtf", "Flask-WTF")):  # fmt: skip
-        if importlib.util.find_spec(module) is None:
-            return f"{dist} is not installed (mlflow server --expose-prometheus / basic-auth)"
-    return None
 
 
 def _serving_model(root: Path, adult_reference: Any, adult_current: Any) -> Any:
@@ -324,23 +314,20 @@ def observed(tools, tmp_path_factory, adult_reference, adult_current) -> Iterato
             _wait("pushgateway /-/ready", lambda: procs.alive("pushgateway")
                   and _get(f"http://{pushgateway}/-/ready")[0] == 200, 30)  # fmt: skip
 
-            mlflow, password_file = None, None
-            if _mlflow_exporter_missing() is None:
-                password = secrets.token_urlsafe(16)
-                mlflow = _start_mlflow(procs, tmp, password)
-                # what docker/prometheus/entrypoint.sh writes in the image
-                password_file = tmp / "mlflow-password"
-                password_file.write_text(password)
-                password_file.chmod(0o600)
+            password = secrets.token_urlsafe(16)
+            mlflow = _start_mlflow(procs, tmp, password)
+            # what docker/prometheus/entrypoint.sh writes in the image
+            password_file = tmp / "mlflow-password"
+            password_file.write_text(password)
+            password_file.chmod(0o600)
 
             port = _free_port()
             targets = {
                 "serving": serving,
                 "pushgateway": pushgateway,
                 "prometheus": f"127.0.0.1:{port}",
+                "mlflow": mlflow,
             }
-            if mlflow:
-                targets["mlflow"] = mlflow
             config, dropped = prometheus_config(targets, password_file)
             (tmp / "prometheus.yml").write_text(yaml.safe_dump(config, sort_keys=False))
             procs.start(
@@ -491,9 +478,6 @@ def test_bad_requests_set_off_the_error_rate_alert(observed: Observed) -> None:
 
 
 def test_mlflow_server_metrics_are_scraped_with_its_login(observed: Observed) -> None:
-    why = _mlflow_exporter_missing()
-    if why:
-        pytest.skip(f"MLflow's /metrics not runnable here: {why}")
     assert observed.mlflow
     assert _get(f"http://{observed.mlflow}/metrics")[0] == 401  # the basic-auth app guards it
     _wait("up{job=mlflow} == 1", lambda: [r for r in observed.query('up{job="mlflow"} == 1')], 30)

@@ -357,7 +357,8 @@ def test_answers_and_outcomes_reach_postgres_and_the_monitor_reaches_prometheus(
     stack: Stack,
 ) -> None:
     """The live loop's plumbing in the stack: serving logs to PostgreSQL, outcomes come back
-    through nginx, the monitor reads both and pushes its verdict, Prometheus scrapes it all."""
+    through nginx, the monitor reads both and pushes its verdict, Prometheus scrapes it all
+    (serving, the Pushgateway, MLflow)."""
     token = _bearer(stack.secrets["RETRAIN_SERVE_TOKEN"])
     records = _records(stack, 8)
     rid = f"stack-{secrets.token_hex(4)}"
@@ -400,4 +401,7 @@ def test_answers_and_outcomes_reach_postgres_and_the_monitor_reaches_prometheus(
         "the monitor's verdict in Prometheus", lambda: query("retrain_live_labelled_rows >= 8"), 90
     )
     _wait("serving scraped", lambda: query('up{job="serving"} == 1'), 90)
+    # MLflow's own /metrics (--expose-prometheus), behind its basic auth: the password file
+    _wait("mlflow scraped", lambda: query('up{job="mlflow"} == 1'), 90)
+    assert query('mlflow_http_request_duration_seconds_count{job="mlflow"}')
     assert query('retrain_champion_version{job="retrain_monitor"}')

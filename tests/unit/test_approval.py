@@ -222,7 +222,9 @@ def test_an_approval_promotes_and_records_the_approver_and_the_run(ws):
     assert [k for k, *_ in _history(ws)].count("approval") == 1
 
 
-@pytest.mark.parametrize("answer", [None, {"decision": "rejected", "by": "on-call", "reason": "no"}])
+@pytest.mark.parametrize(
+    "answer", [None, {"decision": "rejected", "by": "on-call", "reason": "no"}]
+)
 def test_promote_refuses_a_version_nobody_approved(ws, answer):
     night = Night(ws, DAY, {}, ACTOR)
     v1, _, held = _held(ws)
