@@ -265,6 +265,16 @@ class SeriesNight(_Frozen):
     force_retrain: bool = False
 
 
+class ConceptConfig(_Frozen):
+    """A concept change in the loop's live population: its outcomes follow a changed, learnable
+    relationship. The labels of the rows above ``quantile`` of ``column`` (a numeric feature;
+    the quantile is taken over the held-out file) are flipped, a ``flip_rate`` share of them."""
+
+    column: str | None = Field(None, description="numeric feature; null: no concept change")
+    quantile: Fraction = 0.5
+    flip_rate: float = Field(1.0, ge=0.0, le=1.0)
+
+
 class LoopConfig(_Frozen):
     """`retrain demo-loop` (the end of `make run`): the drifted population it serves."""
 
@@ -275,6 +285,8 @@ class LoopConfig(_Frozen):
     rollout: Literal["canary", "shadow"] = "shadow"
     last_batches: int | None = Field(1, ge=1, description="window.last_batches of its night")
     holdout_fraction: Fraction = Field(0.3, description="window.holdout_fraction of its night")
+    include_reference: bool = Field(True, description="window.include_reference of its night")
+    concept: ConceptConfig = Field(default_factory=ConceptConfig)
 
 
 class SimulateConfig(_Frozen):

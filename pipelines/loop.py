@@ -5,7 +5,9 @@ serve -> log -> label -> monitor -> retrain -> gate -> shadow/canary -> decision
 1. the champion is served by ``retrain serve`` (a separate process, the prediction log on);
 2. a first wave of traffic is sent as HTTP requests with request ids: held-out rows the champion
    never trained on, ``simulate.loop.shifted_share`` of them from a population shifted on one
-   feature (``simulate.loop``);
+   feature, whose outcomes may follow a changed relationship (``simulate.loop.concept``: the
+   labels above a quantile of another feature flipped), so that retraining has something to
+   learn;
 3. the true outcomes come back late: half through ``POST /feedback``, half as a file
    (``retrain labels``);
 4. the monitor judges live drift and live performance and lands the outcomes as a batch;
@@ -35,6 +37,7 @@ import pandas as pd
 
 from pipelines.config import Params
 from pipelines.files import read_json, write_json
+from pipelines.night.simulate import concept_change
 
 Progress = Callable[[str], None]
 
@@ -86,6 +89,7 @@ def waves(params: Params, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
         )
     source = pd.read_parquet(params.paths.prepared_current)
     rows = unseen_by_champion(params, source).sample(frac=1.0, random_state=seed)
+    rows = concept_change(rows, source, params.dataset, cfg.concept, seed)
     high = rows[column] > source[column].quantile(cfg.quantile)
     shifted, rest = rows[high], rows[~high]
     n_shifted = round(cfg.rows * cfg.shifted_share)
@@ -287,6 +291,7 @@ def loop_params(params: Params) -> Params:
     raw.setdefault("deploy", {})["rollout"] = params.simulate.loop.rollout
     raw.setdefault("window", {})["last_batches"] = params.simulate.loop.last_batches
     raw["window"]["holdout_fraction"] = params.simulate.loop.holdout_fraction
+    raw["window"]["include_reference"] = params.simulate.loop.include_reference
     dst = params.root / ".loop-params.yaml"
     dst.write_text(yaml.safe_dump(raw, sort_keys=False))
     return load_params(dst)
@@ -332,16 +337,21 @@ def loop_table(res: dict[str, Any]) -> str:
     dec = res.get("canary_decision") or {}
     rows = [
         ("served before", f"v{res.get('champion_before')}"),
-        ("drifted traffic", f"{res.get('traffic_rows', 0):,} records, outcomes fed back"),
+        ("live traffic", f"{res.get('traffic_rows', 0):,} records, outcomes fed back"),
         ("live drift share", _num(m.get("drift_share"))),
         (
             "live metric",
             f"{_num(live.get('point'))} [{_num(live.get('lower'))}, {_num(live.get('upper'))}]"
             f" vs evaluated {_num(m.get('baseline'))}",
         ),
-        ("monitor", "RETRAIN" if m.get("retrain") else "no action"),
+        (
+            "monitor",
+            f"RETRAIN: {'; '.join(m.get('reasons') or [])[:120]}"
+            if m.get("retrain")
+            else "no action",
+        ),
         ("landed", f"{m.get('landed_rows', 0):,} labelled rows"),
-        ("night", _night(res.get("night") or {})),
+        ("night", _night(res.get("night") or {}, held=bool(res.get("canary_version")))),
         (
             "challenger",
             f"v{res['canary_version']} out in {dec.get('mode', '-')} mode"
@@ -360,12 +370,11 @@ def loop_table(res: dict[str, Any]) -> str:
     return "The loop\n" + "\n".join(f"  {k:<{width}}  {v}" for k, v in rows)
 
 
-def _night(night: dict[str, Any]) -> str:
+def _night(night: dict[str, Any], held: bool) -> str:
     if not night:
         return "-"
-    return (
-        f"{night.get('date', '-')}: gate {str(night.get('gate')).upper()}, {night.get('outcome')}"
-    )
+    outcome = "challenger held for the rollout" if held else night.get("outcome")
+    return f"{night.get('date', '-')}: gate {str(night.get('gate')).upper()}, {outcome}"
 
 
 def _arms(dec: dict[str, Any]) -> str:

@@ -167,12 +167,14 @@ def assess_live(
 
 
 def landing_rows(labelled: pd.DataFrame, params: Params) -> pd.DataFrame:
-    """Labelled answers as a batch of the dataset (features + true target), one row per
-    answered record (a shadow answer repeats a champion one and is left out)."""
+    """Labelled answers as a batch of the dataset (features + true target, in the order of
+    ``dataset.columns``, as every accepted batch: the window's holdout hashes row content
+    column by column), one row per answered record (a shadow answer repeats a champion one
+    and is left out)."""
     ds = params.dataset
     rows = labelled[labelled["arm"] != "shadow"].drop_duplicates(["request_id", "row"])
     out = rows[list(ds.features.all)].copy()
     for c in ds.features.numeric:
         out[c] = pd.to_numeric(out[c], errors="coerce")
     out[ds.target] = rows["label"].to_numpy()
-    return out.reset_index(drop=True)
+    return out[[c for c in ds.columns if c in out.columns]].reset_index(drop=True)

@@ -10,6 +10,9 @@ changes them in one named way. Columns are chosen from the dataset config (param
 - ``corrupt``          quality and schema violations (see ``CORRUPTIONS``), for quarantine.
 - ``biased``           positive labels of one sensitive group flipped to negative: a model
                        retrained on it learns to disfavour that group.
+
+And for the live loop's traffic (``retrain demo-loop``), ``concept_change``: the outcomes follow
+a changed relationship (labels flipped above a quantile of one numeric feature).
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipelines.config import DatasetConfig, Params, SimulateConfig
+from pipelines.config import ConceptConfig, DatasetConfig, Params, SimulateConfig
 from pipelines.files import write_atomic
 
 SCENARIOS = ("stable", "covariate_drift", "label_shift", "corrupt", "biased")
@@ -72,6 +75,33 @@ def biased(df: pd.DataFrame, ds: DatasetConfig, cfg: SimulateConfig, rng) -> pd.
     negative = ds.negative_label or f"not {ds.positive_label}"
     out.loc[flip, ds.target] = negative
     return out
+
+
+def concept_change(
+    rows: pd.DataFrame, source: pd.DataFrame, ds: DatasetConfig, cfg: ConceptConfig, seed: int
+) -> pd.DataFrame:
+    """``rows`` whose outcomes follow a changed, learnable relationship
+    (``simulate.loop.concept``): the labels of the rows above a quantile (over ``source``) of one
+    numeric feature flipped, a ``flip_rate`` share of them (seeded); ``rows`` itself when no
+    concept column is set."""
+    if cfg.column is None:
+        return rows
+    if cfg.column not in ds.features.numeric:
+        raise ValueError(
+            f"simulate.loop.concept.column: {cfg.column!r} is not a numeric feature "
+            f"{list(ds.features.numeric)}"
+        )
+    negative = ds.negative_label or next(
+        v for v in source[ds.target].dropna().unique() if v != ds.positive_label
+    )
+    hit = (rows[cfg.column] > source[cfg.column].quantile(cfg.quantile)).to_numpy()
+    hit &= np.random.default_rng(seed).random(len(rows)) < cfg.flip_rate
+    y = rows[ds.target].to_numpy(dtype=object).copy()
+    hit &= pd.notna(y)
+    positive = y == ds.positive_label
+    y[hit & positive] = negative
+    y[hit & ~positive] = ds.positive_label
+    return rows.assign(**{ds.target: y})
 
 
 def corrupt(

@@ -117,9 +117,11 @@ def main(argv: list[str] | None = None) -> int:
     train_path, eval_path = (params.paths.window_train, params.paths.window_eval)
     write_parquet(w.train, train_path)
     write_parquet(w.eval, eval_path)
+    parts = (["reference"] if params.window.include_reference else []) + (
+        [f"{len(w.batches)} batch(es)"] if w.batches else []
+    )
     print(
-        f"window: train {len(w.train):,} rows (reference"
-        f"{' + ' + str(len(w.batches)) + ' batch(es)' if w.batches else ''}); "
+        f"window: train {len(w.train):,} rows ({' + '.join(parts)}); "
         f"eval {len(w.eval):,} rows ({w.eval_source})"
     )
     return 0

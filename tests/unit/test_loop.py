@@ -60,4 +60,24 @@ def test_the_loop_table_reads_a_stored_result():
          "canary_version": "6", "canary_decision": {"verdict": "promote"},
          "champion_after": "6", "seconds": 120}
     )  # fmt: skip
-    assert "RETRAIN" in text and "v6" in text and "promote" in text
+    assert "RETRAIN" in text and "v6" in text and "PROMOTE" in text and "held" in text
+
+
+def test_a_concept_change_flips_the_labels_above_a_quantile(workspace, adult_current):
+    from pipelines.night.simulate import concept_change
+
+    ds, cfg = workspace.dataset, workspace.simulate.loop.concept
+
+    def changed(**concept):
+        return concept_change(
+            adult_current, adult_current, ds, cfg.model_copy(update=concept), seed=0
+        )
+
+    assert changed(column=None) is adult_current
+    column = ds.features.numeric[0]
+    above = (adult_current[column] > adult_current[column].quantile(0.5)).to_numpy()
+    flipped = (changed(column=column)[ds.target] != adult_current[ds.target]).to_numpy()
+    assert flipped[above].all() and not flipped[~above].any()
+    assert not (changed(column=column, flip_rate=0.0)[ds.target] != adult_current[ds.target]).any()
+    with pytest.raises(ValueError, match="simulate.loop.concept.column"):
+        changed(column=ds.features.categorical[0])
