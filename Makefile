@@ -9,11 +9,12 @@ export DVC_NO_ANALYTICS := 1
 export GIT_PYTHON_REFRESH := quiet
 export MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR := false
 
-.PHONY: setup run test test-fast bench lint airflow stack stack-down clean help
+.PHONY: setup run test test-stack test-fast bench lint airflow stack stack-down clean help
 
 help:
 	@echo "make run    - set up (venv, pinned deps, DVC, MLflow on SQLite) and run the main job"
 	@echo "make test   - set up the same way and run the test suite"
+	@echo "make test-stack - the container stack test (podman; 15-25 min), not in make test"
 	@echo "make bench  - stage timings and memory on the full data"
 	@echo "make lint   - ruff and mypy"
 	@echo "make airflow - start Airflow locally (SQLite, LocalExecutor) with the DAG loaded"
@@ -39,6 +40,10 @@ run: setup
 
 test: setup
 	$(BIN)/python -m pytest
+
+# The container stack for real (tests/integration/test_stack.py, 15-25 min): not in `make test`.
+test-stack: setup
+	RETRAIN_TEST_STACK=1 $(BIN)/python -m pytest tests/integration/test_stack.py
 
 test-fast: setup
 	$(BIN)/python -m pytest -m "not slow and not integration"
