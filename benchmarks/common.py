@@ -66,7 +66,7 @@ CORE: dict[str, tuple[str, ...]] = {
         "pipelines.stages.gate.stage:gather_evidence",
         "pipelines.stages.gate.stage:decide",
     ),
-    "pipelines.stages.register": (),
+    "pipelines.release.register": (),
 }
 
 

@@ -38,8 +38,8 @@ LIVE_TRIGGER = Asset("retrain-live-trigger")  # retrain_nightly is scheduled on 
 
 
 def _params() -> Any:
+    from pipelines.airflow_adapter import params_file
     from pipelines.config import load_params
-    from pipelines.edges.airflow import params_file
 
     return load_params(params_file(DEFAULT_PARAMS))
 
@@ -82,7 +82,7 @@ def retrain_monitor() -> None:
     @task(task_id="canary")
     def canary() -> dict[str, Any]:
         """Decide a canary/shadow challenger on labelled live traffic, when one is out."""
-        from pipelines.canary.control import decide_and_act
+        from pipelines.release.canary.control import decide_and_act
 
         return dict(decide_and_act(_params()))
 

@@ -8,20 +8,23 @@ the `retrain nightly` CLI and `dvc repro` (`pipelines.night.run`); nothing here 
   param); accept and version it with DVC, or quarantine it and **fail**.
 - `assess`: drift against the data trained on so far; retrain on drift, target drift, schedule
   or `force_retrain`, else stop.
-- `window`, `validate`, `drift`, `train`, `evaluate`, `fairness`, `gate`: `dvc repro -s <stage>`.
-- `register`: the gate passed: register the challenger, promote it to `champion`, notify.
-  With `deploy.approval: required` (params) it is registered as `pending` instead, and the
-  champion keeps serving.
+- `window`, `validate`, `drift`, `train`, `evaluate`, `fairness`, `gate` (the task group
+  `stages`): `dvc repro -s <stage>`.
+- `register`: the gate passed: register the challenger and carry out the release plan
+  (`pipelines.release.plan`, from `deploy.rollout` and `deploy.approval` in params): promote it
+  to `champion` and notify, or hold it for a human (alias `pending`) or for a canary/shadow
+  rollout (alias `rollout`) while the champion keeps serving.
 - `register_rejected`: the gate failed: register the challenger, tagged `rejected` with reasons.
 - `needs_approval`: `approve` when `register` held the version for a human, else `promote`.
 - `approve`: waits for a human (*Required actions* in the UI, or the REST API) to **Approve** or
   **Reject** the version; no answer within `deploy.approval_timeout_minutes`: Reject. Reject
   skips `promote` and `deploy`: the champion keeps its alias and keeps serving.
-- `promote`: approved: record who approved, move `champion` to the version, notify. Without
-  approval asked it has nothing to do (`register` promoted).
-- `deploy`: roll the new champion out to serving (`pipelines.serve.deploy`); skipped with
-  `skip_deploy` (or without a serving module). A failed deploy puts the champion alias back on
-  the serving version and fails the task (not retried).
+- `promote`: what the plan left after `register`: approved, record who approved and move
+  `champion` to the version (notify), or put a version held for a rollout out beside the
+  champion as a canary or shadow. After a plain promotion it has nothing to do.
+- `deploy`: roll the new champion out to serving (`pipelines.release.deploy`); skipped with
+  `skip_deploy`, or when the plan put the version out as a canary/shadow. A failed deploy
+  puts the champion alias back on the serving version and fails the task (not retried).
 - `summary`: finish the night record, log it with its reports, record the night in MLflow.
 - `watcher`: runs only when a task failed, and fails the run with it.
 
@@ -77,19 +80,19 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from airflow.providers.standard.operators.hitl import ApprovalOperator
 from airflow.sdk import (
     Asset,
     AssetOrTimeSchedule,
     CronTriggerTimetable,
     Param,
+    TaskGroup,
     TriggerRule,
     dag,
     get_current_context,
     task,
 )
 
-from pipelines.stages import NIGHT_STAGES  # a tuple of names: imports nothing else
+from pipelines import airflow_adapter as af  # Airflow + the standard library at import time
 
 DEFAULT_PARAMS = Path(__file__).resolve().parents[1] / "params.yaml"
 SCHEDULE = os.environ.get("RETRAIN_SCHEDULE", "0 2 * * *")
@@ -97,63 +100,14 @@ RETRIES = int(os.environ.get("RETRAIN_RETRIES", "2"))
 NIGHT_TIMEOUT = timedelta(hours=6)
 APPROVAL_WINDOW = timedelta(hours=float(os.environ.get("RETRAIN_APPROVAL_WINDOW_HOURS", "24")))
 
-
-def _night() -> Any:
-    from pipelines.night.tasks import Night
-
-    return Night.of(get_current_context(), DEFAULT_PARAMS)
-
-
-def _states() -> dict[str, Any]:
-    ti = get_current_context()["ti"]
-    return ti.get_task_states(dag_id=ti.dag_id, run_ids=[ti.run_id]).get(ti.run_id, {})
+# Add Airflow's own notifiers (e-mail, chat, webhook) here: see pipelines/airflow_adapter.py.
+ON_FAILURE: list[Any] = [af.notifier("failure", DEFAULT_PARAMS)]
+ON_PROMOTION: list[Any] = [af.notifier("promotion", DEFAULT_PARAMS)]
+on_promotion = af.promotion_callback(ON_PROMOTION)
 
 
-def _notify(event: str) -> Any:
-    def callback(context: Any) -> None:
-        from pipelines.edges.notify import NightNotifier
-
-        NightNotifier(event, params_default=DEFAULT_PARAMS)(context)
-
-    callback.__name__ = f"notify_{event}"
-    return callback
-
-
-# Add Airflow's own notifiers (e-mail, chat, webhook) here: see pipelines/edges/notify.py.
-ON_FAILURE: list[Any] = [_notify("failure")]
-ON_PROMOTION: list[Any] = [_notify("promotion")]
-
-
-def on_promotion(context: Any) -> None:
-    """ON_PROMOTION's callbacks, when the task made a new champion (not a held `register`)."""
-    from pipelines.night.tasks import moved_champion
-
-    ti = context["ti"]
-    if moved_champion(ti.xcom_pull(task_ids=ti.task_id)):
-        for callback in ON_PROMOTION:
-            callback(context)
-
-
-class Approval(ApprovalOperator):
-    """Airflow's ApprovalOperator, asking the night's question with the params' timeout (both
-    known at run time only); its answer is kept as XCom `answer`, also when Reject skips on."""
-
-    def execute(self, context: Any) -> Any:
-        from pipelines.night.tasks import run_deadline
-
-        registration = context["ti"].xcom_pull(task_ids="register")
-        question = _night().ask(registration, run_deadline(context))
-        self.subject, self.body = question.subject, question.body
-        self.response_timeout = question.timeout
-        return super().execute(context)
-
-    def execute_complete(self, context: Any, event: dict[str, Any]) -> Any:
-        from pipelines.night.tasks import answer_of
-
-        if "error" not in event:
-            minutes = _night().params.deploy.approval_timeout_minutes
-            context["ti"].xcom_push(key="answer", value=answer_of(event, minutes).to_dict())
-        return super().execute_complete(context, event)
+def _night() -> af.Night:
+    return af.night(DEFAULT_PARAMS)
 
 
 @dag(
@@ -254,10 +208,11 @@ def retrain_nightly() -> None:
         """`approve` when `register` held the version for a human, else `promote`."""
         return _night().needs_approval(registration)
 
-    approve = Approval(
+    approve = af.Approval(
         task_id="approve",
+        default_params=DEFAULT_PARAMS,
         subject="Promote the night's challenger to champion?",  # the night's, at run time
-        defaults=ApprovalOperator.REJECT,
+        defaults=af.ApprovalOperator.REJECT,
         params={
             "reason": Param(
                 None,
@@ -293,24 +248,21 @@ def retrain_nightly() -> None:
         ti = get_current_context()["ti"]
         tags = {"airflow.dag_id": ti.dag_id, "airflow.run_id": ti.run_id}
         answer = ti.xcom_pull(task_ids="approve", key="answer")
-        return _night().summary(_states(), tags, answer).to_dict()
+        return _night().summary(af.task_states(), tags, answer).to_dict()
 
     @task(
         task_id="watcher", trigger_rule=TriggerRule.ONE_FAILED, retries=0, on_failure_callback=None
     )
     def watcher() -> None:
         """Runs only when a task failed, and fails the run with it (the summary still ran)."""
-        from pipelines.night.tasks import watch
-
-        watch(_states(), me="watcher")
+        af.watch(af.task_states(), me="watcher")
 
     ingested = ingest()
-    steps = [
-        ingested,
-        assess(ingested),
-        *(stage(s) for s in NIGHT_STAGES[: NIGHT_STAGES.index("gate")]),
-        gate(),
-    ]
+    assessed = assess(ingested)
+    # the pipeline's stages (`dvc repro -s`), as one group in the UI; task ids stay the stages'
+    with TaskGroup("stages", prefix_group_id=False, tooltip="dvc repro, one task per stage"):
+        stages = [*(stage(s) for s in af.NIGHT_STAGES[: af.NIGHT_STAGES.index("gate")]), gate()]
+    steps = [ingested, assessed, *stages]
     for upstream, downstream in zip(steps, steps[1:], strict=False):
         upstream >> downstream
     registered, rejected = register(), register_rejected()

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from pipelines.config import ConfigError, load_params
 
 if TYPE_CHECKING:  # the serving package is imported only by the commands that use it
-    from pipelines.serve.deploy import DeployResult
+    from pipelines.release.deploy import DeployResult
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -69,7 +69,7 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     """Previous champion back in one command: the alias, and the serving deployment if any."""
     params = load_params(args.params)
     from pipelines.edges import registry
-    from pipelines.serve import deploy
+    from pipelines.release import deploy
 
     state = deploy.read_state(params)
     if args.no_redeploy or not state:
@@ -127,7 +127,7 @@ def cmd_nightly(args: argparse.Namespace) -> int:
 
 def cmd_simulate(args: argparse.Namespace) -> int:
     params = load_params(args.params)
-    from pipelines.night import simulate
+    from pipelines.demo import simulate
     from pipelines.night.record import parse_day
 
     path = simulate.write_scenario(
@@ -140,7 +140,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 def cmd_series(args: argparse.Namespace) -> int:
     """The main job: the pipeline on the dataset, then a series of nights over every scenario."""
     params = load_params(args.params)
-    from pipelines.night import series
+    from pipelines.demo import series
 
     return series.run_series(params, progress=_progress)
 
@@ -173,7 +173,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_deploy(args: argparse.Namespace) -> int:
     """Deploy the champion (image + blue/green behind nginx, or the local server)."""
     params = load_params(args.params)
-    from pipelines.serve import deploy
+    from pipelines.release import deploy
 
     kw = {"engine": args.engine, "address": args.address, "base": args.base_image}
     if args.rollback:
@@ -225,7 +225,7 @@ def cmd_monitor(args: argparse.Namespace) -> int:
 def cmd_demo_loop(args: argparse.Namespace) -> int:
     """serve -> log -> label -> monitor -> retrain -> gate -> canary -> promote, for real."""
     params = load_params(args.params)
-    from pipelines.loop import run_loop
+    from pipelines.demo.loop import run_loop
 
     run_loop(params, _progress)
     return 0
@@ -234,12 +234,15 @@ def cmd_demo_loop(args: argparse.Namespace) -> int:
 def cmd_canary(args: argparse.Namespace) -> int:
     """The challenger beside the champion: status, start, promote, abort, decide."""
     params = load_params(args.params)
-    from pipelines.canary import control
+    from pipelines.release.canary import control
 
     if (args.action == "start") != bool(args.version):
         raise ValueError("canary: VERSION goes with start (the version to put out) only")
     if args.action == "start":
-        c = control.start(params, args.version, mode=args.mode)
+        from pipelines.release.plan import BY_HAND, plan, rollout_mode
+
+        mode = args.mode or rollout_mode(plan(BY_HAND, params.deploy)) or "canary"
+        c = control.start(params, args.version, mode=mode)
         print(f"canary: v{c.version} out in {c.mode} mode (share {c.share:g}) since {c.started}")
     elif args.action in ("promote", "abort"):
         act = control.promote if args.action == "promote" else control.abort
@@ -321,7 +324,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("canary", cmd_canary, "a challenger beside the champion, decided on live outcomes")
     p.add_argument("action", choices=["status", "start", "promote", "abort", "decide"])
     p.add_argument("version", nargs="?", help="with start: the version to put out")
-    p.add_argument("--mode", default=None, choices=["canary", "shadow"], help="default: rollout")
+    p.add_argument(
+        "--mode",
+        default=None,
+        choices=["canary", "shadow"],
+        help="default: the release plan's (deploy.rollout), else canary",
+    )
     p.add_argument("--reason", default=None, help="with promote / abort: why (recorded)")
     p.add_argument("--json", action="store_true", help="status / decide: the whole decision")
     return ap

@@ -13,7 +13,9 @@ import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 
 def _num(x: float) -> float | None:
@@ -42,6 +44,48 @@ class Interval:
 
 
 Verdict = Literal["pass", "fail"]
+Mode = Literal["canary", "shadow"]  # a rollout beside the champion
+
+
+# --------------------------------------------------------------------------- the release plan
+class _Step(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Promote(_Step):
+    """The version becomes the champion now."""
+
+    kind: Literal["promote"] = "promote"
+    reason: str
+
+
+class HoldForRollout(_Step):
+    """The version goes out beside the champion first (alias ``rollout`` until it is out, then
+    ``canary``), and labelled live traffic decides it."""
+
+    kind: Literal["hold_for_rollout"] = "hold_for_rollout"
+    mode: Mode
+    reason: str
+
+
+class Reject(_Step):
+    """The version is kept, tagged rejected; the champion is untouched."""
+
+    kind: Literal["reject"] = "reject"
+    reasons: tuple[str, ...]
+    by: Literal["gate", "human"] = "gate"
+
+
+class HoldForApproval(_Step):
+    """A human answers first (alias ``pending``); ``then`` is what an approval leads to."""
+
+    kind: Literal["hold_for_approval"] = "hold_for_approval"
+    then: Annotated[Promote | HoldForRollout, Field(discriminator="kind")]
+    timeout_minutes: float
+
+
+Plan = Annotated[Promote | HoldForApproval | HoldForRollout | Reject, Field(discriminator="kind")]
+PLAN: TypeAdapter[Plan] = TypeAdapter(Plan)
 
 
 @dataclass(frozen=True)
@@ -54,10 +98,16 @@ class Registration:
     champion: str | None
     run_id: str
     event: dict[str, Any] = field(default_factory=dict)
+    plan: Plan | None = None  # what the release policy decided (:mod:`pipelines.release.plan`)
 
     @property
     def promoted(self) -> bool:
-        return self.verdict == "pass"
+        """The plan made the version the champion at registration."""
+        return isinstance(self.plan, Promote) if self.plan else self.verdict == "pass"
+
+    @property
+    def held_for_approval(self) -> bool:
+        return isinstance(self.plan, HoldForApproval)
 
     @property
     def previous_champion(self) -> str | None:
@@ -65,11 +115,14 @@ class Registration:
         return None if value is None else str(value)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        out["plan"] = None if self.plan is None else self.plan.model_dump(mode="json")
+        return out
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Registration:
         champion = d.get("champion")
+        plan = d.get("plan")
         return cls(
             model=str(d["model"]),
             version=str(d["version"]),
@@ -77,6 +130,7 @@ class Registration:
             champion=None if champion is None else str(champion),
             run_id=str(d["run_id"]),
             event=dict(d.get("event") or {}),
+            plan=None if plan is None else PLAN.validate_python(plan),
         )
 
     @classmethod

@@ -1,56 +1,22 @@
-"""Where a night's outcome goes: Airflow notifications and the night's record in MLflow.
+"""Where a night's outcome goes: the notifications file and the night's record in MLflow.
 
-:class:`NightNotifier` is an Airflow notifier (``BaseNotifier``): the DAG hands it to
-``on_failure_callback`` (every task) and to ``on_success_callback`` of ``register`` (a
-promotion). It appends one JSON line per event to a local file and logs the message, so a
-machine with no mail server or chat still keeps every alert:
+Every alert (a failed task, a promotion, a canary's decision) is one JSON line appended to a
+local file and logged, so a machine with no mail server or chat still keeps every alert:
 
 - file: ``$RETRAIN_NOTIFICATIONS``, else ``<paths.reports>/notifications.jsonl`` of the params
-  file in use (the one the tasks use: Airflow Variable / env ``RETRAIN_PARAMS``);
+  file in use;
 - line: ``{"at", "event", "dag_id", "run_id", "task_id", "try_number", "night", "message",
   "error", "details", "log_url"}``.
 
-Sending them elsewhere uses Airflow's own notifiers next to this one (callbacks take a list);
-connections come from the environment (``AIRFLOW_CONN_<ID>``), so nothing machine-specific is
-committed. In ``dags/retrain_nightly.py``, extend ``ON_FAILURE`` / ``ON_PROMOTION``:
-
-- e-mail (``apache-airflow-providers-smtp``, installed)::
-
-      from airflow.providers.smtp.notifications.smtp import SmtpNotifier
-      ON_FAILURE.append(SmtpNotifier(
-          to="{{ var.value.retrain_alert_to }}", smtp_conn_id="smtp_default",
-          subject="retrain_nightly: {{ ti.task_id }} failed",
-          html_content="{{ exception }}<br>{{ ti.log_url }}"))
-      # AIRFLOW_CONN_SMTP_DEFAULT='smtp://user:password@smtp.example.com:587'
-      # AIRFLOW_VAR_RETRAIN_ALERT_TO='ml-oncall@example.com'
-
-- Slack (``pip install apache-airflow-providers-slack``)::
-
-      from airflow.providers.slack.notifications.slack_webhook import SlackWebhookNotifier
-      ON_PROMOTION.append(SlackWebhookNotifier(
-          slack_webhook_conn_id="slack_retrain",
-          text="retrain_nightly {{ run_id }}: new champion promoted"))
-      # AIRFLOW_CONN_SLACK_RETRAIN='slackwebhook://:T000/B000/XXXX@hooks.slack.com'
-
-- any webhook (``pip install apache-airflow-providers-http``)::
-
-      from airflow.providers.http.notifications.http import HttpNotifier
-      ON_FAILURE.append(HttpNotifier(
-          http_conn_id="retrain_webhook", endpoint="/hooks/retrain",
-          json={"dag": "{{ dag.dag_id }}", "run": "{{ run_id }}", "task": "{{ ti.task_id }}",
-                "error": "{{ exception }}"}))
-      # AIRFLOW_CONN_RETRAIN_WEBHOOK='https://alerts.example.com'
-
-A provider notifier imported at the top of the DAG file costs parse time; the structure test
-(``tests/dags/test_dag_structure.py``) tells you if it is too much.
+The Airflow side (the ``NightNotifier`` the DAG hands to its callbacks, and how to add e-mail,
+chat or webhook notifiers beside it) lives in :mod:`pipelines.airflow_adapter`.
 
 :func:`publish_night` records a finished night in MLflow (one run per night in the experiment
 ``<mlflow.experiment>-nights``, with the night's summary and reports as artifacts, and a
 ``night`` tag on the challenger's training run), so a night is reachable from MLflow as well as
 from the task logs.
 
-Only ``airflow.sdk`` and the standard library are imported at module level. The DAG file
-imports this module inside its callbacks, not at parse time.
+Only the standard library is imported at module level.
 """
 
 from __future__ import annotations
@@ -62,10 +28,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseNotifier
-
-from pipelines.edges.airflow import PARAMS_VARIABLE, night_date, params_file
-
 if TYPE_CHECKING:
     from pipelines.config import Params
     from pipelines.records import NightRecord
@@ -74,115 +36,51 @@ NOTIFICATIONS_ENV = "RETRAIN_NOTIFICATIONS"
 EVENTS = ("failure", "promotion")
 
 
-def _default_path(params_default: Path | None) -> Path:
-    """``<paths.reports>/notifications.jsonl`` of the params file in use."""
-    try:
-        pfile = params_file(params_default or Path("params.yaml"))
-    except Exception:  # no API to ask (e.g. called outside a task): the env, then the default
-        value = os.environ.get(PARAMS_VARIABLE)
-        pfile = Path(value) if value else (params_default or Path("params.yaml"))
-    try:
-        from pipelines.config import load_params
-
-        return load_params(pfile).paths.notifications
-    except Exception:  # a broken params file may be what failed: still keep the alert
-        return pfile.resolve().parent / "reports" / "notifications.jsonl"
+def notifications_path(params: Params) -> Path:
+    """``$RETRAIN_NOTIFICATIONS``, else ``paths.notifications`` of ``params``."""
+    env = os.environ.get(NOTIFICATIONS_ENV)
+    return Path(env) if env else params.paths.notifications
 
 
-def _promotion_message(dag_id: str, night: str, details: Any) -> str:
-    d = details if isinstance(details, Mapping) else {}
-    model, version = d.get("model", "model"), d.get("version", "?")
-    previous = (d.get("event") or {}).get("previous_champion")
-    was = f" (was v{previous})" if previous else " (first champion)"
-    return f"{dag_id} night {night}: {model} v{version} promoted to champion{was}"
+def append_notification(path: Path, entry: Mapping[str, Any]) -> Path:
+    """Append one notification line (flushed to disk: an alert must survive a crash)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as f:
+        f.write(json.dumps(dict(entry), default=str) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+    return path
 
 
-class NightNotifier(BaseNotifier):
-    """Append a night event to a JSON-lines file and log it.
-
-    :param event: ``failure`` or ``promotion`` (names the line; picks the default message).
-    :param message: optional Jinja template for the message (rendered with the task context).
-    :param path: file to append to; default ``$RETRAIN_NOTIFICATIONS``, else
-        ``<paths.reports>/notifications.jsonl`` of the params file in use.
-    :param params_default: the params file when neither the Variable nor the env names one.
-    """
-
-    template_fields = ("message",)
-
-    def __init__(
-        self,
-        event: str,
-        message: str | None = None,
-        path: str | Path | None = None,
-        params_default: str | Path | None = None,
-    ) -> None:
-        super().__init__()
-        if event not in EVENTS:
-            raise ValueError(f"unknown notification event {event!r}; events are {list(EVENTS)}")
-        self.event = event
-        self.message = message
-        self.path = path
-        self.params_default = Path(params_default) if params_default else None
-
-    def target(self) -> Path:
-        if self.path:
-            return Path(self.path)
-        env = os.environ.get(NOTIFICATIONS_ENV)
-        return Path(env) if env else _default_path(self.params_default)
-
-    def entry(self, context: Mapping[str, Any]) -> dict[str, Any]:
-        """The JSON line for this event (pure apart from an XCom read of the task's result)."""
-        ti = context.get("ti")
-        dag = context.get("dag")
-        dag_id = str(getattr(dag, "dag_id", None) or getattr(ti, "dag_id", "?"))
-        task_id = getattr(ti, "task_id", None)
-        exc = context.get("exception")
-        night: str | None
-        try:
-            night = night_date(context)
-        except Exception:  # a notifier must not fail on a context it did not expect
-            night = None
-        details = None
-        if ti is not None and self.event == "promotion":
-            try:
-                details = ti.xcom_pull(task_ids=task_id)
-            except Exception:
-                details = None
-        message = self.message
-        if not message:
-            if self.event == "promotion":
-                message = _promotion_message(dag_id, str(night), details)
-            else:
-                message = f"{dag_id} night {night}: task {task_id} failed: {exc}"
-        log_url = None
-        try:
-            log_url = ti.log_url if ti is not None else None
-        except Exception:
-            pass
-        return {
-            "at": datetime.now(UTC).isoformat(timespec="seconds"),
-            "event": self.event,
-            "dag_id": dag_id,
-            "run_id": context.get("run_id") or getattr(ti, "run_id", None),
-            "task_id": task_id,
-            "try_number": getattr(ti, "try_number", None),
-            "night": night,
-            "message": message,
-            "error": None if exc is None else type(exc).__name__,
-            "details": details,
-            "log_url": log_url,
-        }
-
-    def notify(self, context: Any) -> None:
-        entry = self.entry(context)
-        path = self.target()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "a") as f:
-            f.write(json.dumps(entry, default=str) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-        level = self.log.error if self.event == "failure" else self.log.info
-        level("notification (%s) %s [written to %s]", self.event, entry["message"], path)
+def notification(
+    event: str,
+    message: str,
+    *,
+    dag_id: str,
+    run_id: str | None,
+    task_id: str | None = None,
+    try_number: int | None = None,
+    night: str | None = None,
+    error: str | None = None,
+    details: Any = None,
+    log_url: str | None = None,
+) -> dict[str, Any]:
+    """One notification line (``event``: failure | promotion)."""
+    if event not in EVENTS:
+        raise ValueError(f"unknown notification event {event!r}; events are {list(EVENTS)}")
+    return {
+        "at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "event": event,
+        "dag_id": dag_id,
+        "run_id": run_id,
+        "task_id": task_id,
+        "try_number": try_number,
+        "night": night,
+        "message": message,
+        "error": error,
+        "details": details,
+        "log_url": log_url,
+    }
 
 
 def read_notifications(path: Path) -> list[dict[str, Any]]:

@@ -1,10 +1,12 @@
 """MLflow Model Registry edge: register, promote (aliases), reject, roll back, with an audit trail.
 
 Aliases, not the deprecated stages: ``champion`` is the serving model, ``previous`` the one
-before it, ``pending`` a gate-passed version held for a human's approval (``deploy.approval:
-required``) while the champion keeps serving. Every event (promotion, rejection, override,
-rollback, registration for approval, approval answer) is recorded with who, why and when as
-version tags in the registry and as a line in the history file.
+before it, ``pending`` a gate-passed version held for a human's approval, ``rollout`` one held
+to go out beside the champion as a canary or shadow (the release plan,
+:mod:`pipelines.release.plan`, says which), while the champion keeps serving. Every event
+(promotion, rejection, override, rollback, registration for approval, approval answer) is
+recorded with who, why and when as version tags in the registry and as a line in the history
+file.
 
 Promotion order is chosen so that a process killed at any point leaves a consistent state:
 ``previous`` is moved first (champion still intact), then ``champion`` in one call.
@@ -21,11 +23,12 @@ from typing import Any, Literal
 
 from pipelines import seams
 from pipelines.config import Params
-from pipelines.records import Registration
+from pipelines.records import HoldForApproval, HoldForRollout, Registration
 
 CHAMPION = "champion"
 PREVIOUS = "previous"
 PENDING = "pending"  # gate passed, awaiting a human's approval; the champion is untouched
+ROLLOUT = "rollout"  # gate passed, to go out beside the champion (canary/shadow) when it can
 ACTOR_ENV = "RETRAIN_ACTOR"  # who acts, set for the stages by the night (e.g. the DAG run)
 EventKind = Literal[
     "promotion",
@@ -170,6 +173,8 @@ def promote(
         if kind == "override":  # `retrain promote VERSION`: a human approving from the shell
             decide(params, str(version), "approved", ev.actor, reason)
         c.delete_registered_model_alias(name, PENDING)
+    if alias_version(c, name, ROLLOUT) == str(version):  # promoted by hand before it went out
+        c.delete_registered_model_alias(name, ROLLOUT)
     return _record(params, c, ev)
 
 
@@ -188,6 +193,21 @@ def hold(params: Params, version: str, reason: str) -> Event:
     c.set_registered_model_alias(name, PENDING, str(version))
     c.set_model_version_tag(name, str(version), "status", "awaiting_approval")
     c.set_model_version_tag(name, str(version), "approval", "pending")
+    return _record(params, c, ev)
+
+
+def hold_for_rollout(params: Params, version: str, mode: str, reason: str) -> Event:
+    """Register a gate-passed version to go out beside the champion (``mode`` canary|shadow):
+    alias ``rollout``, tag ``status=held_for_<mode>``; ``champion`` stays where it is until the
+    canary decision. A rerun for the same version records nothing twice."""
+    c = client(params)
+    name = params.mlflow.registered_model
+    c.get_model_version(name, version)  # raises if it does not exist
+    ev = _event(params, c, "registration", version, f"held for a {mode} rollout: {reason}")
+    if alias_version(c, name, ROLLOUT) == str(version) or ev.previous_champion == str(version):
+        return ev
+    c.set_registered_model_alias(name, ROLLOUT, str(version))
+    c.set_model_version_tag(name, str(version), "status", f"held_for_{mode}")
     return _record(params, c, ev)
 
 
@@ -247,19 +267,20 @@ def rollback(params: Params, to: str | None = None, reason: str = "rollback") ->
     return promote(params, str(target), reason, kind="rollback")
 
 
-def awaiting_approval(reg: Registration) -> bool:
-    """The gate passed, but the version was held for a human instead of promoted."""
-    return reg.verdict == "pass" and reg.event.get("kind") == "registration"
-
-
 def registration_line(reg: Registration) -> str:
-    """What the ``register`` stage did, in one line; how to approve a version held for approval."""
+    """What the ``register`` stage did (its plan), in one line; how to approve a held version."""
     champion = f"v{reg.champion}" if reg.champion else "none yet"
-    if awaiting_approval(reg):
-        now = f"champion v{reg.champion} keeps serving" if reg.champion else "no champion yet"
+    now = f"champion v{reg.champion} keeps serving" if reg.champion else "no champion yet"
+    step = reg.plan
+    if isinstance(step, HoldForApproval):
         return (
             f"{reg.model} v{reg.version} registered as '{PENDING}', AWAITING APPROVAL; {now} "
             f"(approve: retrain promote {reg.version} --reason '...')"
+        )
+    if isinstance(step, HoldForRollout):
+        return (
+            f"{reg.model} v{reg.version} registered, to go out in {step.mode} mode beside "
+            f"the champion; {now}"
         )
     action = "promoted to champion" if reg.promoted else "kept, tagged rejected"
     return f"{reg.model} v{reg.version} {action}; champion is {champion}"

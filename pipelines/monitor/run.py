@@ -145,7 +145,7 @@ def run_monitor(
 
 def canary_share(params: Params) -> float:
     """The share of traffic the running canary answers (0: none out, or a shadow)."""
-    from pipelines.canary.control import current
+    from pipelines.release.canary.control import current
 
     running = current(params)
     return 0.0 if running is None or running.mode == "shadow" else float(running.share)
@@ -166,7 +166,7 @@ def land_outcomes(params: Params, now: datetime) -> tuple[int, str | None]:
     re-sent outcome is landed once. Under the workspace lock:
     a night ingesting meanwhile is never handed a half-written batch."""
     from pipelines.files import write_atomic
-    from pipelines.night.lock import night_lock
+    from pipelines.lock import night_lock
     from pipelines.serve import predlog
 
     keys_file = params.paths.landed_keys

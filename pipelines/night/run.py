@@ -9,16 +9,17 @@ Outcomes (all exit 0; only errors are non-zero):
 - ``no_retrain``        the batch was accepted; no drift, not scheduled, not forced.
 - ``promoted``          a challenger was trained and passed the gate; it is the champion now.
 - ``not_promoted``      a challenger was trained and failed the gate; it is kept, tagged rejected.
-                        Or it passed, but ``deploy.approval: required`` holds it for a human
-                        (``gate.approval`` in the record: ``pending``; approve it with
-                        ``retrain promote VERSION``), or a human rejected it in the DAG.
+                        Or it passed, but the release plan (``gate.plan`` in the record) holds it:
+                        for a human (``gate.approval``: ``pending``; approve it with
+                        ``retrain promote VERSION``), or beside the champion as a canary or shadow
+                        (``retrain canary`` decides it); or a human rejected it in the DAG.
 - ``dry_run``           a challenger was trained and judged, but the registry was not touched.
 
 Reruns are safe: a date whose batch was already accepted is not ingested twice, and the DVC
 pipeline redoes only what did not finish. Two nights at once: the second waits up to
-``nightly.lock_timeout_seconds`` for the workspace lock (:mod:`pipelines.night.lock`), then
+``nightly.lock_timeout_seconds`` for the workspace lock (:mod:`pipelines.lock`), then
 refuses with a clear message. The CLI (``retrain nightly``) and the Airflow DAG run the same
-steps; the DAG runs them one task each (:mod:`pipelines.night.tasks`).
+steps; the DAG runs them one task each (:mod:`pipelines.airflow_adapter`).
 """
 
 from __future__ import annotations
@@ -30,11 +31,11 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.config import Params
+from pipelines.lock import night_lock
 from pipelines.night.assess import assess
 from pipelines.night.ingest import ingest
-from pipelines.night.lock import night_lock
 from pipelines.night.record import load_record, mark_retrained, save_record
-from pipelines.records import NightRecord, Registration
+from pipelines.records import HoldForRollout, NightRecord, Registration
 from pipelines.stages import DRY_RUN_LAST, NIGHT_STAGES
 
 
@@ -107,12 +108,14 @@ def awaiting_approval_hint(rec: NightRecord) -> str | None:
 
 
 def release(params: Params, day: str, progress: Callable[[str], None]) -> None:
-    """``deploy.rollout`` canary|shadow: the held, gate-passed version goes out beside the
-    champion (``retrain canary`` decides it later on labelled live traffic)."""
-    from pipelines.canary.control import release_held
+    """The release plan held the version for a rollout: it goes out beside the champion now
+    (``retrain canary`` decides it later on labelled live traffic)."""
+    from pipelines.release.canary.control import release_held
 
     reg = Registration.read(params.paths.registration)
-    out = release_held(params, reg) if reg.verdict == "pass" else None
+    if not isinstance(reg.plan, HoldForRollout):
+        return
+    out = release_held(params, reg.version, reg.plan)
     if out is not None:
         progress(f"[{day}] v{out.version} out in {out.mode} mode beside champion v{reg.champion}")
 
@@ -139,7 +142,7 @@ def run_night(
             last = NIGHT_STAGES.index(DRY_RUN_LAST) + 1 if dry_run else len(NIGHT_STAGES)
             progress(f"[{day}] dvc repro ({', '.join(NIGHT_STAGES[:last])})")
             retrain(params, day, dry_run)
-            if not dry_run and params.deploy.approval != "required":
+            if not dry_run:
                 release(params, day, progress)
         rec = finish(params, day, dry_run)
         rec.seconds = round(time.perf_counter() - t0, 2)

@@ -42,7 +42,11 @@ def stage_results(params: Params) -> dict[str, Any]:
             "challenger_by_attribute": evidence.get("challenger_fairness_by_attribute"),
             "champion_by_attribute": evidence.get("champion_fairness_by_attribute"),
         },
-        "gate": {"verdict": decision["verdict"], "reasons": decision["reasons"]}
+        "gate": {
+            "verdict": decision["verdict"],
+            "reasons": decision["reasons"],
+            "plan": (registration or {}).get("plan"),
+        }
         if decision
         else None,
     }

@@ -12,9 +12,9 @@ The serving runtime (what the image carries, with ``pipelines/seams.py``):
 * :mod:`pipelines.serve.model` - serving spec, model sources (registry alias, baked folder),
   the holder that swaps models in place
 
-Deploy side (never in the image): :mod:`pipelines.serve.deploy` (blue/green and local deploys,
-checks, rollback), :mod:`pipelines.serve.containers` (engine, image build, containers) and
-:mod:`pipelines.serve.edge` (nginx, the stable address).
+Deploy side (never in the image): :mod:`pipelines.release.deploy` (blue/green and local deploys,
+checks, rollback), :mod:`pipelines.release.containers` (engine, image build, containers) and
+:mod:`pipelines.release.nginx` (nginx, the stable address).
 
 Nothing is imported here: the serving image carries this package without the pipeline's
 heavier dependencies.

@@ -97,7 +97,7 @@ def night_env(home: Path, ws: Path) -> dict[str, str]:
 
 def write_batch(ws: Path, day: str, scenario: str) -> Path:
     from pipelines.config import load_params
-    from pipelines.night.simulate import write_scenario
+    from pipelines.demo.simulate import write_scenario
 
     return write_scenario(load_params(ws / "params.yaml"), day, scenario)
 

@@ -58,7 +58,7 @@ def test_triggered_and_scheduled_nights_run_on_postgres(airflow):
     wait_dag_loaded(api, logs)  # parsed by the dag-processor, with no import error
 
     from pipelines.config import load_params
-    from pipelines.night.simulate import write_scenario
+    from pipelines.demo.simulate import write_scenario
 
     write_scenario(load_params(ws / "params.yaml"), MANUAL_DAY, "stable")
 

@@ -82,7 +82,7 @@ def set_params(ws: Path, **deploy: Any) -> None:
 def night(ws: Path, api: Api, day: str) -> str:
     """A forced retrain of a stable batch for ``day``; the run id."""
     from pipelines.config import load_params
-    from pipelines.night.simulate import write_scenario
+    from pipelines.demo.simulate import write_scenario
 
     write_scenario(load_params(ws / "params.yaml"), day, "stable")
     form = {"date": day, "batch": None, "force_retrain": True, "skip_deploy": True}

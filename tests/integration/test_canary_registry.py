@@ -13,11 +13,13 @@ import pandas as pd
 import pytest
 import yaml
 
-from pipelines.canary import control
 from pipelines.cli import main as cli
 from pipelines.config import Params, parse_params
 from pipelines.edges import registry
 from pipelines.edges.notify import read_notifications
+from pipelines.records import HoldForRollout
+from pipelines.release.plan import BY_HAND, plan
+from pipelines.release.canary import control
 from tests.unit.test_canary_decide import answers, population
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -113,7 +115,12 @@ def test_start_sets_the_alias_and_tags_serving_routes_by(ws):
 
 def test_shadow_mode_mirrors_every_request(ws):
     shadow = ws.model_copy(update={"deploy": ws.deploy.model_copy(update={"rollout": "shadow"})})
-    assert control.start(shadow, "3").mode == "shadow"  # the rollout is the default mode
+    step = plan(BY_HAND, shadow.deploy)  # the release plan: out beside the champion, mirrored
+    assert isinstance(step, HoldForRollout) and step.mode == "shadow"
+    registry.hold_for_rollout(shadow, "3", step.mode, step.reason)
+    assert aliases(ws) == {"champion": "1", "rollout": "3"}
+    assert control.release_held(shadow, "3", step).mode == "shadow"
+    assert aliases(ws) == {"champion": "1", "canary": "3"}  # held no more: out
     t = tags(ws, "3")
     assert (t["canary.mode"], t["canary.share"]) == ("shadow", "1")
     assert control.status(ws, rows=_no_rows(ws))["mode"] == "shadow"

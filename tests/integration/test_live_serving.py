@@ -34,7 +34,7 @@ def two_versions(tmp_path_factory, adult_reference, adult_current):
 
 
 def _serve(params, tag: str) -> tuple[subprocess.Popen, str]:
-    from pipelines.serve import deploy
+    from pipelines.release import deploy
 
     port = deploy._free_port()
     log = open(params.root / f"serve-{tag}.log", "wb")  # noqa: SIM115
@@ -78,7 +78,7 @@ def test_sigterm_under_load_loses_no_logged_answer(two_versions):
 
 
 def test_canary_start_promote_and_abort_under_load(two_versions):
-    from pipelines.canary import control
+    from pipelines.release.canary import control
 
     params = two_versions
     name = params.mlflow.registered_model

@@ -19,9 +19,9 @@ import pytest
 
 from pipelines.edges import dvc as workspace
 from pipelines.edges import registry
+from pipelines.lock import night_lock
 from pipelines.night import run as nightly
 from pipelines.night import simulate
-from pipelines.night.lock import night_lock
 from tests.support import faults
 from tests.support.workspace import make_workspace
 

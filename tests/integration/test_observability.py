@@ -80,7 +80,7 @@ def tools() -> dict[str, str]:
 
 
 def _free_port() -> int:
-    from pipelines.serve import deploy
+    from pipelines.release import deploy
 
     return deploy._free_port()
 
@@ -282,7 +282,7 @@ def prometheus_config(
 @pytest.fixture(scope="module")
 def observed(tools, tmp_path_factory, adult_reference, adult_current) -> Iterator[Observed]:
     from pipelines.monitor.metrics import publish
-    from pipelines.serve import deploy
+    from pipelines.release import deploy
     from pipelines.serve.app import smoke_records
 
     tmp = tmp_path_factory.mktemp("observability")

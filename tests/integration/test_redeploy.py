@@ -118,7 +118,7 @@ def two_models(tmp_path_factory, adult_reference, adult_current):
         )
         adult_current.head(200).to_parquet(params.paths.window_eval)
         yield params
-        from pipelines.serve import deploy
+        from pipelines.release import deploy
 
         engine = shutil.which("podman")
         for v in ("1", "2") if engine else ():
@@ -147,7 +147,7 @@ def _break_artifact(params, version: str) -> None:
 # --------------------------------------------------------------------------- local (embedded)
 @pytest.fixture()
 def local_server(two_models):
-    from pipelines.serve import deploy
+    from pipelines.release import deploy
 
     params = two_models
     port = deploy._free_port()
@@ -169,7 +169,7 @@ def local_server(two_models):
 
 
 def test_local_server_swaps_in_place_on_promotion_and_rollback(two_models, local_server):
-    from pipelines.serve import deploy
+    from pipelines.release import deploy
 
     params = two_models
     registry.promote(params, "1", "start from v1")
@@ -194,7 +194,7 @@ def test_local_server_swaps_in_place_on_promotion_and_rollback(two_models, local
 def test_local_deploy_of_a_broken_model_keeps_the_old_one(
     two_models, local_server, adult_reference
 ):
-    from pipelines.serve import deploy
+    from pipelines.release import deploy
 
     params = two_models
     registry.promote(params, "1", "start from v1")
@@ -227,7 +227,7 @@ def test_local_deploy_of_a_broken_model_keeps_the_old_one(
 # --------------------------------------------------------------------------- containers
 @pytest.fixture()
 def blue_green(two_models, container_engine):  # noqa: F811
-    from pipelines.serve import deploy
+    from pipelines.release import deploy
 
     params = two_models
     address = f"127.0.0.1:{deploy._free_port()}"
@@ -244,7 +244,7 @@ def blue_green(two_models, container_engine):  # noqa: F811
 
 
 def test_blue_green_redeploy_and_rollback_with_zero_failed_requests(blue_green):
-    from pipelines.serve import deploy
+    from pipelines.release import deploy
 
     params, engine, address = blue_green
     registry.promote(params, "1", "start from v1")
@@ -278,7 +278,7 @@ def test_blue_green_redeploy_and_rollback_with_zero_failed_requests(blue_green):
 
 
 def test_failed_smoke_check_leaves_the_old_version_serving(blue_green):
-    from pipelines.serve import deploy
+    from pipelines.release import deploy
 
     params, engine, address = blue_green
     registry.promote(params, "1", "start from v1")

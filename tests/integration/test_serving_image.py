@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture(scope="session")
 def container_engine() -> str:
     """podman (installed by scripts/install-podman.sh when missing), or docker with a daemon."""
-    from pipelines.serve.deploy import detect_engine
+    from pipelines.release.deploy import detect_engine
 
     tools = ("podman", "nginx", "debootstrap")
     if not all(shutil.which(t) or Path(f"/usr/sbin/{t}").exists() for t in tools):
@@ -59,8 +59,8 @@ def test_image_builds_runs_and_serves_the_registered_model(
     container_engine, image_registry, adult_current
 ):
     from pipelines.edges import registry
+    from pipelines.release import deploy
     from pipelines.scoring import load_scorer
-    from pipelines.serve import deploy
     from pipelines.serve.fastpath import frame_records
     from pipelines.serve.model import ServingSpec
 

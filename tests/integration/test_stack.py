@@ -274,7 +274,7 @@ def test_the_workspace_lock_holds_across_workers(stack: Stack) -> None:
     a file lock on the shared volume, not a process-local one."""
     hold = (
         "import time; from pipelines.config import load_params; "
-        "from pipelines.night.lock import night_lock; "
+        "from pipelines.lock import night_lock; "
         "p = load_params('params.yaml'); "
         "cm = night_lock(p, timeout=0); cm.__enter__(); print('held', flush=True); time.sleep(20)"
     )
@@ -285,7 +285,7 @@ def test_the_workspace_lock_holds_across_workers(stack: Stack) -> None:
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
         try_it = (
-            "from pipelines.config import load_params; from pipelines.night.lock import "
+            "from pipelines.config import load_params; from pipelines.lock import "
             "night_lock, NightBusyError\n"
             "try:\n    night_lock(load_params('params.yaml'), timeout=0).__enter__()\n"
             "except NightBusyError as e:\n    print(e); raise SystemExit(3)\n"

@@ -18,18 +18,14 @@ import pytest
 import yaml
 from airflow.sdk.exceptions import AirflowFailException
 
+from pipelines.airflow_adapter import Night, moved_champion
 from pipelines.config import Params, load_params
 from pipelines.edges import registry
 from pipelines.night.run import awaiting_approval_hint, with_approval
 from pipelines.night.summary import night_line
-from pipelines.night.tasks import (
-    APPROVAL_RESERVE,
-    Night,
-    answer_of,
-    approval_timeout,
-    moved_champion,
-)
 from pipelines.records import NightRecord, Registration
+from pipelines.release.approval import APPROVAL_RESERVE, answer_of, approval_timeout
+from pipelines.release.plan import plan
 
 ROOT = Path(__file__).resolve().parents[2]
 DAY = "2026-04-01"
@@ -87,12 +83,19 @@ def _held(params: Params) -> tuple[str, str, Registration]:
     v1, v2 = _versions(params, 2)
     registry.promote(params, v1, reason="first champion")
     ev = registry.hold(params, v2, reason="gate passed")
-    reg = Registration(params.mlflow.registered_model, v2, "pass", v1, "run-2", ev.to_dict())
+    step = plan(_PASSED, params.deploy)
+    name = params.mlflow.registered_model
+    reg = Registration(name, v2, "pass", v1, "run-2", ev.to_dict(), step)
     return v1, v2, reg
 
 
 def _history(params: Params) -> list[tuple[str, str, str]]:
     return [(e["kind"], e["version"], e["actor"]) for e in registry.read_history(params)]
+
+
+class _PASSED:  # noqa: N801 - a gate decision that passed
+    passed = True
+    reasons = ("gate passed",)
 
 
 # --------------------------------------------------------------------------- the answer
@@ -157,7 +160,7 @@ def test_hold_registers_without_touching_the_champion_and_reruns_record_nothing_
     assert _aliases(ws) == {"champion": v1, "pending": v2}
     tags = _tags(ws, v2)
     assert tags["approval"] == "pending" and tags["status"] == "awaiting_approval"
-    assert registry.awaiting_approval(reg)
+    assert reg.held_for_approval
     line = registry.registration_line(reg)
     assert "AWAITING APPROVAL" in line and f"champion v{v1} keeps serving" in line
     assert f"retrain promote {v2}" in line
@@ -272,8 +275,8 @@ def _train_record(params: Params) -> dict[str, Any]:
 
 @pytest.mark.parametrize("approval", ["none", "required"])
 def test_register_promotes_or_holds_as_the_params_say(tmp_path, tracking, monkeypatch, approval):
+    from pipelines.release.register import act_on_decision
     from pipelines.stages.gate import Decision
-    from pipelines.stages.register import act_on_decision
 
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     params = _workspace(tmp_path / "ws", tracking, approval)
@@ -289,11 +292,11 @@ def test_register_promotes_or_holds_as_the_params_say(tmp_path, tracking, monkey
     assert reg.verdict == "pass" and reg.version != v1
     if approval == "none":  # as before approval existed
         assert reg.champion == reg.version and reg.event["kind"] == "promotion"
-        assert not registry.awaiting_approval(reg) and moved_champion(reg.to_dict())
+        assert not reg.held_for_approval and moved_champion(reg.to_dict())
         assert _aliases(params) == {"champion": reg.version, "previous": v1}
     else:
         assert reg.champion == v1 and reg.event["kind"] == "registration"
-        assert registry.awaiting_approval(reg) and not moved_champion(reg.to_dict())
+        assert reg.held_for_approval and not moved_champion(reg.to_dict())
         assert _aliases(params) == {"champion": v1, "pending": reg.version}
 
 

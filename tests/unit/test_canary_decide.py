@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipelines.canary.decide import CanaryDecision, compare_arms, decide
 from pipelines.config import CanaryConfig, Params
+from pipelines.release.canary.decide import CanaryDecision, compare_arms, decide
 from pipelines.stages.evaluate import paired_bootstrap_difference
 
 START = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
@@ -271,8 +271,8 @@ def test_noisy_fairness_points_alone_do_not_roll_back(params):
 
 @pytest.mark.parametrize("intersection", [False, True])
 def test_bootstrapped_measures_equal_the_fairness_stage_at_unit_weights(params, intersection):
-    from pipelines.canary.groups import judged_groups, measure_values
     from pipelines.config import FairnessConfig
+    from pipelines.release.canary.groups import judged_groups, measure_values
     from pipelines.stages.fairness import assess_fairness
 
     rows = answers(params, population(2000, 5), "champion", "1", 1.0, 7)

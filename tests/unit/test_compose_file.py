@@ -103,7 +103,7 @@ def test_images_are_built_here_and_mounts_exist(compose: dict) -> None:
 
 def test_the_workspace_is_one_volume_at_one_path(compose: dict) -> None:
     """Two nights on two workers exclude each other through a file lock in the workspace
-    (pipelines/night/lock.py): every component that runs or parses the DAG mounts the same
+    (pipelines/lock.py): every component that runs or parses the DAG mounts the same
     volume at the same path, and the DAG folder is in it."""
     services = compose["services"]
     for name in (*AIRFLOW_RUNTIME, "serving", "workspace-init"):
@@ -112,7 +112,7 @@ def test_the_workspace_is_one_volume_at_one_path(compose: dict) -> None:
         folder = _env(services[name])["AIRFLOW__CORE__DAGS_FOLDER"]
         assert Path(folder).is_relative_to("/workspace"), name
         assert (ROOT / Path(folder).relative_to("/workspace") / "retrain_nightly.py").is_file()
-    assert "pipelines/night/lock.py" in {
+    assert "pipelines/lock.py" in {
         str(p.relative_to(ROOT)) for p in (ROOT / "pipelines").rglob("lock.py")
     }
 

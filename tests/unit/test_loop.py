@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipelines import loop
+from pipelines.demo import loop
 from pipelines.edges import registry
 from pipelines.files import write_json
 from tests.support.workspace import make_workspace
@@ -64,7 +64,7 @@ def test_the_loop_table_reads_a_stored_result():
 
 
 def test_a_concept_change_flips_the_labels_above_a_quantile(workspace, adult_current):
-    from pipelines.night.simulate import concept_change
+    from pipelines.demo.simulate import concept_change
 
     ds, cfg = workspace.dataset, workspace.simulate.loop.concept
 

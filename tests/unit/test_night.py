@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from pipelines.config import NightlyConfig, Params, load_params
+from pipelines.lock import NightBusyError, night_lock
 from pipelines.night.assess import retrain_reasons
 from pipelines.night.ingest import quarantine_batch
-from pipelines.night.lock import NightBusyError, night_lock
 from pipelines.night.record import load_record, parse_day, save_record
 from pipelines.records import NightRecord, Registration
 
@@ -97,7 +97,7 @@ HOLD = textwrap.dedent(
     """
     import sys, time
     from pipelines.config import load_params
-    from pipelines.night.lock import night_lock
+    from pipelines.lock import night_lock
     with night_lock(load_params(sys.argv[1])):
         print("held", flush=True)
         time.sleep(120)

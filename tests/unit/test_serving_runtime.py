@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.serve.containers import copy_runtime, runtime_requirements
+from pipelines.release.containers import copy_runtime, runtime_requirements
 from pipelines.serve.fastpath import frame_records
 from pipelines.serve.model import SMOKE_FILE, SPEC_FILE, ServingSpec
 

@@ -17,7 +17,7 @@ resampled on its own (unpaired). In ``shadow`` mode both models answered the sam
 the rows are paired on (request_id, row) and resampled together (the evaluate stage's paired
 bootstrap): the variation the two models share cancels and the CI is narrower. Fairness
 measures come from the fairness stage (``params.fairness``, ``params.dataset.sensitive``); why
-their regression is judged on an interval too: :mod:`pipelines.canary.groups`.
+their regression is judged on an interval too: :mod:`pipelines.release.canary.groups`.
 """
 
 from __future__ import annotations
@@ -30,9 +30,9 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from pipelines.canary.groups import ArmSample, FairnessChange, compare_fairness
 from pipelines.config import EvaluateConfig, Params
-from pipelines.records import Interval
+from pipelines.records import Interval, Mode
+from pipelines.release.canary.groups import ArmSample, FairnessChange, compare_fairness
 
 # The evaluate stage's vectorised metrics and resampling: the unpaired CI needs the bootstrap
 # draws of each arm, which its public functions reduce to intervals.
@@ -44,7 +44,6 @@ from pipelines.stages.evaluate.bootstrap import (
 from pipelines.stages.evaluate.result import EvaluationError, higher_is_better
 from pipelines.stages.fairness import FairnessResult, assess_fairness
 
-Mode = Literal["canary", "shadow"]
 CanaryVerdict = Literal["promote", "rollback", "wait"]
 MODES: tuple[Mode, ...] = ("canary", "shadow")
 CHAMPION_ARM = "champion"

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pipelines.serve.containers import DOCKER_DIR, DeployError, run
+from pipelines.release.containers import DOCKER_DIR, DeployError, run
 
 if TYPE_CHECKING:
     from pipelines.config import Params

@@ -4,7 +4,7 @@ The image (docker/Dockerfile) is built from a context made here: the serving run
 (``pipelines/__init__.py``, ``pipelines/seams.py`` and ``pipelines/serve/`` without the
 deploy-side modules), pinned wheels of its runtime packages (downloaded once into a host cache:
 the build itself needs no network) and the registered model folder with its serving spec and
-smoke sample. Used by :mod:`pipelines.serve.deploy`; never imported by the serving image.
+smoke sample. Used by :mod:`pipelines.release.deploy`; never imported by the serving image.
 """
 
 from __future__ import annotations
@@ -22,8 +22,9 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from pipelines.config import Params
 
-PACKAGE = Path(__file__).resolve().parent  # pipelines/serve
-ROOT = PACKAGE.parents[1]
+PIPELINES = Path(__file__).resolve().parents[1]  # pipelines/
+SERVE = PIPELINES / "serve"  # the serving runtime: the whole package goes into the image
+ROOT = PIPELINES.parent
 DOCKER_DIR = ROOT / "docker"
 DEFAULT_BASE = "python:3.11-slim"
 OFFLINE_BASE = "localhost/debian-python:bookworm"
@@ -33,8 +34,6 @@ RUNTIME_ROOTS = ("scikit-learn", "pandas", "skops", "pyyaml", "orjson", "uvicorn
                  "uvloop", "prometheus-client")  # fmt: skip
 # pipelines/ files the serving runtime imports besides pipelines/serve/
 RUNTIME_FILES = ("__init__.py", "seams.py")
-# pipelines/serve/ modules that build and switch deployments: the image does not need them
-DEPLOY_MODULES = ("containers.py", "deploy.py", "edge.py")
 
 
 class DeployError(RuntimeError):
@@ -156,17 +155,17 @@ def _wheel_key(filename: str) -> tuple[str, str]:
 def copy_runtime(dst: Path) -> list[Path]:
     """The serving runtime's code as the package ``dst/pipelines``; the files copied.
 
-    Everything in pipelines/serve/ except the deploy-side modules, so a module split out of the
-    app later is carried without being listed; plus the few pipelines/ files it imports.
+    All of pipelines/serve/ (the runtime and nothing else: deploy lives in pipelines/release/),
+    so a module split out of the app later is carried without being listed; plus the few
+    pipelines/ files it imports.
     """
     pkg = dst / "pipelines"
     (pkg / "serve").mkdir(parents=True, exist_ok=True)
     copied = []
     for f in RUNTIME_FILES:
-        copied.append(Path(shutil.copy2(PACKAGE.parent / f, pkg / f)))
-    for module in sorted(PACKAGE.glob("*.py")):
-        if module.name not in DEPLOY_MODULES:
-            copied.append(Path(shutil.copy2(module, pkg / "serve" / module.name)))
+        copied.append(Path(shutil.copy2(PIPELINES / f, pkg / f)))
+    for module in sorted(SERVE.glob("*.py")):
+        copied.append(Path(shutil.copy2(module, pkg / "serve" / module.name)))
     return copied
 
 

@@ -7,15 +7,15 @@ make the labelled rows this package judges.
 
 Modules: :mod:`.decide` (the pure core: ``decide.decide`` returns a :class:`CanaryDecision`
 from the labelled rows and ``params.deploy.canary``; the function is not re-exported here, so
-``pipelines.canary.decide`` stays the module), :mod:`.groups` (bootstrap intervals of the
+``pipelines.release.canary.decide`` stays the module), :mod:`.groups` (bootstrap intervals of the
 fairness stage's measures), :mod:`.report` (the Markdown report and one-line summary) and
 :mod:`.control` (the edge: registry alias and tags, the prediction log, reports and
 notifications; ``retrain canary``).
 """
 
-from pipelines.canary.decide import Arm, CanaryDecision, compare_arms
-from pipelines.canary.groups import FairnessChange
-from pipelines.canary.report import render_markdown, summary_line
+from pipelines.release.canary.decide import Arm, CanaryDecision, compare_arms
+from pipelines.release.canary.groups import FairnessChange
+from pipelines.release.canary.report import render_markdown, summary_line
 
 __all__ = [
     "Arm",

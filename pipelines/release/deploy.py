@@ -18,8 +18,8 @@ Without a container engine the embedded default is a local ``retrain serve`` pro
 the alias itself (polls it, loads and smoke-checks the new version in the background, swaps in
 place); deploy then only starts it if needed and verifies it the same way.
 
-The steps' parts live beside this module: :mod:`pipelines.serve.containers` (engine, image
-build, containers) and :mod:`pipelines.serve.edge` (nginx); their public names are re-exported
+The steps' parts live beside this module: :mod:`pipelines.release.containers` (engine, image
+build, containers) and :mod:`pipelines.release.nginx` (nginx); their public names are re-exported
 here.
 """
 
@@ -41,7 +41,7 @@ from typing import Any
 
 from pipelines.config import Params
 from pipelines.files import write_json
-from pipelines.serve.containers import (
+from pipelines.release.containers import (
     CONTAINER_PORT,
     RUNTIME_ROOTS,
     DeployError,
@@ -57,7 +57,7 @@ from pipelines.serve.containers import (
     runtime_requirements,
     start_container,
 )
-from pipelines.serve.edge import nginx_prefix, stop_nginx, switch_nginx
+from pipelines.release.nginx import nginx_prefix, stop_nginx, switch_nginx
 
 __all__ = [
     "CONTAINER_PORT",

@@ -11,23 +11,21 @@ leaves a state the next call finishes.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from types import SimpleNamespace
 from typing import Any, cast
 
 import pandas as pd
 
-from pipelines.canary.decide import MODES, CanaryDecision, Mode, decide
-from pipelines.canary.report import render_markdown, summary_line
 from pipelines.config import Params
 from pipelines.edges import registry
 from pipelines.files import write_json, write_text
-from pipelines.records import Registration
+from pipelines.records import HoldForRollout
+from pipelines.release.canary.decide import MODES, CanaryDecision, Mode, decide
+from pipelines.release.canary.report import render_markdown, summary_line
 
-log = logging.getLogger("pipelines.canary")
+log = logging.getLogger("pipelines.release.canary")
 CANARY = "canary"
 TAG_MODE, TAG_SHARE, TAG_STARTED = "canary.mode", "canary.share", "canary.started"
 TAG_RESULT = "canary.result"  # promoted | rolled_back
@@ -75,13 +73,11 @@ def current(params: Params) -> Canary | None:
     return Canary(name, version, cast(Mode, mode), share, at)
 
 
-def start(params: Params, version: str, mode: Mode | None = None) -> Canary:
-    """Put ``version`` beside the champion as ``mode`` (default: ``deploy.rollout`` when it is
-    canary or shadow, else canary). Starting the running canary again changes nothing."""
+def start(params: Params, version: str, mode: Mode = "canary") -> Canary:
+    """Put ``version`` beside the champion as ``mode`` (canary or shadow; the night passes its
+    release plan's). Starting the running canary again changes nothing."""
     from mlflow.exceptions import MlflowException
 
-    if mode is None:
-        mode = "shadow" if params.deploy.rollout == "shadow" else "canary"
     if mode not in MODES:
         raise ValueError(f"unknown canary mode {mode!r}; modes are {list(MODES)}")
     c = registry.client(params)
@@ -115,26 +111,25 @@ def start(params: Params, version: str, mode: Mode | None = None) -> Canary:
     return Canary(name, version, cast(Mode, mode), share, started)
 
 
-def release_held(params: Params, registration: Registration) -> Canary | None:
-    """The version ``register`` held (``deploy.rollout`` canary or shadow) goes out beside the
-    champion. None when the rollout is direct or nothing was held."""
-    if params.deploy.rollout == "direct" or not registry.awaiting_approval(registration):
-        return None
+def release_held(params: Params, version: str, step: HoldForRollout) -> Canary | None:
+    """The version the release plan held for a rollout goes out beside the champion in the
+    plan's mode; its hold (alias ``rollout``, or ``pending`` after an approval) is lifted. None
+    while another canary is out: the version stays held."""
     running = current(params)
-    if running is not None and running.version != registration.version:
+    if running is not None and running.version != str(version):
         log.warning(
-            "v%s stays pending: canary v%s is still out (decide, promote or abort it first)",
-            registration.version,
+            "v%s stays held for the rollout: canary v%s is still out (decide, promote or "
+            "abort it first)",
+            version,
             running.version,
         )
         return None
-    out = start(params, registration.version)
-    # held for the rollout, not for a human: no longer pending
+    out = start(params, str(version), step.mode)
     c = registry.client(params)
     name = params.mlflow.registered_model
-    if registry.alias_version(c, name, registry.PENDING) == out.version:
-        c.delete_registered_model_alias(name, registry.PENDING)
-    c.delete_model_version_tag(name, out.version, "approval")
+    for hold in (registry.ROLLOUT, registry.PENDING):
+        if registry.alias_version(c, name, hold) == out.version:
+            c.delete_registered_model_alias(name, hold)
     c.set_model_version_tag(name, out.version, "status", f"out_as_{out.mode}")
     return out
 
@@ -294,10 +289,19 @@ def _notify(
     context: Mapping[str, Any] | None,
 ) -> None:
     """A line in the notifications file, as the night's alerts (``$RETRAIN_NOTIFICATIONS`` or
-    ``paths.notifications``), logged too: a promotion, or a failure for a rolled-back canary."""
+    ``paths.notifications``), logged too: a promotion, or a failure for a rolled-back canary.
+    ``context``: the orchestrator's run, when one ran the decision (``dag_id``, ``run_id``)."""
     from pipelines.edges import notify
 
     event = "promotion" if verdict == "promote" else "failure"
-    path = os.environ.get(notify.NOTIFICATIONS_ENV) or params.paths.notifications
-    run = {"dag": SimpleNamespace(dag_id="retrain canary"), "run_id": f"canary-{_run_name(canary)}"}
-    notify.NightNotifier(event, message=message, path=path).notify({**run, **(context or {})})
+    ctx = context or {}
+    entry = notify.notification(
+        event,
+        message,
+        dag_id=str(ctx.get("dag_id") or "retrain canary"),
+        run_id=str(ctx.get("run_id") or f"canary-{_run_name(canary)}"),
+    )
+    path = notify.append_notification(notify.notifications_path(params), entry)
+    (log.info if event == "promotion" else log.error)(
+        "notification (%s) %s [written to %s]", event, message, path
+    )

@@ -36,8 +36,8 @@ from typing import Any
 import pandas as pd
 
 from pipelines.config import Params
+from pipelines.demo.simulate import concept_change
 from pipelines.files import read_json, write_json
-from pipelines.night.simulate import concept_change
 
 Progress = Callable[[str], None]
 
@@ -195,11 +195,11 @@ def wait_for(what: Callable[[], bool], timeout: float, step: float = 0.5) -> boo
 
 def run_loop(params: Params, progress: Progress = print) -> dict[str, Any]:
     """The loop above; returns (and stores) its numbers."""
-    from pipelines.canary import control
     from pipelines.edges import registry
     from pipelines.monitor.run import run_monitor
     from pipelines.night.run import run_night
-    from pipelines.serve import deploy
+    from pipelines.release import deploy
+    from pipelines.release.canary import control
 
     out_dir = params.paths.reports / "loop"
     done = read_json(out_dir / "summary.json")
@@ -254,15 +254,13 @@ def run_loop(params: Params, progress: Progress = print) -> dict[str, Any]:
             "outcome": str(night.outcome),
             "gate": (night.gate or {}).get("verdict"),
         }
-        # the night put a gate-passed challenger out beside the champion (deploy.rollout)
-        canary = registry.alias_version(
-            registry.client(params), params.mlflow.registered_model, "canary"
-        )
-        res["canary_version"] = canary
-        if canary is None:
+        # the night's release plan put a gate-passed challenger out beside the champion
+        out = control.current(params)
+        res["canary_version"] = out.version if out else None
+        if out is None:
             progress("  no canary went out (the gate did not pass): the champion keeps serving")
             return _finish(params, res, t0, progress)
-        progress(f"  v{canary} is out in {params.deploy.rollout} mode beside the champion")
+        progress(f"  v{out.version} is out in {out.mode} mode beside the champion")
         wait_for(lambda: client.get("/version").get("canary") is not None, 60)
         answered = send_traffic(client, more, params, "loop-b")
         time.sleep(params.serve.flush_seconds * 2 + 0.5)

@@ -1,11 +1,16 @@
-"""Stage `register`: act on the gate's decision in the MLflow Model Registry.
+"""Stage `register`: record the gate's decision in the MLflow Model Registry and act on the
+release plan (:func:`pipelines.release.plan.plan`).
 
-A model that passed is registered and becomes ``champion`` (the old one stays as ``previous``),
-unless ``deploy.approval`` is ``required``: then it is held for a human as ``pending`` and the
-champion keeps serving until someone approves it (the DAG's ``approve`` task, or
-``retrain promote VERSION``). One that failed is registered too, tagged ``rejected`` with the
-reasons. The gate report is attached to the run either way. Reruns never register the same run
-twice.
+The challenger is registered either way, with the gate's verdict, reasons and report. Then the
+plan decides: ``promote`` makes it the ``champion`` (the old one stays as ``previous``);
+``hold_for_approval`` holds it for a human as ``pending`` (the DAG's ``approve`` task, or
+``retrain promote VERSION``); ``hold_for_rollout`` holds it as ``rollout`` until the night puts
+it out beside the champion as a canary or shadow; ``reject`` tags it rejected with the reasons.
+The plan is recorded in ``registration.json`` and on the version (tag ``release.plan``). Reruns
+never register the same run twice.
+
+This is the DVC pipeline's last stage (``dvc.yaml``: ``python -m pipelines.release.register``):
+where the pipeline hands the judged challenger to the release.
 """
 
 from __future__ import annotations
@@ -17,9 +22,9 @@ from typing import Any
 
 from pipelines import seams
 from pipelines.config import Params, load_params
-from pipelines.edges.registry import registration_line
 from pipelines.files import write_json
-from pipelines.records import Registration
+from pipelines.records import HoldForApproval, HoldForRollout, Promote, Registration
+from pipelines.release.plan import plan
 from pipelines.stages.gate import Decision
 
 
@@ -30,10 +35,12 @@ def act_on_decision(
 
     from pipelines.edges import registry
 
+    step = plan(decision, params.deploy)
     tags = {
         **{k: str(v) for k, v in train_record["tags"].items()},
         "gate": decision.verdict,
         "gate.reasons": " | ".join(decision.reasons)[:4900],
+        "release.plan": step.kind,
     }
     version = registry.register(params, train_record["run_id"], train_record["model_uri"], tags)
     c = registry.client(params)
@@ -48,15 +55,14 @@ def act_on_decision(
         f"runs:/{train_record['run_id']}/gate/report.md",
     )
     seams.point("registry.registration")
-    if decision.passed and (
-        params.deploy.approval == "required" or params.deploy.rollout != "direct"
-    ):
-        # held: a human approves it, or it goes out as a canary/shadow beside the champion first
+    if isinstance(step, Promote):
+        event = registry.promote(params, version, reason=step.reason)
+    elif isinstance(step, HoldForApproval):
         event = registry.hold(params, version, reason="; ".join(decision.reasons))
-    elif decision.passed:
-        event = registry.promote(params, version, reason="; ".join(decision.reasons))
+    elif isinstance(step, HoldForRollout):
+        event = registry.hold_for_rollout(params, version, step.mode, step.reason)
     else:
-        event = registry.reject(params, version, list(decision.reasons))
+        event = registry.reject(params, version, list(step.reasons))
     return Registration(
         model=params.mlflow.registered_model,
         version=version,
@@ -64,10 +70,13 @@ def act_on_decision(
         champion=registry.champion_version(params),
         run_id=train_record["run_id"],
         event=event.to_dict(),
+        plan=step,
     )
 
 
 def main(argv: list[str] | None = None) -> int:
+    from pipelines.edges.registry import registration_line
+
     ap = argparse.ArgumentParser(prog="register", description=__doc__.split("\n")[0])
     ap.add_argument("--params", default=None)
     args = ap.parse_args(argv)
@@ -76,14 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     decision = Decision.from_dict(json.loads(params.paths.gate_decision.read_text()))
     reg = act_on_decision(params, record, decision, params.paths.stage("gate"))
     write_json(params.paths.registration, reg.to_dict())
-    line = registration_line(reg)
-    if reg.verdict == "pass" and params.deploy.approval != "required":
-        if params.deploy.rollout != "direct":  # held for the rollout, not for a human
-            line = (
-                f"{reg.model} v{reg.version} registered, to go out in {params.deploy.rollout} "
-                f"mode beside champion v{reg.champion}"
-            )
-    print(f"register: {line}")
+    print(f"register: {registration_line(reg)}")
     return 0
 
 

@@ -13,8 +13,8 @@ from pipelines.config import Params
 
 
 def run_series(params: Params, progress: Callable[[str], None] = print) -> int:
+    from pipelines.demo import simulate
     from pipelines.edges import dvc
-    from pipelines.night import simulate
     from pipelines.night.record import load_record
     from pipelines.night.run import run_night
     from pipelines.night.summary import night_table, pipeline_summary

@@ -1,11 +1,12 @@
 """The canary decision as people read it: a one-line summary and a Markdown report (the JSON is
-:meth:`~pipelines.canary.decide.CanaryDecision.to_dict`). Made from the decision; never read back.
+:meth:`~pipelines.release.canary.decide.CanaryDecision.to_dict`). Made from the decision; never
+read back.
 """
 
 from __future__ import annotations
 
-from pipelines.canary.decide import Arm, CanaryDecision
 from pipelines.records import Interval
+from pipelines.release.canary.decide import Arm, CanaryDecision
 
 _DONE = {"promote": "promoted", "rollback": "rolled back", "wait": "still running"}
 

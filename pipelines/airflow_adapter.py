@@ -1,0 +1,622 @@
+"""The Airflow edge: everything the DAGs need of Airflow and of the pipeline, in one module.
+
+It is over 400 lines on purpose: the whole adapter between Airflow and the domain, so that
+``pipelines/night``, ``monitor``, ``release`` and ``stages`` import nothing of Airflow.
+
+- the run's context: the params file (Variable ``RETRAIN_PARAMS``), the night's date, who
+  triggered it, whether the monitor's asset event started it;
+- :class:`Night`: one method per task of ``retrain_nightly``, each calling the same domain code
+  as ``retrain nightly`` (:mod:`pipelines.night.run`) and returning a typed result; outcomes that
+  end a run early become Airflow's skip / fail exceptions with a message that says what happened
+  and where the evidence is;
+- :class:`Approval`: Airflow's ApprovalOperator asking the night's question (the release plan
+  held the version for a human, :mod:`pipelines.release.plan`);
+- :class:`NightNotifier` and the callbacks: failures and promotions as lines in the
+  notifications file (:mod:`pipelines.edges.notify`).
+
+Only Airflow and the standard library are imported at module level (the DAG file imports this
+module at parse time for :class:`Approval`): the pipeline's modules are imported inside the
+methods.
+
+Sending notifications elsewhere uses Airflow's own notifiers next to :class:`NightNotifier`
+(callbacks take a list); connections come from the environment (``AIRFLOW_CONN_<ID>``), so
+nothing machine-specific is committed. Extend :data:`ON_FAILURE` / :data:`ON_PROMOTION`:
+
+- e-mail (``apache-airflow-providers-smtp``, installed)::
+
+      from airflow.providers.smtp.notifications.smtp import SmtpNotifier
+      ON_FAILURE.append(SmtpNotifier(
+          to="{{ var.value.retrain_alert_to }}", smtp_conn_id="smtp_default",
+          subject="retrain_nightly: {{ ti.task_id }} failed",
+          html_content="{{ exception }}<br>{{ ti.log_url }}"))
+      # AIRFLOW_CONN_SMTP_DEFAULT='smtp://user:password@smtp.example.com:587'
+
+- Slack (``pip install apache-airflow-providers-slack``): ``SlackWebhookNotifier``; any
+  webhook (``pip install apache-airflow-providers-http``): ``HttpNotifier``.
+
+A provider notifier imported at module level costs parse time; the structure test
+(``tests/dags/test_dag_structure.py``) tells you if it is too much.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from airflow.providers.standard.operators.hitl import ApprovalOperator
+from airflow.sdk import BaseNotifier, get_current_context
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+
+from pipelines.stages import NIGHT_STAGES  # a tuple of names: imports nothing else
+
+if TYPE_CHECKING:  # the pipeline's modules are imported inside the methods (parse time)
+    from pipelines.config import Params
+    from pipelines.records import Registration
+    from pipelines.release.approval import Question
+
+# --------------------------------------------------------------------------- context
+PARAMS_VARIABLE = "RETRAIN_PARAMS"  # Airflow Variable (AIRFLOW_VAR_RETRAIN_PARAMS) or plain env
+
+
+def params_file(default: Path) -> Path:
+    """The params file a task uses: Airflow Variable ``RETRAIN_PARAMS`` (from the environment
+    as ``AIRFLOW_VAR_RETRAIN_PARAMS`` or from the metastore), else env ``RETRAIN_PARAMS``,
+    else ``default``. Call it inside a task (a Variable lookup is a call to the API server)."""
+    from airflow.sdk import Variable
+
+    value = Variable.get(PARAMS_VARIABLE, default=None) or os.environ.get(PARAMS_VARIABLE)
+    return Path(value).expanduser() if value else default
+
+
+def night_date(context: Mapping[str, Any]) -> str:
+    """The night a run is for: the ``date`` param when given, else the date (UTC) of the run's
+    logical date, or of when it was due to run for a manual run without one."""
+    value = (context.get("params") or {}).get("date")
+    if value:
+        return str(value)
+    dag_run = context["dag_run"]
+    when = dag_run.logical_date or dag_run.run_after
+    return when.astimezone(UTC).date().isoformat()
+
+
+def actor(context: Mapping[str, Any]) -> str:
+    """Who acts for the registry: the DAG run, and the user who triggered it by hand."""
+    dag_run = context["dag_run"]
+    who = getattr(dag_run, "triggering_user_name", None)
+    return f"airflow:{dag_run.dag_id}/{dag_run.run_id}" + (f" (triggered by {who})" if who else "")
+
+
+def asked_by_monitor(context: Mapping[str, Any]) -> bool:
+    """Whether the run was started by an asset event (``retrain_monitor`` asking for a retrain)."""
+    run_type = getattr(context.get("dag_run"), "run_type", None)
+    return str(getattr(run_type, "value", run_type)) == "asset_triggered"
+
+
+# --------------------------------------------------------------------------- tasks
+log = logging.getLogger("retrain_nightly")
+REGISTER = {"pass": "register", "fail": "register_rejected"}
+APPROVE, PROMOTE = "approve", "promote"  # the tasks needs_approval chooses between
+
+
+class _Result:
+    def to_dict(self) -> dict[str, Any]:
+        return json.loads(json.dumps(asdict(self), default=str))  # type: ignore[call-overload]
+
+
+@dataclass(frozen=True)
+class Ingested(_Result):
+    day: str
+    outcome: str | None
+    batch: str | None
+    rows: int | None
+    data_version: str | None
+
+
+@dataclass(frozen=True)
+class Assessed(_Result):
+    day: str
+    retrain: bool
+    reasons: list[str]
+    branch: list[str]  # the first stage to run, or nothing
+
+
+@dataclass(frozen=True)
+class Judged(_Result):
+    day: str
+    verdict: str
+    reasons: list[str]
+    report: str
+    branch: list[str]  # register / register_rejected, or nothing on a dry run
+
+
+@dataclass(frozen=True)
+class Finished(_Result):
+    day: str
+    outcome: str | None
+    summary: str
+    failed: list[str]
+    serving: str | None = None
+    promoted: str | None = None
+    gate: dict[str, Any] | None = None
+    mlflow: dict[str, str] = field(default_factory=dict)
+
+
+def moved_champion(result: Any) -> bool:
+    """Whether a task's result (a registration) made its version the champion."""
+    reg = result if isinstance(result, Mapping) else {}
+    return reg.get("verdict") == "pass" and str(reg.get("champion")) == str(reg.get("version"))
+
+
+@dataclass(frozen=True)
+class Night:
+    """One run of the DAG: the params (typed, loaded once per task), the night, the form."""
+
+    params: Params
+    day: str
+    form: Mapping[str, Any]
+    actor: str
+
+    @classmethod
+    def of(cls, context: Mapping[str, Any], default_params: Path) -> Night:
+        from pipelines.config import ConfigError, load_params
+        from pipelines.night.record import parse_day
+
+        path = params_file(default_params)
+        try:
+            params = load_params(path)
+            day = parse_day(night_date(context))
+        except (ConfigError, ValueError) as err:  # neither heals with retries
+            raise AirflowFailException(str(err)) from None
+        form = dict(context.get("params") or {})
+        if asked_by_monitor(context) and not form.get("date"):
+            # retrain_monitor's asset event (live drift or a drop): the night its outcomes
+            # landed for, retrained whatever the batch's own drift says
+            from pipelines.monitor.run import open_day
+
+            day = open_day(params, date.fromisoformat(day))
+            form["force_retrain"] = True
+        return cls(params, day, form, actor(context))
+
+    def _batch(self) -> Path | None:
+        """The ``batch`` param as a path (relative to the workspace), or None: the landing."""
+        value = self.form.get("batch")
+        if not value:
+            return None
+        path = Path(value).expanduser()
+        path = path if path.is_absolute() else self.params.root / path
+        if path.is_file():
+            return path
+        if self.params.paths.accepted_batch(self.day).is_file():
+            log.info(
+                "batch %s is gone but night %s was accepted earlier: continuing", path, self.day
+            )
+            return None
+        raise AirflowFailException(f"batch {path}: no such file")
+
+    # ------------------------------------------------------------------ tasks
+    def ingest(self) -> Ingested:
+        """Validate the batch; accept + version it, or quarantine it and fail the task."""
+        from pipelines.lock import night_lock
+        from pipelines.night.ingest import ingest
+
+        batch = self._batch()
+        with night_lock(self.params):
+            rec = ingest(self.params, self.day, batch, progress=log.info)
+        if rec.outcome == "batch_rejected":
+            failed = rec.failed_expectations
+            raise AirflowFailException(
+                f"night {self.day}: batch {rec.batch} REJECTED, {len(failed)} failed "
+                f"expectation(s): {'; '.join(failed[:5])}. Quarantined in "
+                f"{rec.quarantined_to} (report {(rec.validation or {}).get('report')})."
+            )
+        return Ingested(self.day, rec.outcome, rec.batch, rec.rows, rec.data_version)
+
+    def assess(self, ingested: Mapping[str, Any] | None) -> Assessed:
+        """Drift and the retrain decision; skips the rest when there is nothing to retrain."""
+        from pipelines.lock import night_lock
+        from pipelines.night.assess import assess
+
+        if not ingested:
+            raise AirflowSkipException("ingest did not accept a batch (see ingest): stopping")
+        if ingested["outcome"] == "no_batch":
+            raise AirflowSkipException(f"no batch landed for {self.day}: nothing to do")
+        with night_lock(self.params):
+            rec = assess(self.params, self.day, bool(self.form.get("force_retrain")), log.info)
+        if rec.outcome == "no_retrain":
+            log.info("night %s: no drift, not scheduled, not forced: retraining skipped", self.day)
+            return Assessed(self.day, False, [], [])
+        log.info("night %s: retraining (%s)", self.day, ", ".join(rec.retrain_reasons))
+        return Assessed(self.day, True, rec.retrain_reasons, [NIGHT_STAGES[0]])
+
+    def stage(self, name: str) -> None:
+        """`dvc repro -s <stage>` under the workspace lock."""
+        from pipelines.lock import night_lock
+        from pipelines.night.run import run_stage
+
+        with night_lock(self.params):
+            run_stage(self.params, name, actor=self.actor)
+
+    def gate(self) -> Judged:
+        """The promotion gate; its verdict picks the registration branch."""
+        from pipelines.files import read_json
+
+        self.stage("gate")
+        paths = self.params.paths
+        decision = read_json(paths.gate_decision)
+        verdict = decision["verdict"]
+        log.info("night %s: gate %s", self.day, verdict.upper())
+        for reason in decision["reasons"]:
+            log.info("  - %s", reason)
+        log.info("gate report: %s", paths.gate_report)
+        branch = [REGISTER[verdict]]
+        if self.form.get("dry_run"):
+            log.info("dry run: the challenger was judged; nothing is registered or deployed")
+            branch = []
+        return Judged(self.day, verdict, decision["reasons"], str(paths.gate_report), branch)
+
+    def register(self, expected: str) -> Registration:
+        """Register the challenger: promoted (``pass``) or kept, tagged rejected (``fail``)."""
+        from pipelines.edges.registry import registration_line
+        from pipelines.records import Registration
+
+        self.stage("register")
+        reg = Registration.read(self.params.paths.registration)
+        if reg.verdict != expected:
+            raise AirflowFailException(
+                f"register acted on a gate verdict {reg.verdict!r}, this branch is for "
+                f"{expected!r}: the gate decision changed during the run; clear `gate` to redo it"
+            )
+        log.info("night %s: %s", self.day, registration_line(reg))
+        return reg
+
+    def needs_approval(self, registration: Mapping[str, Any]) -> list[str]:
+        """``approve`` when the release plan held the version for a human, else ``promote``."""
+        from pipelines.records import Registration
+
+        reg = Registration.from_dict(registration)
+        if reg.held_for_approval:
+            log.info("v%s awaits approval; v%s keeps serving", reg.version, reg.champion)
+            return [APPROVE]
+        return [PROMOTE]
+
+    def ask(self, registration: Mapping[str, Any], deadline: datetime | None) -> Question:
+        """The question ``approve`` puts to a human, and how long it waits for the answer."""
+        from pipelines.night.summary import approval_question
+        from pipelines.records import HoldForApproval, Registration
+        from pipelines.release.approval import Question, approval_timeout
+
+        reg = Registration.from_dict(registration)
+        held = reg.plan if isinstance(reg.plan, HoldForApproval) else None
+        minutes = held.timeout_minutes if held else self.params.deploy.approval_timeout_minutes
+        now = datetime.now(UTC)
+        timeout, cut = approval_timeout(minutes, now, deadline)
+        if cut:
+            msg = "approval_timeout_minutes %g: the run times out at %s; waiting %s only (%s)"
+            log.warning(msg, minutes, deadline, timeout, "RETRAIN_APPROVAL_WINDOW_HOURS")
+        subject, body = approval_question(self.params, reg, self.day, now + timeout)
+        return Question(subject, body, timeout)
+
+    def record_answer(self, answer: Mapping[str, Any], version: str) -> None:
+        """The human's answer on the version's tags and in the registry history (idempotent)."""
+        from pipelines.edges import registry
+
+        by = answer.get("by") or f"nobody (no answer: {self.actor})"
+        registry.decide(self.params, version, answer["decision"], by, answer["reason"])
+        log.info("v%s %s by %s: %s", version, answer["decision"].upper(), by, answer["reason"])
+
+    def promote(
+        self, registration: Mapping[str, Any], answer: Mapping[str, Any] | None
+    ) -> dict[str, Any] | None:
+        """Carry out what the release plan left for after ``register``: a human's answer to a
+        held version (approved: the plan's next step; else fail), or a version held for a
+        rollout going out beside the champion. A plain promotion happened in ``register``:
+        nothing to do (None: no promotion callbacks)."""
+        from pipelines.edges import registry
+        from pipelines.lock import night_lock
+        from pipelines.records import HoldForApproval, HoldForRollout, Promote, Registration
+        from pipelines.release.approval import Answer
+        from pipelines.release.plan import answered
+
+        reg = Registration.from_dict(registration)
+        step = reg.plan
+        if isinstance(step, HoldForApproval):
+            if not answer or answer.get("decision") != "approved":
+                raise AirflowFailException(
+                    f"v{reg.version} was not approved ({answer}): not promoted"
+                )
+            step = answered(step, Answer(**answer))
+            with night_lock(self.params):
+                self.record_answer(answer, reg.version)
+        if isinstance(step, HoldForRollout):
+            from pipelines.release.canary.control import release_held
+
+            with night_lock(self.params):
+                out = release_held(self.params, reg.version, step)
+            log.info("v%s out beside the champion: %s", reg.version, out)
+            return None
+        if not isinstance(step, Promote) or not reg.held_for_approval:
+            log.info("night %s: register carried out the plan (%s)", self.day, reg.plan)
+            return None
+        with night_lock(self.params):
+            ev = registry.promote(self.params, reg.version, reason=step.reason, by=self.actor)
+        log.info("v%s promoted to champion (was v%s)", reg.version, ev.previous_champion)
+        out_reg = Registration(
+            reg.model, reg.version, "pass", reg.version, reg.run_id, ev.to_dict(), step
+        )
+        return out_reg.to_dict()
+
+    def deploy(self, registration: Mapping[str, Any]) -> dict[str, Any]:
+        """Roll the promoted version out to serving. Not retried (see the DAG): a failed deploy
+        has already put the champion alias back on the version that is serving."""
+        from pipelines.records import HoldForRollout, Registration
+        from pipelines.release import deploy
+        from pipelines.release.plan import final
+
+        if self.form.get("skip_deploy"):
+            raise AirflowSkipException("skip_deploy: champion promoted, serving left as it is")
+        reg = Registration.from_dict(registration)
+        if reg.plan is not None and isinstance(final(reg.plan), HoldForRollout):
+            raise AirflowSkipException("a canary/shadow is out: serving follows the alias itself")
+        version = str(registration["version"])
+        result = deploy.deploy(self.params, version=version)
+        out: dict[str, Any] = json.loads(json.dumps(result.to_dict(), default=str))
+        if not result.ok:
+            checks = out.get("checks") or []
+            raise AirflowFailException(
+                f"night {self.day}: deploy of v{version} ({out.get('mode')}) failed: "
+                f"{result.reason}" + (f" ({'; '.join(checks)})" if checks else "")
+            )
+        log.info("night %s: v%s serving at %s (%s)", self.day, version, out.get("address"), out)
+        return out
+
+    def summary(
+        self,
+        states: Mapping[str, str | None],
+        tags: Mapping[str, str],
+        answer: Mapping[str, Any] | None = None,
+    ) -> Finished:
+        """Finish the night record (with a rejected or timed-out approval recorded first: the
+        operator skipped ``promote``); record it in MLflow; log where everything is."""
+        from pipelines.edges import notify
+        from pipelines.lock import night_lock
+        from pipelines.night.record import load_record, mark_retrained
+        from pipelines.night.run import finish
+        from pipelines.night.summary import night_line
+        from pipelines.records import Registration
+
+        path = self.params.paths.night_record(self.day)
+        dry_run = bool(self.form.get("dry_run"))
+        registered = "success" in (states.get("register"), states.get("register_rejected"))
+        judged = states.get("gate") == "success" and (dry_run or registered)
+        failed = failed_tasks(states)
+        rec = load_record(self.params, self.day)
+        if not (judged or rec.stopped_early):
+            log.error(
+                "night %s did not finish (failed: %s); its record so far: %s. Clear the failed "
+                "task to resume the night.",
+                self.day,
+                ", ".join(failed) or "-",
+                path,
+            )
+            return Finished(self.day, None, str(path), failed)
+        with night_lock(self.params):
+            if answer and answer.get("decision") != "approved":  # promote was skipped
+                held = Registration.read(self.params.paths.registration)
+                self.record_answer(answer, held.version)
+            if judged:
+                mark_retrained(self.params, self.day)
+            rec = finish(self.params, self.day, dry_run=dry_run)
+        links = notify.publish_night(self.params, rec, tags=tags)
+        log.info("%s", night_line(rec))
+        log.info("night summary: %s", path)
+        for key in ("validation", "drift"):
+            report = (getattr(rec, key) or {}).get("report")
+            if report:
+                log.info("  %s report: %s", key, report)
+        if rec.retrained:
+            log.info("  gate report: %s", self.params.paths.gate_report)
+        for name, link in links.items():
+            log.info("MLflow %s: %s", name.replace("_", " "), link)
+        log.info("summary.json:\n%s", json.dumps(rec.to_dict(), indent=2, default=str))
+        return Finished(
+            self.day, rec.outcome, str(path), failed, rec.serving, rec.promoted, rec.gate, links
+        )
+
+
+def failed_tasks(states: Mapping[str, str | None]) -> list[str]:
+    """The tasks of a run that failed (or could not run because one did)."""
+    skip = {"summary", "watcher"}
+    return sorted(
+        t for t, s in states.items() if s in ("failed", "upstream_failed") and t not in skip
+    )
+
+
+def watch(states: Mapping[str, str | None], me: str) -> None:
+    """The watcher runs only when a task failed, and fails the run with it."""
+    failed = sorted(t for t, s in states.items() if s == "failed" and t != me)
+    raise AirflowFailException(f"the night failed at: {', '.join(failed) or 'a task'}")
+
+
+# --------------------------------------------------------------------------- the DAG's parts
+def night(default_params: Path) -> Night:
+    """The running task's :class:`Night`."""
+    return Night.of(get_current_context(), default_params)
+
+
+def task_states() -> dict[str, Any]:
+    """The states of the running DAG run's tasks."""
+    ti = get_current_context()["ti"]
+    return ti.get_task_states(dag_id=ti.dag_id, run_ids=[ti.run_id]).get(ti.run_id, {})
+
+
+class Approval(ApprovalOperator):
+    """Airflow's ApprovalOperator, asking the night's question with the plan's timeout (both
+    known at run time only); its answer is kept as XCom ``answer``, also when Reject skips on.
+    ``default_params``: the params file when no Variable names one."""
+
+    def __init__(self, *, default_params: Path, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.default_params = default_params
+
+    def execute(self, context: Any) -> Any:
+        from pipelines.release.approval import run_deadline
+
+        registration = context["ti"].xcom_pull(task_ids="register")
+        question = Night.of(context, self.default_params).ask(registration, run_deadline(context))
+        self.subject, self.body = question.subject, question.body
+        self.response_timeout = question.timeout
+        return super().execute(context)
+
+    def execute_complete(self, context: Any, event: dict[str, Any]) -> Any:
+        from pipelines.records import HoldForApproval, Registration
+        from pipelines.release.approval import answer_of
+
+        if "error" not in event:
+            registration = context["ti"].xcom_pull(task_ids="register") or {}
+            held = Registration.from_dict(registration).plan if registration else None
+            minutes = held.timeout_minutes if isinstance(held, HoldForApproval) else None
+            context["ti"].xcom_push(key="answer", value=answer_of(event, minutes).to_dict())
+        return super().execute_complete(context, event)
+
+
+# --------------------------------------------------------------------------- notifications
+def _default_path(params_default: Path | None) -> Path:
+    """``<paths.reports>/notifications.jsonl`` of the params file in use."""
+    try:
+        pfile = params_file(params_default or Path("params.yaml"))
+    except Exception:  # no API to ask (e.g. called outside a task): the env, then the default
+        value = os.environ.get(PARAMS_VARIABLE)
+        pfile = Path(value) if value else (params_default or Path("params.yaml"))
+    try:
+        from pipelines.config import load_params
+
+        return load_params(pfile).paths.notifications
+    except Exception:  # a broken params file may be what failed: still keep the alert
+        return pfile.resolve().parent / "reports" / "notifications.jsonl"
+
+
+def _promotion_message(dag_id: str, night: str, details: Any) -> str:
+    d = details if isinstance(details, Mapping) else {}
+    model, version = d.get("model", "model"), d.get("version", "?")
+    previous = (d.get("event") or {}).get("previous_champion")
+    was = f" (was v{previous})" if previous else " (first champion)"
+    return f"{dag_id} night {night}: {model} v{version} promoted to champion{was}"
+
+
+class NightNotifier(BaseNotifier):
+    """Append a night event to a JSON-lines file and log it.
+
+    :param event: ``failure`` or ``promotion`` (names the line; picks the default message).
+    :param message: optional Jinja template for the message (rendered with the task context).
+    :param path: file to append to; default ``$RETRAIN_NOTIFICATIONS``, else
+        ``<paths.reports>/notifications.jsonl`` of the params file in use.
+    :param params_default: the params file when neither the Variable nor the env names one.
+    """
+
+    template_fields = ("message",)
+
+    def __init__(
+        self,
+        event: str,
+        message: str | None = None,
+        path: str | Path | None = None,
+        params_default: str | Path | None = None,
+    ) -> None:
+        super().__init__()
+        from pipelines.edges.notify import EVENTS
+
+        if event not in EVENTS:
+            raise ValueError(f"unknown notification event {event!r}; events are {list(EVENTS)}")
+        self.event = event
+        self.message = message
+        self.path = path
+        self.params_default = Path(params_default) if params_default else None
+
+    def target(self) -> Path:
+        if self.path:
+            return Path(self.path)
+        from pipelines.edges.notify import NOTIFICATIONS_ENV
+
+        env = os.environ.get(NOTIFICATIONS_ENV)
+        return Path(env) if env else _default_path(self.params_default)
+
+    def entry(self, context: Mapping[str, Any]) -> dict[str, Any]:
+        """The JSON line for this event (pure apart from an XCom read of the task's result)."""
+        ti = context.get("ti")
+        dag = context.get("dag")
+        dag_id = str(getattr(dag, "dag_id", None) or getattr(ti, "dag_id", "?"))
+        task_id = getattr(ti, "task_id", None)
+        exc = context.get("exception")
+        night: str | None
+        try:
+            night = night_date(context)
+        except Exception:  # a notifier must not fail on a context it did not expect
+            night = None
+        details = None
+        if ti is not None and self.event == "promotion":
+            try:
+                details = ti.xcom_pull(task_ids=task_id)
+            except Exception:
+                details = None
+        message = self.message
+        if not message:
+            if self.event == "promotion":
+                message = _promotion_message(dag_id, str(night), details)
+            else:
+                message = f"{dag_id} night {night}: task {task_id} failed: {exc}"
+        log_url = None
+        try:
+            log_url = ti.log_url if ti is not None else None
+        except Exception:
+            pass
+        from pipelines.edges.notify import notification
+
+        return notification(
+            self.event,
+            message,
+            dag_id=dag_id,
+            run_id=context.get("run_id") or getattr(ti, "run_id", None),
+            task_id=task_id,
+            try_number=getattr(ti, "try_number", None),
+            night=night,
+            error=None if exc is None else type(exc).__name__,
+            details=details,
+            log_url=log_url,
+        )
+
+    def notify(self, context: Any) -> None:
+        from pipelines.edges.notify import append_notification
+
+        entry = self.entry(context)
+        path = append_notification(self.target(), entry)
+        level = self.log.error if self.event == "failure" else self.log.info
+        level("notification (%s) %s [written to %s]", self.event, entry["message"], path)
+
+
+def notifier(event: str, default_params: Path) -> Any:
+    """A task callback that writes ``event`` (failure | promotion) to the notifications file."""
+
+    def callback(context: Any) -> None:
+        NightNotifier(event, params_default=default_params)(context)
+
+    callback.__name__ = f"notify_{event}"
+    return callback
+
+
+def promotion_callback(callbacks: list[Any]) -> Any:
+    """A success callback that runs ``callbacks`` when the task made a new champion (not a
+    held ``register``)."""
+
+    def on_promotion(context: Any) -> None:
+        ti = context["ti"]
+        if moved_champion(ti.xcom_pull(task_ids=ti.task_id)):
+            for callback in callbacks:
+                callback(context)
+
+    return on_promotion

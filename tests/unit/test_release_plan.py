@@ -1,0 +1,119 @@
+"""The release policy, decided once (:func:`pipelines.release.plan.plan`): every combination of
+the gate's verdict, ``deploy.rollout``, ``deploy.approval`` and a human's answer, and the plan
+travelling through the registration file unchanged."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import pytest
+
+from pipelines.config import DeployConfig
+from pipelines.records import (
+    HoldForApproval,
+    HoldForRollout,
+    Promote,
+    Registration,
+    Reject,
+)
+from pipelines.release.plan import BY_HAND, answered, final, plan, rollout_mode
+
+
+@dataclass(frozen=True)
+class Gate:
+    passed: bool
+    reasons: tuple[str, ...] = ("roc_auc +0.01 [+0.004, +0.016]",)
+
+
+@dataclass(frozen=True)
+class Answer:
+    decision: str
+    by: str | None = "reviewer"
+    reason: str = "looked at the report"
+
+
+PASS, FAIL = Gate(True), Gate(False, ("roc_auc worse than the champion",))
+
+
+@pytest.mark.parametrize("rollout", ["direct", "canary", "shadow"])
+@pytest.mark.parametrize("approval", ["none", "required"])
+def test_a_failed_gate_is_rejected_whatever_the_deploy_settings(rollout, approval):
+    step = plan(FAIL, DeployConfig(rollout=rollout, approval=approval))
+    assert step == Reject(reasons=FAIL.reasons, by="gate")
+
+
+@pytest.mark.parametrize(
+    "rollout,expected",
+    [
+        ("direct", Promote(reason=PASS.reasons[0])),
+        ("canary", HoldForRollout(mode="canary", reason=PASS.reasons[0])),
+        ("shadow", HoldForRollout(mode="shadow", reason=PASS.reasons[0])),
+    ],
+)
+def test_a_passed_gate_is_promoted_or_goes_out_beside_the_champion(rollout, expected):
+    deploy = DeployConfig(rollout=rollout)
+    assert plan(PASS, deploy) == expected
+    assert final(expected) == expected
+    assert rollout_mode(expected) == (None if rollout == "direct" else rollout)
+
+
+@pytest.mark.parametrize("rollout", ["direct", "shadow"])
+def test_approval_required_holds_first_and_names_what_an_approval_leads_to(rollout):
+    deploy = DeployConfig(rollout=rollout, approval="required", approval_timeout_minutes=90)
+    step = plan(PASS, deploy)
+    assert isinstance(step, HoldForApproval) and step.timeout_minutes == 90
+    assert step.then == plan(PASS, deploy.model_copy(update={"approval": "none"}))
+    assert final(step) == step.then
+    assert rollout_mode(step) == (None if rollout == "direct" else rollout)
+
+
+def test_an_approval_leads_to_the_held_step_with_who_approved_it():
+    deploy = DeployConfig(rollout="canary", approval="required")
+    held = plan(PASS, deploy)
+    assert isinstance(held, HoldForApproval)
+    yes = answered(held, Answer("approved"))
+    assert yes == HoldForRollout(mode="canary", reason="approved by reviewer: looked at the report")
+    assert plan(PASS, deploy, Answer("approved")) == yes  # the same policy, answer given
+
+
+@pytest.mark.parametrize("decision", ["rejected", "timed_out"])
+def test_a_rejection_or_a_timeout_rejects_by_a_human(decision):
+    held = plan(PASS, DeployConfig(approval="required"))
+    assert isinstance(held, HoldForApproval)
+    by = None if decision == "timed_out" else "on-call"
+    no = answered(held, Answer(decision, by, "not this week"))
+    assert isinstance(no, Reject) and no.by == "human"
+    assert no.reasons == (f"{decision} by {by or 'nobody'}: not this week",)
+
+
+def test_an_answer_without_approval_required_changes_nothing():
+    assert plan(PASS, DeployConfig(), Answer("rejected")) == Promote(reason=PASS.reasons[0])
+
+
+def test_a_version_started_by_hand_follows_the_rollout_setting():
+    assert rollout_mode(plan(BY_HAND, DeployConfig(rollout="shadow"))) == "shadow"
+    assert rollout_mode(plan(BY_HAND, DeployConfig())) is None
+
+
+@pytest.mark.parametrize(
+    "step",
+    [
+        Promote(reason="ok"),
+        HoldForRollout(mode="shadow", reason="ok"),
+        Reject(reasons=("a", "b"), by="human"),
+        HoldForApproval(then=HoldForRollout(mode="canary", reason="ok"), timeout_minutes=60),
+        None,
+    ],
+)
+def test_the_plan_travels_in_the_registration_file_unchanged(step):
+    reg = Registration("m", "2", "pass", "1", "run", {"kind": "registration"}, step)
+    back = Registration.from_dict(json.loads(json.dumps(reg.to_dict())))
+    assert back == reg and back.held_for_approval == isinstance(step, HoldForApproval)
+
+
+def test_a_plan_with_an_unknown_kind_is_refused_with_its_name():
+    reg = Registration("m", "2", "pass", "1", "run").to_dict()
+    reg["plan"] = {"kind": "yolo"}
+    with pytest.raises(ValueError, match="yolo"):
+        Registration.from_dict(reg)
