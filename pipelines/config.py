@@ -331,6 +331,12 @@ class MonitorConfig(_Frozen):
     """`retrain monitor` / the `retrain_monitor` DAG: live drift and live performance."""
 
     window_hours: float = Field(24.0, gt=0.0, description="judge the predictions of this span")
+    outcome_horizon_hours: float = Field(
+        24.0,
+        gt=0.0,
+        description="land outcomes that arrive within this span of their answer; a pass reads "
+        "the log over max(window_hours, this) and no further back",
+    )
     min_rows: int = Field(200, ge=10, description="fewer logged predictions: no drift verdict")
     min_labelled_rows: int = Field(200, ge=10, description="fewer joined labels: no performance")
     metric: Literal["roc_auc", "accuracy", "f1", "precision", "recall"] = "roc_auc"

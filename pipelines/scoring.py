@@ -1,7 +1,9 @@
-"""The one code path that turns records into probabilities, shared by the server and the gate.
+"""The offline reference: a logged model's own ``predict_proba``, loaded by MLflow.
 
-The gate's serving check loads a model version through :func:`load_scorer` and compares its
-predictions with the offline ones, so a model that cannot be served is never promoted.
+What serving answers (the compiled scorer, :mod:`pipelines.serve.fastpath`) is held against
+this reference: by the gate (:mod:`pipelines.stages.gate.evidence`, which scores with the
+compiled scorer and checks it against the evaluation's offline predictions), by deploy's smoke
+test, by ``retrain reproduce`` and by the parity tests.
 """
 
 from __future__ import annotations
@@ -35,18 +37,3 @@ def load_scorer(model_uri: str, dataset: DatasetConfig) -> Scorer:
     import mlflow.sklearn
 
     return Scorer(mlflow.sklearn.load_model(model_uri), dataset, model_uri)
-
-
-def serving_check(
-    scorer: Scorer, frame: pd.DataFrame, expected: np.ndarray, tol: float = 1e-6
-) -> tuple[bool, str]:
-    """Do the served predictions equal the offline ones on ``frame``?"""
-    got = scorer.predict_proba(frame)
-    if got.shape != expected.shape:
-        return False, f"served {got.shape} predictions for {expected.shape} offline ones"
-    diff = float(np.max(np.abs(got - expected))) if len(got) else 0.0
-    ok = diff <= tol
-    return ok, (
-        f"{scorer.model_uri}: {len(got)} predictions, max |served - offline| = {diff:.2e}"
-        f" ({'within' if ok else 'beyond'} {tol:g})"
-    )

@@ -64,7 +64,7 @@ def read_outcomes(path: Path, params: Params) -> pd.DataFrame:
 
 
 def feed_outcomes(path: Path, params: Params) -> LabelsResult:
-    from pipelines.serve import predlog
+    from pipelines.predlog import readers as predlog
 
     outcomes = read_outcomes(path, params)
     logged = predlog.read_predictions(params)[["request_id", "row"]].drop_duplicates()

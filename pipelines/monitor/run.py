@@ -99,12 +99,18 @@ def run_monitor(
 ) -> MonitorResult:
     from pipelines.edges import registry
     from pipelines.monitor import metrics
-    from pipelines.serve import predlog
+    from pipelines.predlog import readers as predlog
 
     now = now or datetime.now(UTC)
-    since = now - timedelta(hours=params.monitor.window_hours)
-    preds = predlog.read_predictions(params, since)
-    labelled = predlog.joined(params, since)
+    cfg = params.monitor
+    since = now - timedelta(hours=cfg.window_hours)
+    # the log is read once per pass, over the span the pass needs and no further back
+    span_preds, span_feedback = predlog.read_span(
+        params, now - timedelta(hours=max(cfg.window_hours, cfg.outcome_horizon_hours))
+    )
+    span_labelled = predlog.join(span_preds, span_feedback)
+    preds = span_preds[span_preds["ts"] >= pd.Timestamp(since)]
+    labelled = span_labelled[span_labelled["ts"] >= pd.Timestamp(since)]
     reference = reference_frame(params)
     champion = registry.champion_version(params)
     verdict = assess_live(
@@ -136,7 +142,7 @@ def run_monitor(
         log.error("monitor: publishing to the Pushgateway failed: %s", err)
         result.published = [str(out / "metrics.prom")]
     if land:
-        result.landed_rows, result.landed_to = land_outcomes(params, now)
+        result.landed_rows, result.landed_to = land_outcomes(params, now, span_labelled)
     if mlflow:
         result.mlflow_run = log_to_mlflow(params, result)
     write_json(out / "verdict.json", {**verdict.to_dict(), "result": result.to_dict()})
@@ -160,35 +166,44 @@ def open_day(params: Params, start: date) -> str:
     return day.isoformat()
 
 
-def land_outcomes(params: Params, now: datetime) -> tuple[int, str | None]:
-    """Outcomes not landed before (of any age) become rows of ``<landing>/<day>.parquet``, the
-    first night not accepted yet; the keys landed are kept (``paths.landed_keys``), so a late or
-    re-sent outcome is landed once. Under the workspace lock:
-    a night ingesting meanwhile is never handed a half-written batch."""
+def land_outcomes(
+    params: Params, now: datetime, labelled: pd.DataFrame | None = None
+) -> tuple[int, str | None]:
+    """Outcomes not landed before become rows of ``<landing>/<day>.parquet``, the first night
+    not accepted yet. ``labelled``: the answers with their outcomes that this pass read (default:
+    read them over ``monitor.outcome_horizon_hours``); an outcome that arrives later than that
+    after its answer stays in the log, not landed. The keys landed are kept
+    (``paths.landed_keys``, pruned to the span read), so a late or re-sent outcome is landed
+    once. Under the workspace lock: a night ingesting meanwhile is never handed a half-written
+    batch."""
     from pipelines.files import write_atomic
     from pipelines.lock import night_lock
-    from pipelines.serve import predlog
 
+    if labelled is None:
+        from pipelines.predlog import readers as predlog
+
+        horizon = timedelta(hours=params.monitor.outcome_horizon_hours)
+        labelled = predlog.joined(params, now - horizon)
     keys_file = params.paths.landed_keys
+    key = ["request_id", "row"]
     with night_lock(params):
-        labelled = predlog.joined(params)
         labelled = labelled[labelled["arm"] != "shadow"]
-        if keys_file.is_file():
-            done = pd.read_parquet(keys_file)
-            hit = labelled.merge(done.assign(_done=True), on=["request_id", "row"], how="left")
-            labelled = labelled[hit["_done"].isna().to_numpy()]
-        if labelled.empty:
+        seen = labelled[key].drop_duplicates()
+        done = pd.read_parquet(keys_file) if keys_file.is_file() else pd.DataFrame(columns=key)
+        hit = labelled.merge(done.assign(_done=True), on=key, how="left")
+        new = labelled[hit["_done"].isna().to_numpy()]
+        if new.empty:
             return 0, None
-        rows = landing_rows(labelled, params)
+        rows = landing_rows(new, params)
         dst = params.paths.landing / f"{open_day(params, now.date())}.parquet"
         if dst.is_file():  # a batch for that night already waits: the outcomes join it
             rows = pd.concat([pd.read_parquet(dst), rows], ignore_index=True)
-        keys = labelled[["request_id", "row"]].drop_duplicates()
-        if keys_file.is_file():
-            keys = pd.concat([pd.read_parquet(keys_file), keys], ignore_index=True)
+        # keys of answers older than the span read will never be read again: not kept
+        kept = done.merge(seen, on=key, how="inner")
+        keys = pd.concat([kept, new[key].drop_duplicates()], ignore_index=True)
         write_atomic(dst, lambda tmp: rows.to_parquet(tmp, index=False))
         write_atomic(keys_file, lambda tmp: keys.to_parquet(tmp, index=False))
-    return len(landing_rows(labelled, params)), str(dst)
+    return len(landing_rows(new, params)), str(dst)
 
 
 def log_to_mlflow(params: Params, result: MonitorResult) -> str:

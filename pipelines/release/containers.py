@@ -32,8 +32,15 @@ CONTAINER_PORT = 8080
 # the image's runtime: these and their dependencies, pinned to the versions of this virtualenv
 RUNTIME_ROOTS = ("scikit-learn", "pandas", "skops", "pyyaml", "orjson", "uvicorn", "httptools",
                  "uvloop", "prometheus-client")  # fmt: skip
-# pipelines/ files the serving runtime imports besides pipelines/serve/
-RUNTIME_FILES = ("__init__.py", "seams.py")
+# pipelines/ files the serving runtime imports besides pipelines/serve/: the prediction log's
+# writer and its storage (its readers are the monitor's, not serving's)
+RUNTIME_FILES = (
+    "__init__.py",
+    "seams.py",
+    "predlog/__init__.py",
+    "predlog/sinks.py",
+    "predlog/writer.py",
+)
 
 
 class DeployError(RuntimeError):
@@ -163,6 +170,7 @@ def copy_runtime(dst: Path) -> list[Path]:
     (pkg / "serve").mkdir(parents=True, exist_ok=True)
     copied = []
     for f in RUNTIME_FILES:
+        (pkg / f).parent.mkdir(parents=True, exist_ok=True)
         copied.append(Path(shutil.copy2(PIPELINES / f, pkg / f)))
     for module in sorted(SERVE.glob("*.py")):
         copied.append(Path(shutil.copy2(module, pkg / "serve" / module.name)))

@@ -6,7 +6,7 @@ Endpoints: ``POST /predict`` (one record as a JSON object, or a batch as a JSON 
 data version, image tag, canary) and ``GET /metrics`` (Prometheus).
 
 Every answer carries a ``request_id`` (the ``X-Request-ID`` header, else generated) and the model
-version, and is appended to the prediction log (:mod:`pipelines.serve.predlog`) off the hot path.
+version, and is appended to the prediction log (:mod:`pipelines.predlog`) off the hot path.
 With a canary beside the champion (the registry alias ``canary``, its mode and share in the
 version's tags), a stable hash of the request id sends ``share`` of requests to the canary; in
 shadow mode every request is also scored by the challenger after the answer, and only logged.
@@ -40,11 +40,11 @@ from typing import Any
 import orjson
 
 from pipelines import seams
+from pipelines.predlog.writer import PredictionLog
 from pipelines.serve.batching import MicroBatcher
 from pipelines.serve.inputs import InputError, parse_outcomes
 from pipelines.serve.metrics import ServingMetrics
 from pipelines.serve.model import LoadedModel, ModelHolder, ServingSpec
-from pipelines.serve.predlog import PredictionLog
 
 log = logging.getLogger("pipelines.serve")
 

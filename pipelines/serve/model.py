@@ -262,6 +262,23 @@ def download_model(tracking_uri: str, name: str, version: str, dst: Path) -> str
     )
 
 
+def load_model_uri(
+    tracking_uri: str, model_uri: str, spec: ServingSpec, version: str
+) -> LoadedModel:
+    """Load and compile any MLflow model URI (``runs:/...``, ``models:/NAME@alias``) exactly as
+    serving loads a registered version: the gate judges what would serve."""
+    import mlflow.artifacts
+
+    tmp = Path(tempfile.mkdtemp(prefix=f"score-v{version}-"))
+    try:
+        local = mlflow.artifacts.download_artifacts(
+            artifact_uri=model_uri, dst_path=str(tmp), tracking_uri=tracking_uri
+        )
+        return load_model_dir(Path(local), spec, version, source=model_uri)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def data_versions(tags: dict[str, str]) -> dict[str, str]:
     """The data versions a model version was trained/judged on, from its lineage tags."""
     return {k.split(".", 1)[1]: v for k, v in tags.items() if k.startswith("data_version.")}

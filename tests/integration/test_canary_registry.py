@@ -18,8 +18,8 @@ from pipelines.config import Params, parse_params
 from pipelines.edges import registry
 from pipelines.edges.notify import read_notifications
 from pipelines.records import HoldForRollout
-from pipelines.release.plan import BY_HAND, plan
 from pipelines.release.canary import control
+from pipelines.release.plan import BY_HAND, plan
 from tests.unit.test_canary_decide import answers, population
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -69,7 +69,8 @@ def tags(params: Params, version: str) -> dict[str, str]:
 
 def serve_and_label(params: Params, version: str, n: int, champion: float, canary: float):
     """Answers of both arms written by the real prediction log, then their outcomes fed back."""
-    from pipelines.serve.predlog import PredictionLog, record_outcomes
+    from pipelines.predlog.readers import record_outcomes
+    from pipelines.predlog.writer import PredictionLog
 
     log = PredictionLog(params.prediction_log)
     frames = [

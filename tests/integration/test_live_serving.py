@@ -13,7 +13,7 @@ import time
 import pytest
 
 from pipelines.edges import registry
-from pipelines.serve import predlog
+from pipelines.predlog import readers as predlog
 from tests.integration.test_redeploy import Traffic
 from tests.model.test_serve_parity import registry_params
 

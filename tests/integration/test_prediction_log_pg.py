@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipelines.serve import predlog
-from pipelines.serve.predlog import PredictionLog
+from pipelines.predlog import readers as predlog
+from pipelines.predlog.writer import PredictionLog
 
 pytestmark = pytest.mark.integration
 URL = "postgresql://postgres@127.0.0.1:5432/test"

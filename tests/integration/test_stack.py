@@ -386,7 +386,8 @@ def test_answers_and_outcomes_reach_postgres_and_the_monitor_reaches_prometheus(
     status, ack = _request(stack.serving + "/feedback", {"outcomes": outcomes}, headers=token)
     assert status == 202 and ack == {"accepted": 8}, ack
     script = (
-        "from pipelines.config import load_params; from pipelines.serve import predlog; "
+        "from pipelines.config import load_params; "
+        "from pipelines.predlog import readers as predlog; "
         "p = load_params('params.yaml'); j = predlog.joined(p); "
         f"print(p.prediction_log.split('@')[-1], int((j.request_id == {rid!r}).sum()))"
     )

@@ -14,11 +14,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipelines.serve import predlog
+from pipelines.predlog import readers as predlog
+from pipelines.predlog import sinks
+from pipelines.predlog.writer import PredictionLog
 from pipelines.serve.app import ServingApp
 from pipelines.serve.fastpath import CompiledScorer, frame_records
 from pipelines.serve.model import LoadedModel, ModelHolder, ServingSpec
-from pipelines.serve.predlog import PredictionLog
 
 pytestmark = pytest.mark.filterwarnings("ignore:Using `httpx`")
 
@@ -214,11 +215,11 @@ def test_a_failing_sink_keeps_rows_for_the_next_write(params, tmp_path):
     log = PredictionLog(str(blocker), flush_seconds=60)
     log.append("r", "1", "champion", [rec], np.array([0.5]))
     assert log.flush() == 0 and log.failures == 1 and log.pending == 1
-    log.sink = predlog.FolderSink(tmp_path / "ok")
+    log.sink = sinks.FolderSink(tmp_path / "ok")
     assert log.flush() == 1 and log.pending == 0
     log.close()
 
 
 def test_unsupported_location_is_named():
-    with pytest.raises(predlog.LogError, match="s3://bucket"):
-        predlog.open_sink("s3://bucket/log")
+    with pytest.raises(sinks.LogError, match="s3://bucket"):
+        sinks.open_sink("s3://bucket/log")

@@ -262,7 +262,7 @@ def _assess(
         return None
     champion = registry.champion_version(params)
     if rows is None:
-        from pipelines.serve.predlog import joined
+        from pipelines.predlog.readers import joined
 
         rows = joined(params, since=canary.started)
     d = decide(

@@ -1,10 +1,12 @@
 """The gate's edge: collect what the gate judges from the stage results and the registry.
 
-The challenger's evaluation and fairness come from the `evaluate` and `fairness` stages. The
-champion (if any) is loaded from the registry and scored on the *same* evaluation rows, so the
-comparison is paired; the challenger is also loaded back from the tracking server through the
-serving code path and must reproduce its offline predictions. Every file comes from
-``params.paths``; what was gathered is written to ``evidence.json`` beside the decision.
+The challenger's evaluation and fairness come from the `evaluate` and `fairness` stages. Both
+models are scored the way serving scores them: loaded from the tracking server and compiled by
+the serving code (:func:`pipelines.serve.model.load_model_uri`). The champion (if any) is scored
+on the *same* evaluation rows, so the comparison is paired and judges what actually serves; the
+challenger's compiled predictions must reproduce its offline ones (``serving`` check, within
+1e-6), so a model that cannot be served as it was evaluated is never promoted. Every file comes
+from ``params.paths``; what was gathered is written to ``evidence.json`` beside the decision.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ SERVING_SAMPLE = 500
 def gather_evidence(params: Params) -> Evidence:
     from pipelines.data import labels, read_parquet
     from pipelines.edges import registry
-    from pipelines.scoring import load_scorer, serving_check
+    from pipelines.serve.model import ServingSpec, load_model_uri
     from pipelines.stages.evaluate import Evaluation, evaluate_scores, paired_bootstrap_differences
     from pipelines.stages.fairness import FairnessResult, assess_fairness
 
@@ -43,14 +45,15 @@ def gather_evidence(params: Params) -> Evidence:
     y = labels(eval_df, params.dataset)
     proba_new = predictions["proba"].to_numpy()
 
-    # serving path: the logged model, loaded back the way the server loads it
+    # serving path: the logged model, loaded back and compiled the way the server does it
+    spec = ServingSpec.from_params(params)
+    uri = record["model_uri"]
     sample = eval_df.head(SERVING_SAMPLE)
     try:
-        ok, detail = serving_check(
-            load_scorer(record["model_uri"], params.dataset), sample, proba_new[: len(sample)]
-        )
+        served = load_model_uri(params.tracking_uri, uri, spec, "challenger")
+        ok, detail = serving_check(served.scorer, uri, sample, proba_new[: len(sample)])
     except Exception as err:  # noqa: BLE001 - any failure to serve is a failed check
-        ok, detail = False, f"{record['model_uri']}: cannot be served: {type(err).__name__}: {err}"
+        ok, detail = False, f"{uri}: cannot be served: {type(err).__name__}: {err}"
 
     champion = registry.champion_version(params)
     extra: dict[str, Any] = {"champion_version": champion}
@@ -59,8 +62,10 @@ def gather_evidence(params: Params) -> Evidence:
     champ_by_attr: dict[str, dict[str, float]] = {}
     diffs: dict[str, Interval] = {}
     if champion is not None:
-        scorer = load_scorer(f"models:/{params.mlflow.registered_model}@champion", params.dataset)
-        proba_old = scorer.predict_proba(eval_df)
+        champ_uri = f"models:/{params.mlflow.registered_model}@champion"
+        proba_old = load_model_uri(
+            params.tracking_uri, champ_uri, spec, champion
+        ).scorer.predict_frame(eval_df)
         champ_eval = evaluate_scores(y, proba_old, params.evaluate)
         champ_metrics = dict(champ_eval.metrics)
         y_pred_old = (proba_old >= params.evaluate.decision_threshold).astype(np.int64)
@@ -99,6 +104,22 @@ def gather_evidence(params: Params) -> Evidence:
     }
     write_text(paths.gate_evidence, json.dumps(extra, indent=2, default=float) + "\n")
     return ev
+
+
+def serving_check(
+    scorer: Any, uri: str, frame: Any, expected: np.ndarray, tol: float = 1e-6
+) -> tuple[bool, str]:
+    """Do the compiled scorer's predictions on ``frame`` (through the server's record path)
+    equal the offline ones?"""
+    got = scorer.predict_frame(frame)
+    if got.shape != expected.shape:
+        return False, f"served {got.shape} predictions for {expected.shape} offline ones"
+    diff = float(np.max(np.abs(got - expected))) if len(got) else 0.0
+    ok = diff <= tol
+    return ok, (
+        f"{uri} ({scorer.mode} scorer): {len(got)} predictions, max |served - offline| = "
+        f"{diff:.2e} ({'within' if ok else 'beyond'} {tol:g})"
+    )
 
 
 def _worst(fairness: FairnessResult, params: Params) -> dict[str, float]:
