@@ -4,9 +4,9 @@ Everything a user tunes lives in the params file. It is read here, validated aga
 pydantic models that forbid unknown keys, and handed to the stage cores as typed objects. A bad
 file fails with one :class:`ConfigError` that names the file and the dotted key.
 
-:class:`Paths` (``params.paths``) builds every file and folder the pipeline reads or writes;
-no other module spells a workspace path. The module is over 400 lines on purpose: it is the
-one schema of params.yaml and the one layout of the workspace, and both read best whole.
+:attr:`Params.paths` resolves the workspace's folders into :class:`pipelines.paths.Paths`,
+the one module that spells a workspace path. The module is over 400 lines on purpose: it is the
+one schema of params.yaml, and it reads best whole.
 
 Nothing here knows about a particular dataset: the dataset section describes columns, target,
 positive label and sensitive attributes, so another tabular binary-classification dataset runs
@@ -16,13 +16,14 @@ with its own params file and suite.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from pipelines.paths import Paths
 
 DEFAULT_PARAMS = "params.yaml"
 PARAMS_ENV = "RETRAIN_PARAMS"
@@ -443,185 +444,6 @@ class Params(_Frozen):
         if uri.startswith(prefix) and not uri.startswith(prefix + "/"):
             uri = prefix + str(self.root / uri[len(prefix) :])  # relative to the workspace
         return uri
-
-
-@dataclass(frozen=True)
-class Paths:
-    """The workspace layout: every path the stages, the night, the edges and serving use.
-
-    Folders come from ``paths:`` and ``nightly:`` in params.yaml; file names inside them are
-    fixed here and nowhere else (``dvc.yaml`` spells the same names for DVC).
-    """
-
-    root: Path
-    data: Path
-    reports: Path
-    models: Path
-    suite: Path
-    landing: Path
-    quarantine: Path
-    live: Path  # the prediction log's folder (local default)
-
-    # ---- data
-    @property
-    def raw(self) -> Path:
-        return self.data / "raw"
-
-    @property
-    def prepared_reference(self) -> Path:
-        return self.data / "prepared" / "reference.parquet"
-
-    @property
-    def prepared_current(self) -> Path:
-        return self.data / "prepared" / "current.parquet"
-
-    @property
-    def accepted(self) -> Path:
-        """Accepted batches, one ``<date>.parquet`` per night (DVC-tracked as a folder)."""
-        return self.data / "accepted"
-
-    def accepted_batch(self, day: str) -> Path:
-        return self.accepted / f"{day}.parquet"
-
-    @property
-    def window_train(self) -> Path:
-        return self.data / "window" / "train.parquet"
-
-    @property
-    def window_eval(self) -> Path:
-        return self.data / "window" / "eval.parquet"
-
-    @property
-    def processed(self) -> Path:
-        """Original files of accepted batches, kept as they landed."""
-        return self.landing / "processed"
-
-    @property
-    def lock(self) -> Path:
-        """The workspace lock: one night at a time, across processes and hosts sharing it."""
-        return self.data / ".nightly.lock"
-
-    # ---- the live loop: the monitor's verdicts, the outcomes already landed as batches
-    @property
-    def monitor(self) -> Path:
-        return self.reports / "monitor"
-
-    @property
-    def landed_keys(self) -> Path:
-        """``request_id, row`` of every outcome the monitor has landed (each lands once)."""
-        return self.live / "landed.parquet"
-
-    @property
-    def canary(self) -> Path:
-        return self.reports / "canary"
-
-    # ---- models
-    @property
-    def model(self) -> Path:
-        return self.models / "model"
-
-    @property
-    def serving(self) -> Path:
-        return self.models / "serving"
-
-    # ---- stage reports: reports/<stage>/...
-    def stage(self, name: str) -> Path:
-        return self.reports / name
-
-    @property
-    def validation_json(self) -> Path:
-        return self.stage("validate") / "validation.json"
-
-    @property
-    def validation_docs(self) -> Path:
-        """Great Expectations Data Docs of the last validation (a folder GX writes)."""
-        return self.stage("validate") / "validation_docs"
-
-    @property
-    def drift_result(self) -> Path:
-        return self.stage("drift") / "drift.json"
-
-    @property
-    def train_record(self) -> Path:
-        return self.stage("train") / "train.json"
-
-    @property
-    def evaluation(self) -> Path:
-        return self.stage("evaluate") / "evaluation.json"
-
-    @property
-    def predictions(self) -> Path:
-        return self.stage("evaluate") / "predictions.parquet"
-
-    @property
-    def fairness(self) -> Path:
-        return self.stage("fairness") / "fairness.json"
-
-    @property
-    def gate_decision(self) -> Path:
-        return self.stage("gate") / "decision.json"
-
-    @property
-    def gate_evidence(self) -> Path:
-        return self.stage("gate") / "evidence.json"
-
-    @property
-    def gate_report(self) -> Path:
-        return self.stage("gate") / "report.html"
-
-    @property
-    def gate_markdown(self) -> Path:
-        return self.stage("gate") / "report.md"
-
-    @property
-    def registration(self) -> Path:
-        return self.stage("register") / "registration.json"
-
-    @property
-    def reports_to_open(self) -> tuple[Path, ...]:
-        """The reports a person opens after a run (HTML and plots), in pipeline order."""
-        return (
-            self.validation_docs,  # a Data Docs folder: its validation page
-            self.stage("drift") / "drift.html",
-            self.stage("evaluate") / "plots" / "roc.png",
-            self.stage("fairness") / "plots" / "fairness.png",
-            self.gate_markdown,
-            self.gate_report,
-        )
-
-    # ---- the night, the registry, serving
-    @property
-    def nights(self) -> Path:
-        return self.reports / "nights"
-
-    def night(self, day: str) -> Path:
-        return self.nights / day
-
-    def night_record(self, day: str) -> Path:
-        return self.night(day) / "summary.json"
-
-    @property
-    def night_state(self) -> Path:
-        return self.nights / "state.json"
-
-    @property
-    def registry_history(self) -> Path:
-        return self.reports / "registry" / "history.jsonl"
-
-    @property
-    def deploy_history(self) -> Path:
-        return self.reports / "deploy" / "history.jsonl"
-
-    @property
-    def deploy_state(self) -> Path:
-        return self.serving / "state.json"
-
-    @property
-    def notifications(self) -> Path:
-        return self.reports / "notifications.jsonl"
-
-    def reproduction(self, version: str) -> Path:
-        return self.reports / "reproduce" / f"v{version}"
 
 
 def _format_errors(err: ValidationError, source: str) -> str:

@@ -119,7 +119,7 @@ def unseen_by_champion(params: Params, source: pd.DataFrame) -> pd.DataFrame:
 
     champion = registry.champion_version(params)
     promoted_on = None
-    for f in sorted((params.paths.reports / "nights").glob("*/summary.json")):
+    for f in sorted(params.paths.nights.glob("*/summary.json")):
         rec = read_json(f)
         if champion is not None and str(rec.get("promoted")) == champion:
             promoted_on = rec["date"]
@@ -201,8 +201,7 @@ def run_loop(params: Params, progress: Progress = print) -> dict[str, Any]:
     from pipelines.release import deploy
     from pipelines.release.canary import control
 
-    out_dir = params.paths.reports / "loop"
-    done = read_json(out_dir / "summary.json")
+    done = read_json(params.paths.loop_summary)
     if done:
         progress(loop_table(done))
         return dict(done)
@@ -225,7 +224,7 @@ def run_loop(params: Params, progress: Progress = print) -> dict[str, Any]:
         answered = send_traffic(client, drifted, params, "loop-a")
         progress("  their outcomes arrive late: half by POST /feedback, half by file")
         time.sleep(params.serve.flush_seconds * 2 + 0.5)  # the log is written off the hot path
-        feed_back(client, answered, params, out_dir / "outcomes")
+        feed_back(client, answered, params, params.paths.loop_outcomes)
         verdict = run_monitor(params)
         v = verdict.verdict
         progress(f"  monitor: {v.summary()}")
@@ -264,7 +263,7 @@ def run_loop(params: Params, progress: Progress = print) -> dict[str, Any]:
         wait_for(lambda: client.get("/version").get("canary") is not None, 60)
         answered = send_traffic(client, more, params, "loop-b")
         time.sleep(params.serve.flush_seconds * 2 + 0.5)
-        feed_back(client, answered, params, out_dir / "outcomes")
+        feed_back(client, answered, params, params.paths.loop_outcomes)
         decision = control.decide_and_act(params)
         res["canary_decision"] = decision
         progress(f"  canary: {decision.get('verdict')}: {'; '.join(decision.get('reasons', []))}")
@@ -290,7 +289,7 @@ def loop_params(params: Params) -> Params:
     raw.setdefault("window", {})["last_batches"] = params.simulate.loop.last_batches
     raw["window"]["holdout_fraction"] = params.simulate.loop.holdout_fraction
     raw["window"]["include_reference"] = params.simulate.loop.include_reference
-    dst = params.root / ".loop-params.yaml"
+    dst = params.paths.loop_params
     dst.write_text(yaml.safe_dump(raw, sort_keys=False))
     return load_params(dst)
 
@@ -324,7 +323,7 @@ def _ready(address: str) -> bool:
 
 def _finish(params: Params, res: dict[str, Any], t0: float, progress: Progress) -> dict[str, Any]:
     res["seconds"] = round(time.perf_counter() - t0, 1)
-    write_json(params.paths.reports / "loop" / "summary.json", res, strict=False)
+    write_json(params.paths.loop_summary, res, strict=False)
     progress("\n" + loop_table(res))
     return res
 

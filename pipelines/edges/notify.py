@@ -150,7 +150,7 @@ def publish_night(
             client.log_artifact(run_id, str(gate_report), artifact_path="gate")
         client.set_tag(run_id, "challenger_run_id", challenger)
         client.set_tag(challenger, "night", day)
-        summary = night_dir / "summary.json"
+        summary = params.paths.night_record(day)
         if summary.is_file():
             client.log_artifact(challenger, str(summary), artifact_path="night")
         exp = client.get_run(challenger).info.experiment_id

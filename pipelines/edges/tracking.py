@@ -44,7 +44,7 @@ def side_experiment(params: Params, client: Any, suffix: str) -> str:
     uri = params.tracking_uri
     location = None
     if uri.startswith(("sqlite:", "file:")):
-        location = (params.root / "mlartifacts").as_uri()
+        location = params.paths.artifacts.as_uri()
     return str(client.create_experiment(name, artifact_location=location))
 
 
@@ -62,7 +62,7 @@ def setup(params: Params) -> str:
     if exp is None:
         location = None
         if uri.startswith("sqlite:") or uri.startswith("file:"):
-            location = (params.root / "mlartifacts").as_uri()
+            location = params.paths.artifacts.as_uri()
         exp_id = mlflow.create_experiment(params.mlflow.experiment, artifact_location=location)
     else:
         exp_id = exp.experiment_id

@@ -73,8 +73,7 @@ def evaluated_baseline(params: Params, version: str | None) -> float | None:
     night is in this workspace."""
     if version is None:
         return None
-    nights = params.paths.reports / "nights"
-    for f in sorted(nights.glob("*/summary.json"), reverse=True):
+    for f in sorted(params.paths.nights.glob("*/summary.json"), reverse=True):
         rec = read_json(f)
         if rec.get("challenger") and str(rec["challenger"].get("version")) == version:
             m = (rec["challenger"].get("metrics") or {}).get(params.monitor.metric)
@@ -85,8 +84,7 @@ def evaluated_baseline(params: Params, version: str | None) -> float | None:
 
 
 def last_night(params: Params) -> dict[str, Any] | None:
-    nights = params.paths.reports / "nights"
-    for f in sorted(nights.glob("*/summary.json"), reverse=True):
+    for f in sorted(params.paths.nights.glob("*/summary.json"), reverse=True):
         rec = read_json(f)
         if rec.get("outcome") and rec.get("finished_at"):
             at = datetime.fromisoformat(rec["finished_at"]).timestamp()
@@ -122,30 +120,30 @@ def run_monitor(
         champion_version=champion,
         at=now.isoformat(timespec="seconds"),
     )
-    out = params.paths.monitor
+    out = params.paths.monitor_out()
     result = MonitorResult(verdict)
-    result.reports["verdict"] = str(write_json(out / "verdict.json", verdict.to_dict()))
-    result.reports["markdown"] = str(write_text(out / "report.md", report_markdown(verdict)))
+    result.reports["verdict"] = str(write_json(out.verdict, verdict.to_dict()))
+    result.reports["markdown"] = str(write_text(out.markdown, report_markdown(verdict)))
     if verdict.drift is not None:
         from pipelines.stages.drift.evidently_engine import write_html_report
 
         html = write_html_report(
-            reference, live_frame(preds, params), params.dataset, params.drift, out / "drift.html"
+            reference, live_frame(preds, params), params.dataset, params.drift, out.drift_report
         )
         result.reports["drift_html"] = str(html)
     share = canary_share(params)
     reg = metrics.registry_of(verdict, last_night(params), share, now.timestamp())
     try:
         gateway = os.environ.get(PUSHGATEWAY_ENV) or params.monitor.pushgateway
-        result.published = metrics.publish(reg, out / "metrics.prom", gateway)
+        result.published = metrics.publish(reg, out.metrics, gateway)
     except OSError as err:  # a gateway down must not hide the verdict
         log.error("monitor: publishing to the Pushgateway failed: %s", err)
-        result.published = [str(out / "metrics.prom")]
+        result.published = [str(out.metrics)]
     if land:
         result.landed_rows, result.landed_to = land_outcomes(params, now, span_labelled)
     if mlflow:
         result.mlflow_run = log_to_mlflow(params, result)
-    write_json(out / "verdict.json", {**verdict.to_dict(), "result": result.to_dict()})
+    write_json(out.verdict, {**verdict.to_dict(), "result": result.to_dict()})
     return result
 
 

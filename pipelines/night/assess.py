@@ -68,12 +68,12 @@ def assess(
 
     rec = load_record(params, day)
     progress(f"[{day}] drift")
-    out = params.paths.night(day) / "drift"
+    out = params.paths.night_drift(day)
     current = read_parquet(params.paths.accepted_batch(day))
     reference = reference_before(params, day)
     dr = drift.detect_drift(reference, current, params.dataset, params.drift)
     drift.write_result(dr, out)
-    report = out / "drift.html"
+    report = out.report
     drift.write_html_report(reference, current, params.dataset, params.drift, report)
     rec.drift = {
         "dataset_drift": dr.drifted,

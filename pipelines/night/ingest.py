@@ -90,8 +90,9 @@ def ingest(
         progress(f"[{day}] validate {batch}")
         suite = validate.load_suite(params.paths.suite)
         result = validate.validate_file(batch, suite, params)
-        vjson = write_json(night_dir / "validation.json", result.to_dict(), strict=False)
-        docs = night_dir / "validation_docs"
+        out = params.paths.night_validation(day)
+        vjson = write_json(out.result, result.to_dict(), strict=False)
+        docs = out.docs
         page = validate.write_report(result, docs, f"Validation of batch {day}")
         rec.rows = result.n_rows
         rec.validation = {

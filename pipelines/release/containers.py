@@ -243,7 +243,7 @@ def build_image(
         if image_labels(engine, tag).get("retrain.run.id") == run_id:
             return tag, 0.0  # the same model version (same run) is in that image already
     t0 = time.perf_counter()
-    ctx = params.paths.serving / "build" / f"v{version}"
+    ctx = params.paths.image_context(version)
     args = prepare_context(params, version, ctx)
     args["IMAGE_TAG"] = tag
     args["BASE_IMAGE"] = base_image(engine, base)

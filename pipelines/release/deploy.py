@@ -359,13 +359,13 @@ def start_local_server(params: Params, address: str) -> int:
     host, port = address.rsplit(":", 1)
     d = params.paths.serving
     d.mkdir(parents=True, exist_ok=True)
-    log = open(d / "serve.log", "ab")  # noqa: SIM115 - handed to the child
+    log = open(params.paths.serve_log, "ab")  # noqa: SIM115 - handed to the child
+    pfile = ["--params", str(params.file)] if params.file else []
     proc = subprocess.Popen(
-        [sys.executable, "-m", "pipelines.cli", "serve", "--host", host, "--port", port,
-         "--params", str(params.root / "params.yaml")],
+        [sys.executable, "-m", "pipelines.cli", "serve", "--host", host, "--port", port, *pfile],
         cwd=params.root, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )  # fmt: skip
-    (d / "serve.pid").write_text(str(proc.pid))
+    params.paths.serve_pid.write_text(str(proc.pid))
     return proc.pid
 
 

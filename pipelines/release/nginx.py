@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 
 def nginx_prefix(params: Params) -> Path:
-    return params.paths.serving / "nginx"
+    return params.paths.nginx
 
 
 def _nginx() -> str:

@@ -28,7 +28,7 @@ LAYERS = {
     "demo": 5,  # what simulates data and users: scenarios, the series, the live loop
     "app": 6,  # cli, reproduce, the Airflow adapter
 }
-FOUNDATION = {"config", "records", "files", "data", "scoring", "seams", "lock", "__init__"}
+FOUNDATION = {"config", "paths", "records", "files", "data", "scoring", "seams", "lock", "__init__"}
 APP = {"cli", "reproduce", "airflow_adapter"}
 # The domain: packages that never import Airflow (the adapter, pipelines.airflow_adapter, does).
 DOMAIN = ("night", "monitor", "release", "stages", "serve", "edges", "demo")
@@ -218,3 +218,74 @@ def test_modules_stay_readable(module):
             f"{path.relative_to(ROOT)} has {lines} lines: split it, or say in its docstring "
             "why it is over 400 lines"
         )
+
+
+def _workspace_paths(params) -> set[Path]:
+    """Every path :class:`pipelines.paths.Paths` spells, stage outputs included."""
+    paths = params.paths
+    found: set[Path] = set()
+
+    def collect(obj: object) -> None:
+        for name in dir(type(obj)):
+            attr = getattr(type(obj), name)
+            if isinstance(attr, property) or name in ("root", "folder"):
+                value = getattr(obj, name)
+                if isinstance(value, Path):
+                    found.add(value)
+        for f in getattr(obj, "__dataclass_fields__", {}):
+            value = getattr(obj, f)
+            if isinstance(value, Path):
+                found.add(value)
+
+    collect(paths)
+    for out in (paths.validate_out(), paths.drift_out(), paths.fairness_out(), paths.gate_out()):
+        collect(out)
+    ev = paths.evaluate_out()
+    collect(ev)
+    found |= {ev.plot(n, s) for n in ("roc", "confusion", "calibration") for s in (".json", ".png")}
+    return found
+
+
+def test_every_workspace_path_in_dvc_yaml_is_spelled_by_paths():
+    from pipelines.config import load_params
+
+    params = load_params(ROOT / "params.yaml")
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    values = {f"paths.{k}": v for k, v in raw["paths"].items()}
+    values["validate.suite"] = raw["validate"]["suite"]
+
+    def resolve(text: str) -> Path:
+        for key, value in values.items():
+            text = text.replace("${" + key + "}", str(value))
+        assert "${" not in text, f"dvc.yaml: unresolved {text}"
+        return params.path(text)
+
+    known = _workspace_paths(params)
+    unknown = []
+    for name, stage in yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"].items():
+        for kind in ("deps", "outs", "metrics", "plots"):
+            for entry in stage.get(kind, []):
+                text = next(iter(entry)) if isinstance(entry, dict) else entry
+                if text.startswith("pipelines/"):  # the stage's code
+                    assert (ROOT / text).exists(), f"{name}: {kind} {text} does not exist"
+                    continue
+                if resolve(text) not in known:
+                    unknown.append(f"{name}.{kind}: {text}")
+    assert not unknown, "dvc.yaml paths that pipelines/paths.py does not spell:\n" + "\n".join(
+        unknown
+    )
+
+
+def test_no_module_but_paths_spells_a_workspace_file_name():
+    # the workspace's file names joined onto a folder: only pipelines/paths.py spells them
+    names = ("metrics.json", "drift.html", "evaluation.json", "decision.json", "report.md",
+             "registration.json", "summary.json", "validation.json", "fairness.json",
+             "train.json", "landed.parquet", "mlartifacts", "nights", "verdict.json",
+             "metrics.prom", "serve.log", "serve.pid", "validation_docs")  # fmt: skip
+    wrong = {
+        str(p.relative_to(ROOT)): [n for n in names if f'/ "{n}"' in p.read_text()]
+        for m, p in MODULES.items()
+        if m != "pipelines.paths"
+    }
+    wrong = {k: v for k, v in wrong.items() if v}
+    assert not wrong, f"workspace file names outside pipelines/paths.py: {wrong}"

@@ -226,11 +226,11 @@ def decide_and_act(
         return out
     reason = f"canary {d.verdict}: " + "; ".join(d.reasons)
     ev = promote(params, reason) if d.verdict == "promote" else abort(params, reason)
-    folder = params.paths.canary / _run_name(canary)
+    run = params.paths.canary_run(_run_name(canary))
     record = {**out, "event": ev.to_dict()}
     reports = [
-        write_json(folder / "decision.json", record, strict=False),
-        write_text(folder / "report.md", render_markdown(d, canary.version, champion)),
+        write_json(run.decision, record, strict=False),
+        write_text(run.markdown, render_markdown(d, canary.version, champion)),
     ]
     out |= {
         "event": ev.to_dict(),

@@ -24,9 +24,6 @@ from pipelines.stages.drift.evidently_engine import write_html_report
 from pipelines.stages.drift.fast import score_column
 from pipelines.stages.drift.result import ColumnDrift, DriftResult, summary_lines
 from pipelines.stages.drift.stage import (
-    METRICS_FILE,
-    REPORT_FILE,
-    RESULT_FILE,
     main,
     read_frame,
     write_result,
@@ -34,9 +31,6 @@ from pipelines.stages.drift.stage import (
 
 __all__ = [
     "ENGINES",
-    "METRICS_FILE",
-    "REPORT_FILE",
-    "RESULT_FILE",
     "ColumnDrift",
     "ColumnTest",
     "DriftResult",

@@ -13,12 +13,10 @@ import pandas as pd
 from pipelines.config import ConfigError, DatasetConfig, load_params
 from pipelines.data import DataError, clean, read_parquet, read_table
 from pipelines.files import write_json
+from pipelines.paths import DriftOut
 from pipelines.stages.drift.detect import detect_drift
 from pipelines.stages.drift.evidently_engine import write_html_report
 from pipelines.stages.drift.result import DriftResult, summary_lines
-
-# The stage's files inside its output folder (the night writes them to its own folder).
-REPORT_FILE, RESULT_FILE, METRICS_FILE = "drift.html", "drift.json", "metrics.json"
 
 
 def read_frame(path: Path, dataset: DatasetConfig) -> pd.DataFrame:
@@ -37,12 +35,11 @@ def read_frame(path: Path, dataset: DatasetConfig) -> pd.DataFrame:
     return clean(df, dataset, source=str(path))
 
 
-def write_result(result: DriftResult, out_dir: Path) -> tuple[Path, Path]:
-    """``drift.json`` (the full result) and ``metrics.json`` (flat, for DVC) in ``out_dir``."""
-    out_dir = Path(out_dir)
+def write_result(result: DriftResult, out: DriftOut) -> tuple[Path, Path]:
+    """The full result and the flat metrics (for DVC) in the stage's output folder."""
     return (
-        write_json(out_dir / RESULT_FILE, result.to_dict()),
-        write_json(out_dir / METRICS_FILE, result.metrics()),
+        write_json(out.result, result.to_dict()),
+        write_json(out.metrics, result.metrics()),
     )
 
 
@@ -60,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         params = load_params(args.params)
         ref_path = args.reference or params.paths.prepared_reference
         cur_path = args.current or params.paths.prepared_current
-        out = args.out or params.paths.stage("drift")
+        out = params.paths.drift_out(args.out)
         reference = read_frame(ref_path, params.dataset)
         current = read_frame(cur_path, params.dataset)
         result = detect_drift(reference, current, params.dataset, params.drift)
@@ -68,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"drift: error: {err}", file=sys.stderr)
         return 2
     full, flat = write_result(result, out)
-    html = write_html_report(reference, current, params.dataset, params.drift, out / REPORT_FILE)
+    html = write_html_report(reference, current, params.dataset, params.drift, out.report)
     print("\n".join(summary_lines(result)))
-    print(f"drift: wrote {full.name}, {flat.name}, {html.name} to {out}")
+    print(f"drift: wrote {full.name}, {flat.name}, {html.name} to {out.folder}")
     return 0

@@ -13,6 +13,7 @@ import pandas as pd
 from pipelines.config import ConfigError, load_params
 from pipelines.data import DataError, labels, read_table, write_parquet
 from pipelines.files import write_json
+from pipelines.paths import EvaluateOut
 from pipelines.stages.evaluate.bootstrap import evaluate_scores
 from pipelines.stages.evaluate.model import load_model, positive_scores, predictions_frame
 from pipelines.stages.evaluate.plots import (
@@ -32,22 +33,23 @@ def format_table(evaluation: Evaluation) -> str:
     return "\n".join(lines)
 
 
-def write_outputs(evaluation: Evaluation, predictions: pd.DataFrame, out: Path) -> dict[str, Path]:
-    plots = out / "plots"
+def write_outputs(
+    evaluation: Evaluation, predictions: pd.DataFrame, out: EvaluateOut
+) -> dict[str, Path]:
     roc = [
         {"fpr": f, "tpr": t} for f, t in zip(evaluation.roc.fpr, evaluation.roc.tpr, strict=True)
     ]
     calibration = [b.to_dict() for b in evaluation.calibration]
     return {
-        "metrics": write_json(out / "metrics.json", evaluation.flat_metrics()),
-        "evaluation": write_json(out / "evaluation.json", evaluation.to_dict()),
-        "roc": write_json(plots / "roc.json", roc),
-        "confusion": write_json(plots / "confusion.json", confusion_rows(evaluation)),
-        "calibration": write_json(plots / "calibration.json", calibration),
-        "roc_png": plot_roc(evaluation, plots / "roc.png"),
-        "confusion_png": plot_confusion(evaluation, plots / "confusion.png"),
-        "calibration_png": plot_calibration(evaluation, plots / "calibration.png"),
-        "predictions": write_parquet(predictions, out / "predictions.parquet"),
+        "metrics": write_json(out.metrics, evaluation.flat_metrics()),
+        "evaluation": write_json(out.evaluation, evaluation.to_dict()),
+        "roc": write_json(out.plot("roc", ".json"), roc),
+        "confusion": write_json(out.plot("confusion", ".json"), confusion_rows(evaluation)),
+        "calibration": write_json(out.plot("calibration", ".json"), calibration),
+        "roc_png": plot_roc(evaluation, out.plot("roc", ".png")),
+        "confusion_png": plot_confusion(evaluation, out.plot("confusion", ".png")),
+        "calibration_png": plot_calibration(evaluation, out.plot("calibration", ".png")),
+        "predictions": write_parquet(predictions, out.predictions),
     }
 
 
@@ -66,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
         params = load_params(args.params)
         model_ref = args.model or params.paths.model
         data_path = Path(args.data) if args.data else params.paths.prepared_current
-        out = Path(args.out) if args.out else params.paths.stage("evaluate")
+        out = params.paths.evaluate_out(Path(args.out) if args.out else None)
         df = read_table(data_path, params.dataset)
         y = labels(df, params.dataset)
         model = load_model(model_ref, params)
@@ -81,5 +83,5 @@ def main(argv: list[str] | None = None) -> int:
         f"{evaluation.positive_rate:.3f}; {evaluation.bootstrap_samples} bootstrap resamples"
     )
     print(format_table(evaluation))
-    print(f"evaluate: wrote {out}")
+    print(f"evaluate: wrote {out.folder}")
     return 0

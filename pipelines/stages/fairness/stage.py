@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
         params = load_params(args.params)
         sensitive = params.dataset.sensitive
         pred_path = Path(args.predictions) if args.predictions else params.paths.predictions
-        out = Path(args.out) if args.out else params.paths.stage("fairness")
+        out = params.paths.fairness_out(Path(args.out) if args.out else None)
         df = read_predictions(pred_path, sensitive)
         result = assess_fairness(
             df["y_true"].to_numpy(), df["y_pred"].to_numpy(), df[list(sensitive)], params.fairness
@@ -51,12 +51,12 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, FairnessError) as err:
         print(f"fairness: error: {err}", file=sys.stderr)
         return 2
-    write_json(out / "fairness.json", result.to_dict())
-    write_json(out / "metrics.json", result.flat_metrics())
-    plot_fairness(result, out / "plots" / "fairness.png")
+    write_json(out.result, result.to_dict())
+    write_json(out.metrics, result.flat_metrics())
+    plot_fairness(result, out.plot)
     print(f"fairness: {result.n:,} rows from {pred_path}, min group size {result.min_group_size}")
     print(format_table(result))
     for note in result.notes:
         print(f"fairness: note: {note}")
-    print(f"fairness: wrote {out}")
+    print(f"fairness: wrote {out.folder}")
     return 0

@@ -7,8 +7,9 @@ import argparse
 import json
 from pathlib import Path
 
-from pipelines.config import Paths, load_params
+from pipelines.config import load_params
 from pipelines.files import write_text
+from pipelines.paths import Paths
 from pipelines.stages.gate.decision import Decision, decide, render_html, render_markdown
 from pipelines.stages.gate.evidence import gather_evidence
 
