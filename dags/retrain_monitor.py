@@ -25,15 +25,16 @@ Settings as for `retrain_nightly`: `RETRAIN_PARAMS`, `MLFLOW_TRACKING_URI`;
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from airflow.sdk import Asset, dag, task
 
+from pipelines.settings import settings  # the standard library only
+
 DEFAULT_PARAMS = Path(__file__).resolve().parents[1] / "params.yaml"
-SCHEDULE = os.environ.get("RETRAIN_MONITOR_SCHEDULE", "@hourly")
+SCHEDULE = settings().monitor_schedule
 LIVE_TRIGGER = Asset("retrain-live-trigger")  # retrain_nightly is scheduled on it too
 
 

@@ -75,7 +75,6 @@ schema are refused before the run starts.
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -93,12 +92,14 @@ from airflow.sdk import (
 )
 
 from pipelines import airflow_adapter as af  # Airflow + the standard library at import time
+from pipelines.settings import settings  # the standard library only
 
 DEFAULT_PARAMS = Path(__file__).resolve().parents[1] / "params.yaml"
-SCHEDULE = os.environ.get("RETRAIN_SCHEDULE", "0 2 * * *")
-RETRIES = int(os.environ.get("RETRAIN_RETRIES", "2"))
+SETTINGS = settings()  # the RETRAIN_* environment (docs/operations.md#settings)
+SCHEDULE = SETTINGS.schedule
+RETRIES = SETTINGS.retries
 NIGHT_TIMEOUT = timedelta(hours=6)
-APPROVAL_WINDOW = timedelta(hours=float(os.environ.get("RETRAIN_APPROVAL_WINDOW_HOURS", "24")))
+APPROVAL_WINDOW = timedelta(hours=SETTINGS.approval_window_hours)
 
 # Add Airflow's own notifiers (e-mail, chat, webhook) here: see pipelines/airflow_adapter.py.
 ON_FAILURE: list[Any] = [af.notifier("failure", DEFAULT_PARAMS)]

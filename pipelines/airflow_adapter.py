@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
@@ -70,8 +69,10 @@ def params_file(default: Path) -> Path:
     else ``default``. Call it inside a task (a Variable lookup is a call to the API server)."""
     from airflow.sdk import Variable
 
-    value = Variable.get(PARAMS_VARIABLE, default=None) or os.environ.get(PARAMS_VARIABLE)
-    return Path(value).expanduser() if value else default
+    from pipelines.settings import settings
+
+    value = Variable.get(PARAMS_VARIABLE, default=None)
+    return Path(value).expanduser() if value else (settings().params or default)
 
 
 def night_date(context: Mapping[str, Any]) -> str:
@@ -491,8 +492,9 @@ def _default_path(params_default: Path | None) -> Path:
     try:
         pfile = params_file(params_default or Path("params.yaml"))
     except Exception:  # no API to ask (e.g. called outside a task): the env, then the default
-        value = os.environ.get(PARAMS_VARIABLE)
-        pfile = Path(value) if value else (params_default or Path("params.yaml"))
+        from pipelines.settings import settings
+
+        pfile = settings().params or params_default or Path("params.yaml")
     try:
         from pipelines.config import load_params
 
@@ -541,10 +543,9 @@ class NightNotifier(BaseNotifier):
     def target(self) -> Path:
         if self.path:
             return Path(self.path)
-        from pipelines.edges.notify import NOTIFICATIONS_ENV
+        from pipelines.settings import settings
 
-        env = os.environ.get(NOTIFICATIONS_ENV)
-        return Path(env) if env else _default_path(self.params_default)
+        return settings().notifications or _default_path(self.params_default)
 
     def entry(self, context: Mapping[str, Any]) -> dict[str, Any]:
         """The JSON line for this event (pure apart from an XCom read of the task's result)."""

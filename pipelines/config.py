@@ -15,7 +15,6 @@ with its own params file and suite.
 
 from __future__ import annotations
 
-import os
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -24,6 +23,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from pipelines.paths import Paths
+from pipelines.settings import settings
 
 DEFAULT_PARAMS = "params.yaml"
 PARAMS_ENV = "RETRAIN_PARAMS"
@@ -427,19 +427,19 @@ class Params(_Frozen):
     @property
     def prediction_log(self) -> str:
         """Where serving logs answers and outcomes: a folder, or a postgresql:// URL."""
-        env = os.environ.get("RETRAIN_PREDICTION_LOG") or self.serve.prediction_log
+        env = settings().prediction_log or self.serve.prediction_log
         return env if "://" in env else str(self.path(env))
 
     @property
     def mirror(self) -> Path | None:
-        env = os.environ.get("RETRAIN_DATASET_MIRROR")
+        env = settings().dataset_mirror
         if env:
-            return Path(env).resolve()
+            return env.resolve()
         return self.path(self.dataset.mirror) if self.dataset.mirror else None
 
     @property
     def tracking_uri(self) -> str:
-        uri = os.environ.get("MLFLOW_TRACKING_URI") or self.mlflow.tracking_uri
+        uri = settings().mlflow_tracking_uri or self.mlflow.tracking_uri
         prefix = "sqlite:///"
         if uri.startswith(prefix) and not uri.startswith(prefix + "/"):
             uri = prefix + str(self.root / uri[len(prefix) :])  # relative to the workspace
@@ -480,7 +480,7 @@ def parse_params(
 
 def load_params(path: Path | str | None = None) -> Params:
     """Read and validate the params file (default: $RETRAIN_PARAMS, then ./params.yaml)."""
-    p = Path(path or os.environ.get(PARAMS_ENV) or DEFAULT_PARAMS)
+    p = Path(path or settings().params or DEFAULT_PARAMS)
     if not p.is_file():
         raise ConfigError(f"{p}: params file not found")
     try:

@@ -12,7 +12,6 @@ Unset (always, outside tests), every point is one dictionary lookup.
 from __future__ import annotations
 
 import importlib.util
-import os
 from functools import cache
 from types import ModuleType
 from typing import Any, TypeVar
@@ -32,8 +31,10 @@ def _load(path: str) -> ModuleType:
 
 
 def _plugin() -> ModuleType | None:
-    path = os.environ.get(ENV)
-    return _load(path) if path else None
+    from pipelines.settings import settings
+
+    path = settings().test_seams
+    return _load(str(path)) if path else None
 
 
 def point(name: str) -> None:

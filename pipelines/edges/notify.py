@@ -28,18 +28,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pipelines.settings import settings
+
 if TYPE_CHECKING:
     from pipelines.config import Params
     from pipelines.records import NightRecord
 
-NOTIFICATIONS_ENV = "RETRAIN_NOTIFICATIONS"
 EVENTS = ("failure", "promotion")
 
 
 def notifications_path(params: Params) -> Path:
     """``$RETRAIN_NOTIFICATIONS``, else ``paths.notifications`` of ``params``."""
-    env = os.environ.get(NOTIFICATIONS_ENV)
-    return Path(env) if env else params.paths.notifications
+    return settings().notifications or params.paths.notifications
 
 
 def append_notification(path: Path, entry: Mapping[str, Any]) -> Path:

@@ -24,6 +24,7 @@ from typing import Any, Literal
 from pipelines import seams
 from pipelines.config import Params
 from pipelines.records import HoldForApproval, HoldForRollout, Registration
+from pipelines.settings import settings
 
 CHAMPION = "champion"
 PREVIOUS = "previous"
@@ -64,7 +65,7 @@ class Event:
 
 def actor() -> str:
     """Who acts: $RETRAIN_ACTOR (set by the night for its stages), else the OS user."""
-    return os.environ.get(ACTOR_ENV) or getpass.getuser()
+    return settings().actor or getpass.getuser()
 
 
 def client(params: Params) -> Any:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -29,9 +28,9 @@ import pandas as pd
 from pipelines.config import Params
 from pipelines.files import read_json, write_json, write_text
 from pipelines.monitor.live import LiveVerdict, assess_live, landing_rows, live_frame
+from pipelines.settings import settings
 
 log = logging.getLogger("pipelines.monitor")
-PUSHGATEWAY_ENV = "RETRAIN_PUSHGATEWAY"  # host:port; overrides monitor.pushgateway (the stack)
 
 
 @dataclass
@@ -134,7 +133,7 @@ def run_monitor(
     share = canary_share(params)
     reg = metrics.registry_of(verdict, last_night(params), share, now.timestamp())
     try:
-        gateway = os.environ.get(PUSHGATEWAY_ENV) or params.monitor.pushgateway
+        gateway = settings().pushgateway or params.monitor.pushgateway
         result.published = metrics.publish(reg, out.metrics, gateway)
     except OSError as err:  # a gateway down must not hide the verdict
         log.error("monitor: publishing to the Pushgateway failed: %s", err)

@@ -37,6 +37,7 @@ RUNTIME_ROOTS = ("scikit-learn", "pandas", "skops", "pyyaml", "orjson", "uvicorn
 RUNTIME_FILES = (
     "__init__.py",
     "seams.py",
+    "settings.py",
     "predlog/__init__.py",
     "predlog/sinks.py",
     "predlog/writer.py",
@@ -89,7 +90,9 @@ def image_labels(engine: str, ref: str) -> dict[str, str]:
 def base_image(engine: str, wanted: str | None = None) -> str:
     """The base to build on: the one asked for, else python:3.11-slim if present or pullable,
     else a Debian base made offline with docker/build-base.sh."""
-    wanted = wanted or os.environ.get("RETRAIN_BASE_IMAGE")
+    from pipelines.settings import settings
+
+    wanted = wanted or settings().base_image
     if wanted:
         return wanted
     if image_exists(engine, DEFAULT_BASE):

@@ -26,7 +26,6 @@ here.
 from __future__ import annotations
 
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -146,7 +145,9 @@ def http_json(url: str, body: Any = None, timeout: float = 10.0) -> tuple[int, A
     data = None if body is None else json.dumps(body).encode()
     req = urllib.request.Request(url, data=data, method="POST" if data else "GET")
     req.add_header("Content-Type", "application/json")
-    token = os.environ.get("RETRAIN_SERVE_TOKEN")
+    from pipelines.settings import settings
+
+    token = settings().serve_token
     if token:  # the serving app asks for it on POST /predict
         req.add_header("Authorization", f"Bearer {token}")
     try:

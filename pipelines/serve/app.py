@@ -45,6 +45,7 @@ from pipelines.serve.batching import MicroBatcher
 from pipelines.serve.inputs import InputError, parse_outcomes
 from pipelines.serve.metrics import ServingMetrics
 from pipelines.serve.model import LoadedModel, ModelHolder, ServingSpec
+from pipelines.settings import settings
 
 log = logging.getLogger("pipelines.serve")
 
@@ -54,7 +55,6 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 MAX_BODY = 1 << 20  # bytes
 MAX_RECORDS = 10_000
-TOKEN_ENV = "RETRAIN_SERVE_TOKEN"  # set: POST /predict needs this bearer token
 _CHALLENGE = (b"www-authenticate", b'Bearer realm="predict"')
 _JSON = [(b"content-type", b"application/json")]
 
@@ -78,7 +78,7 @@ class ServingApp:
         self.predlog = prediction_log
         self._ids = _RequestIds()
         self.spec = spec
-        self.image_tag = image_tag or os.environ.get("RETRAIN_IMAGE_TAG") or "local"
+        self.image_tag = image_tag or settings().image_tag
         self.max_body = max_body
         self.max_records = max_records
         self.watch_interval = watch_interval
@@ -88,7 +88,7 @@ class ServingApp:
         self._stop = threading.Event()
         self._started = False
         # POST /predict needs "Authorization: Bearer <token>" when a token is configured
-        self._token = (os.environ.get(TOKEN_ENV) or "").encode()
+        self._token = (settings().serve_token or "").encode()
 
     # ---- lifecycle
     def start(self) -> None:

@@ -1,0 +1,128 @@
+"""Every environment setting (``RETRAIN_*`` and ``MLFLOW_TRACKING_URI``), read in one place.
+
+:data:`SETTINGS` is the one table of them: name, type, default and what it does; the
+documentation's table is made from it (``docs/operations.md#settings``, checked by a test).
+:func:`settings` reads the environment into a typed, frozen :class:`Settings`; a value of the
+wrong type is a :class:`SettingsError` that names the variable. Secrets are kept out of
+``repr``.
+
+Standard library only: the serving image (which has no pydantic) and the DAG files at parse
+time read it too. Everything a user tunes for the pipeline itself lives in ``params.yaml``;
+these are what a deployment sets around it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+
+class SettingsError(ValueError):
+    """An environment variable with a value of the wrong type; the message names it."""
+
+
+@dataclass(frozen=True)
+class Setting:
+    env: str
+    kind: type  # str, int, float or Path
+    default: Any
+    doc: str
+    secret: bool = False
+
+
+SETTINGS: dict[str, Setting] = {
+    s.env: s
+    for s in (
+        Setting("RETRAIN_PARAMS", Path, None, "the params file (and so the workspace); "
+                "default `./params.yaml`. In Airflow also a Variable of that name"),
+        Setting("MLFLOW_TRACKING_URI", str, None, "the tracking server, over "
+                "`mlflow.tracking_uri`"),
+        Setting("RETRAIN_DATASET_MIRROR", Path, None, "the dataset's local folder, over "
+                "`dataset.mirror`"),
+        Setting("RETRAIN_PREDICTION_LOG", str, None, "a folder or a `postgresql://` URL, over "
+                "`serve.prediction_log`"),
+        Setting("RETRAIN_NOTIFICATIONS", Path, None, "the notifications file; default "
+                "`<reports>/notifications.jsonl`"),
+        Setting("RETRAIN_PUSHGATEWAY", str, None, "host:port of a Prometheus Pushgateway, over "
+                "`monitor.pushgateway`"),
+        Setting("RETRAIN_ACTOR", str, None, "who acts on the registry (the audit trail); "
+                "default the user. The night sets it for its stages (the DAG run)"),
+        Setting("RETRAIN_SERVE_TOKEN", str, None, "set: `POST /predict` and `/feedback` need "
+                "`Authorization: Bearer <token>`", secret=True),
+        Setting("RETRAIN_IMAGE_TAG", str, "local", "the serving image's tag, shown by `/version`"),
+        Setting("RETRAIN_BASE_IMAGE", str, None, "the serving image's base; default "
+                "`python:3.11-slim`, or one made offline when no registry answers"),
+        Setting("RETRAIN_SCHEDULE", str, "0 2 * * *", "cron (UTC) of `retrain_nightly`"),
+        Setting("RETRAIN_MONITOR_SCHEDULE", str, "@hourly", "schedule of `retrain_monitor`"),
+        Setting("RETRAIN_RETRIES", int, 2, "retries per task of `retrain_nightly` (back-off "
+                "2 min, x2, at most 30 min)"),
+        Setting("RETRAIN_APPROVAL_WINDOW_HOURS", float, 24.0, "room for a human's answer in a "
+                "night's `dagrun_timeout` (6 h + this); a longer "
+                "`deploy.approval_timeout_minutes` is cut to fit"),
+        Setting("RETRAIN_TEST_SEAMS", Path, None, "tests only: a file whose `at()`/`adjust()` "
+                "run at the named points of `pipelines.seams`"),
+    )
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Settings:
+    params: Path | None = None
+    mlflow_tracking_uri: str | None = None
+    dataset_mirror: Path | None = None
+    prediction_log: str | None = None
+    notifications: Path | None = None
+    pushgateway: str | None = None
+    actor: str | None = None
+    serve_token: str | None = field(default=None, repr=False)
+    image_tag: str = "local"
+    base_image: str | None = None
+    schedule: str = "0 2 * * *"
+    monitor_schedule: str = "@hourly"
+    retries: int = 2
+    approval_window_hours: float = 24.0
+    test_seams: Path | None = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            s = SETTINGS[_env_name(f.name)]
+            raw = env.get(s.env, "").strip()
+            values[f.name] = _parse(s, raw) if raw else s.default
+        return cls(**values)
+
+
+def _env_name(attr: str) -> str:
+    return "MLFLOW_TRACKING_URI" if attr == "mlflow_tracking_uri" else f"RETRAIN_{attr.upper()}"
+
+
+def _parse(s: Setting, raw: str) -> Any:
+    try:
+        value = s.kind(raw)
+    except ValueError:
+        shown = "(hidden)" if s.secret else repr(raw)
+        raise SettingsError(f"{s.env}={shown}: not a valid {s.kind.__name__}") from None
+    if s.kind is Path:
+        return value.expanduser()
+    if s.kind in (int, float) and value < 0:
+        raise SettingsError(f"{s.env}={raw!r}: must not be negative")
+    return value
+
+
+def settings(env: Mapping[str, str] | None = None) -> Settings:
+    """The environment's settings now (read on every call: a test or a task may change them)."""
+    return Settings.from_env(env)
+
+
+def markdown_table() -> str:
+    """The settings as the documentation's table."""
+    rows = ["| variable | type | default | what it does |", "|---|---|---|---|"]
+    for s in SETTINGS.values():
+        default = "-" if s.default is None else f"`{s.default}`"
+        rows.append(f"| `{s.env}` | {s.kind.__name__} | {default} | {s.doc} |")
+    return "\n".join(rows)
