@@ -50,3 +50,17 @@ def census_mirror_from_its_params():
     with pytest.MonkeyPatch.context() as mp:
         mp.delenv("RETRAIN_DATASET_MIRROR", raising=False)
         yield
+
+
+@pytest.fixture(scope="session")
+def prefit(params: Params, adult_reference: pd.DataFrame) -> dict[str, object]:
+    """Small models on Adult, fitted once per session (a few seconds in all) and shared by the
+    tiers that score but must not train: ``a`` (4,000 rows, 20 iterations) and ``b`` (3,000
+    other rows, 5 iterations: a weaker second model)."""
+    from pipelines.stages.train import fit
+
+    def small(rows: int, seed: int, max_iter: int) -> object:
+        cfg = params.train.model_copy(update={"hyperparameters": {"max_iter": max_iter}})
+        return fit(adult_reference.sample(rows, random_state=seed), params.dataset, cfg)
+
+    return {"a": small(4000, 0, 20), "b": small(3000, 1, 5)}

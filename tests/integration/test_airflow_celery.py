@@ -28,14 +28,7 @@ from typing import Any
 
 import pytest
 
-from tests.dags.test_dag_runs import (
-    base_workspace,
-    mlflow_client,
-    mlflow_names,
-    record,
-    write_batch,
-)
-from tests.integration.airflow_servers import (
+from tests.support.airflow_servers import (
     DAG_ID,
     Deployment,
     airflow_deployment,
@@ -51,6 +44,13 @@ from tests.integration.airflow_servers import (
     wait_for,
 )
 from tests.support.airflow_worker import HOSTNAME_CALLABLE, LOCAL_SETTINGS
+from tests.support.nights import (
+    base_workspace,
+    mlflow_client,
+    mlflow_names,
+    record,
+    write_batch,
+)
 
 pytestmark = pytest.mark.integration
 

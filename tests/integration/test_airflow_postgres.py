@@ -18,8 +18,7 @@ from typing import Any
 
 import pytest
 
-from tests.dags.test_dag_runs import base_workspace, champion, record
-from tests.integration.airflow_servers import (
+from tests.support.airflow_servers import (
     DAG_ID,
     airflow_deployment,
     dag_runs,
@@ -30,6 +29,7 @@ from tests.integration.airflow_servers import (
     wait_dag_loaded,
     wait_for,
 )
+from tests.support.nights import base_workspace, champion, record
 
 pytestmark = pytest.mark.integration
 

@@ -26,9 +26,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.dags.test_dag_runs import base_workspace, mlflow_client, mlflow_names, notifications
-from tests.dags.test_dag_runs import record as night_record
-from tests.integration.airflow_servers import (
+from tests.support.airflow_servers import (
     DAG_ID,
     Api,
     airflow_deployment,
@@ -44,6 +42,8 @@ from tests.integration.airflow_servers import (
     wait_run_done,
     wait_task_state,
 )
+from tests.support.nights import base_workspace, mlflow_client, mlflow_names, notifications
+from tests.support.nights import record as night_record
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -20,7 +20,7 @@ from pipelines.edges.notify import read_notifications
 from pipelines.records import HoldForRollout
 from pipelines.release.canary import control
 from pipelines.release.plan import BY_HAND, plan
-from tests.unit.test_canary_decide import answers, population
+from tests.support.canary_data import answers, population
 
 ROOT = Path(__file__).resolve().parents[2]
 

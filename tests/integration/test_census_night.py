@@ -17,10 +17,10 @@ import pytest
 import yaml
 
 from pipelines.config import Params, load_params
+from pipelines.demo import simulate
 from pipelines.edges import dvc as workspace
 from pipelines.edges import registry
 from pipelines.night import run as nightly
-from pipelines.night import simulate
 from tests.support.workspace import GIT_ENV, ROOT, make_workspace
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("census_mirror_from_its_params")]

@@ -14,8 +14,8 @@ import pytest
 
 from pipelines.edges import registry
 from pipelines.predlog import readers as predlog
-from tests.integration.test_redeploy import Traffic
-from tests.model.test_serve_parity import registry_params
+from tests.support.registry import registry_params
+from tests.support.traffic import Traffic
 
 pytestmark = pytest.mark.integration
 

@@ -17,11 +17,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from pipelines.demo import simulate
 from pipelines.edges import dvc as workspace
 from pipelines.edges import registry
 from pipelines.lock import night_lock
 from pipelines.night import run as nightly
-from pipelines.night import simulate
 from tests.support import faults
 from tests.support.workspace import make_workspace
 

@@ -42,7 +42,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.unit.test_observability_files import (
+from tests.support.observability import (
     ALERTS_YML,
     DASHBOARD,
     PROMETHEUS_YML,
@@ -208,7 +208,7 @@ class Observed:
 
 def _serving_model(root: Path, adult_reference: Any, adult_current: Any) -> Any:
     """A real model, registered and champion, in a throwaway SQLite registry under ``root``."""
-    from tests.model.test_serve_parity import registry_params
+    from tests.support.registry import registry_params
 
     params = registry_params(
         root, adult_reference.sample(4000, random_state=1), [{"max_iter": 30}],

@@ -8,64 +8,19 @@ adult.test through the same record path as /predict, and through HTTP+JSON.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import numpy as np
-import pandas as pd
 import pytest
-import yaml
 
-from pipelines.config import Params, parse_params
-from pipelines.edges import registry, tracking
-from pipelines.stages.train import feature_frame, fit
+from pipelines.config import Params
+from tests.support.registry import make_params, register_model, registry_params  # noqa: F401
 
 pytestmark = pytest.mark.filterwarnings("ignore:Using `httpx`")
 
 ROOT = Path(__file__).resolve().parents[2]
 TOL = 1e-6
-
-
-def make_params(root: Path, model_name: str | None = None, **train: Any) -> Params:
-    """The project's params, rooted in ``root`` with its own SQLite registry."""
-    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
-    raw["dataset"]["mirror"] = str((ROOT / raw["dataset"]["mirror"]).resolve())
-    raw["mlflow"]["tracking_uri"] = f"sqlite:///{root / 'mlflow.db'}"
-    if model_name:
-        raw["mlflow"]["registered_model"] = model_name
-    raw["train"].update(train)
-    root.mkdir(parents=True, exist_ok=True)
-    (root / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
-    return parse_params(raw, source=str(root / "params.yaml"), root=root)
-
-
-def register_model(
-    params: Params, reference: pd.DataFrame, promote: bool = True, **hyper: Any
-) -> str:
-    """Train on ``reference`` with ``hyper`` overrides, log, register (and promote)."""
-    cfg = params.train.model_copy(
-        update={"hyperparameters": {**params.train.hyperparameters, **hyper}}
-    )
-    model = fit(reference, params.dataset, cfg)
-    window = params.paths.window_eval.parent
-    window.mkdir(parents=True, exist_ok=True)
-    train_path = window / "train.parquet"
-    if not train_path.exists():
-        reference.to_parquet(train_path)
-    X = feature_frame(reference, params.dataset)
-    rec = tracking.log_training_run(
-        params,
-        model,
-        X_example=X.head(5),
-        train_path=train_path,
-        metrics={"train_rows": len(reference)},
-        out_dir=params.paths.model,
-    )
-    version = registry.register(params, rec["run_id"], rec["model_uri"], rec["tags"])
-    if promote:
-        registry.promote(params, version, reason="test")
-    return version
 
 
 @pytest.fixture(scope="module")
@@ -76,16 +31,6 @@ def tracking_env(tmp_path_factory) -> Iterator[Path]:
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow.db'}")
         yield root
-
-
-def registry_params(
-    root: Path, reference: pd.DataFrame, versions: Sequence[dict], model_name: str | None = None
-) -> Params:
-    """A registry in ``root`` with one version per ``versions`` entry; the first is champion."""
-    params = make_params(root, model_name)
-    for i, hyper in enumerate(versions):
-        register_model(params, reference, promote=i == 0, **hyper)
-    return params
 
 
 @pytest.fixture(scope="module")

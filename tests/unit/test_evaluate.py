@@ -1,20 +1,18 @@
 """Stage `evaluate`: fast metrics against scikit-learn, bootstrap intervals, paired differences,
-JSON round trip, and the stage's files and exit codes on a small synthetic (non-Adult) dataset."""
+JSON round trip (the stage's files and exit codes: tests/model/test_evaluate_stage.py)."""
 
 from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 from sklearn import metrics as skm
 from sklearn.calibration import calibration_curve
 
-from pipelines.config import EvaluateConfig, load_params
+from pipelines.config import EvaluateConfig
 from pipelines.records import Interval
 from pipelines.stages.evaluate import (
     METRICS,
@@ -26,7 +24,6 @@ from pipelines.stages.evaluate import (
     confusion_rows,
     evaluate_scores,
     higher_is_better,
-    main,
     paired_bootstrap_difference,
     paired_bootstrap_differences,
 )
@@ -299,132 +296,3 @@ def test_speed_16k_rows_1000_resamples():
     elapsed = time.perf_counter() - t0
     # ~0.4 s on an idle 2-core machine; the bound only catches a fall back to per-resample loops
     assert elapsed < 10, f"evaluate_scores took {elapsed:.1f}s"
-
-
-# --------------------------------------------------------------------------- the stage edge
-def write_workspace(root: Path, rows: int = 1500, seed: int = 0) -> Path:
-    """A small non-Adult dataset (with missing sensitive values), its params file, a model."""
-    from pipelines.data import write_parquet
-    from pipelines.edges import tracking
-    from pipelines.stages.train import fit
-
-    rng = np.random.default_rng(seed)
-    x1, x2 = rng.normal(size=rows), rng.normal(size=rows)
-    colour = rng.choice(["red", "green", "blue"], rows)
-    logit = 1.5 * x1 - x2 + (colour == "red")
-    target = np.where(rng.random(rows) < 1 / (1 + np.exp(-logit)), "yes", "no")
-    grp = rng.choice(["a", "b", None], rows, p=[0.6, 0.35, 0.05])
-    region = rng.choice(["north", "south"], rows)
-    df = pd.DataFrame(
-        {"x1": x1, "x2": x2, "colour": colour, "grp": grp, "region": region, "label": target}
-    )
-    raw = {
-        "dataset": {
-            "name": "synthetic",
-            "reference": {"name": "reference.csv"},
-            "current": {"name": "current.csv"},
-            "columns": list(df.columns),
-            "target": "label",
-            "positive_label": "yes",
-            "negative_label": "no",
-            "features": {"numeric": ["x1", "x2"], "categorical": ["colour"]},
-            "sensitive": ["grp", "region"],
-        },
-        "validate": {"suite": "synthetic"},
-        "train": {"classifier": "logistic_regression"},
-        "evaluate": {"bootstrap_samples": 100},
-        "mlflow": {"registered_model": "synthetic"},
-    }
-    path = root / "params.yaml"
-    path.write_text(yaml.safe_dump(raw, sort_keys=False))
-    params = load_params(path)
-    ref_path, cur_path = (params.paths.prepared_reference, params.paths.prepared_current)
-    half = rows // 2
-    write_parquet(df.iloc[:half].reset_index(drop=True), ref_path)
-    write_parquet(df.iloc[half:].reset_index(drop=True), cur_path)
-    model = fit(df.iloc[:half], params.dataset, params.train)
-    import mlflow.sklearn
-
-    mlflow.sklearn.save_model(
-        model,
-        params.paths.model,
-        skops_trusted_types=tracking.trusted_types(model),
-        pip_requirements=["scikit-learn"],  # skips MLflow's requirement inference (~15 s)
-    )
-    return path
-
-
-@pytest.fixture(scope="module")
-def workspace(tmp_path_factory) -> Path:
-    return write_workspace(tmp_path_factory.mktemp("evaluate-ws"))
-
-
-def test_main_writes_its_files(workspace, capsys):
-    assert main(["--params", str(workspace)]) == 0
-    out = workspace.parent / "reports" / "evaluate"
-    for name in (
-        "metrics.json",
-        "evaluation.json",
-        "predictions.parquet",
-        "plots/roc.json",
-        "plots/confusion.json",
-        "plots/calibration.json",
-        "plots/roc.png",
-        "plots/confusion.png",
-        "plots/calibration.png",
-    ):
-        assert (out / name).is_file(), name
-    assert not list(out.rglob(".*.tmp"))
-    ev = Evaluation.from_dict(json.loads((out / "evaluation.json").read_text()))
-    assert ev.n == 750 and ev.metrics["roc_auc"].point > 0.75
-    flat = json.loads((out / "metrics.json").read_text())
-    assert flat["roc_auc"] == ev.metrics["roc_auc"].point
-    assert (out / "plots" / "roc.png").read_bytes()[:4] == b"\x89PNG"
-    assert set(json.loads((out / "plots" / "roc.json").read_text())[0]) == {"fpr", "tpr"}
-    assert set(json.loads((out / "plots" / "confusion.json").read_text())[0]) == {
-        "actual",
-        "predicted",
-    }
-    preds = pd.read_parquet(out / "predictions.parquet")
-    assert list(preds.columns) == ["y_true", "proba", "y_pred", "grp", "region"]
-    assert preds["grp"].isna().sum() > 0  # missing sensitive values kept for the fairness stage
-    assert ((preds["proba"] >= 0.5).astype(int) == preds["y_pred"]).all()
-    printed = capsys.readouterr().out
-    assert "roc_auc" in printed and "95% CI" in printed
-
-
-def test_main_with_explicit_paths(workspace, tmp_path):
-    data = workspace.parent / "data" / "prepared" / "reference.parquet"
-    model = workspace.parent / "models" / "model"
-    out = tmp_path / "elsewhere"
-    args = ["--params", str(workspace), "--data", str(data), "--model", str(model)]
-    assert main([*args, "--out", str(out)]) == 0
-    assert json.loads((out / "evaluation.json").read_text())["n"] == 750
-
-
-@pytest.mark.parametrize(
-    "extra,message",
-    [
-        (["--data", "nowhere.parquet"], "nowhere.parquet: file not found"),
-        (["--model", "no-model-here"], "not an MLflow model folder"),
-    ],
-)
-def test_main_bad_input_exits_2_with_one_line(workspace, tmp_path, capsys, extra, message):
-    assert main(["--params", str(workspace), "--out", str(tmp_path), *extra]) == 2
-    err = capsys.readouterr().err.strip()
-    assert err.startswith("evaluate: error:") and message in err and "\n" not in err
-
-
-def test_main_single_class_data_exits_2(workspace, tmp_path, capsys):
-    df = pd.read_parquet(workspace.parent / "data" / "prepared" / "current.parquet")
-    only_no = tmp_path / "only_no.parquet"
-    df[df["label"] == "no"].to_parquet(only_no)
-    assert main(["--params", str(workspace), "--data", str(only_no), "--out", str(tmp_path)]) == 2
-    assert "single class" in capsys.readouterr().err
-
-
-def test_main_bad_params_exits_2(tmp_path, capsys):
-    bad = tmp_path / "params.yaml"
-    bad.write_text("dataset: [1, 2]\n")
-    assert main(["--params", str(bad)]) == 2
-    assert capsys.readouterr().err.startswith("evaluate: error:")

@@ -17,7 +17,7 @@ PKG = ROOT / "pipelines"
 
 # Lower layers never import higher ones (lazy imports inside functions included).
 LAYERS = {
-    "foundation": 0,  # config, records, files, data, scoring, seams, the workspace lock
+    "foundation": 0,  # config, paths, settings, records, files, data, scoring, seams, lock
     "edges": 1,  # MLflow tracking and registry, DVC, lineage, notifications
     "stages": 2,  # the DVC stages: pure cores, main() edges
     "predlog": 1,  # the prediction log: the hot-path writer, its storage, the readers
@@ -28,7 +28,18 @@ LAYERS = {
     "demo": 5,  # what simulates data and users: scenarios, the series, the live loop
     "app": 6,  # cli, reproduce, the Airflow adapter
 }
-FOUNDATION = {"config", "paths", "records", "files", "data", "scoring", "seams", "lock", "__init__"}
+FOUNDATION = {
+    "config",
+    "paths",
+    "settings",
+    "records",
+    "files",
+    "data",
+    "scoring",
+    "seams",
+    "lock",
+    "__init__",
+}
 APP = {"cli", "reproduce", "airflow_adapter"}
 # The domain: packages that never import Airflow (the adapter, pipelines.airflow_adapter, does).
 DOMAIN = ("night", "monitor", "release", "stages", "serve", "edges", "demo")
@@ -289,3 +300,13 @@ def test_no_module_but_paths_spells_a_workspace_file_name():
     }
     wrong = {k: v for k, v in wrong.items() if v}
     assert not wrong, f"workspace file names outside pipelines/paths.py: {wrong}"
+
+
+def test_no_test_file_imports_another_test_file():
+    # shared helpers live in tests/support/, shared fixtures in a conftest.py
+    wrong = []
+    for path in sorted((ROOT / "tests").rglob("*.py")):
+        for module in _imports_any(path, ("tests",)):
+            if module.rpartition(".")[2].startswith("test_"):
+                wrong.append(f"{path.relative_to(ROOT)} imports {module}")
+    assert not wrong, "\n".join(wrong)

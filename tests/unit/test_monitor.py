@@ -14,11 +14,8 @@ from pipelines.monitor.metrics import NAMES, registry_of
 
 
 @pytest.fixture(scope="module")
-def model(params, adult_reference):
-    from pipelines.stages.train import fit
-
-    cfg = params.train.model_copy(update={"hyperparameters": {"max_iter": 30}})
-    return fit(adult_reference.sample(5000, random_state=0), params.dataset, cfg)
+def model(prefit):
+    return prefit["a"]
 
 
 def _logged(frame: pd.DataFrame, model, params, version="1", arm="champion") -> pd.DataFrame:

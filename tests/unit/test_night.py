@@ -1,21 +1,15 @@
 """The night's pure parts and its edges on the local disk: the retrain decision, the typed
-record, the workspace lock held across processes, quarantine that never overwrites."""
+record, quarantine that never overwrites (the lock across processes:
+tests/integration/test_workspace_lock.py)."""
 
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import textwrap
-import time
 from pathlib import Path
 
 import pytest
 
 from pipelines.config import NightlyConfig, Params, load_params
-from pipelines.lock import NightBusyError, night_lock
 from pipelines.night.assess import retrain_reasons
 from pipelines.night.ingest import quarantine_batch
 from pipelines.night.record import load_record, parse_day, save_record
@@ -91,45 +85,6 @@ def test_registration_reads_back_typed(tmp_path):
     path.write_text(json.dumps(reg.to_dict()))
     back = Registration.read(path)
     assert back == reg and back.promoted and back.previous_champion == "2"
-
-
-HOLD = textwrap.dedent(
-    """
-    import sys, time
-    from pipelines.config import load_params
-    from pipelines.lock import night_lock
-    with night_lock(load_params(sys.argv[1])):
-        print("held", flush=True)
-        time.sleep(120)
-    """
-)
-
-
-def _holder(ws: Params) -> subprocess.Popen:
-    proc = subprocess.Popen(
-        [sys.executable, "-c", HOLD, str(ws.root / "params.yaml")],
-        stdout=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-    assert proc.stdout is not None and proc.stdout.readline().strip() == "held"
-    return proc
-
-
-def test_a_second_night_is_refused_naming_the_holder_until_the_holder_dies(ws):
-    proc = _holder(ws)
-    try:
-        with pytest.raises(NightBusyError, match=rf"held by pid {proc.pid} on "):
-            with night_lock(ws, timeout=0):
-                pass
-        os.killpg(proc.pid, signal.SIGKILL)  # a killed night releases the workspace
-        proc.wait(timeout=30)
-        t0 = time.monotonic()
-        with night_lock(ws, timeout=10):
-            assert time.monotonic() - t0 < 5
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
 
 
 def test_quarantine_never_overwrites(ws, tmp_path):

@@ -42,14 +42,8 @@ def spec(params) -> ServingSpec:
 
 
 @pytest.fixture(scope="module")
-def models(params, adult_reference):
-    from pipelines.stages.train import fit
-
-    cfg = params.train.model_copy(update={"hyperparameters": {"max_iter": 20}})
-    a = fit(adult_reference.sample(3000, random_state=0), params.dataset, cfg)
-    cfg_b = params.train.model_copy(update={"hyperparameters": {"max_iter": 5}})
-    b = fit(adult_reference.sample(3000, random_state=1), params.dataset, cfg_b)
-    return a, b
+def models(prefit):
+    return prefit["a"], prefit["b"]
 
 
 @pytest.fixture(scope="module")

@@ -38,11 +38,8 @@ def spec(params) -> ServingSpec:
 
 
 @pytest.fixture(scope="module")
-def small_model(params, adult_reference):
-    from pipelines.stages.train import fit
-
-    cfg = params.train.model_copy(update={"hyperparameters": {"max_iter": 20}})
-    return fit(adult_reference.sample(4000, random_state=0), params.dataset, cfg)
+def small_model(prefit):
+    return prefit["a"]
 
 
 @pytest.fixture(scope="module")

@@ -29,7 +29,7 @@ from typing import Any
 
 import pytest
 
-from tests.dags.test_dag_runs import copy_workspace, night_env
+from tests.support.nights import copy_workspace, night_env
 
 PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
 DAG_ID = "retrain_nightly"

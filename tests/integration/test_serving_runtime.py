@@ -54,15 +54,12 @@ runpy.run_module("pipelines.serve", run_name="__main__", alter_sys=True)
 
 
 @pytest.fixture(scope="module")
-def baked_model(params, adult_reference, adult_current, tmp_path_factory) -> Path:
+def baked_model(params, prefit, adult_current, tmp_path_factory) -> Path:
     """A model folder as the image carries it: MLmodel (skops), serving.json, smoke.json."""
     import skops.io
     import yaml
 
-    from pipelines.stages.train import fit
-
-    cfg = params.train.model_copy(update={"hyperparameters": {"max_iter": 10}})
-    model = fit(adult_reference.sample(3000, random_state=0), params.dataset, cfg)
+    model = prefit["a"]
     d = tmp_path_factory.mktemp("baked") / "model"
     d.mkdir()
     skops.io.dump(model, d / "model.skops")
