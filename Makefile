@@ -16,7 +16,8 @@ help:
 	@echo "make test   - set up the same way and run the test suite"
 	@echo "make test-stack - the container stack test (podman; 15-25 min), not in make test"
 	@echo "make bench  - stage timings and memory on the full data"
-	@echo "make lint   - ruff and mypy"
+	@echo "make test-fast - the tiers that start no server and run no full pipeline (minutes)"
+	@echo "make lint   - ruff (lint, format) and mypy; CI runs it before the tests"
 	@echo "make airflow - start Airflow locally (SQLite, LocalExecutor) with the DAG loaded"
 	@echo "make stack  - the container stack (PostgreSQL, Redis, MLflow, Airflow + 2 Celery workers,"
 	@echo "              serving behind nginx): build offline, start in order, print URLs + logins"
@@ -38,19 +39,21 @@ run: setup
 	$(BIN)/retrain series
 	$(BIN)/retrain demo-loop
 
+# The slowest 25 tests are printed at the end: the suite's time is a budget like any other.
 test: setup
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --durations=25
 
 # The container stack for real (tests/integration/test_stack.py, 15-25 min): not in `make test`.
 test-stack: setup
 	RETRAIN_TEST_STACK=1 $(BIN)/python -m pytest tests/integration/test_stack.py
 
 test-fast: setup
-	$(BIN)/python -m pytest -m "not slow and not integration"
+	$(BIN)/python -m pytest -m "not slow and not integration" --durations=10
 
 bench: setup
 	$(BIN)/python -m benchmarks $(BENCH_ARGS)
 
+# ruff (lint + format) on everything; mypy on pipelines (strict), dags and tests (pyproject.toml)
 lint: setup
 	$(BIN)/ruff check pipelines dags tests benchmarks
 	$(BIN)/ruff format --check pipelines dags tests benchmarks

@@ -46,13 +46,13 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
-from airflow.providers.standard.operators.hitl import ApprovalOperator
+from airflow.providers.standard.operators.hitl import ApprovalOperator as ApprovalOperator
 from airflow.sdk import BaseNotifier, get_current_context
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
-from pipelines.stages import NIGHT_STAGES  # a tuple of names: imports nothing else
+from pipelines.stages import NIGHT_STAGES as NIGHT_STAGES  # a tuple of names: imports nothing else
 
 if TYPE_CHECKING:  # the pipeline's modules are imported inside the methods (parse time)
     from pipelines.config import Params
@@ -83,7 +83,7 @@ def night_date(context: Mapping[str, Any]) -> str:
         return str(value)
     dag_run = context["dag_run"]
     when = dag_run.logical_date or dag_run.run_after
-    return when.astimezone(UTC).date().isoformat()
+    return cast(str, when.astimezone(UTC).date().isoformat())
 
 
 def actor(context: Mapping[str, Any]) -> str:
@@ -107,7 +107,8 @@ APPROVE, PROMOTE = "approve", "promote"  # the tasks needs_approval chooses betw
 
 class _Result:
     def to_dict(self) -> dict[str, Any]:
-        return json.loads(json.dumps(asdict(self), default=str))  # type: ignore[call-overload]
+        as_json = json.dumps(asdict(self), default=str)  # type: ignore[call-overload]
+        return cast(dict[str, Any], json.loads(as_json))
 
 
 @dataclass(frozen=True)
@@ -453,7 +454,8 @@ def night(default_params: Path) -> Night:
 def task_states() -> dict[str, Any]:
     """The states of the running DAG run's tasks."""
     ti = get_current_context()["ti"]
-    return ti.get_task_states(dag_id=ti.dag_id, run_ids=[ti.run_id]).get(ti.run_id, {})
+    states = ti.get_task_states(dag_id=ti.dag_id, run_ids=[ti.run_id]).get(ti.run_id, {})
+    return cast(dict[str, Any], states)
 
 
 class Approval(ApprovalOperator):

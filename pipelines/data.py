@@ -19,6 +19,7 @@ import shutil
 import tempfile
 import urllib.request
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -255,12 +256,12 @@ def _clean_text(value: object, na: set[str], suffix: str = "") -> str | None:
 def _numeric(s: pd.Series, col: str, source: str, na: set[str]) -> np.ndarray:
     """A numeric column as float64; text is converted once per distinct value."""
     if not _is_text(s):
-        return to_numeric(s, col, source).to_numpy()
+        return cast(np.ndarray, to_numeric(s, col, source).to_numpy())
     codes, uniques = _factorized(s)
     texts = [_clean_text(v, na) for v in uniques]
     converted = to_numeric(pd.Series(texts, dtype=object), col, source, codes=codes)
     lookup = np.append(converted.to_numpy(dtype=np.float64), np.nan)  # code -1: missing
-    return lookup[codes]
+    return cast(np.ndarray, lookup[codes])
 
 
 def to_numeric(
@@ -291,7 +292,8 @@ def to_numeric(
 
 def labels(df: pd.DataFrame, cfg: DatasetConfig) -> np.ndarray:
     """The binary target: 1 where the label equals the positive label."""
-    return (df[cfg.target].astype(str) == cfg.positive_label).to_numpy(dtype=np.int64)
+    is_positive = df[cfg.target].astype(str) == cfg.positive_label
+    return cast(np.ndarray, is_positive.to_numpy(dtype=np.int64))
 
 
 PARQUET_CHUNK_ROWS = 100_000

@@ -107,8 +107,8 @@ def waves(params: Params, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     second = pd.concat([shifted.iloc[n_shifted : n_shifted + k], rest.iloc[n_rest : n_rest + m]])
     shuffle = {"frac": 1.0, "random_state": seed}
     return (
-        first.sample(**shuffle).reset_index(drop=True),  # type: ignore[arg-type]
-        second.sample(**shuffle).reset_index(drop=True),  # type: ignore[arg-type]
+        first.sample(**shuffle).reset_index(drop=True),
+        second.sample(**shuffle).reset_index(drop=True),
     )
 
 

@@ -30,23 +30,31 @@ SCENARIOS = ("stable", "covariate_drift", "label_shift", "corrupt", "biased")
 CORRUPTIONS = ("out_of_range", "unknown_category", "nulls", "missing_column", "wrong_type")
 
 
-def _sample(df: pd.DataFrame, n: int, rng: np.random.Generator, weights=None) -> pd.DataFrame:
+def _sample(
+    df: pd.DataFrame, n: int, rng: np.random.Generator, weights: np.ndarray | None = None
+) -> pd.DataFrame:
     replace = n > len(df)
     idx = rng.choice(len(df), size=n, replace=replace, p=weights)
     return df.iloc[idx].reset_index(drop=True)
 
 
-def stable(df: pd.DataFrame, ds: DatasetConfig, cfg: SimulateConfig, rng) -> pd.DataFrame:
+def stable(
+    df: pd.DataFrame, ds: DatasetConfig, cfg: SimulateConfig, rng: np.random.Generator
+) -> pd.DataFrame:
     return _sample(df, cfg.rows, rng)
 
 
-def covariate_drift(df: pd.DataFrame, ds: DatasetConfig, cfg: SimulateConfig, rng) -> pd.DataFrame:
+def covariate_drift(
+    df: pd.DataFrame, ds: DatasetConfig, cfg: SimulateConfig, rng: np.random.Generator
+) -> pd.DataFrame:
     col = cfg.covariate_column or ds.features.numeric[0]
     cut = df[col].quantile(cfg.covariate_quantile)
     return _sample(df[df[col] > cut], cfg.rows, rng)
 
 
-def label_shift(df: pd.DataFrame, ds: DatasetConfig, cfg: SimulateConfig, rng) -> pd.DataFrame:
+def label_shift(
+    df: pd.DataFrame, ds: DatasetConfig, cfg: SimulateConfig, rng: np.random.Generator
+) -> pd.DataFrame:
     pos = (df[ds.target] == ds.positive_label).to_numpy()
     n_pos = int(round(cfg.rows * cfg.label_shift_positive_rate))
     return (
@@ -67,7 +75,9 @@ def poison_group(df: pd.DataFrame, ds: DatasetConfig, cfg: SimulateConfig) -> tu
     return attr, str(rates.idxmin())
 
 
-def biased(df: pd.DataFrame, ds: DatasetConfig, cfg: SimulateConfig, rng) -> pd.DataFrame:
+def biased(
+    df: pd.DataFrame, ds: DatasetConfig, cfg: SimulateConfig, rng: np.random.Generator
+) -> pd.DataFrame:
     out = _sample(df, cfg.biased_rows, rng)
     attr, group = poison_group(df, ds, cfg)
     hit = (out[attr] == group) & (out[ds.target] == ds.positive_label)
@@ -108,7 +118,7 @@ def corrupt(
     df: pd.DataFrame,
     ds: DatasetConfig,
     cfg: SimulateConfig,
-    rng,
+    rng: np.random.Generator,
     kinds: tuple[str, ...] | None = None,
 ) -> pd.DataFrame:
     """Apply each corruption in ``kinds`` (default ``cfg.corruptions``) to a stable sample."""

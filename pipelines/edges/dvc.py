@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import cast
 
 from pipelines.config import PARAMS_ENV, Params
 from pipelines.edges.registry import ACTOR_ENV
@@ -76,7 +77,7 @@ def accepted_version(params: Params) -> str | None:
     if not meta.is_file():
         return None
     outs = yaml.safe_load(meta.read_text()).get("outs") or [{}]
-    return outs[0].get("md5")
+    return cast(str | None, outs[0].get("md5"))
 
 
 def push(params: Params) -> None:

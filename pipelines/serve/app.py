@@ -406,6 +406,8 @@ class _RequestIds:
         self._n = 0
 
     def of(self, scope: Scope) -> str:
+        k: bytes
+        v: bytes  # an ASGI header: (name, value) as bytes
         for k, v in scope["headers"]:
             if k == b"x-request-id" and 0 < len(v) <= 128 and all(32 < b < 127 for b in v):
                 return v.decode()

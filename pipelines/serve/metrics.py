@@ -20,8 +20,8 @@ with one numpy call, because prometheus_client's ``Histogram.observe`` takes one
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -161,7 +161,8 @@ class BatchHistogram(Collector):
 
     def collect(self) -> Iterator[Metric]:
         fam = HistogramMetricFamily(self.name, self.documentation, labels=self.labelnames)
-        les = [floatToGoString(b) for b in self.buckets] + ["+Inf"]
+        go_string = cast(Callable[[float], str], floatToGoString)  # unannotated upstream
+        les = [go_string(b) for b in self.buckets] + ["+Inf"]
         with self._lock:
             snapshot = [(k, c.counts.cumsum().tolist(), c.sum) for k, c in self._children.items()]
         for key, cumulative, total in sorted(snapshot):

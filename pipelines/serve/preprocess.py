@@ -16,7 +16,7 @@ import math
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -84,7 +84,7 @@ class CategoricalBlock:
         if n <= _FEW_ROWS:
             # one gather: each column's rows hold its output in its own slice, zeros elsewhere
             # (few numpy calls: what counts for a handful of rows)
-            return self.constant + self.stacked[codes].sum(axis=1)
+            return cast(np.ndarray, self.constant + self.stacked[codes].sum(axis=1))
         block = np.repeat(self.constant[None, :], n, axis=0)
         for j, col in enumerate(self.columns):  # one gather per column: less data for many rows
             block[:, self.slices[j]] = col.table[codes[:, j] - col.offset]

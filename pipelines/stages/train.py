@@ -16,7 +16,8 @@ import numpy as np
 import pandas as pd
 
 from pipelines.config import DatasetConfig, TrainConfig, classifier_class, load_params
-from pipelines.data import feature_frame, labels
+from pipelines.data import feature_frame as feature_frame  # re-exported: evaluate uses it
+from pipelines.data import labels
 from pipelines.files import write_json
 
 

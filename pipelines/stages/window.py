@@ -16,6 +16,7 @@ import argparse
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -34,7 +35,8 @@ class Window:
 
 def row_hashes(df: pd.DataFrame) -> np.ndarray:
     """A content hash per row (index ignored): identical rows hash alike."""
-    return pd.util.hash_pandas_object(df, index=False).to_numpy(dtype=np.uint64)
+    hashes = pd.util.hash_pandas_object(df, index=False)
+    return cast(np.ndarray, hashes.to_numpy(dtype=np.uint64))
 
 
 def holdout_mask(df: pd.DataFrame, fraction: float, seed: int) -> np.ndarray:

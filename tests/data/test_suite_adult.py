@@ -121,6 +121,7 @@ def test_data_docs_of_a_rejected_real_batch_show_the_run_that_judged_it(
     assert "Status: Failed" in text and "Validation of batch 2026-01-01" in text
     assert f"Evaluated Expectations {result.evaluated}" in text
     assert "Unsuccessful Expectations 1" in text
+    assert result.gx_run is not None
     judged_at = result.gx_run.result.meta["run_id"].run_time  # the same run, not a second one
     assert f"Run Time {judged_at:%Y-%m-%dT%H:%M:%SZ}" in text
 

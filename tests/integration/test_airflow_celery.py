@@ -55,11 +55,12 @@ from tests.support.nights import (
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
-REDIS = {"host": "127.0.0.1", "port": 6379}
+REDIS: dict[str, Any] = {"host": "127.0.0.1", "port": 6379}
 WORKERS = ("worker-a", "worker-b")
 HEARTBEAT_TIMEOUT = 20  # seconds without a heartbeat before a running task is failed
 NIGHTS = {"spread": "2026-04-01", "lost_worker": "2026-04-02"}  # stable batches, forced retrain
 RAN = ("success", "failed")
+STAGES: tuple[str, ...]
 STAGES = ("ingest", "assess", "window", "validate", "drift", "train", "evaluate", "fairness")
 STAGES += ("gate",)  # then register or register_rejected, as the gate decides, then summary
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -56,7 +57,7 @@ def census_workspace(dest: Path) -> Params:
 
 
 @pytest.fixture(scope="module")
-def ws(tmp_path_factory) -> Params:
+def ws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Params]:
     with pytest.MonkeyPatch.context() as mp:
         mp.delenv("MLFLOW_TRACKING_URI", raising=False)
         params = census_workspace(tmp_path_factory.mktemp("census") / "project")
@@ -97,8 +98,10 @@ def test_corrupt_census_batch_is_quarantined(ws: Params) -> None:
     batch = simulate.write_scenario(ws, day, "corrupt")
     rec = nightly.run_night(ws, day)
     assert rec.outcome == "batch_rejected"
+    assert rec.validation is not None
     failed = " ".join(rec.validation["failed"])
     assert "'age'" in failed and "__unseen_category__" in failed
+    assert rec.quarantined_to is not None
     assert (Path(rec.quarantined_to) / batch.name).is_file()
     assert registry.champion_version(ws) == "1"
 
@@ -107,12 +110,16 @@ def test_census_night_with_a_batch_retrains_and_judges(ws: Params) -> None:
     day = "2026-05-02"
     simulate.write_scenario(ws, day, "stable")
     rec = nightly.run_night(ws, day, force_retrain=True)
+    assert rec.validation is not None
     assert rec.validation["success"] and rec.rows == ws.simulate.rows
     assert rec.data_version
+    assert rec.drift is not None
     assert not rec.drift["dataset_drift"]  # a plain sample of the held-out file
     assert rec.retrained and "forced" in rec.retrain_reasons
     assert rec.outcome in ("promoted", "not_promoted")
+    assert rec.gate is not None
     assert rec.gate["verdict"] in ("pass", "fail") and rec.gate["reasons"]
+    assert rec.champion is not None
     assert rec.champion["version"] == "1"  # compared with the champion on the same rows
     assert "roc_auc" in rec.champion["difference"]
     window = pd.read_parquet(ws.paths.window_train)

@@ -52,7 +52,9 @@ def _serve(params, tag: str) -> tuple[subprocess.Popen, str]:
 def _record(params) -> dict:
     from pipelines.serve.app import smoke_records
 
-    return smoke_records(params, 1)[0]
+    records = smoke_records(params, 1)
+    assert records is not None
+    return records[0]
 
 
 def test_sigterm_under_load_loses_no_logged_answer(two_versions):

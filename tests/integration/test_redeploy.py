@@ -75,7 +75,9 @@ def two_models(tmp_path_factory, adult_reference, adult_current):
 def _record(params) -> dict:
     from pipelines.serve.app import smoke_records
 
-    return smoke_records(params, 1)[0]
+    records = smoke_records(params, 1)
+    assert records is not None
+    return records[0]
 
 
 def _champion(params) -> str | None:

@@ -27,7 +27,7 @@ def write_workspace(root: Path, rows: int = 1500, seed: int = 0) -> Path:
     colour = rng.choice(["red", "green", "blue"], rows)
     logit = 1.5 * x1 - x2 + (colour == "red")
     target = np.where(rng.random(rows) < 1 / (1 + np.exp(-logit)), "yes", "no")
-    grp = rng.choice(["a", "b", None], rows, p=[0.6, 0.35, 0.05])
+    grp = rng.choice(np.asarray(["a", "b", None], dtype=object), rows, p=[0.6, 0.35, 0.05])
     region = rng.choice(["north", "south"], rows)
     df = pd.DataFrame(
         {"x1": x1, "x2": x2, "colour": colour, "grp": grp, "region": region, "label": target}

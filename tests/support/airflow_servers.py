@@ -20,6 +20,7 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -164,7 +165,7 @@ def ui_body(conf: dict[str, Any]) -> dict[str, Any]:
 
 
 def run_path(run_id: str) -> str:
-    return f"/api/v2/dags/{DAG_ID}/dagRuns/{urllib.request.quote(run_id, safe='')}"
+    return f"/api/v2/dags/{DAG_ID}/dagRuns/{urllib.parse.quote(run_id, safe='')}"
 
 
 def dag_runs(api: Api) -> list[dict[str, Any]]:

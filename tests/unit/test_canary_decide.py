@@ -35,7 +35,7 @@ def with_canary(params: Params, **canary: object) -> Params:
 
 
 def canary_rows(
-    params: Params, n: int, champion: float, canary: float, **canary_kw: object
+    params: Params, n: int, champion: float, canary: float, **canary_kw: float
 ) -> pd.DataFrame:
     """Canary mode: the arms answer different requests."""
     return pd.concat(

@@ -212,7 +212,9 @@ def workspace(tmp_path) -> Path:
             "y_true": y,
             "proba": proba,
             "y_pred": (proba >= 0.5).astype(int),
-            "grp": rng.choice(["a", "b", "tiny", None], n, p=[0.6, 0.38, 0.01, 0.01]),
+            "grp": rng.choice(
+                np.asarray(["a", "b", "tiny", None], dtype=object), n, p=[0.6, 0.38, 0.01, 0.01]
+            ),
             "region": rng.choice(["north", "south"], n),
         }
     )

@@ -140,7 +140,7 @@ def _package(module: str) -> str:
     return layer if layer in ("foundation", "app") else module.split(".")[1]
 
 
-def test_no_import_cycles_between_packages():
+def test_no_import_cycles_between_packages() -> None:
     graph: dict[str, set[str]] = defaultdict(set)
     for m, deps in GRAPH.items():
         graph[_package(m)] |= {_package(d) for d in deps} - {_package(m)}
@@ -194,7 +194,7 @@ def test_the_product_never_imports_the_demo():
     assert not wrong, "\n".join(wrong)
 
 
-def test_no_import_cycles():
+def test_no_import_cycles() -> None:
     # packages import their own submodules: judge cycles between modules, not package inits
     graph: dict[str, set[str]] = defaultdict(set)
     for m, deps in GRAPH.items():

@@ -564,6 +564,7 @@ def test_cli_run_passes_with_defaults_and_writes_reports(
     assert _cli(workspace, "run") == 0  # default data: prepared current Parquet
     out = workspace / "reports" / "validate"
     result = ValidationResult.from_dict(json.loads((out / "validation.json").read_text()))
+    assert result.source is not None
     assert result.success and result.source.endswith("current.parquet")
     [page] = (out / "validation_docs").glob("validations/**/*.html")
     assert "Status: Succeeded" in page_text(page.read_text())

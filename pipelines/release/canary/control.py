@@ -108,7 +108,7 @@ def start(params: Params, version: str, mode: Mode = "canary") -> Canary:
     where = f"share {share:g} of requests" if mode == "canary" else "every request mirrored"
     _event(params, c, STARTED_EVENT, version, f"{mode} beside champion v{champion} ({where})")
     c.set_registered_model_alias(name, CANARY, version)
-    return Canary(name, version, cast(Mode, mode), share, started)
+    return Canary(name, version, mode, share, started)
 
 
 def release_held(params: Params, version: str, step: HoldForRollout) -> Canary | None:

@@ -25,13 +25,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import numpy as np
 import pandas as pd
 
 from pipelines.config import EvaluateConfig, Params
-from pipelines.records import Interval, Mode
+from pipelines.records import Interval
+from pipelines.records import Mode as Mode  # re-exported: control imports it from here
 from pipelines.release.canary.groups import ArmSample, FairnessChange, compare_fairness
 
 # The evaluate stage's vectorised metrics and resampling: the unpaired CI needs the bootstrap
@@ -302,7 +303,8 @@ def _fairness_summary(changes: tuple[FairnessChange, ...], margin: float) -> str
 
 
 def _labels(frame: pd.DataFrame, params: Params) -> np.ndarray:
-    return (frame["label"].astype(str) == params.dataset.positive_label).to_numpy(dtype=np.int64)
+    is_positive = frame["label"].astype(str) == params.dataset.positive_label
+    return cast(np.ndarray, is_positive.to_numpy(dtype=np.int64))
 
 
 def _arm(

@@ -9,6 +9,7 @@ column, which dominate its run time.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -56,7 +57,7 @@ def scores_fast(
 
 
 def _floats(s: pd.Series) -> np.ndarray:
-    return s.to_numpy(dtype=np.float64)
+    return cast(np.ndarray, s.to_numpy(dtype=np.float64))
 
 
 def _wasserstein_norm(reference: pd.Series, current: pd.Series) -> float:

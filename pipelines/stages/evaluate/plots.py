@@ -66,7 +66,9 @@ def plot_calibration(evaluation: Evaluation, path: Path) -> Path:
     return _save_figure(fig, path)
 
 
-def confusion_rows(evaluation: Evaluation, max_rows: int = CONFUSION_PLOT_ROWS) -> list[dict]:
+def confusion_rows(
+    evaluation: Evaluation, max_rows: int = CONFUSION_PLOT_ROWS
+) -> list[dict[str, Any]]:
     """Rows ``{actual, predicted}`` for dvc's confusion template, which counts rows.
 
     Up to ``max_rows`` rows the counts are exact; above, each cell is scaled down in proportion

@@ -63,7 +63,7 @@ def ephemeral_context(gx: Any) -> Any:
     return gx.get_context(mode="ephemeral", project_config=config)
 
 
-def build_gx_suite(gx: Any, suite: dict) -> Any:
+def build_gx_suite(gx: Any, suite: dict[str, Any]) -> Any:
     """The GX suite object; an invalid expectation is an error here (GX would drop it)."""
     from great_expectations.expectations.expectation_configuration import (
         ExpectationConfiguration,
@@ -85,7 +85,7 @@ def build_gx_suite(gx: Any, suite: dict) -> Any:
     return gx.ExpectationSuite(name=suite["name"], expectations=built, meta=suite.get("meta"))
 
 
-def validate_frame(df: pd.DataFrame, suite: dict, params: Params) -> ValidationResult:
+def validate_frame(df: pd.DataFrame, suite: dict[str, Any], params: Params) -> ValidationResult:
     """Run ``suite`` on ``df`` with an ephemeral GX context (nothing is written to disk).
 
     This is the one GX run for the batch: the result keeps it (``gx_run``) for its report.
@@ -271,7 +271,7 @@ def _interpret(
     return check, FailedExpectation(type_, col, msg, n_bad, examples)
 
 
-def validate_file(path: Path, suite: dict, params: Params) -> ValidationResult:
+def validate_file(path: Path, suite: dict[str, Any], params: Params) -> ValidationResult:
     """Read ``path`` and validate it; a file that cannot be read is a failed result, not a crash."""
     try:
         df = read_table(Path(path), params.dataset)

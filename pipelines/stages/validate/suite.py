@@ -56,7 +56,9 @@ def _numeric_range(s: pd.Series, margin: float) -> tuple[float, float, float, fl
     return low, high, lo, hi
 
 
-def profile_suite(reference: pd.DataFrame, params: Params, source: str = "<frame>") -> dict:
+def profile_suite(
+    reference: pd.DataFrame, params: Params, source: str = "<frame>"
+) -> dict[str, Any]:
     """A first suite built from reference data, as the JSON dict GX writes, for review.
 
     Columns must match the dataset's columns; numeric features are numeric and within the
@@ -191,7 +193,7 @@ def _gx_version() -> str:
 
 
 # --------------------------------------------------------------------------- suite files
-def load_suite(path: Path) -> dict:
+def load_suite(path: Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise SuiteError(
@@ -209,5 +211,5 @@ def load_suite(path: Path) -> dict:
     return suite
 
 
-def write_suite(suite: dict, path: Path) -> Path:
+def write_suite(suite: dict[str, Any], path: Path) -> Path:
     return write_text(Path(path), json.dumps(suite, indent=2, ensure_ascii=False) + "\n")
