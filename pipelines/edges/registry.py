@@ -30,6 +30,7 @@ CHAMPION = "champion"
 PREVIOUS = "previous"
 PENDING = "pending"  # gate passed, awaiting a human's approval; the champion is untouched
 ROLLOUT = "rollout"  # gate passed, to go out beside the champion (canary/shadow) when it can
+EVALUATED = "evaluated."  # version tags: its metrics on the held-out rows, set at registration
 ACTOR_ENV = "RETRAIN_ACTOR"  # who acts, set for the stages by the night (e.g. the DAG run)
 EventKind = Literal[
     "promotion",
@@ -266,6 +267,15 @@ def rollback(params: Params, to: str | None = None, reason: str = "rollback") ->
     if current == str(target):
         raise RegistryError(f"{name}: version {target} is already the champion")
     return promote(params, str(target), reason, kind="rollback")
+
+
+def evaluated_metric(params: Params, version: str, metric: str) -> float | None:
+    """A version's metric as the gate measured it on held-out rows (tag ``evaluated.<metric>``,
+    set when it was registered), or None for a version registered without it."""
+    c = client(params)
+    tags = c.get_model_version(params.mlflow.registered_model, str(version)).tags
+    value = tags.get(f"{EVALUATED}{metric}")
+    return None if value is None else float(value)
 
 
 def registration_line(reg: Registration) -> str:

@@ -67,19 +67,14 @@ def reference_frame(params: Params) -> pd.DataFrame:
 
 
 def evaluated_baseline(params: Params, version: str | None) -> float | None:
-    """The champion's metric as the gate measured it on held-out rows, from the record of the
-    night that judged it (promoted then, or later by a canary or by hand); None when no such
-    night is in this workspace."""
+    """The champion's metric as the gate measured it on held-out rows, kept on the version
+    when it was registered (promoted then, or later by a canary or by hand); None for a version
+    registered without it."""
+    from pipelines.edges import registry
+
     if version is None:
         return None
-    for f in sorted(params.paths.nights.glob("*/summary.json"), reverse=True):
-        rec = read_json(f)
-        if rec.get("challenger") and str(rec["challenger"].get("version")) == version:
-            m = (rec["challenger"].get("metrics") or {}).get(params.monitor.metric)
-            value = m.get("point") if isinstance(m, dict) else m
-            if value is not None:
-                return float(value)
-    return None
+    return registry.evaluated_metric(params, version, params.monitor.metric)
 
 
 def last_night(params: Params) -> dict[str, Any] | None:

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -25,12 +27,20 @@ from pipelines.config import Params, load_params
 from pipelines.files import write_json
 from pipelines.records import HoldForApproval, HoldForRollout, Promote, Registration
 from pipelines.release.plan import plan
+from pipelines.stages.evaluate import Evaluation
 from pipelines.stages.gate import Decision
 
 
 def act_on_decision(
-    params: Params, train_record: dict[str, Any], decision: Decision, report_dir: Path
+    params: Params,
+    train_record: dict[str, Any],
+    decision: Decision,
+    report_dir: Path,
+    evaluated: Mapping[str, float] | None = None,
 ) -> Registration:
+    """Register the challenger and carry out the release plan. ``evaluated``: its metrics on
+    the held-out rows (point estimates), kept on the version as ``evaluated.<metric>``: the
+    baseline the live monitor holds the version to once it serves, however it got there."""
     import mlflow
 
     from pipelines.edges import registry
@@ -41,6 +51,7 @@ def act_on_decision(
         "gate": decision.verdict,
         "gate.reasons": " | ".join(decision.reasons)[:4900],
         "release.plan": step.kind,
+        **{f"{registry.EVALUATED}{m}": repr(float(v)) for m, v in (evaluated or {}).items()},
     }
     version = registry.register(params, train_record["run_id"], train_record["model_uri"], tags)
     c = registry.client(params)
@@ -83,7 +94,9 @@ def main(argv: list[str] | None = None) -> int:
     params = load_params(args.params)
     record = json.loads(params.paths.train_record.read_text())
     decision = Decision.from_dict(json.loads(params.paths.gate_decision.read_text()))
-    reg = act_on_decision(params, record, decision, params.paths.stage("gate"))
+    evaluation = Evaluation.from_dict(json.loads(params.paths.evaluation.read_text()))
+    evaluated = {m: i.point for m, i in evaluation.metrics.items() if math.isfinite(i.point)}
+    reg = act_on_decision(params, record, decision, params.paths.stage("gate"), evaluated)
     write_json(params.paths.registration, reg.to_dict())
     print(f"register: {registration_line(reg)}")
     return 0

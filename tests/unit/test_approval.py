@@ -287,7 +287,10 @@ def test_register_promotes_or_holds_as_the_params_say(tmp_path, tracking, monkey
     (report / "report.md").write_text("# gate\n")
     decision = Decision("pass", ("roc_auc not worse",), (), v1, AT.isoformat())
 
-    reg = act_on_decision(params, _train_record(params), decision, report)
+    reg = act_on_decision(params, _train_record(params), decision, report, {"roc_auc": 0.875})
+    # the baseline the monitor holds the version to, kept on the version itself
+    assert registry.evaluated_metric(params, reg.version, "roc_auc") == 0.875
+    assert registry.evaluated_metric(params, v1, "roc_auc") is None  # registered without it
 
     assert reg.verdict == "pass" and reg.version != v1
     if approval == "none":  # as before approval existed
