@@ -11,7 +11,9 @@
    DataDriftPreset (``--rows`` picks other sizes);
 3. ``serving``: when ``benchmarks/serving.py`` exists;
 4. ``scorer``: the compiled scorer against the model's own ``predict_proba`` on one row, and
-   bit-identity of their probabilities on every Adult evaluation row.
+   bit-identity of their probabilities on every Adult evaluation row;
+5. ``monitor``: one monitor pass's read of the prediction log at 1M logged answers (``--full``:
+   and 10M), before and after bounding it by the window.
 
 A table that fails is reported and the next one still runs; the exit code is then 1.
 """
@@ -25,7 +27,7 @@ import sys
 import time
 import traceback
 
-TABLES = ("stages", "scale", "serving", "scorer")
+TABLES = ("stages", "scale", "serving", "scorer", "monitor")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -50,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
             sub_argv.append("--keep")
         if name == "scale" and args.rows:
             sub_argv += ["--rows", args.rows]
-        elif name == "scale" and args.full:
+        elif name in ("scale", "monitor") and args.full:
             sub_argv.append("--full")
         print(f"\n# benchmarks.{name}", flush=True)
         t0 = time.perf_counter()
