@@ -212,10 +212,11 @@ class Night:
             rec = ingest(self.params, self.day, batch, progress=log.info)
         if rec.outcome == "batch_rejected":
             failed = rec.failed_expectations
+            report = rec.validation.report if rec.validation else None
             raise AirflowFailException(
                 f"night {self.day}: batch {rec.batch} REJECTED, {len(failed)} failed "
                 f"expectation(s): {'; '.join(failed[:5])}. Quarantined in "
-                f"{rec.quarantined_to} (report {(rec.validation or {}).get('report')})."
+                f"{rec.quarantined_to} (report {report})."
             )
         return Ingested(self.day, rec.outcome, rec.batch, rec.rows, rec.data_version)
 
@@ -348,10 +349,8 @@ class Night:
         with night_lock(self.params):
             ev = registry.promote(self.params, reg.version, reason=step.reason, by=self.actor)
         log.info("v%s promoted to champion (was v%s)", reg.version, ev.previous_champion)
-        out_reg = Registration(
-            reg.model, reg.version, "pass", reg.version, reg.run_id, ev.to_dict(), step
-        )
-        return out_reg.to_dict()
+        update = {"champion": reg.version, "event": ev.to_dict(), "plan": step}
+        return reg.model_copy(update=update).to_dict()
 
     def deploy(self, registration: Mapping[str, Any]) -> dict[str, Any]:
         """Roll the promoted version out to serving. Not retried (see the DAG): a failed deploy
@@ -417,17 +416,23 @@ class Night:
         links = notify.publish_night(self.params, rec, tags=tags)
         log.info("%s", night_line(rec))
         log.info("night summary: %s", path)
-        for key in ("validation", "drift"):
-            report = (getattr(rec, key) or {}).get("report")
-            if report:
-                log.info("  %s report: %s", key, report)
+        for key, section in (("validation", rec.validation), ("drift", rec.drift)):
+            if section is not None and section.report:
+                log.info("  %s report: %s", key, section.report)
         if rec.retrained:
             log.info("  gate report: %s", self.params.paths.gate_report)
         for name, link in links.items():
             log.info("MLflow %s: %s", name.replace("_", " "), link)
         log.info("summary.json:\n%s", json.dumps(rec.to_dict(), indent=2, default=str))
         return Finished(
-            self.day, rec.outcome, str(path), failed, rec.serving, rec.promoted, rec.gate, links
+            self.day,
+            rec.outcome,
+            str(path),
+            failed,
+            rec.serving,
+            rec.promoted,
+            rec.gate.model_dump(mode="json") if rec.gate else None,
+            links,
         )
 
 

@@ -1,21 +1,21 @@
 """Typed value objects that travel between the stages, the night, the edges and the DAG.
 
-Each is a frozen dataclass with ``to_dict`` / ``from_dict`` for the JSON files the stages write
-(DVC tracks those files; the objects are what code reads back). One :class:`Interval` serves
-every point-and-interval value: a metric with its bootstrap CI, a paired difference between two
-models, a live estimate.
+The records that cross a file boundary (the registration, the release plan, the night record
+and its sections) are pydantic models: the library writes and reads their JSON, and a file
+with an unknown or ill-typed field is refused with its name. :class:`Interval` serves every
+point-and-interval value in computation (a metric with its bootstrap CI, a paired difference
+between two models, a live estimate); :class:`Estimate` is its JSON form in the night record.
 """
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
 
 def _num(x: float) -> float | None:
@@ -88,17 +88,23 @@ Plan = Annotated[Promote | HoldForApproval | HoldForRollout | Reject, Field(disc
 PLAN: TypeAdapter[Plan] = TypeAdapter(Plan)
 
 
-@dataclass(frozen=True)
-class Registration:
+class Registration(BaseModel):
     """What the ``register`` stage did with the gate's decision (``registration.json``)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     model: str
     version: str
     verdict: Verdict
     champion: str | None
     run_id: str
-    event: dict[str, Any] = field(default_factory=dict)
+    event: dict[str, Any] = Field(default_factory=dict)
     plan: Plan | None = None  # what the release policy decided (:mod:`pipelines.release.plan`)
+
+    @field_validator("version", "champion", mode="before")
+    @classmethod
+    def _text(cls, v: Any) -> Any:
+        return None if v is None else str(v)
 
     @property
     def promoted(self) -> bool:
@@ -115,40 +121,114 @@ class Registration:
         return None if value is None else str(value)
 
     def to_dict(self) -> dict[str, Any]:
-        out = {f.name: getattr(self, f.name) for f in fields(self)}
-        out["plan"] = None if self.plan is None else self.plan.model_dump(mode="json")
-        return out
+        return self.model_dump(mode="json")
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Registration:
-        champion = d.get("champion")
-        plan = d.get("plan")
-        return cls(
-            model=str(d["model"]),
-            version=str(d["version"]),
-            verdict=d["verdict"],
-            champion=None if champion is None else str(champion),
-            run_id=str(d["run_id"]),
-            event=dict(d.get("event") or {}),
-            plan=None if plan is None else PLAN.validate_python(plan),
-        )
+        return cls.model_validate(dict(d))
 
     @classmethod
     def read(cls, path: Path) -> Registration:
-        return cls.from_dict(json.loads(path.read_text()))
+        return cls.model_validate_json(path.read_text())
 
 
 Outcome = Literal["no_batch", "batch_rejected", "no_retrain", "promoted", "not_promoted", "dry_run"]
 STOPPED_EARLY: tuple[Outcome, ...] = ("no_batch", "batch_rejected", "no_retrain")
 
 
-@dataclass
-class NightRecord:
+# --------------------------------------------------------------------------- the night record
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class Estimate(_Section):
+    """A point with its interval, as JSON keeps it (null where undefined)."""
+
+    point: float | None = None
+    lower: float | None = None
+    upper: float | None = None
+
+
+class BatchValidation(_Section):
+    """The night's batch against the suite."""
+
+    success: bool
+    evaluated: int
+    failed: list[str] = Field(default_factory=list)
+    report: str | None = None
+
+
+class ColumnDrift(_Section):
+    score: float | None = None
+    drifted: bool = False
+
+
+class BatchDrift(_Section):
+    """The night's batch against what was trained on before it."""
+
+    dataset_drift: bool
+    share: float
+    drifted_columns: list[str] = Field(default_factory=list)
+    target_drift: bool = False
+    target_score: float | None = None
+    columns: dict[str, ColumnDrift] = Field(default_factory=dict)
+    report: str | None = None
+
+
+class ChallengerSummary(_Section):
+    run_id: str | None = None
+    version: str | None = None
+    data_version: str | None = None
+    metrics: dict[str, Estimate] = Field(default_factory=dict)
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _text(cls, v: Any) -> Any:
+        return None if v is None else str(v)
+
+
+class ChampionSummary(_Section):
+    version: str | None = None
+    metrics: dict[str, Estimate] = Field(default_factory=dict)
+    difference: dict[str, Estimate] = Field(default_factory=dict)  # challenger - champion
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _text(cls, v: Any) -> Any:
+        return None if v is None else str(v)
+
+
+class FairnessSummary(_Section):
+    challenger: dict[str, float] | None = None  # the worst value of each measure
+    champion: dict[str, float] | None = None
+    challenger_by_attribute: dict[str, dict[str, float]] | None = None
+    champion_by_attribute: dict[str, dict[str, float]] | None = None
+
+
+class ApprovalSummary(_Section):
+    """A human's part, when the plan held the version for one."""
+
+    version: str
+    decision: str  # pending | approved | rejected | timed_out
+    by: str | None = None
+    at: str | None = None
+    reason: str | None = None
+
+
+class GateSummary(_Section):
+    verdict: Verdict
+    reasons: list[str] = Field(default_factory=list)
+    plan: Plan | None = None
+    approval: ApprovalSummary | None = None
+
+
+class NightRecord(_Section):
     """One night, from landing to serving (``reports/nights/<date>/summary.json``).
 
     Each step of the night fills its part and saves the record, so a rerun continues from it.
-    The nested sections (``validation``, ``drift``, ``challenger``, ``champion``, ``fairness``,
-    ``gate``) are the JSON summaries of the stage results they come from.
+    The sections (``validation``, ``drift``, ``challenger``, ``champion``, ``fairness``,
+    ``gate``) are typed summaries of the stage results they come from; the file is written and
+    read back by the model, and an unknown field is refused with its name.
     """
 
     date: str
@@ -157,16 +237,16 @@ class NightRecord:
     outcome: Outcome | None = None
     batch: str | None = None
     rows: int | None = None
-    validation: dict[str, Any] | None = None
+    validation: BatchValidation | None = None
     quarantined_to: str | None = None
     data_version: str | None = None
-    drift: dict[str, Any] | None = None
+    drift: BatchDrift | None = None
     retrained: bool = False
-    retrain_reasons: list[str] = field(default_factory=list)
-    challenger: dict[str, Any] | None = None
-    champion: dict[str, Any] | None = None
-    fairness: dict[str, Any] | None = None
-    gate: dict[str, Any] | None = None
+    retrain_reasons: list[str] = Field(default_factory=list)
+    challenger: ChallengerSummary | None = None
+    champion: ChampionSummary | None = None
+    fairness: FairnessSummary | None = None
+    gate: GateSummary | None = None
     champion_before: str | None = None
     promoted: str | None = None
     serving: str | None = None
@@ -184,15 +264,25 @@ class NightRecord:
 
     @property
     def failed_expectations(self) -> list[str]:
-        return list((self.validation or {}).get("failed") or [])
+        return list(self.validation.failed) if self.validation else []
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return self.model_dump(mode="json")
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> NightRecord:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"night record: unknown field(s) {unknown}")
-        return cls(**dict(d))
+        try:
+            return cls.model_validate(dict(d))
+        except ValidationError as err:
+            raise ValueError(f"night record: {_problems(err)}") from None
+
+
+def _problems(err: ValidationError) -> str:
+    """A validation error in one line that names each field."""
+    unknown = [".".join(map(str, e["loc"])) for e in err.errors() if e["type"] == "extra_forbidden"]
+    other = [
+        f"field '{'.'.join(map(str, e['loc']))}': {e['msg']}"
+        for e in err.errors()
+        if e["type"] != "extra_forbidden"
+    ]
+    return "; ".join(([f"unknown field(s) {unknown}"] if unknown else []) + other)

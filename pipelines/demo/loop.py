@@ -251,7 +251,7 @@ def run_loop(params: Params, progress: Progress = print) -> dict[str, Any]:
         res["night"] = {
             "date": day,
             "outcome": str(night.outcome),
-            "gate": (night.gate or {}).get("verdict"),
+            "gate": night.gate.verdict if night.gate else None,
         }
         # the night's release plan put a gate-passed challenger out beside the champion
         out = control.current(params)

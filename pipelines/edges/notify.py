@@ -121,13 +121,13 @@ def publish_night(
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     exp_id = tracking.side_experiment(params, client, "nights")
     day = night.date
-    gate = night.gate or {}
+    gate = night.gate
     run_tags = {
         "night": day,
         "outcome": str(night.outcome),
         "serving": str(night.serving),
         "promoted": str(night.promoted),
-        "gate": str(gate.get("verdict")),
+        "gate": str(gate.verdict if gate else None),
         "retrain_reasons": ", ".join(night.retrain_reasons),
         **(tags or {}),
     }
@@ -143,7 +143,7 @@ def publish_night(
     if night_dir.is_dir():
         client.log_artifacts(run_id, str(night_dir), artifact_path="night")
     links = {"night_run": mlflow_link(uri, exp_id, run_id)}
-    challenger = (night.challenger or {}).get("run_id")
+    challenger = night.challenger.run_id if night.challenger else None
     if night.retrained and challenger:
         gate_report = params.paths.gate_report
         if gate_report.is_file():

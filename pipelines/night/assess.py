@@ -11,7 +11,7 @@ import pandas as pd
 from pipelines.config import NightlyConfig, Params
 from pipelines.data import read_parquet
 from pipelines.night.record import load_record, load_state, save_record, save_state
-from pipelines.records import NightRecord
+from pipelines.records import BatchDrift, ColumnDrift, NightRecord
 
 
 def retrain_reasons(
@@ -75,15 +75,15 @@ def assess(
     drift.write_result(dr, out)
     report = out.report
     drift.write_html_report(reference, current, params.dataset, params.drift, report)
-    rec.drift = {
-        "dataset_drift": dr.drifted,
-        "share": dr.share,
-        "drifted_columns": list(dr.drifted_columns),
-        "target_drift": dr.target.drifted,
-        "target_score": dr.target.score,
-        "columns": {c.column: {"score": c.score, "drifted": c.drifted} for c in dr.columns},
-        "report": str(report),
-    }
+    rec.drift = BatchDrift(
+        dataset_drift=dr.drifted,
+        share=dr.share,
+        drifted_columns=list(dr.drifted_columns),
+        target_drift=dr.target.drifted,
+        target_score=dr.target.score,
+        columns={c.column: ColumnDrift(score=c.score, drifted=c.drifted) for c in dr.columns},
+        report=str(report),
+    )
     state = load_state(params)
     if "first_night" not in state:  # the schedule counts from the first night seen
         state["first_night"] = day

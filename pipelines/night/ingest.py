@@ -17,7 +17,7 @@ from pipelines.config import Params
 from pipelines.data import read_parquet, read_table, write_parquet
 from pipelines.files import write_json
 from pipelines.night.record import load_record, save_record
-from pipelines.records import NightRecord
+from pipelines.records import BatchValidation, NightRecord
 
 BATCH_SUFFIXES = (".parquet", ".csv")
 
@@ -95,12 +95,12 @@ def ingest(
         docs = out.docs
         page = validate.write_report(result, docs, f"Validation of batch {day}")
         rec.rows = result.n_rows
-        rec.validation = {
-            "success": result.success,
-            "evaluated": result.evaluated,
-            "failed": [f"{f.expectation}: {f.message}" for f in result.failed],
-            "report": str(page),
-        }
+        rec.validation = BatchValidation(
+            success=result.success,
+            evaluated=result.evaluated,
+            failed=[f"{f.expectation}: {f.message}" for f in result.failed],
+            report=str(page),
+        )
         if not result.success:
             dest = quarantine_batch(params, batch, day, [vjson, docs])
             progress(f"[{day}] batch REJECTED ({len(result.failed)} failed); quarantined in {dest}")

@@ -28,14 +28,19 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from pipelines.config import Params
 from pipelines.lock import night_lock
 from pipelines.night.assess import assess
 from pipelines.night.ingest import ingest
 from pipelines.night.record import load_record, mark_retrained, save_record
-from pipelines.records import HoldForRollout, NightRecord, Registration
+from pipelines.records import (
+    ApprovalSummary,
+    GateSummary,
+    HoldForRollout,
+    NightRecord,
+    Registration,
+)
 from pipelines.stages import DRY_RUN_LAST, NIGHT_STAGES
 
 
@@ -67,8 +72,8 @@ def finish(params: Params, day: str, dry_run: bool = False) -> NightRecord:
     if rec.outcome is None:  # a challenger was trained and judged tonight
         rec.retrained = True
         results = stage_results(params)
-        rec.challenger, rec.champion = results["challenger"], results["champion"]
-        rec.fairness, rec.gate = results["fairness"], results["gate"]
+        rec.challenger, rec.champion = results.challenger, results.champion
+        rec.fairness, rec.gate = results.fairness, results.gate
         if dry_run:
             rec.outcome = "dry_run"
         else:
@@ -76,13 +81,15 @@ def finish(params: Params, day: str, dry_run: bool = False) -> NightRecord:
             rec.promoted = champion_after if promoted else None
             rec.outcome = "promoted" if promoted else "not_promoted"
     if rec.gate and rec.outcome in ("promoted", "not_promoted"):
-        rec.gate = with_approval(params, rec.gate, (rec.challenger or {}).get("version"))
+        rec.gate = with_approval(
+            params, rec.gate, rec.challenger.version if rec.challenger else None
+        )
     rec.serving = champion_after
     rec.finished_at = datetime.now(UTC).isoformat(timespec="seconds")
     return save_record(params, rec)
 
 
-def with_approval(params: Params, gate: dict[str, Any], version: str | None) -> dict[str, Any]:
+def with_approval(params: Params, gate: GateSummary, version: str | None) -> GateSummary:
     """The gate section with the human's part when the version was held for approval
     (``approval``: decision pending/approved/rejected/timed_out, by, at, reason), read from the
     registry's tags; unchanged when no approval was asked for."""
@@ -91,15 +98,16 @@ def with_approval(params: Params, gate: dict[str, Any], version: str | None) -> 
     answer = registry.approval(params, str(version)) if version else None
     if answer is None:
         return gate
-    return {**gate, "approval": {"version": str(version), **answer}}
+    approval = ApprovalSummary(version=str(version), **answer)
+    return gate.model_copy(update={"approval": approval})
 
 
 def awaiting_approval_hint(rec: NightRecord) -> str | None:
     """What to tell a human when the night's challenger waits for their approval."""
-    answer = (rec.gate or {}).get("approval") or {}
-    if answer.get("decision") != "pending":
+    answer = rec.gate.approval if rec.gate else None
+    if answer is None or answer.decision != "pending":
         return None
-    v = answer["version"]
+    v = answer.version
     return (
         f"[{rec.date}] v{v} passed the gate and is registered as 'pending', AWAITING APPROVAL "
         f"(deploy.approval: required); v{rec.serving} keeps serving. Approve it with: "

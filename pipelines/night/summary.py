@@ -4,19 +4,37 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from pipelines.config import Params
 from pipelines.edges.registry import registration_line
 from pipelines.files import read_json
-from pipelines.records import NightRecord, Registration
+from pipelines.records import (
+    ApprovalSummary,
+    ChallengerSummary,
+    ChampionSummary,
+    Estimate,
+    FairnessSummary,
+    GateSummary,
+    NightRecord,
+    Registration,
+)
 
 
-def _metrics(evaluation: dict[str, Any] | None) -> dict[str, dict[str, float]]:
+class StageResults(NamedTuple):
+    """What the last pipeline run decided, as the night record's sections."""
+
+    challenger: ChallengerSummary
+    champion: ChampionSummary
+    fairness: FairnessSummary
+    gate: GateSummary | None
+
+
+def _metrics(evaluation: dict[str, Any] | None) -> dict[str, Any]:
     return dict(evaluation["metrics"]) if evaluation else {}
 
 
-def stage_results(params: Params) -> dict[str, Any]:
+def stage_results(params: Params) -> StageResults:
     """What the last pipeline run decided, gathered from the stage outputs."""
     paths = params.paths
     evaluation = read_json(paths.evaluation)
@@ -24,38 +42,38 @@ def stage_results(params: Params) -> dict[str, Any]:
     decision = read_json(paths.gate_decision)
     registration = read_json(paths.registration)
     train = read_json(paths.train_record) or {}
-    return {
-        "challenger": {
-            "run_id": train.get("run_id"),
-            "version": registration.get("version") if registration else None,
-            "data_version": (train.get("tags") or {}).get("data_version.train"),
-            "metrics": _metrics(evaluation),
-        },
-        "champion": {
-            "version": evidence.get("champion_version"),
-            "metrics": _metrics(evidence.get("champion_evaluation")),
-            "difference": evidence.get("differences", {}),
-        },
-        "fairness": {
-            "challenger": evidence.get("challenger_fairness"),
-            "champion": evidence.get("champion_fairness_worst"),
-            "challenger_by_attribute": evidence.get("challenger_fairness_by_attribute"),
-            "champion_by_attribute": evidence.get("champion_fairness_by_attribute"),
-        },
-        "gate": {
-            "verdict": decision["verdict"],
-            "reasons": decision["reasons"],
-            "plan": (registration or {}).get("plan"),
-        }
+    return StageResults(
+        challenger=ChallengerSummary(
+            run_id=train.get("run_id"),
+            version=registration.get("version") if registration else None,
+            data_version=(train.get("tags") or {}).get("data_version.train"),
+            metrics=_metrics(evaluation),
+        ),
+        champion=ChampionSummary(
+            version=evidence.get("champion_version"),
+            metrics=_metrics(evidence.get("champion_evaluation")),
+            difference=evidence.get("differences", {}),
+        ),
+        fairness=FairnessSummary(
+            challenger=evidence.get("challenger_fairness"),
+            champion=evidence.get("champion_fairness_worst"),
+            challenger_by_attribute=evidence.get("challenger_fairness_by_attribute"),
+            champion_by_attribute=evidence.get("champion_fairness_by_attribute"),
+        ),
+        gate=GateSummary(
+            verdict=decision["verdict"],
+            reasons=decision["reasons"],
+            plan=(registration or {}).get("plan"),
+        )
         if decision
         else None,
-    }
+    )
 
 
-def _fmt_metric(m: dict[str, float] | None) -> str:
-    if not m:
+def _fmt_metric(m: Estimate | None) -> str:
+    if m is None or m.point is None:
         return "-"
-    return f"{m['point']:.4f} [{m['lower']:.4f}, {m['upper']:.4f}]"
+    return f"{m.point:.4f} [{m.lower or float('nan'):.4f}, {m.upper or float('nan'):.4f}]"
 
 
 def pipeline_summary(params: Params) -> str:
@@ -81,22 +99,22 @@ def pipeline_summary(params: Params) -> str:
             f"{drift['n_drifted']} of {drift['n_columns']} columns ({drift['share']:.0%}); "
             f"target {'drifted' if drift['target']['drifted'] else 'stable'}"
         )
-    ch = res["challenger"]["metrics"]
-    champ = res["champion"]
+    ch = res.challenger.metrics
+    champ = res.champion
     for name in ("roc_auc", "accuracy", "f1", "ece"):
         if name in ch:
-            base = _fmt_metric(champ["metrics"].get(name)) if champ["version"] else ""
-            vs = f"   champion v{champ['version']}: {base}" if base else ""
+            base = _fmt_metric(champ.metrics.get(name)) if champ.version else ""
+            vs = f"   champion v{champ.version}: {base}" if base else ""
             lines.append(f"{name:<11}: {_fmt_metric(ch[name])}{vs}")
-    fair = res["fairness"]["challenger"] or {}
+    fair = res.fairness.challenger or {}
     if fair:
         lines.append(
             "fairness   : " + ", ".join(f"{k.replace('_', ' ')} {v:.3f}" for k, v in fair.items())
         )
-    gate = res["gate"]
+    gate = res.gate
     if gate:
-        lines.append(f"gate       : {gate['verdict'].upper()}")
-        lines += [f"             - {x}" for x in gate["reasons"]]
+        lines.append(f"gate       : {gate.verdict.upper()}")
+        lines += [f"             - {x}" for x in gate.reasons]
     if registration:
         lines.append(f"registry   : {registration_line(registration)}")
     lines.append("reports    :")
@@ -144,29 +162,27 @@ def _rel(params: Params, p: Path) -> str:
 
 
 def _verdict(rec: NightRecord) -> str:
-    v = rec.validation or {}
+    v = rec.validation
     if rec.outcome == "no_batch":
         return "no batch"
-    return "accepted" if v.get("success", True) else f"REJECTED ({len(v.get('failed', []))})"
+    return "accepted" if v is None or v.success else f"REJECTED ({len(v.failed)})"
 
 
 def _vs(rec: NightRecord) -> str:
-    ch = (rec.challenger or {}).get("metrics", {}).get("roc_auc")
-    diff = ((rec.champion or {}).get("difference") or {}).get("roc_auc")
-    if not ch:
+    ch = rec.challenger.metrics.get("roc_auc") if rec.challenger else None
+    diff = rec.champion.difference.get("roc_auc") if rec.champion else None
+    if ch is None or ch.point is None:
         return "-"
-    if not diff:
-        return f"auc {ch['point']:.3f}"
-    return (
-        f"auc {ch['point']:.3f} ({diff['point']:+.3f} [{diff['lower']:+.3f},{diff['upper']:+.3f}])"
-    )
+    if diff is None or None in (diff.point, diff.lower, diff.upper):
+        return f"auc {ch.point:.3f}"
+    return f"auc {ch.point:.3f} ({diff.point:+.3f} [{diff.lower:+.3f},{diff.upper:+.3f}])"
 
 
 def _fair(rec: NightRecord) -> str:
     """Demographic parity difference of the attribute whose value moved most vs the champion."""
-    f = rec.fairness or {}
+    f = rec.fairness or FairnessSummary()
     key = "demographic_parity_difference"
-    ch, champ = f.get("challenger_by_attribute") or {}, f.get("champion_by_attribute") or {}
+    ch, champ = f.challenger_by_attribute or {}, f.champion_by_attribute or {}
     pairs = [(a, m[key], (champ.get(a) or {}).get(key)) for a, m in ch.items() if key in m]
     if not pairs:
         return "-"
@@ -174,29 +190,28 @@ def _fair(rec: NightRecord) -> str:
     return f"dpd[{attr}] {new:.3f}" + (f" (was {old:.3f})" if old is not None else "")
 
 
-def approval_text(gate: dict[str, Any] | None) -> str:
+def approval_text(gate: GateSummary | None) -> str:
     """The human's part of the gate, when one was asked: ``approval REJECTED by <user>``."""
-    answer = (gate or {}).get("approval")
-    if not answer:
+    answer: ApprovalSummary | None = gate.approval if gate else None
+    if answer is None:
         return ""
-    decision = str(answer.get("decision", "?"))
-    if decision == "pending":
-        return f"approval PENDING (retrain promote {answer.get('version')})"
-    by = f" by {answer['by']}" if answer.get("by") and decision != "timed_out" else ""
-    return f"approval {decision.upper()}{by}"
+    if answer.decision == "pending":
+        return f"approval PENDING (retrain promote {answer.version})"
+    by = f" by {answer.by}" if answer.by and answer.decision != "timed_out" else ""
+    return f"approval {answer.decision.upper()}{by}"
 
 
 def night_line(rec: NightRecord) -> str:
-    drift = rec.drift or {}
-    gate = rec.gate or {}
+    drift, gate = rec.drift, rec.gate
     reasons = ", ".join(rec.retrain_reasons)
     retrained = f"yes ({reasons})" if rec.retrained else "no"
     approval = approval_text(gate)
+    share = drift.share if drift else 0.0
+    target = " (target drift)" if drift and drift.target_drift else ""
     return (
-        f"{rec.date}: {rec.outcome} - batch {_verdict(rec)}; drift share "
-        f"{drift.get('share', 0):.0%}{' (target drift)' if drift.get('target_drift') else ''}; "
+        f"{rec.date}: {rec.outcome} - batch {_verdict(rec)}; drift share {share:.0%}{target}; "
         f"retrained: {retrained}"
-        f"{'; gate ' + gate['verdict'].upper() if gate else ''}"
+        f"{'; gate ' + gate.verdict.upper() if gate else ''}"
         f"{'; ' + approval if approval else ''}; serving v{rec.serving}"
     )
 
@@ -217,18 +232,18 @@ def night_table(records: list[NightRecord]) -> str:
     )
     rows = []
     for rec in records:
-        drift = rec.drift or {}
+        drift = rec.drift
         d = (
             "-"
-            if not drift
+            if drift is None
             else (
-                f"{drift['share']:.0%}{' DRIFT' if drift.get('dataset_drift') else ''}"
-                f"{' +target' if drift.get('target_drift') else ''}"
+                f"{drift.share:.0%}{' DRIFT' if drift.dataset_drift else ''}"
+                f"{' +target' if drift.target_drift else ''}"
             )
         )
-        gate = (rec.gate or {}).get("verdict", "-").upper()
-        answer = (rec.gate or {}).get("approval")
-        gate += f" ({answer.get('decision')})" if answer else ""
+        gate = rec.gate.verdict.upper() if rec.gate else "-"
+        answer = rec.gate.approval if rec.gate else None
+        gate += f" ({answer.decision})" if answer else ""
         rows.append(
             (
                 rec.date,
@@ -248,8 +263,6 @@ def night_table(records: list[NightRecord]) -> str:
     lines = [fmt.format(*head), fmt.format(*("-" * w for w in widths))]
     lines += [fmt.format(*r) for r in rows]
     reasons = [
-        f"  {r.date}: gate {r.gate['verdict']}: {'; '.join(r.gate['reasons'])}"
-        for r in records
-        if r.gate
+        f"  {r.date}: gate {r.gate.verdict}: {'; '.join(r.gate.reasons)}" for r in records if r.gate
     ]
     return "\n".join(lines + ([""] + reasons if reasons else []))

@@ -99,7 +99,7 @@ def test_corrupt_census_batch_is_quarantined(ws: Params) -> None:
     rec = nightly.run_night(ws, day)
     assert rec.outcome == "batch_rejected"
     assert rec.validation is not None
-    failed = " ".join(rec.validation["failed"])
+    failed = " ".join(rec.validation.failed)
     assert "'age'" in failed and "__unseen_category__" in failed
     assert rec.quarantined_to is not None
     assert (Path(rec.quarantined_to) / batch.name).is_file()
@@ -111,17 +111,17 @@ def test_census_night_with_a_batch_retrains_and_judges(ws: Params) -> None:
     simulate.write_scenario(ws, day, "stable")
     rec = nightly.run_night(ws, day, force_retrain=True)
     assert rec.validation is not None
-    assert rec.validation["success"] and rec.rows == ws.simulate.rows
+    assert rec.validation.success and rec.rows == ws.simulate.rows
     assert rec.data_version
     assert rec.drift is not None
-    assert not rec.drift["dataset_drift"]  # a plain sample of the held-out file
+    assert not rec.drift.dataset_drift  # a plain sample of the held-out file
     assert rec.retrained and "forced" in rec.retrain_reasons
     assert rec.outcome in ("promoted", "not_promoted")
     assert rec.gate is not None
-    assert rec.gate["verdict"] in ("pass", "fail") and rec.gate["reasons"]
+    assert rec.gate.verdict in ("pass", "fail") and rec.gate.reasons
     assert rec.champion is not None
-    assert rec.champion["version"] == "1"  # compared with the champion on the same rows
-    assert "roc_auc" in rec.champion["difference"]
+    assert rec.champion.version == "1"  # compared with the champion on the same rows
+    assert "roc_auc" in rec.champion.difference
     window = pd.read_parquet(ws.paths.window_train)
     assert len(window) > 199_523  # the reference plus the batch's training part
     summary = json.loads((ws.paths.night_record(day)).read_text())

@@ -97,8 +97,8 @@ def test_corrupt_batch_is_quarantined_and_nothing_is_lost(ws):
     before = aliases(ws)
     rec = nightly.run_night(ws, day)
     assert rec.outcome == "batch_rejected"
-    assert not rec.validation["success"]
-    failed = " ".join(rec.validation["failed"])
+    assert not rec.validation.success
+    failed = " ".join(rec.validation.failed)
     assert "-999" in failed and "__unseen_category__" in failed  # names what is wrong
     q = Path(rec.quarantined_to)
     assert (q / batch.name).read_bytes() == original  # kept byte for byte
@@ -119,8 +119,8 @@ def test_stable_batch_is_accepted_without_retraining(ws):
     n_versions = len(versions(ws))
     rec = nightly.run_night(ws, day)
     assert rec.outcome == "no_retrain"
-    assert rec.validation["success"] and rec.data_version
-    assert not rec.drift["dataset_drift"]
+    assert rec.validation.success and rec.data_version
+    assert not rec.drift.dataset_drift
     assert (ws.paths.accepted_batch(day)).is_file()
     assert len(versions(ws)) == n_versions
     summary = json.loads((ws.paths.night_record(day)).read_text())
@@ -131,17 +131,14 @@ def test_drifted_batch_triggers_retraining(ws):
     day = "2026-03-03"
     simulate.write_scenario(ws, day, "covariate_drift")
     rec = nightly.run_night(ws, day)
-    assert rec.drift["dataset_drift"], rec.drift
+    assert rec.drift.dataset_drift, rec.drift
     assert "data drift" in rec.retrain_reasons
     assert rec.retrained
     assert rec.outcome in ("promoted", "not_promoted")
-    assert rec.gate["verdict"] in ("pass", "fail") and rec.gate["reasons"]
-    assert (
-        rec.challenger["metrics"]["roc_auc"]["lower"]
-        <= rec.challenger["metrics"]["roc_auc"]["point"]
-    )
-    assert rec.champion["version"] is not None  # compared with the champion on the same rows
-    assert "roc_auc" in rec.champion["difference"]
+    assert rec.gate.verdict in ("pass", "fail") and rec.gate.reasons
+    assert rec.challenger.metrics["roc_auc"].lower <= rec.challenger.metrics["roc_auc"].point
+    assert rec.champion.version is not None  # compared with the champion on the same rows
+    assert "roc_auc" in rec.champion.difference
 
 
 def test_poisoned_batch_is_blocked_by_the_fairness_gate(ws):
@@ -164,7 +161,7 @@ def test_poisoned_batch_is_blocked_by_the_fairness_gate(ws):
     assert regressions, decision["reasons"]
     assert aliases(ws)[0] == before  # champion untouched
     rejected = registry.client(ws).get_model_version(
-        ws.mlflow.registered_model, rec.challenger["version"]
+        ws.mlflow.registered_model, rec.challenger.version
     )
     assert rejected.tags["status"] == "rejected"
 

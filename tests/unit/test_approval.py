@@ -23,7 +23,7 @@ from pipelines.config import Params, load_params
 from pipelines.edges import registry
 from pipelines.night.run import awaiting_approval_hint, with_approval
 from pipelines.night.summary import night_line
-from pipelines.records import NightRecord, Registration
+from pipelines.records import GateSummary, NightRecord, Registration
 from pipelines.release.approval import APPROVAL_RESERVE, answer_of, approval_timeout
 from pipelines.release.plan import plan
 
@@ -85,7 +85,10 @@ def _held(params: Params) -> tuple[str, str, Registration]:
     ev = registry.hold(params, v2, reason="gate passed")
     step = plan(_PASSED, params.deploy)
     name = params.mlflow.registered_model
-    reg = Registration(name, v2, "pass", v1, "run-2", ev.to_dict(), step)
+    reg = Registration(
+        model=name, version=v2, verdict="pass", champion=v1, run_id="run-2",
+        event=ev.to_dict(), plan=step,
+    )  # fmt: skip
     return v1, v2, reg
 
 
@@ -203,7 +206,10 @@ def test_needs_approval_sends_a_held_version_to_approve_and_a_promoted_one_on(ws
     night = Night(ws, DAY, {}, ACTOR)
     v1, v2, held = _held(ws)
     assert night.needs_approval(held.to_dict()) == ["approve"]
-    promoted = Registration(held.model, v1, "pass", v1, "run-1", {"kind": "promotion"})
+    promoted = Registration(
+        model=held.model, version=v1, verdict="pass", champion=v1, run_id="run-1",
+        event={"kind": "promotion"},
+    )  # fmt: skip
     assert night.needs_approval(promoted.to_dict()) == ["promote"]
     assert night.promote(promoted.to_dict(), None) is None  # register promoted: nothing to do
 
@@ -306,17 +312,21 @@ def test_register_promotes_or_holds_as_the_params_say(tmp_path, tracking, monkey
 # --------------------------------------------------------------------------- the night record
 def test_the_night_record_and_line_carry_the_approval(ws):
     v1, v2, _ = _held(ws)
-    gate = {"verdict": "pass", "reasons": ["ok"]}
-    rec = NightRecord(DAY, AT.isoformat(), "reports", outcome="not_promoted", serving=v1)
+    gate = GateSummary(verdict="pass", reasons=["ok"])
+    rec = NightRecord(
+        date=DAY, started_at=AT.isoformat(), reports="reports", outcome="not_promoted", serving=v1
+    )
     rec.retrained, rec.gate = True, with_approval(ws, gate, v2)
-    assert rec.gate["approval"] == {"version": v2, "decision": "pending"}
+    assert rec.gate.approval is not None
+    assert rec.gate.approval.model_dump(exclude_none=True) == {"version": v2, "decision": "pending"}
     assert f"approval PENDING (retrain promote {v2})" in night_line(rec)
     hint = awaiting_approval_hint(rec)
     assert hint and "AWAITING APPROVAL" in hint and f"retrain promote {v2}" in hint
 
     registry.decide(ws, v2, "rejected", "reviewer", "too soon")
     rec.gate = with_approval(ws, gate, v2)
-    assert rec.gate["approval"]["by"] == "reviewer" and rec.gate["approval"]["reason"]
+    assert rec.gate.approval is not None
+    assert rec.gate.approval.by == "reviewer" and rec.gate.approval.reason
     assert "; approval REJECTED by reviewer; serving v" in night_line(rec)
     assert awaiting_approval_hint(rec) is None
 

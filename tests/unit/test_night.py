@@ -80,7 +80,10 @@ def test_record_round_trips_and_rejects_unknown_fields(ws):
 
 
 def test_registration_reads_back_typed(tmp_path):
-    reg = Registration("m", "3", "pass", "3", "run", {"previous_champion": "2"})
+    reg = Registration(
+        model="m", version="3", verdict="pass", champion="3", run_id="run",
+        event={"previous_champion": "2"},
+    )  # fmt: skip
     path = tmp_path / "registration.json"
     path.write_text(json.dumps(reg.to_dict()))
     back = Registration.read(path)

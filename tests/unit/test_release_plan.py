@@ -107,13 +107,16 @@ def test_a_version_started_by_hand_follows_the_rollout_setting():
     ],
 )
 def test_the_plan_travels_in_the_registration_file_unchanged(step):
-    reg = Registration("m", "2", "pass", "1", "run", {"kind": "registration"}, step)
+    reg = Registration(
+        model="m", version="2", verdict="pass", champion="1", run_id="run",
+        event={"kind": "registration"}, plan=step,
+    )  # fmt: skip
     back = Registration.from_dict(json.loads(json.dumps(reg.to_dict())))
     assert back == reg and back.held_for_approval == isinstance(step, HoldForApproval)
 
 
 def test_a_plan_with_an_unknown_kind_is_refused_with_its_name():
-    reg = Registration("m", "2", "pass", "1", "run").to_dict()
+    reg = Registration(model="m", version="2", verdict="pass", champion="1", run_id="run").to_dict()
     reg["plan"] = {"kind": "yolo"}
     with pytest.raises(ValueError, match="yolo"):
         Registration.from_dict(reg)
