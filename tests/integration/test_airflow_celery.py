@@ -97,10 +97,10 @@ def _celery_ping(broker: str) -> set[str]:
 
 
 @pytest.fixture(scope="module")
-def celery_airflow(redis_url: str, tmp_path_factory: pytest.TempPathFactory):
+def celery_airflow(redis_url: str, airflow_template: str, tmp_path_factory: pytest.TempPathFactory):
     """The deployment: servers and two Celery workers; yields a Deployment once all are up."""
     base = base_workspace(tmp_path_factory)  # built once per session, before any server
-    with fresh_database("airflow_celery") as database:
+    with fresh_database("airflow_celery", template=airflow_template) as database:
         root = tmp_path_factory.mktemp("airflow_celery")
         local_settings = root / "local_settings"
         local_settings.mkdir()
@@ -131,7 +131,7 @@ def celery_airflow(redis_url: str, tmp_path_factory: pytest.TempPathFactory):
             )
             for name in WORKERS
         }
-        with airflow_deployment(root, base, database, settings, workers) as dep:
+        with airflow_deployment(root, base, database, settings, workers, migrated=True) as dep:
             expected = {f"{name}@it" for name in WORKERS}
             wait_for("both workers to answer", lambda: _celery_ping(redis_url) >= expected, 180)
             wait_dag_loaded(dep.api, dep.logs)

@@ -2,12 +2,12 @@
 (LocalExecutor), a run triggered through the REST API with the body the UI sends, and a run
 the scheduler creates on its own.
 
-One throwaway database (``airflow_it_<random>``) per session on 127.0.0.1:5432, one workspace
-copied from the session's base workspace (first champion built once, see
-``tests/dags/test_dag_runs.py``). Settings come from the environment only, as in a deployment:
-``AIRFLOW__...`` for Airflow, ``AIRFLOW_VAR_RETRAIN_PARAMS`` (an Airflow Variable) for the
-workspace. Everything is stopped (SIGTERM to each component's process group) and the database
-dropped at the end.
+The session's servers (``local_airflow`` in ``tests/integration/conftest.py``: one throwaway
+database copied from the migrated template, settings from the environment only, as in a
+deployment), switched to a workspace of this module's, copied from the session's base
+workspace (first champion built once, ``tests/support/nights.py``) through the Airflow Variable
+``RETRAIN_PARAMS``. Everything is stopped (SIGTERM to each component's process group) and the
+database dropped at the end of the session.
 """
 
 from __future__ import annotations
@@ -20,12 +20,11 @@ import pytest
 
 from tests.support.airflow_servers import (
     DAG_ID,
-    airflow_deployment,
     dag_runs,
-    fresh_database,
     log_text,
     task_instances,
     ui_body,
+    use_workspace,
     wait_dag_loaded,
     wait_for,
 )
@@ -37,19 +36,12 @@ MANUAL_DAY = "2026-04-01"  # a stable batch, forced retrain: the challenger is p
 
 
 @pytest.fixture(scope="module")
-def database() -> Any:
-    with fresh_database("airflow_it") as name:
-        yield name
-
-
-@pytest.fixture(scope="module")
-def airflow(database, tmp_path_factory: pytest.TempPathFactory):
-    """Scheduler, dag-processor and api-server on PostgreSQL; yields (api, workspace, logs)."""
-    root = tmp_path_factory.mktemp("airflow_it")
-    base = base_workspace(tmp_path_factory)
-    settings = {"AIRFLOW__CORE__EXECUTOR": "LocalExecutor"}
-    with airflow_deployment(root, base, database, settings) as dep:
-        yield dep.api, dep.ws, dep.logs
+def airflow(local_airflow, tmp_path_factory: pytest.TempPathFactory):
+    """The session's servers on PostgreSQL, switched to a workspace of this module's;
+    yields (api, workspace, logs)."""
+    dest = tmp_path_factory.mktemp("airflow_it") / "project"
+    dep = use_workspace(local_airflow, base_workspace(tmp_path_factory), dest)
+    yield dep.api, dep.ws, dep.logs
 
 
 def test_triggered_and_scheduled_nights_run_on_postgres(airflow):

@@ -29,14 +29,13 @@ import yaml
 from tests.support.airflow_servers import (
     DAG_ID,
     Api,
-    airflow_deployment,
     answer_hitl,
-    fresh_database,
     hitl_path,
     log_text,
     run_path,
     task_instances,
     trigger,
+    use_workspace,
     wait_dag_loaded,
     wait_deferral_settled,
     wait_run_done,
@@ -52,24 +51,12 @@ NIGHT_S = 900  # a forced retrain on 2 shared cores, with room
 
 
 @pytest.fixture(scope="module")
-def database() -> Any:
-    with fresh_database("airflow_approval") as name:
-        yield name
-
-
-@pytest.fixture(scope="module")
-def airflow(database, tmp_path_factory: pytest.TempPathFactory):
-    """The components on PostgreSQL, with a workspace that requires approval."""
-    root = tmp_path_factory.mktemp("airflow_approval")
-    base = base_workspace(tmp_path_factory)
-    settings = {
-        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
-        # how often the scheduler answers timed-out requests with their defaults (15 s)
-        "AIRFLOW__SCHEDULER__TRIGGER_TIMEOUT_CHECK_INTERVAL": "3",
-    }
-    with airflow_deployment(root, base, database, settings) as dep:
-        set_params(dep.ws, approval="required")
-        yield dep
+def airflow(local_airflow, tmp_path_factory: pytest.TempPathFactory):
+    """The session's servers on PostgreSQL, switched to a workspace that requires approval."""
+    dest = tmp_path_factory.mktemp("airflow_approval") / "project"
+    dep = use_workspace(local_airflow, base_workspace(tmp_path_factory), dest)
+    set_params(dep.ws, approval="required")
+    return dep
 
 
 def set_params(ws: Path, **deploy: Any) -> None:

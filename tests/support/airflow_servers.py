@@ -2,15 +2,21 @@
 CeleryExecutor tests.
 
 - ``fresh_database``: a throwaway PostgreSQL database on 127.0.0.1:5432, dropped at the end
-  (the test is skipped, not failed, when no server runs here).
-- ``airflow_deployment``: a workspace copy, an AIRFLOW_HOME, ``airflow db migrate`` and the
+  (the test is skipped, not failed, when no server runs here); a copy of a template database
+  when one is given (``CREATE DATABASE ... TEMPLATE``: about a second);
+- ``migrated_template``: a database ``airflow db migrate`` ran in once per session, which
+  every deployment's database is copied from (a migration costs about 20 s);
+- ``airflow_deployment``: a workspace copy, an AIRFLOW_HOME, a migrated database and the
   components (api-server, scheduler, dag-processor, plus any workers), each in its own session,
-  configured from the environment only, as in a deployment; everything is killed at the end.
+  configured from the environment only, as in a deployment; everything is killed at the end;
+- ``use_workspace``: a running deployment switched to another workspace (the Airflow Variable
+  ``RETRAIN_PARAMS``, set through the REST API), so test modules share one set of servers.
 - ``Api``: the REST API with a JWT from ``/auth/token``; the body the UI posts to trigger a run.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import secrets
@@ -33,6 +39,7 @@ import pytest
 from tests.support.nights import copy_workspace, night_env
 
 PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
+PARAMS_VARIABLE = "RETRAIN_PARAMS"  # the Airflow Variable naming the workspace's params file
 DAG_ID = "retrain_nightly"
 AIRFLOW = str(Path(sys.executable).parent / "airflow")
 SERVERS = (
@@ -56,8 +63,9 @@ def pg_url(database: str, scheme: str = "postgresql+psycopg2") -> str:
 
 
 @contextmanager
-def fresh_database(prefix: str) -> Iterator[str]:
-    """A new database ``<prefix>_<random>``, dropped at the end (connections terminated)."""
+def fresh_database(prefix: str, template: str | None = None) -> Iterator[str]:
+    """A new database ``<prefix>_<random>`` (a copy of ``template`` when given), dropped at the
+    end (connections terminated)."""
     import importlib.util
 
     if importlib.util.find_spec("asyncpg") is None:  # Airflow 3 opens async sessions too
@@ -69,7 +77,8 @@ def fresh_database(prefix: str) -> Iterator[str]:
     name = f"{prefix}_{secrets.token_hex(4)}"
     try:
         with conn.cursor() as cur:
-            cur.execute(f'CREATE DATABASE "{name}"')
+            copy = f' TEMPLATE "{template}"' if template else ""
+            cur.execute(f'CREATE DATABASE "{name}"{copy}')
         yield name
     finally:
         with conn.cursor() as cur:
@@ -291,12 +300,17 @@ class Deployment:
             raise
 
 
-def deployment_env(home: Path, ws: Path, database: str, port: int) -> dict[str, str]:
-    """Everything the components share: settings from the environment only."""
+def deployment_env(
+    home: Path, ws: Path, database: str, port: int, variable_in_env: bool = True
+) -> dict[str, str]:
+    """Everything the components share: settings from the environment only (the workspace
+    too, as ``AIRFLOW_VAR_RETRAIN_PARAMS``, unless ``variable_in_env`` is False: then it is a
+    Variable in the metastore, which :func:`use_workspace` can switch)."""
     env = night_env(home, ws)
     del env["RETRAIN_PARAMS"]  # the workspace comes from an Airflow Variable instead
+    if variable_in_env:
+        env["AIRFLOW_VAR_RETRAIN_PARAMS"] = str(ws / "params.yaml")
     env.update(
-        AIRFLOW_VAR_RETRAIN_PARAMS=str(ws / "params.yaml"),
         AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=pg_url(database),
         AIRFLOW__CORE__PARALLELISM="2",
         AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS="admin:admin",
@@ -314,6 +328,27 @@ def deployment_env(home: Path, ws: Path, database: str, port: int) -> dict[str, 
     return env
 
 
+def migrate(env: dict[str, str], home: Path) -> None:
+    """``airflow db migrate`` against the database ``env`` names."""
+    proc = subprocess.run(
+        [AIRFLOW, "db", "migrate"], env=env, cwd=home, capture_output=True, text=True, timeout=600
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+
+
+@contextmanager
+def migrated_template(root: Path) -> Iterator[str]:
+    """A database with Airflow's schema, migrated once: deployments copy it
+    (``fresh_database(prefix, template=...)``) instead of migrating their own."""
+    with fresh_database("airflow_template") as name:
+        home = root / "home"
+        home.mkdir(parents=True)
+        migrate(
+            {**night_env(home, home), "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": pg_url(name)}, home
+        )
+        yield name
+
+
 @contextmanager
 def airflow_deployment(
     root: Path,
@@ -321,21 +356,23 @@ def airflow_deployment(
     database: str,
     settings: dict[str, str],
     workers: dict[str, tuple[list[str], dict[str, str]]] | None = None,
+    migrated: bool = False,
+    variable_in_env: bool = True,
 ) -> Iterator[Deployment]:
-    """A copy of ``base_ws``, ``airflow db migrate``, then api-server, scheduler, dag-processor
-    and ``workers`` ({name: (airflow args, extra env)}) with ``settings`` on top of the shared
-    environment; yields once the api-server and the scheduler are healthy and logged in to."""
+    """A copy of ``base_ws``, ``airflow db migrate`` (unless the database is a copy of a
+    ``migrated_template``), then api-server, scheduler, dag-processor and ``workers`` ({name:
+    (airflow args, extra env)}) with ``settings`` on top of the shared environment; yields once
+    the api-server and the scheduler are healthy and logged in to (and, with the workspace a
+    Variable in the metastore, once that is set)."""
     ws = copy_workspace(base_ws, root / "project")
     home, logs = root / "airflow_home", root / "logs"
     home.mkdir()
     logs.mkdir()
     port, password = free_port(), secrets.token_urlsafe(12)
     (home / "passwords.json").write_text(json.dumps({"admin": password}))
-    env = {**deployment_env(home, ws, database, port), **settings}
-    migrate = subprocess.run(
-        [AIRFLOW, "db", "migrate"], env=env, cwd=home, capture_output=True, text=True, timeout=600
-    )
-    assert migrate.returncode == 0, migrate.stdout[-3000:] + migrate.stderr[-3000:]
+    env = {**deployment_env(home, ws, database, port, variable_in_env), **settings}
+    if not migrated:
+        migrate(env, home)
 
     dep = Deployment(Api(f"http://127.0.0.1:{port}"), ws, home, logs, env)
     try:
@@ -351,9 +388,27 @@ def airflow_deployment(
 
             wait_for("api-server and scheduler health", healthy, 180, logs=logs)
             dep.api.login("admin", password)
+            if not variable_in_env:
+                set_variable(dep.api, PARAMS_VARIABLE, str(ws / "params.yaml"))
             yield dep
     finally:
         dep.stop()
+
+
+def set_variable(api: Api, key: str, value: str) -> None:
+    """An Airflow Variable in the metastore, created or replaced through the REST API."""
+    status, body = api.call("PATCH", f"/api/v2/variables/{key}", {"key": key, "value": value})
+    if status == 404:
+        status, body = api.call("POST", "/api/v2/variables", {"key": key, "value": value})
+    assert status in (200, 201), (status, body)
+
+
+def use_workspace(dep: Deployment, base_ws: Path, dest: Path) -> Deployment:
+    """The running deployment on a private copy of ``base_ws``: the tasks read the workspace
+    from the Variable, which is switched to the copy (the runs before were all finished)."""
+    ws = copy_workspace(base_ws, dest)
+    set_variable(dep.api, PARAMS_VARIABLE, str(ws / "params.yaml"))
+    return dataclasses.replace(dep, ws=ws)
 
 
 # --------------------------------------------------------------------------- runs, HITL answers
