@@ -310,6 +310,8 @@ def deployment_env(
     del env["RETRAIN_PARAMS"]  # the workspace comes from an Airflow Variable instead
     if variable_in_env:
         env["AIRFLOW_VAR_RETRAIN_PARAMS"] = str(ws / "params.yaml")
+    else:  # the workspace can change: its params name its own registry (relative SQLite)
+        del env["MLFLOW_TRACKING_URI"]
     env.update(
         AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=pg_url(database),
         AIRFLOW__CORE__PARALLELISM="2",
