@@ -52,7 +52,9 @@ class FolderSink:
         import pandas as pd
 
         # whole hours since the epoch: integer math, a string only per distinct hour
-        hours = pd.to_datetime(frame["ts"], utc=True).astype("int64") // 3_600_000_000_000
+        # (nanoseconds whatever unit the frame holds: `retrain labels` stamps microseconds)
+        ts = pd.to_datetime(frame["ts"], utc=True).dt.as_unit("ns")
+        hours = ts.astype("int64") // 3_600_000_000_000
         distinct = sorted(set(hours.tolist()))
         for h in distinct:
             part = frame if len(distinct) == 1 else frame[hours.to_numpy() == h]

@@ -217,3 +217,19 @@ def test_a_failing_sink_keeps_rows_for_the_next_write(params, tmp_path):
 def test_unsupported_location_is_named():
     with pytest.raises(sinks.LogError, match="s3://bucket"):
         sinks.open_sink("s3://bucket/log")
+
+
+def test_outcomes_land_in_their_hour_and_read_back_from_a_lower_bound(
+    params, tmp_path, monkeypatch
+):
+    from datetime import UTC, datetime, timedelta
+
+    monkeypatch.setenv("RETRAIN_PREDICTION_LOG", str(tmp_path / "live"))
+    before = datetime.now(UTC) - timedelta(seconds=1)
+    frame = pd.DataFrame({"request_id": ["r1", "r2"], "label": [">50K", "<=50K"]})
+    assert predlog.record_outcomes(params, frame) == 2  # stamped now, in microseconds
+    (hour,) = [d.name for d in (tmp_path / "live" / "feedback").iterdir()]
+    assert hour in (before.strftime("%Y-%m-%dT%H"), datetime.now(UTC).strftime("%Y-%m-%dT%H"))
+    got = predlog.read_feedback(params, since=before)
+    assert sorted(got["request_id"]) == ["r1", "r2"]
+    assert predlog.read_feedback(params, since=datetime.now(UTC) + timedelta(hours=2)).empty
