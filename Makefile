@@ -39,16 +39,21 @@ run: setup
 	$(BIN)/retrain series
 	$(BIN)/retrain demo-loop
 
+# Two workers (pytest-xdist): much of the suite waits on servers and subprocesses, so two
+# streams fill the 2 cores; a module stays on one worker (tests/conftest.py: GROUPS).
 # The slowest 25 tests are printed at the end: the suite's time is a budget like any other.
+TEST_WORKERS ?= 2
+PYTEST := $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup
+
 test: setup
-	$(BIN)/python -m pytest --durations=25
+	$(PYTEST) --durations=25
 
 # The container stack for real (tests/integration/test_stack.py, 15-25 min): not in `make test`.
 test-stack: setup
 	RETRAIN_TEST_STACK=1 $(BIN)/python -m pytest tests/integration/test_stack.py
 
 test-fast: setup
-	$(BIN)/python -m pytest -m "not slow and not integration" --durations=10
+	$(PYTEST) -m "not slow and not integration" --durations=10
 
 bench: setup
 	$(BIN)/python -m benchmarks $(BENCH_ARGS)

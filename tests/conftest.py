@@ -64,3 +64,25 @@ def prefit(params: Params, adult_reference: pd.DataFrame) -> dict[str, object]:
         return fit(adult_reference.sample(rows, random_state=seed), params.dataset, cfg)
 
     return {"a": small(4000, 0, 20), "b": small(3000, 1, 5)}
+
+
+# Under pytest-xdist (`make test`: -n 2 --dist loadgroup) a module's tests stay on one worker,
+# so its module fixtures are built once; modules that share machine-wide state share a group
+# and run one after the other on one worker: the container tests (one engine, one image
+# cache, the offline base image) and the LocalExecutor Airflow tests (one set of servers,
+# `local_airflow`, switched between their workspaces).
+GROUPS = {
+    "test_serving_image.py": "containers",
+    "test_redeploy.py": "containers",
+    "test_stack.py": "containers",
+    "test_airflow_postgres.py": "airflow-local",
+    "test_approval.py": "airflow-local",
+}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not config.pluginmanager.hasplugin("xdist"):
+        return
+    for item in items:
+        name = Path(str(item.fspath)).name
+        item.add_marker(pytest.mark.xdist_group(GROUPS.get(name, name)))
