@@ -40,10 +40,11 @@ run: setup
 	$(BIN)/retrain demo-loop
 
 # Two workers (pytest-xdist): much of the suite waits on servers and subprocesses, so two
-# streams fill the 2 cores; a module stays on one worker (tests/conftest.py: GROUPS).
+# streams fill the 2 cores; a module, or a group of modules, stays on one worker
+# (tests/conftest.py: GROUPS, pytest_xdist_make_scheduler).
 # The slowest 25 tests are printed at the end: the suite's time is a budget like any other.
 TEST_WORKERS ?= 2
-PYTEST := $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup
+PYTEST := $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadscope
 
 test: setup
 	$(PYTEST) --durations=25

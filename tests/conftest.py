@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -66,11 +67,11 @@ def prefit(params: Params, adult_reference: pd.DataFrame) -> dict[str, object]:
     return {"a": small(4000, 0, 20), "b": small(3000, 1, 5)}
 
 
-# Under pytest-xdist (`make test`: -n 2 --dist loadgroup) a module's tests stay on one worker,
-# so its module fixtures are built once; modules that share machine-wide state share a group
-# and run one after the other on one worker: the container tests (one engine, one image
-# cache, the offline base image) and the LocalExecutor Airflow tests (one set of servers,
-# `local_airflow`, switched between their workspaces).
+# Under pytest-xdist (`make test`: -n 2) a module's tests stay on one worker, so its module
+# fixtures are built once; modules that share machine-wide state share a group and run one
+# after the other on one worker: the container tests (one engine, one image cache, the offline
+# base image) and the LocalExecutor Airflow tests (one set of servers, `local_airflow`,
+# switched between their workspaces).
 GROUPS = {
     "test_serving_image.py": "containers",
     "test_redeploy.py": "containers",
@@ -80,9 +81,15 @@ GROUPS = {
 }
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if not config.pluginmanager.hasplugin("xdist"):
-        return
-    for item in items:
-        name = Path(str(item.fspath)).name
-        item.add_marker(pytest.mark.xdist_group(GROUPS.get(name, name)))
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """Work units of a module each, or of a group of modules (:data:`GROUPS`); the largest
+    first."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ByModule(LoadScopeScheduling):  # type: ignore[misc]
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0]
+            return GROUPS.get(module.rsplit("/", 1)[-1], module)
+
+    return ByModule(config, log)

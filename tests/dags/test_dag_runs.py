@@ -168,7 +168,8 @@ def test_retrain_promotes_notifies_and_records_the_night_in_mlflow(airflow_home,
 
     rec = record(ws, day)
     assert rec["outcome"] == "promoted" and rec["gate"]["verdict"] == "pass"
-    assert "approval" not in rec["gate"]
+    assert rec["gate"]["approval"] is None  # nobody was asked
+    assert rec["gate"]["plan"]["kind"] == "promote"  # the release plan, recorded
     assert rec["retrain_reasons"] == ["forced"]
     assert rec["promoted"] == rec["serving"] == "2" == champion(ws)
     alerts = notifications(ws)
