@@ -41,12 +41,10 @@ run: setup
 
 # Two workers (pytest-xdist): much of the suite waits on servers and subprocesses, so two
 # streams fill the 2 cores; a module, or a group of modules, stays on one worker
-# (tests/conftest.py: GROUPS, pytest_xdist_make_scheduler). Modules go out in collection
-# order (dags, data, integration, model, unit): the long ones first, the many short unit
-# modules last to fill in, not by test count (which sends a 2-test, 5-minute module last).
+# (tests/conftest.py: GROUPS, pytest_xdist_make_scheduler).
 # The slowest 25 tests are printed at the end: the suite's time is a budget like any other.
 TEST_WORKERS ?= 2
-PYTEST := $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder
+PYTEST := $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadscope
 
 test: setup
 	$(PYTEST) --durations=25
