@@ -31,9 +31,9 @@ def _load(path: str) -> ModuleType:
 
 
 def _plugin() -> ModuleType | None:
-    from pipelines.settings import settings
+    from pipelines.settings import setting
 
-    path = settings().test_seams
+    path = setting("RETRAIN_TEST_SEAMS")  # read on every call: serving calls adjust() per request
     return _load(str(path)) if path else None
 
 

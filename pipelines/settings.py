@@ -88,13 +88,15 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
-        env = os.environ if env is None else env
-        values: dict[str, Any] = {}
-        for f in fields(cls):
-            s = SETTINGS[_env_name(f.name)]
-            raw = env.get(s.env, "").strip()
-            values[f.name] = _parse(s, raw) if raw else s.default
-        return cls(**values)
+        return cls(**{f.name: setting(_env_name(f.name), env) for f in fields(cls)})
+
+
+def setting(name: str, env: Mapping[str, str] | None = None) -> Any:
+    """One variable of :data:`SETTINGS`, typed (its default when unset): for a hot path that
+    needs one value, not the whole table (the serving app's test seam, on every request)."""
+    s = SETTINGS[name]
+    raw = (os.environ if env is None else env).get(s.env, "").strip()
+    return _parse(s, raw) if raw else s.default
 
 
 def _env_name(attr: str) -> str:

@@ -186,16 +186,17 @@ def land_outcomes(
         new = labelled[hit["_done"].isna().to_numpy()]
         if new.empty:
             return 0, None
-        rows = landing_rows(new, params)
+        landed = landing_rows(new, params)
         dst = params.paths.landing / f"{open_day(params, now.date())}.parquet"
+        rows = landed
         if dst.is_file():  # a batch for that night already waits: the outcomes join it
-            rows = pd.concat([pd.read_parquet(dst), rows], ignore_index=True)
+            rows = pd.concat([pd.read_parquet(dst), landed], ignore_index=True)
         # keys of answers older than the span read will never be read again: not kept
         kept = done.merge(seen, on=key, how="inner")
         keys = pd.concat([kept, new[key].drop_duplicates()], ignore_index=True)
         write_atomic(dst, lambda tmp: rows.to_parquet(tmp, index=False))
         write_atomic(keys_file, lambda tmp: keys.to_parquet(tmp, index=False))
-    return len(landing_rows(new, params)), str(dst)
+    return len(landed), str(dst)
 
 
 def log_to_mlflow(params: Params, result: MonitorResult) -> str:
