@@ -101,7 +101,8 @@ def asked_by_monitor(context: Mapping[str, Any]) -> bool:
 
 # --------------------------------------------------------------------------- tasks
 log = logging.getLogger("retrain_nightly")
-REGISTER = {"pass": "register", "fail": "register_rejected"}
+# the branch by the gate's verdict; what "not enough evidence" leads to is the release plan's
+REGISTER = {"pass": "register", "fail": "register_rejected", "insufficient": "register_rejected"}
 APPROVE, PROMOTE = "approve", "promote"  # the tasks needs_approval chooses between
 
 

@@ -239,6 +239,12 @@ class GateConfig(_Frozen):
     non_inferiority_margin: float = Field(0.01, ge=0.0)
     fairness_regression_margin: float = Field(0.03, ge=0.0)
     max_failed_expectations: int = Field(0, ge=0)
+    replace_failing_champion: bool = Field(
+        True,
+        description="a champion failing the bounds on the same rows is replaced by a challenger "
+        "significantly better on the paired CI and not worse on fairness, even one that misses "
+        "a bound too",
+    )
 
 
 class WindowConfig(_Frozen):

@@ -44,6 +44,8 @@ class Interval:
 
 
 Verdict = Literal["pass", "fail"]
+# the gate's decision: ``insufficient`` is "not enough evidence" (the release plan rejects it)
+GateVerdict = Literal["pass", "fail", "insufficient"]
 Mode = Literal["canary", "shadow"]  # a rollout beside the champion
 
 
@@ -216,7 +218,7 @@ class ApprovalSummary(_Section):
 
 
 class GateSummary(_Section):
-    verdict: Verdict
+    verdict: GateVerdict
     reasons: list[str] = Field(default_factory=list)
     plan: Plan | None = None
     approval: ApprovalSummary | None = None

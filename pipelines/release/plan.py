@@ -48,8 +48,10 @@ class Answer(Protocol):
 
 
 def plan(decision: Judgement, deploy: DeployConfig, approval: Answer | None = None) -> Plan:
-    """The plan for a judged version. A failed gate rejects; a passed one is promoted, or goes
-    out beside the champion first (``deploy.rollout`` canary|shadow), after a human's approval
+    """The plan for a judged version. A failed gate rejects, and so does a gate without enough
+    evidence (verdict ``insufficient``: the champion keeps serving; the reasons say how many
+    fresh rows a decision would need); a passed one is promoted, or goes out beside the champion
+    first (``deploy.rollout`` canary|shadow), after a human's approval
     when ``deploy.approval`` is ``required`` (``approval``: the answer, once there is one)."""
     if not decision.passed:
         return Reject(reasons=tuple(decision.reasons), by="gate")

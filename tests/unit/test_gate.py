@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
+from pydantic import ValidationError
 
 from pipelines.config import Bound, GateConfig
 from pipelines.records import Interval
-from pipelines.stages.gate import Decision, Evidence, decide, render_html, render_markdown
+from pipelines.stages.gate import (
+    Decision,
+    Evidence,
+    decide,
+    judge,
+    render_html,
+    render_markdown,
+    rows_needed,
+)
 
 CFG = GateConfig(
     metrics={"roc_auc": Bound(min=0.85), "ece": Bound(max=0.05)},
@@ -33,19 +43,27 @@ def test_first_model_only_absolute_checks():
 
 
 def test_absolute_bound_judged_on_interval_not_point():
-    # point estimate above 0.85, but the lower CI bound below it: not good enough
+    # point estimate above 0.85, but the lower CI bound below it: not shown to meet the bound
     metrics = {**GOOD, "roc_auc": Interval(0.86, 0.84, 0.88)}
-    d = decide(Evidence(metrics=metrics, fairness=FAIR), CFG)
-    assert not d.passed
-    assert verdicts(d)["roc_auc"] == "fail"
-    assert any("roc_auc" in r and "misses >= 0.85" in r for r in d.reasons)
+    d = decide(Evidence(metrics=metrics, fairness=FAIR, rows=400), CFG)
+    assert not d.passed and d.verdict == "insufficient"
+    assert verdicts(d)["roc_auc"] == "insufficient"
+    assert any("not shown to meet >= 0.85" in r and "reaches below 0.85" in r for r in d.reasons)
+    # the whole CI below the bound: shown to miss it
+    below = {**GOOD, "roc_auc": Interval(0.80, 0.78, 0.82)}
+    d = decide(Evidence(metrics=below, fairness=FAIR), CFG)
+    assert d.verdict == "fail" and any("misses >= 0.85" in r for r in d.reasons)
     point_cfg = CFG.model_copy(update={"use_interval": False})
     assert decide(Evidence(metrics=metrics, fairness=FAIR), point_cfg).passed
 
 
 def test_upper_bound_metric_uses_upper_ci():
-    metrics = {**GOOD, "ece": Interval(0.04, 0.03, 0.06)}
-    assert verdicts(decide(Evidence(metrics=metrics, fairness=FAIR), CFG))["ece"] == "fail"
+    straddles = {**GOOD, "ece": Interval(0.04, 0.03, 0.06)}
+    assert verdicts(decide(Evidence(metrics=straddles, fairness=FAIR), CFG))["ece"] == (
+        "insufficient"
+    )
+    above = {**GOOD, "ece": Interval(0.07, 0.06, 0.08)}
+    assert verdicts(decide(Evidence(metrics=above, fairness=FAIR), CFG))["ece"] == "fail"
 
 
 def test_missing_metric_fails_loudly():
@@ -57,7 +75,8 @@ def test_missing_metric_fails_loudly():
     "diff,passes",
     [
         (Interval(0.002, -0.004, 0.008), True),  # within the margin: non-inferior
-        (Interval(-0.005, -0.012, 0.002), False),  # CI reaches beyond -0.01
+        (Interval(-0.005, -0.012, 0.002), None),  # CI reaches beyond -0.01: not shown
+        (Interval(-0.03, -0.04, -0.02), False),  # the whole CI beyond -0.01: worse
         (Interval(0.02, 0.01, 0.03), True),  # clearly better
     ],
 )
@@ -70,8 +89,9 @@ def test_non_inferiority_on_paired_interval(diff, passes):
         differences={"roc_auc": diff},
     )
     d = decide(ev, CFG)
-    assert verdicts(d)["roc_auc vs champion"] == ("pass" if passes else "fail")
-    assert d.passed is passes
+    expected = {True: "pass", False: "fail", None: "insufficient"}[passes]
+    assert verdicts(d)["roc_auc vs champion"] == expected
+    assert d.verdict == expected
     assert d.champion_version == "3"
 
 
@@ -138,3 +158,172 @@ def test_decision_round_trip_and_reports():
     assert "PASS" in md and "| roc_auc |" in md
     html = render_html(d)
     assert "<table>" in html and "roc_auc" in html
+
+
+# --------------------------------------------------------------------------- three verdicts
+def champion_evidence(diff: Interval, rows: int | None = 91, **kw) -> Evidence:
+    return Evidence(
+        metrics=GOOD,
+        fairness=FAIR,
+        champion_version="3",
+        champion_metrics=GOOD,
+        differences={"roc_auc": diff},
+        rows=rows,
+        **kw,
+    )
+
+
+def test_a_straddling_paired_ci_is_not_enough_evidence_never_worse():
+    # the case: +0.037 [-0.038, +0.120] on 91 rows
+    d = decide(champion_evidence(Interval(0.037, -0.038, 0.120)), CFG)
+    check = {c.name: c for c in d.checks}["roc_auc vs champion"]
+    assert d.verdict == "insufficient" and not d.passed
+    assert check.verdict == "insufficient"
+    assert "worse" not in check.detail
+    assert "not shown non-inferior" in check.detail
+    assert "CI [-0.0380, +0.1200] on 91 rows reaches below -0.01" in check.detail
+    # at the observed variance the half-width (0.075) must shrink below the distance to the
+    # margin (0.047): n * (0.075 / 0.047)^2 rows
+    assert check.rows_needed == math.ceil(91 * (0.075 / 0.047) ** 2)
+    assert f"about {check.rows_needed:,} rows needed" in check.detail
+    assert check.detail in d.reasons
+
+
+def test_rows_needed_shrinks_the_interval_to_the_threshold():
+    # half-width 0.02 on 100 rows, 0.01 from the threshold: 4 times the rows
+    assert rows_needed(100, 0.5, 0.48, 0.49) == 400
+    assert rows_needed(None, 0.5, 0.48, 0.49) is None
+    assert rows_needed(100, 0.5, 0.48, 0.5) is None  # on the threshold: no estimate
+    assert judge(Interval(0.5, 0.48, 0.52), "min", 0.49, 100) == ("insufficient", 400)
+    assert judge(Interval(0.5, 0.48, 0.52), "min", 0.47, 100) == ("pass", None)
+    assert judge(Interval(0.5, 0.48, 0.52), "min", 0.53, 100) == ("fail", None)
+    assert judge(Interval(0.5, 0.48, 0.52), "max", 0.51, 100) == ("insufficient", 400)
+
+
+def test_undefined_interval_is_not_enough_evidence():
+    nan = float("nan")
+    metrics = {**GOOD, "roc_auc": Interval(nan, nan, nan)}
+    d = decide(Evidence(metrics=metrics, fairness=FAIR, rows=1), CFG)
+    assert d.verdict == "insufficient"
+    assert any(
+        "roc_auc: not enough evidence: could not be measured on 1 rows" in r for r in d.reasons
+    )
+
+
+def test_every_skipped_check_says_why():
+    ev = champion_evidence(
+        Interval(0.01, 0.005, 0.02),
+        fairness_by_attribute={"sex": {"equalized_odds_difference": 0.1}},
+        champion_fairness_by_attribute={"sex": {}},
+        serving_detail="no held-out rows to check",
+    )
+    d = decide(ev, CFG)
+    skipped = [c for c in d.checks if c.verdict == "skip"]
+    assert {c.name for c in skipped} >= {
+        "equalized_odds_difference (sex) vs champion",
+        "loads and predicts via serving path",
+    }
+    assert all(c.detail for c in skipped)
+    assert all(any(c.detail in r for r in d.reasons) for c in skipped)
+    md = render_markdown(d)
+    assert "not defined for champion v3 on these rows" in md
+
+
+def test_a_fail_outranks_not_enough_evidence():
+    ev = champion_evidence(Interval(0.037, -0.038, 0.120), validation_failures=1)
+    d = decide(ev, CFG)
+    assert d.verdict == "fail"
+    assert d.reasons[0].startswith("1 failed expectation")
+    assert any("not shown non-inferior" in r for r in d.reasons)
+
+
+def test_insufficient_decision_round_trips_and_renders():
+    d = decide(champion_evidence(Interval(0.037, -0.038, 0.120)), CFG)
+    again = Decision.from_dict(json.loads(json.dumps(d.to_dict())))
+    assert again == d
+    assert "NOT ENOUGH EVIDENCE" in render_markdown(d) and "NOT ENOUGH EVIDENCE" in render_html(d)
+    # a decision written before rows_needed / waived existed still reads
+    old = d.to_dict()
+    for c in old["checks"]:
+        del c["rows_needed"], c["waived"]
+    assert Decision.from_dict(old).verdict == "insufficient"
+
+
+# --------------------------------------------------------------------------- failing champion
+DEGENERATE = {"roc_auc": Interval(0.55, 0.50, 0.60), "ece": Interval(0.02, 0.01, 0.03)}
+
+
+def test_a_champion_failing_the_bounds_is_replaced_by_a_significantly_better_challenger():
+    # the challenger misses the AUC bound too, but is far better than the champion on the
+    # same rows (paired CI above 0): it replaces the champion, and the report says so
+    ev = Evidence(
+        metrics={**GOOD, "roc_auc": Interval(0.75, 0.72, 0.78)},
+        fairness=FAIR,
+        champion_version="3",
+        champion_metrics=DEGENERATE,
+        differences={"roc_auc": Interval(0.20, 0.15, 0.24)},
+        rows=900,
+        champion_degenerate="selection rate 0.004 on 900 rows",
+    )
+    d = decide(ev, CFG)
+    assert d.passed and d.replaces_failing_champion
+    by_name = {c.name: c for c in d.checks}
+    assert by_name["roc_auc"].verdict == "fail" and by_name["roc_auc"].waived
+    assert by_name["champion v3 roc_auc"].verdict == "fail"
+    assert by_name["replaces failing champion"].verdict == "pass"
+    assert any(
+        "champion v3 fails roc_auc >= 0.85 on the same rows" in r
+        and "the challenger replaces it" in r
+        and "though it misses roc_auc >= 0.85" in r
+        for r in d.reasons
+    )
+    assert "(waived)" in render_markdown(d)
+    assert any("degenerate" in c.detail for c in d.checks if c.group == "fairness_regression")
+
+
+def test_a_failing_champion_is_kept_without_a_significantly_better_challenger():
+    ev = Evidence(
+        metrics={**GOOD, "roc_auc": Interval(0.75, 0.72, 0.78)},
+        fairness=FAIR,
+        champion_version="3",
+        champion_metrics=DEGENERATE,
+        differences={"roc_auc": Interval(0.02, -0.01, 0.05)},
+        rows=900,
+    )
+    d = decide(ev, CFG)
+    assert d.verdict == "fail" and not d.replaces_failing_champion
+    assert any("not replaced: the challenger is not significantly better" in r for r in d.reasons)
+
+
+def test_replacement_needs_no_fairness_regression_and_can_be_turned_off():
+    base = {
+        "metrics": {**GOOD, "roc_auc": Interval(0.75, 0.72, 0.78)},
+        "fairness": FAIR,
+        "champion_version": "3",
+        "champion_metrics": DEGENERATE,
+        "differences": {"roc_auc": Interval(0.20, 0.15, 0.24)},
+        "rows": 900,
+    }
+    regressed = Evidence(
+        **base,
+        fairness_by_attribute={"sex": {"equalized_odds_difference": 0.14}},
+        champion_fairness_by_attribute={"sex": {"equalized_odds_difference": 0.02}},
+    )
+    d = decide(regressed, CFG)
+    assert d.verdict == "fail" and not d.replaces_failing_champion
+    off = CFG.model_copy(update={"replace_failing_champion": False})
+    d = decide(Evidence(**base), off)
+    assert d.verdict == "fail"
+    assert any("gate.replace_failing_champion" in r for r in d.reasons)
+
+
+def test_a_good_champion_is_judged_but_never_blocks():
+    d = decide(champion_evidence(Interval(0.002, -0.004, 0.008)), CFG)
+    assert d.passed
+    assert verdicts(d)["champion v3 roc_auc"] == "pass"
+    assert not d.replaces_failing_champion
+
+
+def test_replace_failing_champion_is_validated():
+    with pytest.raises(ValidationError, match="replace_failing_champion"):
+        GateConfig(replace_failing_champion="sometimes")  # type: ignore[arg-type]

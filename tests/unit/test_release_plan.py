@@ -120,3 +120,28 @@ def test_a_plan_with_an_unknown_kind_is_refused_with_its_name():
     reg["plan"] = {"kind": "yolo"}
     with pytest.raises(ValueError, match="yolo"):
         Registration.from_dict(reg)
+
+
+@pytest.mark.parametrize("rollout", ["direct", "canary"])
+@pytest.mark.parametrize("approval", ["none", "required"])
+def test_not_enough_evidence_keeps_the_champion(rollout, approval):
+    """A gate without enough evidence is no promotion: the plan rejects, the champion keeps
+    serving, and the reasons (how many rows a decision needs) travel with the plan."""
+    from pipelines.config import Bound, GateConfig
+    from pipelines.records import Interval
+    from pipelines.stages.gate import Evidence, decide
+
+    cfg = GateConfig(metrics={"roc_auc": Bound(min=0.8)})
+    ev = Evidence(
+        metrics={"roc_auc": Interval(0.9, 0.85, 0.95)},
+        fairness={},
+        champion_version="2",
+        champion_metrics={"roc_auc": Interval(0.9, 0.85, 0.95)},
+        differences={"roc_auc": Interval(0.037, -0.038, 0.120)},
+        rows=91,
+    )
+    decision = decide(ev, cfg)
+    assert decision.verdict == "insufficient"
+    step = plan(decision, DeployConfig(rollout=rollout, approval=approval))
+    assert isinstance(step, Reject) and step.by == "gate"
+    assert any("rows needed" in r for r in step.reasons)

@@ -26,7 +26,7 @@ from pipelines.records import Interval
 from pipelines.stages.evaluate.bootstrap import percentile_interval, resample_weights
 from pipelines.stages.fairness import FairnessResult, group_labels
 from pipelines.stages.fairness.core import INTERSECTION
-from pipelines.stages.gate.decision import FAIRNESS_LOWER_IS_BETTER
+from pipelines.stages.gate.rules import FAIRNESS_LOWER_IS_BETTER
 
 
 @dataclass(frozen=True)

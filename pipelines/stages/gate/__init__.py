@@ -5,21 +5,17 @@ with confidence intervals, fairness, and - when a champion exists - the paired c
 same fresh data) and :class:`GateConfig`. It returns a :class:`Decision`; the JSON and the
 Markdown / HTML reports are made from that object.
 
-Modules: :mod:`.decision` (the pure core and the reports rendered from a decision),
+Modules: :mod:`.decision` (the pure core), :mod:`.rules` (checks, evidence and how an
+interval is judged: pass, fail or not enough evidence), :mod:`.fairness_checks` (bounds and
+regressions of the fairness measures), :mod:`.report` (the reports rendered from a decision),
 :mod:`.evidence` (gathers the evidence from the stage outputs and the registry) and
 :mod:`.stage` (the edge: :func:`main`, which ``python -m pipelines.stages.gate`` runs).
 """
 
-from pipelines.stages.gate.decision import (
-    Check,
-    Decision,
-    Evidence,
-    Verdict,
-    decide,
-    render_html,
-    render_markdown,
-)
+from pipelines.stages.gate.decision import Decision, decide
 from pipelines.stages.gate.evidence import gather_evidence
+from pipelines.stages.gate.report import render_html, render_markdown
+from pipelines.stages.gate.rules import Check, Evidence, Verdict, judge, rows_needed
 from pipelines.stages.gate.stage import main, write_decision
 
 __all__ = [
@@ -29,8 +25,10 @@ __all__ = [
     "Verdict",
     "decide",
     "gather_evidence",
+    "judge",
     "main",
     "render_html",
     "render_markdown",
+    "rows_needed",
     "write_decision",
 ]

@@ -1,63 +1,68 @@
-"""The gate's decision: a pure function of the evidence and :class:`GateConfig`, and the Markdown /
-HTML reports made from the :class:`Decision` it returns. No files, registry or models here:
-:mod:`pipelines.stages.gate.evidence` gathers the evidence.
+"""The gate's decision: a pure function of the evidence and :class:`GateConfig`. No files,
+registry or models here: :mod:`pipelines.stages.gate.evidence` gathers the evidence and
+:mod:`pipelines.stages.gate.report` renders the decision.
+
+Every check has one of three verdicts, read from an interval, never from a bare point:
+- ``pass``: the interval shows the rule holds (a ``min`` bound below the CI, ...);
+- ``fail``: the interval shows the rule is broken (the whole CI beyond the threshold);
+- ``insufficient``: the interval straddles the threshold: not enough evidence either way. The
+  check says about how many fresh rows a decision would need at the observed variance: a CI's
+  half-width shrinks as 1/sqrt(n), so ``n_needed = n * (half_width / distance)^2``, with the
+  half-width on the side facing the threshold and the distance from the point to it.
+A check that is not judged is ``skip`` and says why.
 
 Rules:
-- absolute metric bounds hold, judged on the CI bound that is worst for the model;
-- the challenger is not worse than the champion beyond the non-inferiority margin, judged on the
-  lower bound of a paired bootstrap CI of (challenger - champion), never on a bare ``new > old``;
-- fairness bounds hold and no fairness measure regresses beyond a margin against the champion;
+- absolute metric bounds hold (on the CI unless ``use_interval`` is false);
+- the challenger is not worse than the champion beyond the non-inferiority margin, judged on
+  a paired bootstrap CI of (challenger - champion) on the same fresh rows;
+- fairness bounds hold and no fairness measure regresses beyond a margin against the champion,
+  judged on the measure's CI and the paired CI of the change when the evidence has them; a
+  degenerate champion (selection rate near 0 or 1) is no fairness baseline;
 - the model loads and predicts through the serving code path;
+- the champion is held to the same absolute bounds on the same rows (reported, never blocking).
+  When it fails one and ``replace_failing_champion`` is on, a challenger significantly better
+  on the paired CI (its lower bound above 0) and not worse on fairness replaces it even if it
+  misses a bound too: those checks are waived, and the reasons say so;
 - with no champion yet only absolute checks apply, and the decision says so.
+
+The decision fails if a check fails, lacks evidence if one lacks evidence, and passes
+otherwise. What a night does with each verdict is the release plan's
+(:func:`pipelines.release.plan.plan`), not the gate's.
 """
 
 from __future__ import annotations
 
-import html
+import math
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 
 from pipelines.config import GateConfig
 from pipelines.records import Interval
 from pipelines.stages.evaluate.result import LOWER_IS_BETTER
-
-Verdict = Literal["pass", "fail", "skip", "info"]
-FAIRNESS_LOWER_IS_BETTER = {"demographic_parity_difference", "equalized_odds_difference"}
-
-
-@dataclass(frozen=True)
-class Check:
-    name: str
-    group: str  # validation | metric | comparison | fairness | fairness_regression | serving
-    verdict: Verdict
-    value: float | str | None
-    threshold: str
-    detail: str
-
-
-@dataclass(frozen=True)
-class Evidence:
-    """What the gate judges. Fairness values are the worst over sensitive attributes."""
-
-    metrics: Mapping[str, Interval]
-    fairness: Mapping[str, float]
-    validation_failures: int = 0
-    champion_version: str | None = None
-    champion_metrics: Mapping[str, Interval] = field(default_factory=dict)
-    champion_fairness: Mapping[str, float] = field(default_factory=dict)
-    differences: Mapping[str, Interval] = field(default_factory=dict)  # challenger - champion
-    # attribute -> measure -> value, for regressions judged attribute by attribute
-    fairness_by_attribute: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
-    champion_fairness_by_attribute: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
-    serving_ok: bool | None = None
-    serving_detail: str = ""
+from pipelines.stages.gate.fairness_checks import fairness_checks
+from pipelines.stages.gate.rules import (
+    BLOCKING,
+    NOT_ENOUGH,
+    Check,
+    Evidence,
+    Outcome,
+    Side,
+    Verdict,
+    ci_text,
+    judge,
+    judge_bound,
+    needed_text,
+    on_rows,
+    threshold_text,
+    value_text,
+)
 
 
 @dataclass(frozen=True)
 class Decision:
-    verdict: Literal["pass", "fail"]
+    verdict: Outcome
     reasons: tuple[str, ...]
     checks: tuple[Check, ...]
     champion_version: str | None
@@ -66,6 +71,10 @@ class Decision:
     @property
     def passed(self) -> bool:
         return self.verdict == "pass"
+
+    @property
+    def replaces_failing_champion(self) -> bool:
+        return any(c.group == "replacement" and c.verdict == "pass" for c in self.checks)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -84,6 +93,7 @@ class Decision:
         )
 
 
+# --------------------------------------------------------------------------- the decision
 def decide(ev: Evidence, cfg: GateConfig, now: datetime | None = None) -> Decision:
     """Judge the evidence against the gate config. Pure: same inputs, same decision."""
     checks: list[Check] = []
@@ -98,9 +108,9 @@ def decide(ev: Evidence, cfg: GateConfig, now: datetime | None = None) -> Decisi
             f"{ev.validation_failures} failed expectation(s) on the evaluation data",
         )
     )
-    checks += _metric_checks(ev, cfg)
+    checks += _metric_checks(ev.metrics, cfg, ev.rows, "metric", "")
     checks += _comparison_checks(ev, cfg)
-    checks += _fairness_checks(ev, cfg)
+    checks += fairness_checks(ev, cfg)
     if ev.serving_ok is not None:
         checks.append(
             Check(
@@ -112,72 +122,185 @@ def decide(ev: Evidence, cfg: GateConfig, now: datetime | None = None) -> Decisi
                 ev.serving_detail,
             )
         )
-    failed = [c for c in checks if c.verdict == "fail"]
-    if failed:
-        reasons = tuple(c.detail for c in failed)
+    elif ev.serving_detail:
+        checks.append(
+            Check(
+                "loads and predicts via serving path",
+                "serving",
+                "skip",
+                None,
+                "",
+                ev.serving_detail,
+            )
+        )
+    if ev.champion_version is not None:
+        champion = _champion_checks(ev, cfg)
+        checks += champion + _replacement(ev, cfg, checks, champion)
+        if any(c.group == "replacement" and c.verdict == "pass" for c in checks):
+            checks = [
+                replace(c, waived=True)
+                if c.group == "metric" and c.verdict in ("fail", "insufficient")
+                else c
+                for c in checks
+            ]
+    judged = [c for c in checks if c.group in BLOCKING and not c.waived]
+    failed = [c for c in judged if c.verdict == "fail"]
+    unsure = [c for c in judged if c.verdict == "insufficient"]
+    about_champion = tuple(
+        c.detail
+        for c in checks
+        if c.group == "replacement" or (c.group == "champion" and c.verdict == "fail")
+    )
+    verdict: Outcome
+    if failed or unsure:
+        verdict = "fail" if failed else "insufficient"
+        reasons = tuple(c.detail for c in failed + unsure) + about_champion
     else:
-        judged = sum(c.verdict == "pass" for c in checks)
-        reasons = (f"all {judged} checks passed",)
+        verdict = "pass"
+        reasons = (f"all {sum(c.verdict == 'pass' for c in judged)} checks passed",)
+        reasons += about_champion
         if ev.champion_version is None:
             reasons += ("no champion yet: only absolute checks applied",)
+    skipped = tuple(f"not judged: {c.detail}" for c in checks if c.verdict == "skip")
     return Decision(
-        verdict="fail" if failed else "pass",
-        reasons=reasons,
+        verdict=verdict,
+        reasons=reasons + tuple(s for s in skipped if s not in reasons),
         checks=tuple(checks),
         champion_version=ev.champion_version,
         decided_at=(now or datetime.now(UTC)).isoformat(timespec="seconds"),
     )
 
 
-def _fmt(x: float) -> str:
-    return f"{x:.4f}"
-
-
-def _metric_checks(ev: Evidence, cfg: GateConfig) -> list[Check]:
+def _metric_checks(
+    metrics: Mapping[str, Interval], cfg: GateConfig, n: int | None, group: str, who: str
+) -> list[Check]:
     checks = []
     for name, bound in cfg.metrics.items():
-        est = ev.metrics.get(name)
+        est = metrics.get(name)
+        label = f"{who}{name}"
         if est is None:
-            checks.append(Check(name, "metric", "fail", None, "", f"{name}: not measured"))
+            verdict: Verdict = "fail" if group == "metric" else "skip"
+            checks.append(Check(label, group, verdict, None, "", f"{label}: not measured"))
             continue
-        ok = True
-        parts = []
-        if bound.min is not None:
-            judged = est.lower if cfg.use_interval else est.point
-            ok &= judged >= bound.min
-            parts.append(f">= {bound.min}")
-        if bound.max is not None:
-            judged = est.upper if cfg.use_interval else est.point
-            ok &= judged <= bound.max
-            parts.append(f"<= {bound.max}")
-        basis = "CI" if cfg.use_interval else "point"
-        value = f"{_fmt(est.point)} [{_fmt(est.lower)}, {_fmt(est.upper)}]"
-        verb = "meets" if ok else "misses"
-        detail = f"{name} {value} {verb} {' and '.join(parts)} (judged on {basis})"
+        verdict, k, detail = judge_bound(name, est, bound, cfg.use_interval, n, who)
         checks.append(
-            Check(name, "metric", "pass" if ok else "fail", value, " and ".join(parts), detail)
+            Check(label, group, verdict, value_text(est), threshold_text(bound), detail, k)
         )
     return checks
 
 
-def _comparison_checks(ev: Evidence, cfg: GateConfig) -> list[Check]:
-    name = cfg.non_inferiority_metric
-    if ev.champion_version is None:
+def _champion_checks(ev: Evidence, cfg: GateConfig) -> list[Check]:
+    """The champion held to the same absolute bounds on the same fresh rows."""
+    if not ev.champion_metrics:
         return [
             Check(
-                f"{name} vs champion",
-                "comparison",
+                f"champion v{ev.champion_version} bounds",
+                "champion",
                 "skip",
                 None,
                 "",
-                "no champion yet: only absolute checks apply",
+                f"champion v{ev.champion_version} was not measured on these rows",
+            )
+        ]
+    return _metric_checks(
+        ev.champion_metrics, cfg, ev.rows, "champion", f"champion v{ev.champion_version} "
+    )
+
+
+def _better(name: str) -> Side:
+    return "max" if name in LOWER_IS_BETTER else "min"
+
+
+def _replacement(
+    ev: Evidence, cfg: GateConfig, checks: list[Check], champion: list[Check]
+) -> list[Check]:
+    """A champion that fails the bounds is replaced by a significantly better challenger."""
+    failing = [c for c in champion if c.verdict == "fail"]
+    if not failing:
+        return []
+    name = cfg.non_inferiority_metric
+    diff = ev.differences.get(name)
+    missed = ", ".join(f"{c.name.split(' ', 2)[-1]} {c.threshold}" for c in failing)
+    head = f"champion v{ev.champion_version} fails {missed} on the same rows"
+    if not cfg.replace_failing_champion:
+        return [
+            Check(
+                "replaces failing champion",
+                "replacement",
+                "skip",
+                None,
+                "",
+                f"{head}; replacing it is off (gate.replace_failing_champion)",
+            )
+        ]
+    better = diff is not None and judge(diff, _better(name), 0.0, ev.rows)[0] == "pass"
+    fair_worse = [
+        c
+        for c in checks
+        if c.group in ("fairness_regression",) and c.verdict in ("fail", "insufficient")
+    ]
+    value = value_text(diff, signed=True) if diff is not None else None
+    direction = "above" if _better(name) == "min" else "below"
+    threshold = f"paired CI of {name} {direction} 0, no fairness regression"
+    if not better:
+        why = f"the challenger is not significantly better on {name}" + (
+            f" (paired {value}{on_rows(ev.rows)})" if value else " (no paired comparison)"
+        )
+        return [
+            Check(
+                "replaces failing champion",
+                "replacement",
+                "info",
+                value,
+                threshold,
+                f"{head}; not replaced: {why}",
+            )
+        ]
+    if fair_worse:
+        return [
+            Check(
+                "replaces failing champion",
+                "replacement",
+                "info",
+                value,
+                threshold,
+                f"{head}; not replaced: the challenger is not shown no worse on fairness "
+                f"({'; '.join(c.name for c in fair_worse)})",
+            )
+        ]
+    own = [c for c in checks if c.group == "metric" and c.verdict in ("fail", "insufficient")]
+    though = (
+        f", though it misses {', '.join(f'{c.name} {c.threshold}' for c in own)} itself"
+        if own
+        else ""
+    )
+    return [
+        Check(
+            "replaces failing champion",
+            "replacement",
+            "pass",
+            value,
+            threshold,
+            f"{head}: the challenger replaces it, significantly better on {name} "
+            f"(paired {value}{on_rows(ev.rows)}) and not worse on fairness{though}",
+        )
+    ]
+
+
+def _comparison_checks(ev: Evidence, cfg: GateConfig) -> list[Check]:
+    name = cfg.non_inferiority_metric
+    check = f"{name} vs champion"
+    if ev.champion_version is None:
+        return [
+            Check(
+                check, "comparison", "skip", None, "", "no champion yet: only absolute checks apply"
             )
         ]
     diff = ev.differences.get(name)
     if diff is None:
         return [
             Check(
-                f"{name} vs champion",
+                check,
                 "comparison",
                 "fail",
                 None,
@@ -186,120 +309,31 @@ def _comparison_checks(ev: Evidence, cfg: GateConfig) -> list[Check]:
             )
         ]
     margin = cfg.non_inferiority_margin
-    if name in LOWER_IS_BETTER:  # challenger - champion must not exceed +margin
-        ok = diff.upper <= margin
-        threshold = f"CI upper of difference <= {margin}"
+    side: Side = "max" if name in LOWER_IS_BETTER else "min"
+    thr = margin if side == "max" else -margin
+    end, op, beyond = ("upper", "<=", "above") if side == "max" else ("lower", ">=", "below")
+    threshold = f"CI {end} of difference {op} {thr:+g}"
+    verdict, k = judge(diff, side, thr, ev.rows)
+    champ = f"champion v{ev.champion_version}"
+    value = value_text(diff, signed=True)
+    if not math.isfinite(diff.lower) or not math.isfinite(diff.upper):
+        detail = (
+            f"{name} vs {champ}: {NOT_ENOUGH}: the paired difference could not be measured"
+            f"{on_rows(ev.rows)}"
+        )
+    elif verdict == "pass":
+        detail = (
+            f"challenger is not worse than {champ} on {name} beyond the {margin} margin: "
+            f"paired difference {value}{on_rows(ev.rows)}"
+        )
+    elif verdict == "fail":
+        detail = (
+            f"challenger is worse than {champ} on {name} beyond the {margin} margin: "
+            f"paired CI {ci_text(diff, True)}{on_rows(ev.rows)} lies {beyond} {thr:+g}"
+        )
     else:
-        ok = diff.lower >= -margin
-        threshold = f"CI lower of difference >= -{margin}"
-    value = f"{diff.point:+.4f} [{diff.lower:+.4f}, {diff.upper:+.4f}]"
-    verb = "is not worse than" if ok else "is worse than"
-    detail = (
-        f"challenger {verb} champion v{ev.champion_version} on {name} beyond the "
-        f"{margin} margin: paired difference {value}"
-    )
-    return [
-        Check(
-            f"{name} vs champion", "comparison", "pass" if ok else "fail", value, threshold, detail
+        detail = (
+            f"not shown non-inferior to {champ} on {name}: CI {ci_text(diff, True)}"
+            f"{on_rows(ev.rows)} reaches {beyond} {thr:+g}; {needed_text(k)}"
         )
-    ]
-
-
-def _fairness_checks(ev: Evidence, cfg: GateConfig) -> list[Check]:
-    checks = []
-    for name, bound in cfg.fairness.items():
-        v = ev.fairness.get(name)
-        if v is None:
-            checks.append(
-                Check(name, "fairness", "skip", None, "", f"{name}: no group large enough to judge")
-            )
-            continue
-        ok = (bound.min is None or v >= bound.min) and (bound.max is None or v <= bound.max)
-        threshold = " and ".join(
-            p
-            for p in (
-                f">= {bound.min}" if bound.min is not None else "",
-                f"<= {bound.max}" if bound.max is not None else "",
-            )
-            if p
-        )
-        detail = f"{name} {_fmt(v)} {'meets' if ok else 'misses'} {threshold} (worst attribute)"
-        checks.append(Check(name, "fairness", "pass" if ok else "fail", v, threshold, detail))
-    if ev.champion_version is None:
-        return checks
-    margin = cfg.fairness_regression_margin
-    for attr, measures in ev.fairness_by_attribute.items():
-        before = ev.champion_fairness_by_attribute.get(attr, {})
-        for measure, new in measures.items():
-            old = before.get(measure)
-            if old is None or new is None:
-                continue
-            change = new - old if measure in FAIRNESS_LOWER_IS_BETTER else old - new
-            ok = change <= margin
-            detail = (
-                f"{measure} for {attr} {_fmt(new)} vs champion v{ev.champion_version} {_fmt(old)}: "
-                f"{'within' if ok else 'regresses beyond'} the {margin} margin"
-            )
-            checks.append(
-                Check(
-                    f"{measure} ({attr}) vs champion",
-                    "fairness_regression",
-                    "pass" if ok else "fail",
-                    round(change, 6),
-                    f"regression <= {margin}",
-                    detail,
-                )
-            )
-    return checks
-
-
-# --------------------------------------------------------------------------- reports
-_ICON = {"pass": "PASS", "fail": "FAIL", "skip": "skip", "info": "info"}
-
-
-def render_markdown(d: Decision, title: str = "Promotion gate") -> str:
-    lines = [
-        f"# {title}: {d.verdict.upper()}",
-        "",
-        f"Decided at {d.decided_at}; champion compared: "
-        + (f"v{d.champion_version}" if d.champion_version else "none (first model)"),
-        "",
-        "## Reasons",
-        *[f"- {r}" for r in d.reasons],
-        "",
-        "## Checks",
-        "",
-        "| check | group | value | threshold | verdict |",
-        "|---|---|---|---|---|",
-    ]
-    for c in d.checks:
-        value = (
-            "" if c.value is None else (f"{c.value:.4f}" if isinstance(c.value, float) else c.value)
-        )
-        lines.append(f"| {c.name} | {c.group} | {value} | {c.threshold} | {_ICON[c.verdict]} |")
-    return "\n".join(lines) + "\n"
-
-
-def render_html(d: Decision, title: str = "Promotion gate") -> str:
-    color = {"pass": "#1a7f37", "fail": "#cf222e", "skip": "#6e7781", "info": "#0969da"}
-    rows = "".join(
-        f"<tr><td>{html.escape(c.name)}</td><td>{c.group}</td>"
-        f"<td>{html.escape('' if c.value is None else str(c.value))}</td>"
-        f"<td>{html.escape(c.threshold)}</td>"
-        f"<td style='color:{color[c.verdict]};font-weight:bold'>{_ICON[c.verdict]}</td>"
-        f"<td>{html.escape(c.detail)}</td></tr>"
-        for c in d.checks
-    )
-    reasons = "".join(f"<li>{html.escape(r)}</li>" for r in d.reasons)
-    return (
-        "<!doctype html><html><head><meta charset='utf-8'>"
-        f"<title>{html.escape(title)}</title><style>body{{font-family:sans-serif;margin:2em}}"
-        "td,th{border:1px solid #ccc;padding:4px 8px}table{border-collapse:collapse}</style>"
-        f"</head><body><h1>{html.escape(title)}: "
-        f"<span style='color:{color[d.verdict]}'>{d.verdict.upper()}</span></h1>"
-        f"<p>Decided at {d.decided_at}; champion compared: "
-        f"{'v' + d.champion_version if d.champion_version else 'none (first model)'}</p>"
-        f"<h2>Reasons</h2><ul>{reasons}</ul><h2>Checks</h2><table><tr><th>check</th><th>group"
-        "</th><th>value</th><th>threshold</th><th>verdict</th><th>detail</th></tr>"
-        f"{rows}</table></body></html>"
-    )
+    return [Check(check, "comparison", verdict, value, threshold, detail, k)]

@@ -10,8 +10,9 @@ from pathlib import Path
 from pipelines.config import load_params
 from pipelines.files import write_text
 from pipelines.paths import Paths
-from pipelines.stages.gate.decision import Decision, decide, render_html, render_markdown
+from pipelines.stages.gate.decision import Decision, decide
 from pipelines.stages.gate.evidence import gather_evidence
+from pipelines.stages.gate.report import LABEL, render_html, render_markdown
 
 
 def write_decision(d: Decision, paths: Paths, out_dir: Path | None = None) -> dict[str, Path]:
@@ -45,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     ev = gather_evidence(params)
     d = decide(ev, params.gate)
     files = write_decision(d, params.paths, Path(args.out) if args.out else None)
-    print(f"gate: {d.verdict.upper()}")
+    print(f"gate: {LABEL[d.verdict]}")
     for r in d.reasons:
         print(f"  - {r}")
     print(f"  report: {files['markdown']}")
