@@ -245,6 +245,18 @@ class GateConfig(_Frozen):
         "significantly better on the paired CI and not worse on fairness, even one that misses "
         "a bound too",
     )
+    fairness_min_group_size: dict[FairnessMeasure, Annotated[int, Field(ge=1)]] = Field(
+        default_factory=dict,
+        description="rows (parity, impact) or actual positives and negatives (equalized odds) "
+        "a group needs to be judged, per measure; unset: fairness.min_group_size",
+    )
+    degenerate_selection_rate: float = Field(
+        0.02,
+        ge=0.0,
+        lt=0.5,
+        description="a champion selecting at most this share (or at least 1 minus it) of the "
+        "rows is degenerate: no fairness baseline",
+    )
 
 
 class WindowConfig(_Frozen):

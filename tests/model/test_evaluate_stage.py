@@ -4,6 +4,7 @@ with a model fitted once for the module (the unit tier trains nothing)."""
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -129,12 +130,32 @@ def test_main_bad_input_exits_2_with_one_line(workspace, tmp_path, capsys, extra
     assert err.startswith("evaluate: error:") and message in err and "\n" not in err
 
 
-def test_main_single_class_data_exits_2(workspace, tmp_path, capsys):
+def test_too_little_data_is_recorded_not_an_error(workspace, tmp_path, capsys):
+    """Single-class held-out rows (or one row copied many times) are too little evidence: the
+    stage writes an unmeasured evaluation and exits 0, and the gate says "not enough evidence"
+    (it exited 2 and stopped the night before)."""
     df = pd.read_parquet(workspace.parent / "data" / "prepared" / "current.parquet")
     only_no = tmp_path / "only_no.parquet"
     df[df["label"] == "no"].to_parquet(only_no)
-    assert main(["--params", str(workspace), "--data", str(only_no), "--out", str(tmp_path)]) == 2
-    assert "single class" in capsys.readouterr().err
+    assert main(["--params", str(workspace), "--data", str(only_no), "--out", str(tmp_path)]) == 0
+    assert "not measured" in capsys.readouterr().out
+    ev = Evaluation.from_dict(json.loads((tmp_path / "evaluation.json").read_text()))
+    assert "single class" in ev.note and math.isnan(ev.metrics["roc_auc"].point)
+    copies = tmp_path / "copies.parquet"
+    pd.concat([df.head(1)] * 879, ignore_index=True).to_parquet(copies)
+    out = tmp_path / "copies"
+    assert main(["--params", str(workspace), "--data", str(copies), "--out", str(out)]) == 0
+    ev = Evaluation.from_dict(json.loads((out / "evaluation.json").read_text()))
+    assert ev.n == 879 and ev.note
+
+
+def test_copies_of_a_row_count_once(workspace, tmp_path):
+    df = pd.read_parquet(workspace.parent / "data" / "prepared" / "current.parquet")
+    doubled = tmp_path / "doubled.parquet"
+    pd.concat([df, df], ignore_index=True).to_parquet(doubled)
+    assert main(["--params", str(workspace), "--data", str(doubled), "--out", str(tmp_path)]) == 0
+    ev = Evaluation.from_dict(json.loads((tmp_path / "evaluation.json").read_text()))
+    assert ev.n == 2 * len(df) and ev.distinct_rows == len(df.drop_duplicates())
 
 
 def test_main_bad_params_exits_2(tmp_path, capsys):

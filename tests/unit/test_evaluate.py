@@ -21,11 +21,13 @@ from pipelines.stages.evaluate import (
     Evaluation,
     EvaluationError,
     RocCurve,
+    TooLittleData,
     confusion_rows,
     evaluate_scores,
     higher_is_better,
     paired_bootstrap_difference,
     paired_bootstrap_differences,
+    unmeasured,
 )
 from pipelines.stages.evaluate.bootstrap import (
     _block_size,
@@ -296,3 +298,48 @@ def test_speed_16k_rows_1000_resamples():
     elapsed = time.perf_counter() - t0
     # ~0.4 s on an idle 2-core machine; the bound only catches a fall back to per-resample loops
     assert elapsed < 10, f"evaluate_scores took {elapsed:.1f}s"
+
+
+# --------------------------------------------------------------------------- copies count once
+def test_copies_of_rows_do_not_narrow_the_interval():
+    y, p = synthetic(300, seed=3)
+    width = {}
+    base = evaluate_scores(y, p, CFG).metrics["roc_auc"]
+    width["distinct"] = base.upper - base.lower
+    y10, p10, ids = np.repeat(y, 10), np.repeat(p, 10), np.repeat(np.arange(300), 10)
+    naive = evaluate_scores(y10, p10, CFG).metrics["roc_auc"]
+    width["copies as rows"] = naive.upper - naive.lower
+    once = evaluate_scores(y10, p10, CFG, rows=ids)
+    width["copies once"] = once.metrics["roc_auc"].upper - once.metrics["roc_auc"].lower
+    assert once.metrics["roc_auc"].point == pytest.approx(base.point)
+    assert once.distinct_rows == 300 and once.n == 3000
+    # treating 10 copies as 10 rows shrinks the interval about sqrt(10) times; drawn once,
+    # the copies give the interval of the 300 rows they are
+    assert width["copies as rows"] < 0.5 * width["distinct"]
+    assert width["copies once"] == pytest.approx(width["distinct"], rel=0.25)
+    diff = paired_bootstrap_differences(y10, p10, np.clip(p10 + 0.05, 0, 1), ("roc_auc",), CFG)
+    diff_once = paired_bootstrap_differences(
+        y10, p10, np.clip(p10 * 0.9, 0, 1), ("brier",), CFG, rows=ids
+    )
+    assert np.isfinite(diff["roc_auc"].lower) and np.isfinite(diff_once["brier"].lower)
+
+
+def test_distinct_rows_keep_the_plain_draws():
+    y, p = synthetic(200, seed=4)
+    plain = evaluate_scores(y, p, CFG)
+    labelled = evaluate_scores(y, p, CFG, rows=np.arange(200)[::-1])
+    assert plain.metrics == labelled.metrics and labelled.distinct_rows == 200
+
+
+def test_one_row_copied_is_too_little_data_not_a_crash():
+    y = np.array([1] * 879)
+    p = np.full(879, 0.7)
+    with pytest.raises(TooLittleData, match="single class"):
+        evaluate_scores(y, p, CFG)
+    y2 = np.array([0, 1] * 5)
+    with pytest.raises(TooLittleData, match="at least 2 distinct rows"):
+        evaluate_scores(y2, np.full(10, 0.5), CFG, rows=np.zeros(10))
+    ev = unmeasured(y, p, CFG, "single class")
+    assert ev.n == 879 and ev.note == "single class"
+    assert all(np.isnan(m.point) for m in ev.metrics.values())
+    assert Evaluation.from_dict(json.loads(json.dumps(ev.to_dict()))).note == "single class"

@@ -16,8 +16,14 @@ from pipelines.stages.evaluate.bootstrap import (
     evaluate_scores,
     paired_bootstrap_difference,
     paired_bootstrap_differences,
+    unmeasured,
 )
-from pipelines.stages.evaluate.model import load_model, positive_scores, predictions_frame
+from pipelines.stages.evaluate.model import (
+    distinct_row_ids,
+    load_model,
+    positive_scores,
+    predictions_frame,
+)
 from pipelines.stages.evaluate.plots import (
     CONFUSION_PLOT_ROWS,
     confusion_rows,
@@ -32,6 +38,7 @@ from pipelines.stages.evaluate.result import (
     Evaluation,
     EvaluationError,
     RocCurve,
+    TooLittleData,
     higher_is_better,
 )
 from pipelines.stages.evaluate.stage import format_table, main, write_outputs
@@ -45,7 +52,9 @@ __all__ = [
     "Evaluation",
     "EvaluationError",
     "RocCurve",
+    "TooLittleData",
     "confusion_rows",
+    "distinct_row_ids",
     "evaluate_scores",
     "format_table",
     "higher_is_better",
@@ -58,5 +67,6 @@ __all__ = [
     "plot_roc",
     "positive_scores",
     "predictions_frame",
+    "unmeasured",
     "write_outputs",
 ]

@@ -5,6 +5,11 @@ drawn), so every metric is a weighted sum over rows: the confusion counts, log l
 and the calibration bins are one matrix product per block of resamples, and ROC AUC is the
 weighted Mann-Whitney statistic (a cumulative sum over rows sorted by score, ties counting half).
 The point estimate goes through the same code with all weights 1.
+
+Copies of a row count once: given ``rows`` (an id per row, equal for copies of one row, see
+:func:`~pipelines.stages.evaluate.model.distinct_row_ids`), a resample draws distinct rows and
+each drawn row weighs its multiplicity, so a batch of one row copied 879 times has one row of
+evidence, not 879.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from pipelines.stages.evaluate.result import (
     Evaluation,
     EvaluationError,
     RocCurve,
+    TooLittleData,
     check_metric,
 )
 
@@ -36,13 +42,17 @@ _BLOCK = 64  # resamples per block at most
 _BLOCK_BYTES = 256 * 2**20
 
 
-def evaluate_scores(y_true: np.ndarray, proba: np.ndarray, cfg: EvaluateConfig) -> Evaluation:
-    """All metrics with percentile-bootstrap CIs, ROC points, confusion counts, calibration."""
+def evaluate_scores(
+    y_true: np.ndarray, proba: np.ndarray, cfg: EvaluateConfig, rows: Any = None
+) -> Evaluation:
+    """All metrics with percentile-bootstrap CIs, ROC points, confusion counts, calibration.
+    ``rows``: an id per row, equal for copies of one row (None: every row distinct)."""
     y, p = _check_inputs(y_true, proba)
+    ids, distinct = _distinct(rows, len(y))
     s = _prepare(y, p, cfg)
     point = _metric_values(s, np.ones((1, len(y))))
     draws: dict[str, list[np.ndarray]] = {m: [] for m in METRICS}
-    for w in _resample_weights(len(y), cfg.bootstrap_samples, cfg.seed):
+    for w in _resample_weights(len(y), cfg.bootstrap_samples, cfg.seed, ids):
         for m, v in _metric_values(s, w).items():
             draws[m].append(v)
     metrics = {}
@@ -88,6 +98,38 @@ def evaluate_scores(y_true: np.ndarray, proba: np.ndarray, cfg: EvaluateConfig) 
         roc=_roc(y, p),
         confusion=confusion,
         calibration=calibration,
+        distinct_rows=distinct,
+    )
+
+
+def unmeasured(y_true: Any, proba: Any, cfg: EvaluateConfig, why: str) -> Evaluation:
+    """The evaluation of rows too few to measure (:class:`TooLittleData`): counts as they are,
+    every metric undefined (NaN), and ``note`` saying why."""
+    y = np.asarray(y_true, dtype=np.float64)
+    p = np.asarray(proba, dtype=np.float64)
+    pred = p >= cfg.decision_threshold
+    yb = y.astype(bool)
+    nan = Interval(math.nan, math.nan, math.nan)
+    return Evaluation(
+        n=len(y),
+        positives=int(y.sum()),
+        positive_rate=float(y.mean()) if len(y) else math.nan,
+        predicted_positive_rate=float(pred.mean()) if len(y) else math.nan,
+        decision_threshold=cfg.decision_threshold,
+        confidence=cfg.confidence,
+        bootstrap_samples=cfg.bootstrap_samples,
+        seed=cfg.seed,
+        metrics={m: nan for m in METRICS},
+        roc=RocCurve((), (), ()),
+        confusion=Confusion(
+            tn=int((~yb & ~pred).sum()),
+            fp=int((~yb & pred).sum()),
+            fn=int((yb & ~pred).sum()),
+            tp=int((yb & pred).sum()),
+        ),
+        calibration=(),
+        distinct_rows=None,
+        note=why,
     )
 
 
@@ -113,19 +155,21 @@ def paired_bootstrap_differences(
     proba_old: np.ndarray,
     metrics: tuple[str, ...],
     cfg: EvaluateConfig,
+    rows: Any = None,
 ) -> dict[str, Interval]:
     """:func:`paired_bootstrap_difference` for several metrics from one set of resamples (the
-    same draws as one metric at a time, drawn once)."""
+    same draws as one metric at a time, drawn once); ``rows`` as in :func:`evaluate_scores`."""
     for metric in metrics:
         check_metric(metric)
     y, p_new = _check_inputs(y_true, proba_new)
     _, p_old = _check_inputs(y_true, proba_old)
+    ids, _ = _distinct(rows, len(y))
     new, old = _prepare(y, p_new, cfg), _prepare(y, p_old, cfg)
     names = tuple(dict.fromkeys(metrics))
     ones = np.ones((1, len(y)))
     point_new, point_old = _metric_values(new, ones, names), _metric_values(old, ones, names)
     diffs: dict[str, list[np.ndarray]] = {m: [] for m in names}
-    for w in _resample_weights(len(y), cfg.bootstrap_samples, cfg.seed):
+    for w in _resample_weights(len(y), cfg.bootstrap_samples, cfg.seed, ids):
         v_new, v_old = _metric_values(new, w, names), _metric_values(old, w, names)
         for m in names:
             diffs[m].append(v_new[m] - v_old[m])
@@ -151,13 +195,31 @@ def metric_draws(
     return float(point), np.concatenate(draws)
 
 
-def resample_weights(n: int, samples: int, seed: int) -> Iterator[np.ndarray]:
-    """The bootstrap's resampling weights (blocks of rows x draws), as every interval here uses."""
-    return _resample_weights(n, samples, seed)
+def resample_weights(
+    n: int, samples: int, seed: int, ids: np.ndarray | None = None
+) -> Iterator[np.ndarray]:
+    """The bootstrap's resampling weights (blocks of rows x draws), as every interval here uses;
+    ``ids`` (0..k-1 per row): copies of a row are drawn as one."""
+    return _resample_weights(n, samples, seed, ids)
 
 
 def percentile_interval(values: np.ndarray, confidence: float) -> tuple[float, float]:
     return _interval(values, confidence)
+
+
+def _distinct(rows: Any, n: int) -> tuple[np.ndarray | None, int]:
+    """Row ids as 0..k-1 and k, the number of distinct rows; None when every row is distinct
+    (the plain bootstrap, whose draws stay what they were)."""
+    if rows is None:
+        return None, n
+    given = np.asarray(rows)
+    if given.shape != (n,):
+        raise EvaluationError(f"rows has shape {given.shape}, expected ({n},)")
+    _, ids = np.unique(given, return_inverse=True)
+    k = int(ids.max()) + 1 if n else 0
+    if k < 2:
+        raise TooLittleData(f"need at least 2 distinct rows to evaluate, got {k} ({n} rows)")
+    return (None if k == n else ids.astype(np.int64)), k
 
 
 def _block_size(n: int) -> int:
@@ -172,7 +234,7 @@ def _check_inputs(y_true: Any, proba: Any) -> tuple[np.ndarray, np.ndarray]:
     if len(y) != len(p):
         raise EvaluationError(f"y_true has {len(y)} rows but proba has {len(p)}")
     if len(y) < 2:
-        raise EvaluationError(f"need at least 2 rows to evaluate, got {len(y)}")
+        raise TooLittleData(f"need at least 2 rows to evaluate, got {len(y)}")
     if not np.isin(y, (0, 1)).all():
         raise EvaluationError("y_true must hold only 0 and 1")
     if not np.isfinite(p).all() or p.min() < 0.0 or p.max() > 1.0:
@@ -180,7 +242,7 @@ def _check_inputs(y_true: Any, proba: Any) -> tuple[np.ndarray, np.ndarray]:
     y = y.astype(np.float64)
     positives = int(y.sum())
     if positives in (0, len(y)):
-        raise EvaluationError(
+        raise TooLittleData(
             f"y_true holds a single class ({positives} positives in {len(y)} rows); "
             "ROC AUC and the class-wise metrics need both"
         )
@@ -249,7 +311,7 @@ def _metric_values(
     """Every metric in ``names`` for each row of ``weights`` (resamples x original rows)."""
     w = weights[:, s.order]
     sums = w @ s.columns
-    n, k = float(s.n), s.bins
+    n, k = weights.sum(axis=1), s.bins  # n rows, unless copies are drawn as one
     pos, pred_pos, tp = sums[:, 0], sums[:, 1], sums[:, 2]
     fp, fn = pred_pos - tp, pos - tp
     tn = n - pos - fp
@@ -274,15 +336,21 @@ def _metric_values(
     return {name: out[name] for name in names}
 
 
-def _resample_weights(n: int, samples: int, seed: int) -> Iterator[np.ndarray]:
-    """Blocks of bootstrap resamples as row multiplicities (same draws for the same seed)."""
+def _resample_weights(
+    n: int, samples: int, seed: int, ids: np.ndarray | None = None
+) -> Iterator[np.ndarray]:
+    """Blocks of bootstrap resamples as row multiplicities (same draws for the same seed).
+    With ``ids`` (0..k-1 per row), k distinct rows are drawn and every copy of a drawn row
+    weighs as often as it was drawn."""
     rng = np.random.default_rng(seed)
+    k = n if ids is None else int(ids.max()) + 1
     done = 0
     while done < samples:
         b = min(_block_size(n), samples - done)
-        idx = rng.integers(0, n, size=(b, n))
-        idx += np.arange(b)[:, None] * n
-        yield np.bincount(idx.ravel(), minlength=b * n).reshape(b, n).astype(np.float64)
+        idx = rng.integers(0, k, size=(b, k))
+        idx += np.arange(b)[:, None] * k
+        counts = np.bincount(idx.ravel(), minlength=b * k).reshape(b, k).astype(np.float64)
+        yield counts if ids is None else counts[:, ids]
         done += b
 
 

@@ -44,6 +44,14 @@ def positive_scores(model: Any, df: pd.DataFrame, params: Params) -> np.ndarray:
     return np.asarray(proba[:, classes.index(1)], dtype=np.float64)
 
 
+def distinct_row_ids(df: pd.DataFrame, params: Params) -> np.ndarray:
+    """An id per row, equal for copies of one row (features and label alike): the bootstrap
+    draws distinct rows, so copies count once."""
+    columns = [c for c in (*params.dataset.features.all, params.dataset.target) if c in df]
+    hashes = pd.util.hash_pandas_object(df[columns], index=False).to_numpy()
+    return np.unique(hashes, return_inverse=True)[1]
+
+
 def predictions_frame(
     df: pd.DataFrame, y: np.ndarray, proba: np.ndarray, params: Params
 ) -> pd.DataFrame:

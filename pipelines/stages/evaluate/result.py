@@ -22,6 +22,13 @@ class EvaluationError(ValueError):
     """Labels or scores that cannot be evaluated; the message says what is wrong."""
 
 
+class TooLittleData(EvaluationError):
+    """Valid labels and scores too few to measure (under 2 distinct rows, or a single class):
+    not an error of the data but too little evidence; the stage records the evaluation as
+    unmeasured (:func:`~pipelines.stages.evaluate.bootstrap.unmeasured`) and the gate says
+    "not enough evidence"."""
+
+
 def higher_is_better(metric: str) -> bool:
     """False for losses (log_loss, brier, ece): there a negative difference is an improvement."""
     check_metric(metric)
@@ -125,6 +132,8 @@ class Evaluation:
     roc: RocCurve
     confusion: Confusion
     calibration: tuple[CalibrationBin, ...]
+    distinct_rows: int | None = None  # rows the bootstrap resampled (copies of a row count once)
+    note: str = ""  # why the metrics are undefined, when they are
 
     def metric(self, name: str) -> Interval:
         check_metric(name)
@@ -153,6 +162,8 @@ class Evaluation:
             "roc": self.roc.to_dict(),
             "confusion": self.confusion.to_dict(),
             "calibration": [b.to_dict() for b in self.calibration],
+            "distinct_rows": self.distinct_rows,
+            "note": self.note,
         }
 
     @classmethod
@@ -170,4 +181,6 @@ class Evaluation:
             roc=RocCurve.from_dict(d["roc"]),
             confusion=Confusion.from_dict(d["confusion"]),
             calibration=tuple(CalibrationBin.from_dict(b) for b in d["calibration"]),
+            distinct_rows=None if d.get("distinct_rows") is None else int(d["distinct_rows"]),
+            note=str(d.get("note") or ""),
         )

@@ -8,21 +8,27 @@ import argparse
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from pipelines.config import ConfigError, load_params
 from pipelines.data import DataError, labels, read_table, write_parquet
 from pipelines.files import write_json
 from pipelines.paths import EvaluateOut
-from pipelines.stages.evaluate.bootstrap import evaluate_scores
-from pipelines.stages.evaluate.model import load_model, positive_scores, predictions_frame
+from pipelines.stages.evaluate.bootstrap import evaluate_scores, unmeasured
+from pipelines.stages.evaluate.model import (
+    distinct_row_ids,
+    load_model,
+    positive_scores,
+    predictions_frame,
+)
 from pipelines.stages.evaluate.plots import (
     confusion_rows,
     plot_calibration,
     plot_confusion,
     plot_roc,
 )
-from pipelines.stages.evaluate.result import Evaluation, EvaluationError
+from pipelines.stages.evaluate.result import Evaluation, EvaluationError, TooLittleData
 
 
 def format_table(evaluation: Evaluation) -> str:
@@ -72,12 +78,21 @@ def main(argv: list[str] | None = None) -> int:
         df = read_table(data_path, params.dataset)
         y = labels(df, params.dataset)
         model = load_model(model_ref, params)
-        proba = positive_scores(model, df, params)
-        evaluation = evaluate_scores(y, proba, params.evaluate)
+        proba = positive_scores(model, df, params) if len(df) else np.zeros(0)
+        try:
+            evaluation = evaluate_scores(
+                y, proba, params.evaluate, rows=distinct_row_ids(df, params)
+            )
+        except TooLittleData as err:  # too little evidence is an outcome: the gate says so
+            evaluation = unmeasured(y, proba, params.evaluate, str(err))
         write_outputs(evaluation, predictions_frame(df, y, proba, params), out)
     except (ConfigError, DataError, EvaluationError) as err:
         print(f"evaluate: error: {err}", file=sys.stderr)
         return 2
+    if evaluation.note:
+        print(f"evaluate: {evaluation.n:,} rows from {data_path}: not measured: {evaluation.note}")
+        print(f"evaluate: wrote {out.folder}")
+        return 0
     print(
         f"evaluate: {evaluation.n:,} rows from {data_path}, positive rate "
         f"{evaluation.positive_rate:.3f}; {evaluation.bootstrap_samples} bootstrap resamples"

@@ -320,8 +320,8 @@ def assess_fairness(
         raise FairnessError(
             f"lengths differ: y_true {len(yt)}, y_pred {len(yp)}, sensitive {len(sensitive)}"
         )
-    if len(yt) == 0:
-        raise FairnessError("no rows to assess")
+    if len(yt) == 0:  # too little evidence, not an error: nothing is judged, and it says so
+        return FairnessResult(0, cfg.min_group_size, (), _worst(()), ("no rows to assess",))
     names = [str(c) for c in sensitive.columns]
     if len(set(names)) != len(names):
         raise FairnessError(f"duplicate sensitive column names: {names}")

@@ -5,6 +5,8 @@ groups below a measure's minimum size are named, not judged."""
 
 from __future__ import annotations
 
+import math
+
 from pipelines.config import GateConfig
 from pipelines.records import Interval
 from pipelines.stages.gate.rules import (
@@ -26,7 +28,11 @@ def fairness_checks(ev: Evidence, cfg: GateConfig) -> list[Check]:
     checks = []
     for name, bound in cfg.fairness.items():
         thr = threshold_text(bound)
-        by_attr = {a: m[name] for a, m in ev.fairness_intervals.items() if name in m}
+        by_attr = {
+            a: m[name]
+            for a, m in ev.fairness_intervals.items()
+            if name in m and math.isfinite(m[name].point)  # else: under two groups to compare
+        }
         if by_attr:  # judged attribute by attribute on the measure's CI
             judged = {
                 a: judge_bound(name, est, bound, True, ev.rows, "") for a, est in by_attr.items()
@@ -38,10 +44,17 @@ def fairness_checks(ev: Evidence, cfg: GateConfig) -> list[Check]:
                 Check(name, "fairness", verdict, value_text(by_attr[attr]), thr, detail, k)
             )
             continue
-        v = ev.fairness.get(name)
+        v = None if ev.fairness_intervals else ev.fairness.get(name)
         if v is None:
             checks.append(
-                Check(name, "fairness", "skip", None, "", f"{name}: no group large enough to judge")
+                Check(
+                    name,
+                    "fairness",
+                    "skip",
+                    None,
+                    "",
+                    f"{name}: no attribute has two groups large enough to compare",
+                )
             )
             continue
         ok = (bound.min is None or v >= bound.min) and (bound.max is None or v <= bound.max)
