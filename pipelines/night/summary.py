@@ -19,6 +19,7 @@ from pipelines.records import (
     NightRecord,
     Registration,
 )
+from pipelines.stages.gate.report import LABEL as GATE_LABEL
 
 
 class StageResults(NamedTuple):
@@ -113,7 +114,7 @@ def pipeline_summary(params: Params) -> str:
         )
     gate = res.gate
     if gate:
-        lines.append(f"gate       : {gate.verdict.upper()}")
+        lines.append(f"gate       : {GATE_LABEL.get(gate.verdict, gate.verdict.upper())}")
         lines += [f"             - {x}" for x in gate.reasons]
     if registration:
         lines.append(f"registry   : {registration_line(registration)}")

@@ -18,12 +18,14 @@ from fairlearn.metrics import (
 
 from pipelines.config import FairnessConfig
 from pipelines.stages.fairness import (
+    MEASURES,
     FairnessError,
     FairnessResult,
     SmallGroup,
     assess_fairness,
     main,
 )
+from pipelines.stages.fairness.intervals import fairness_intervals
 
 CFG10 = FairnessConfig(min_group_size=10, intersection=False)
 
@@ -249,3 +251,61 @@ def test_main_missing_sensitive_column_exits_2(tmp_path, workspace, capsys):
     preds.drop(columns=["region"]).to_parquet(path)
     assert main(["--params", str(workspace / "params.yaml"), "--predictions", str(path)]) == 2
     assert "missing column(s) ['region']" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- intervals
+def small_groups_data() -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """Equalized odds 0.317 from 34 vs 50 actual negatives (FPR 12/34 vs 5/150 ... ), plus a
+    group of 11 rows."""
+    rows = []  # (group, y, pred)
+    rows += [("a", 0, 1)] * 12 + [("a", 0, 0)] * 22 + [("a", 1, 1)] * 50 + [("a", 1, 0)] * 16
+    rows += [("b", 0, 1)] * 1 + [("b", 0, 0)] * 49 + [("b", 1, 1)] * 55 + [("b", 1, 0)] * 15
+    rows += [("c", 0, 0)] * 6 + [("c", 1, 1)] * 5
+    g, y, pred = (np.array(c) for c in zip(*rows, strict=True))
+    return y.astype(int), pred.astype(int), {"grp": g.astype(str)}
+
+
+SIZES = {m: 30 for m in MEASURES}
+
+
+def test_measures_have_intervals_and_small_groups_are_named():
+    y, pred, labels = small_groups_data()
+    res = fairness_intervals(y, pred, labels, SIZES, 400, 0.95, 0)
+    eod = res.measures["grp"]["equalized_odds_difference"]
+    assert eod.point == pytest.approx(12 / 34 - 1 / 50)
+    assert eod.lower < 0.2 < eod.upper  # wide: 34 and 50 negatives say little
+    assert any("'c' (11)" in note for note in res.not_judged)
+    assert res.changes == {}
+
+
+def test_paired_change_of_a_model_with_itself_is_zero_and_other_points_kept():
+    y, pred, labels = small_groups_data()
+    res = fairness_intervals(y, pred, labels, SIZES, 200, 0.95, 0, other_pred=pred)
+    for m in MEASURES:
+        change = res.changes["grp"][m]
+        assert (change.point, change.lower, change.upper) == (0.0, 0.0, 0.0)
+        assert res.other["grp"][m] == pytest.approx(res.measures["grp"][m].point)
+
+
+def test_copies_do_not_narrow_a_fairness_interval():
+    y, pred, labels = small_groups_data()
+    once = fairness_intervals(y, pred, labels, SIZES, 400, 0.95, 0)
+    k = 5
+    copied = {"grp": np.repeat(labels["grp"], k)}
+    ids = np.repeat(np.arange(len(y)), k)
+    naive = fairness_intervals(np.repeat(y, k), np.repeat(pred, k), copied, SIZES, 400, 0.95, 0)
+    as_once = fairness_intervals(
+        np.repeat(y, k), np.repeat(pred, k), copied, SIZES, 400, 0.95, 0, rows=ids
+    )
+
+    def width(r):
+        i = r.measures["grp"]["equalized_odds_difference"]
+        return i.upper - i.lower
+
+    assert width(naive) < 0.6 * width(once)
+    assert width(as_once) == pytest.approx(width(once), rel=0.3)
+
+
+def test_no_rows_is_an_empty_result_not_an_error():
+    res = assess_fairness([], [], pd.DataFrame({"g": []}), FairnessConfig())
+    assert res.n == 0 and res.attributes == () and "no rows to assess" in res.notes

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 
+import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from pipelines.config import Bound, GateConfig
+from pipelines.config import Bound, GateConfig, parse_params
 from pipelines.records import Interval
 from pipelines.stages.gate import (
     Decision,
@@ -19,6 +21,7 @@ from pipelines.stages.gate import (
     render_markdown,
     rows_needed,
 )
+from pipelines.stages.gate.evidence import degenerate_reason, judge_champion
 
 CFG = GateConfig(
     metrics={"roc_auc": Bound(min=0.85), "ece": Bound(max=0.05)},
@@ -327,3 +330,110 @@ def test_a_good_champion_is_judged_but_never_blocks():
 def test_replace_failing_champion_is_validated():
     with pytest.raises(ValidationError, match="replace_failing_champion"):
         GateConfig(replace_failing_champion="sometimes")  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------- fairness on intervals
+def test_a_fairness_difference_from_small_groups_is_not_a_fail():
+    # equalized odds 0.317 from 34 vs 50 negatives: its CI reaches far below the 0.15 bound
+    eod = Interval(0.317, 0.14, 0.49)
+    ev = Evidence(
+        metrics=GOOD,
+        fairness={"equalized_odds_difference": 0.317},
+        rows=300,
+        fairness_intervals={"sex": {"equalized_odds_difference": eod}},
+        fairness_not_judged=("sex: groups with < 30 rows not judged for ...: 'x' (11)",),
+    )
+    d = decide(ev, CFG)
+    check = {c.name: c for c in d.checks}["equalized_odds_difference"]
+    assert check.verdict == "insufficient" and check.rows_needed is not None
+    assert "(sex) not shown to meet <= 0.15" in check.detail
+    assert d.verdict == "insufficient"
+    assert any("'x' (11)" in r for r in d.reasons)  # the small group is named, with its size
+    # a point within the bound whose CI reaches beyond it: no violation shown, a pass (on
+    # Adult, small race groups stretch the EOD interval past the bound)
+    within = {"sex": {"equalized_odds_difference": Interval(0.12, 0.07, 0.16)}}
+    check = {c.name: c for c in decide(replace(ev, fairness_intervals=within), CFG).checks}[
+        "equalized_odds_difference"
+    ]
+    assert check.verdict == "pass" and "no violation shown by the CI" in check.detail
+    # shown beyond the bound: a fail
+    far = {"sex": {"equalized_odds_difference": Interval(0.4, 0.3, 0.5)}}
+    assert verdicts(decide(replace(ev, fairness_intervals=far), CFG))[
+        "equalized_odds_difference"
+    ] == ("fail")
+
+
+def test_fairness_regression_judged_on_the_paired_interval():
+    base = champion_evidence(
+        Interval(0.002, -0.004, 0.008),
+        rows=300,
+        fairness_by_attribute={"sex": {"equalized_odds_difference": 0.12}},
+        champion_fairness_by_attribute={"sex": {"equalized_odds_difference": 0.06}},
+    )
+    noisy = replace(
+        base, fairness_changes={"sex": {"equalized_odds_difference": Interval(0.06, -0.02, 0.14)}}
+    )
+    shown = replace(
+        base, fairness_changes={"sex": {"equalized_odds_difference": Interval(0.06, 0.04, 0.08)}}
+    )
+    name = "equalized_odds_difference (sex) vs champion"
+    assert verdicts(decide(base, CFG))[name] == "fail"  # a bare point: the old rule
+    assert verdicts(decide(noisy, CFG))[name] == "insufficient"
+    assert verdicts(decide(shown, CFG))[name] == "fail"
+
+
+def test_a_degenerate_champion_is_not_a_fairness_baseline():
+    ev = champion_evidence(
+        Interval(0.05, 0.03, 0.07),
+        fairness_by_attribute={"sex": {"demographic_parity_difference": 0.059}},
+        champion_fairness_by_attribute={"sex": {"demographic_parity_difference": 0.012}},
+        champion_degenerate="selection rate 0.0040 on 900 rows",
+    )
+    d = decide(ev, CFG)
+    regress = [c for c in d.checks if c.group == "fairness_regression"]
+    assert [c.verdict for c in regress] == ["skip"]
+    assert "degenerate" in regress[0].detail and "not a fairness baseline" in regress[0].detail
+    assert d.passed
+
+
+def test_degenerate_selection_rate():
+    assert degenerate_reason(np.zeros(900, dtype=int), 0.02) is not None
+    assert degenerate_reason(np.r_[np.ones(5), np.zeros(995)].astype(int), 0.02) is not None
+    assert degenerate_reason(np.ones(100, dtype=int), 0.02) is not None
+    assert degenerate_reason(np.r_[np.ones(50), np.zeros(50)].astype(int), 0.02) is None
+    assert degenerate_reason(np.zeros(0, dtype=int), 0.02) is None
+
+
+def test_too_few_rows_for_the_champion_do_not_raise():
+    params = parse_params(
+        {
+            "dataset": {
+                "name": "s",
+                "reference": {"name": "r.csv"},
+                "current": {"name": "c.csv"},
+                "columns": ["x", "y"],
+                "target": "y",
+                "positive_label": "1",
+                "features": {"numeric": ["x"]},
+            },
+            "validate": {"suite": "s"},
+            "mlflow": {"registered_model": "s"},
+            "evaluate": {"bootstrap_samples": 50},
+            "gate": {"metrics": {"roc_auc": {"min": 0.8}}},
+        }
+    )
+    y = np.ones(879)  # one row copied 879 times: a single class
+    p = np.full(879, 0.7)
+    champ, diffs = judge_champion(y, p, p, np.zeros(879, dtype=int), params)
+    assert champ.note and math.isnan(diffs["roc_auc"].point)
+    ev = Evidence(
+        metrics=dict(champ.metrics),
+        fairness={},
+        champion_version="1",
+        champion_metrics=dict(champ.metrics),
+        differences=diffs,
+        rows=1,
+    )
+    d = decide(ev, params.gate)
+    assert d.verdict == "insufficient"
+    assert verdicts(d)["roc_auc vs champion"] == "insufficient"

@@ -636,3 +636,18 @@ def test_cli_bad_input_exits_2_with_one_readable_line(
     err = capsys.readouterr().err
     assert problem in err
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_held_out_rows_leave_their_count_to_the_gate():
+    from pipelines.stages.validate.stage import ROW_COUNT, without_row_count
+
+    suite = {
+        "name": "s",
+        "expectations": [
+            {"type": ROW_COUNT, "kwargs": {"min_value": 100}},
+            {"type": "expect_column_to_exist", "kwargs": {"column": "x"}},
+        ],
+    }
+    kept = without_row_count(suite)
+    assert [e["type"] for e in kept["expectations"]] == ["expect_column_to_exist"]
+    assert len(suite["expectations"]) == 2  # the suite itself is untouched

@@ -11,6 +11,7 @@ are fixed on the data, not per resample, and those below the minimum are named w
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -46,10 +47,16 @@ def attribute_labels(sensitive: pd.DataFrame, intersection: bool) -> dict[str, n
     return labels
 
 
-def _sums(w: np.ndarray, onehot: np.ndarray, y: np.ndarray, pred: np.ndarray) -> np.ndarray:
+def _columns(onehot: np.ndarray, y: np.ndarray, pred: np.ndarray) -> np.ndarray:
+    """n x 4k: per group, its rows, actual positives, selected and true positives, so that one
+    matrix product with a block of resample weights gives every group's sums."""
+    cols = np.stack([np.ones_like(y), y, pred, y * pred], axis=1)  # n x 4
+    return (cols[:, :, None] * onehot[:, None, :]).reshape(len(y), -1)
+
+
+def _sums(w: np.ndarray, columns: np.ndarray) -> np.ndarray:
     """Per resample and group: rows, actual positives, selected, true positives (b x 4 x k)."""
-    cols = np.stack([np.ones_like(y), y, pred, y * pred])  # 4 x n
-    return np.einsum("bn,cn,nk->bck", w, cols, onehot)
+    return (w @ columns).reshape(len(w), 4, -1)
 
 
 def _measures(s: np.ndarray, keep: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -94,10 +101,14 @@ def _judged(
         keep[what] = np.flatnonzero(c >= need[what])
         small = np.flatnonzero(c < need[what])
         if len(small):
-            listed = ", ".join(f"{groups[i]!r} ({int(c[i])})" for i in small)
-            measure = "equalized_odds_difference" if what != "rows" else "parity and impact"
+            listed = ", ".join(f"{str(groups[i])!r} ({int(c[i])})" for i in small)
+            measure = (
+                "demographic_parity_difference and disparate_impact_ratio"
+                if what == "rows"
+                else f"equalized_odds_difference ({'TPR' if what == 'positives' else 'FPR'})"
+            )
             notes.append(
-                f"{attr}: {measure} does not judge groups with < {need[what]} {what}: {listed}"
+                f"{attr}: groups with < {need[what]} {what} not judged for {measure}: {listed}"
             )
     return keep
 
@@ -129,30 +140,40 @@ def fairness_intervals(
     measures: dict[str, dict[str, Interval]] = {}
     changes: dict[str, dict[str, Interval]] = {}
     others: dict[str, dict[str, float]] = {}
+    prepared = []
     for attr, lab in labels.items():
         groups, inverse = np.unique(np.asarray(lab), return_inverse=True)
         onehot = np.zeros((n, len(groups)))
         onehot[np.arange(n), inverse] = 1.0
-        ones = np.ones((1, n))
-        base = _sums(ones, onehot, y, pred)
-        keep = _judged(attr, groups, base[0:1], min_sizes, notes)
+        cols = _columns(onehot, y, pred)
+        cols_other = None if other is None else _columns(onehot, y, other)
+        base = _sums(np.ones((1, n)), cols)
+        keep = _judged(attr, groups, base, min_sizes, notes)
+        prepared.append((attr, cols, cols_other, keep))
         point = _measures(base, keep)
-        point_other = None if other is None else _measures(_sums(ones, onehot, y, other), keep)
-        draws: dict[str, list[np.ndarray]] = {m: [] for m in MEASURES}
-        diffs: dict[str, list[np.ndarray]] = {m: [] for m in MEASURES}
-        if n >= 2:
-            for w in resample_weights(n, samples, seed, ids):
-                v = _measures(_sums(w, onehot, y, pred), keep)
-                v_other = None if other is None else _measures(_sums(w, onehot, y, other), keep)
-                for m in MEASURES:
-                    draws[m].append(v[m])
-                    if v_other is not None:
-                        diffs[m].append(v[m] - v_other[m])
-        measures[attr] = {m: _interval(point[m][0], draws[m], confidence) for m in MEASURES}
-        if point_other is not None:
+        measures[attr] = {m: Interval(float(point[m][0]), math.nan, math.nan) for m in MEASURES}
+        if cols_other is not None:
+            point_other = _measures(_sums(np.ones((1, n)), cols_other), keep)
             others[attr] = {m: float(point_other[m][0]) for m in MEASURES}
+    draws: dict[tuple[str, str], list[np.ndarray]] = {}
+    diffs: dict[tuple[str, str], list[np.ndarray]] = {}
+    if n >= 2:  # every attribute on the same resamples, drawn once
+        for w in resample_weights(n, samples, seed, ids):
+            for attr, cols, cols_other, keep in prepared:
+                v = _measures(_sums(w, cols), keep)
+                v_other = None if cols_other is None else _measures(_sums(w, cols_other), keep)
+                for m in MEASURES:
+                    draws.setdefault((attr, m), []).append(v[m])
+                    if v_other is not None:
+                        diffs.setdefault((attr, m), []).append(v[m] - v_other[m])
+    for attr, _, cols_other, _ in prepared:
+        point_new = {m: measures[attr][m].point for m in MEASURES}
+        measures[attr] = {
+            m: _interval(point_new[m], draws.get((attr, m), []), confidence) for m in MEASURES
+        }
+        if cols_other is not None:
             changes[attr] = {
-                m: _interval(point[m][0] - point_other[m][0], diffs[m], confidence)
+                m: _interval(point_new[m] - others[attr][m], diffs.get((attr, m), []), confidence)
                 for m in MEASURES
             }
     return FairnessIntervals(measures, changes, tuple(notes), others)

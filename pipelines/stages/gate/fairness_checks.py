@@ -1,7 +1,11 @@
 """The gate's fairness checks: bounds on each sensitive attribute's measures and no regression
 against the champion, judged on the measure's CI and the paired CI of the change when the
-evidence has them (on the point otherwise). A degenerate champion is no fairness baseline, and
-groups below a measure's minimum size are named, not judged."""
+evidence has them (on the point otherwise). The interval decides whether a violation is shown:
+a gap between groups is a max minus a min, so small groups widen its interval and push it
+upwards; a point within the bound passes, a whole CI beyond it fails, and a point beyond it
+with a CI reaching back is not enough evidence (with the rows a decision would need). A
+degenerate champion is no fairness baseline, and groups below a measure's minimum size are
+named, not judged."""
 
 from __future__ import annotations
 
@@ -35,7 +39,8 @@ def fairness_checks(ev: Evidence, cfg: GateConfig) -> list[Check]:
         }
         if by_attr:  # judged attribute by attribute on the measure's CI
             judged = {
-                a: judge_bound(name, est, bound, True, ev.rows, "") for a, est in by_attr.items()
+                a: judge_bound(name, est, bound, True, ev.rows, "", burden="fail")
+                for a, est in by_attr.items()
             }
             verdict, k = worst_verdict([(v, k) for v, k, _ in judged.values()])
             attr = next(a for a, (v, _, _) in judged.items() if v == verdict)
@@ -107,7 +112,7 @@ def _regression_checks(ev: Evidence, cfg: GateConfig, champ: str) -> list[Check]
             if change is None:
                 change = Interval(new - old, new - old, new - old)
             reg = change if lower_better else Interval(-change.point, -change.upper, -change.lower)
-            verdict, k = judge(reg, "max", margin, ev.rows)
+            verdict, k = judge(reg, "max", margin, ev.rows, burden="fail")
             shown = f"{new:.4f} vs {champ} {old:.4f}"
             if verdict == "pass":
                 detail = f"{measure} for {attr} {shown}: within the {margin} margin" + (

@@ -63,6 +63,7 @@ class Evidence:
     champion_degenerate: str | None = None  # why the champion is no fairness baseline
 
 
+Burden = Literal["pass", "fail"]  # what an interval must show (see :func:`judge`)
 Side = Literal["min", "max"]  # the value must be >= (min) or <= (max) the threshold
 
 
@@ -76,19 +77,26 @@ def rows_needed(n: int | None, point: float, facing: float, threshold: float) ->
     return max(n + 1, math.ceil(n * (half / dist) ** 2))
 
 
-def judge(est: Interval, side: Side, threshold: float, n: int | None) -> tuple[Verdict, int | None]:
+def judge(
+    est: Interval, side: Side, threshold: float, n: int | None, burden: Burden = "pass"
+) -> tuple[Verdict, int | None]:
     """``pass`` when the CI shows ``est`` on the right side of ``threshold``, ``fail`` when it
-    shows it on the wrong one, else ``insufficient`` with the rows a decision would need."""
+    shows it on the wrong one, else ``insufficient`` with the rows a decision would need.
+
+    ``burden``: what the interval must show. ``"pass"`` (metrics, the comparison): a pass needs
+    the whole CI on the right side. ``"fail"`` (fairness gaps, whose intervals small groups
+    widen and bias upward): a point on the right side passes, and a fail needs the whole CI on
+    the wrong side; a point beyond with a CI reaching back is not enough evidence."""
     lo, hi, point = est.lower, est.upper, est.point
     if not all(math.isfinite(v) for v in (lo, hi, point)):
         return "insufficient", None
+    on_good_side = point >= threshold if side == "min" else point <= threshold
     good_side = lo >= threshold if side == "min" else hi <= threshold
     bad_side = hi < threshold if side == "min" else lo > threshold
-    if good_side:
+    if good_side or (burden == "fail" and on_good_side):
         return "pass", None
     if bad_side:
         return "fail", None
-    on_good_side = point >= threshold if side == "min" else point <= threshold
     facing = (lo if on_good_side else hi) if side == "min" else (hi if on_good_side else lo)
     return "insufficient", rows_needed(n, point, facing, threshold)
 
@@ -128,7 +136,13 @@ def worst_verdict(verdicts: list[tuple[Verdict, int | None]]) -> tuple[Verdict, 
 
 
 def judge_bound(
-    name: str, est: Interval, bound: Bound, use_interval: bool, n: int | None, who: str = ""
+    name: str,
+    est: Interval,
+    bound: Bound,
+    use_interval: bool,
+    n: int | None,
+    who: str = "",
+    burden: Burden = "pass",
 ) -> tuple[Verdict, int | None, str]:
     """A value against a bound: the verdict, the rows a decision would need, the reason."""
     thr = threshold_text(bound)
@@ -140,11 +154,15 @@ def judge_bound(
         if verdict == "insufficient":
             return verdict, None, f"{label}: {NOT_ENOUGH}: not measured{on_rows(n)}"
         return verdict, None, f"{label} {value_text(est)} {verb} {thr} (judged on point)"
-    verdict, k = worst_verdict([judge(est, s, t, n) for s, t in sides(bound)])
+    verdict, k = worst_verdict([judge(est, s, t, n, burden) for s, t in sides(bound)])
     if not math.isfinite(est.lower) or not math.isfinite(est.upper):
         return verdict, k, f"{label}: {NOT_ENOUGH}: could not be measured{on_rows(n)}"
     if verdict == "pass":
-        return verdict, k, f"{label} {value_text(est)} meets {thr} (judged on CI{on_rows(n)})"
+        shown = all(judge(est, s, t, n)[0] == "pass" for s, t in sides(bound))
+        basis = (
+            f"judged on CI{on_rows(n)}" if shown else f"no violation shown by the CI{on_rows(n)}"
+        )
+        return verdict, k, f"{label} {value_text(est)} meets {thr} ({basis})"
     if verdict == "fail":
         return (
             verdict,
@@ -154,7 +172,7 @@ def judge_bound(
     reach = "; ".join(
         f"reaches {'below' if s == 'min' else 'above'} {t}"
         for s, t in sides(bound)
-        if judge(est, s, t, n)[0] == "insufficient"
+        if judge(est, s, t, n, burden)[0] == "insufficient"
     )
     return (
         verdict,
