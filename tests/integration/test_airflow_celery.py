@@ -182,11 +182,11 @@ def _check_judged_once(dep: Deployment, day: str, run: dict[str, Any]) -> dict[s
     states = {t: ti["state"] for t, ti in tasks.items()}
     assert run["state"] == "success", states
     rec = record(dep.ws, day)
-    branch = {"pass": "register", "fail": "register_rejected"}[rec["gate"]["verdict"]]
+    branch = "register" if rec["gate"]["verdict"] == "pass" else "register_rejected"
     for t in (*STAGES, branch, "summary"):
         assert states[t] == "success", (t, states)
     assert states["deploy"] == "skipped" and states["watcher"] == "skipped", states
-    assert rec["outcome"] == {"pass": "promoted", "fail": "not_promoted"}[rec["gate"]["verdict"]]
+    assert rec["outcome"] == ("promoted" if rec["gate"]["verdict"] == "pass" else "not_promoted")
     version = str(rec["challenger"]["version"])
     assert _versions_of_night(dep, day) == [version]  # registered exactly once
     print(f"night {day}: {rec['outcome']} (challenger v{version}, serving v{rec['serving']})")

@@ -51,12 +51,14 @@ def _columns(onehot: np.ndarray, y: np.ndarray, pred: np.ndarray) -> np.ndarray:
     """n x 4k: per group, its rows, actual positives, selected and true positives, so that one
     matrix product with a block of resample weights gives every group's sums."""
     cols = np.stack([np.ones_like(y), y, pred, y * pred], axis=1)  # n x 4
-    return (cols[:, :, None] * onehot[:, None, :]).reshape(len(y), -1)
+    out: np.ndarray = (cols[:, :, None] * onehot[:, None, :]).reshape(len(y), -1)
+    return out
 
 
 def _sums(w: np.ndarray, columns: np.ndarray) -> np.ndarray:
     """Per resample and group: rows, actual positives, selected, true positives (b x 4 x k)."""
-    return (w @ columns).reshape(len(w), 4, -1)
+    out: np.ndarray = (w @ columns).reshape(len(w), 4, -1)
+    return out
 
 
 def _measures(s: np.ndarray, keep: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -80,7 +82,8 @@ def _measures(s: np.ndarray, keep: Mapping[str, np.ndarray]) -> dict[str, np.nda
 def _gap(values: np.ndarray) -> np.ndarray:
     if values.shape[1] < 2:
         return np.full(len(values), np.nan)
-    return np.nanmax(values, axis=1) - np.nanmin(values, axis=1)
+    out: np.ndarray = np.nanmax(values, axis=1) - np.nanmin(values, axis=1)
+    return out
 
 
 def _judged(

@@ -158,9 +158,7 @@ def decide(ev: Evidence, cfg: GateConfig, now: datetime | None = None) -> Decisi
     else:
         verdict = "pass"
         reasons = (f"all {sum(c.verdict == 'pass' for c in judged)} checks passed",)
-        reasons += about_champion
-        if ev.champion_version is None:
-            reasons += ("no champion yet: only absolute checks applied",)
+        reasons += about_champion  # (with no champion yet, the skipped comparison says so)
     skipped = tuple(f"not judged: {c.detail}" for c in checks if c.verdict == "skip")
     return Decision(
         verdict=verdict,

@@ -185,7 +185,7 @@ def judge_fairness(
     from pipelines.stages.fairness.intervals import attribute_labels, fairness_intervals
 
     fallback = params.fairness.min_group_size
-    given: Mapping[str, int] = params.gate.fairness_min_group_size
+    given = {str(m): size for m, size in params.gate.fairness_min_group_size.items()}
     sizes = {m: given.get(m, fallback) for m in MEASURES}
     labels = attribute_labels(sensitive, params.gate.fairness_include_intersection)
     return fairness_intervals(

@@ -119,7 +119,12 @@ def value_text(est: Interval, signed: bool = False) -> str:
 
 
 def sides(bound: Bound) -> list[tuple[Side, float]]:
-    return [(s, v) for s, v in (("min", bound.min), ("max", bound.max)) if v is not None]
+    out: list[tuple[Side, float]] = []
+    if bound.min is not None:
+        out.append(("min", bound.min))
+    if bound.max is not None:
+        out.append(("max", bound.max))
+    return out
 
 
 def threshold_text(bound: Bound) -> str:
@@ -127,11 +132,14 @@ def threshold_text(bound: Bound) -> str:
 
 
 def worst_verdict(verdicts: list[tuple[Verdict, int | None]]) -> tuple[Verdict, int | None]:
-    for v in ("fail", "insufficient"):
+    """The worst of several verdicts (fail, then not enough evidence), with the most rows any
+    of them needs."""
+    worst: tuple[Verdict, ...] = ("fail", "insufficient")
+    for v in worst:
         hits = [k for got, k in verdicts if got == v]
         if hits:
             known = [k for k in hits if k is not None]
-            return v, max(known) if known else None  # type: ignore[return-value]
+            return v, max(known) if known else None
     return "pass", None
 
 
