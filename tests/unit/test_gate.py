@@ -356,6 +356,15 @@ def test_a_fairness_difference_from_small_groups_is_not_a_fail():
         "equalized_odds_difference"
     ]
     assert check.verdict == "pass" and "no violation shown by the CI" in check.detail
+    # several attributes passing: the one shown is the worst
+    two = {
+        "sex": {"equalized_odds_difference": Interval(0.08, 0.06, 0.10)},
+        "race": {"equalized_odds_difference": Interval(0.12, 0.07, 0.14)},
+    }
+    check = {c.name: c for c in decide(replace(ev, fairness_intervals=two), CFG).checks}[
+        "equalized_odds_difference"
+    ]
+    assert check.verdict == "pass" and "(race) 0.1200" in check.detail
     # shown beyond the bound: a fail
     far = {"sex": {"equalized_odds_difference": Interval(0.4, 0.3, 0.5)}}
     assert verdicts(decide(replace(ev, fairness_intervals=far), CFG))[

@@ -43,7 +43,12 @@ def fairness_checks(ev: Evidence, cfg: GateConfig) -> list[Check]:
                 for a, est in by_attr.items()
             }
             verdict, k = worst_verdict([(v, k) for v, k, _ in judged.values()])
-            attr = next(a for a, (v, _, _) in judged.items() if v == verdict)
+            # the attribute shown: the worst point among those with the worst verdict
+            sign = 1.0 if bound.max is not None else -1.0
+            attr = max(
+                (a for a, (v, _, _) in judged.items() if v == verdict),
+                key=lambda a: sign * by_attr[a].point,
+            )
             detail = judged[attr][2].replace(f"{name}", f"{name} ({attr})", 1)
             checks.append(
                 Check(name, "fairness", verdict, value_text(by_attr[attr]), thr, detail, k)
