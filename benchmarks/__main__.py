@@ -13,7 +13,9 @@
 4. ``scorer``: the compiled scorer against the model's own ``predict_proba`` on one row, and
    bit-identity of their probabilities on every Adult evaluation row;
 5. ``monitor``: one monitor pass's read of the prediction log at 1M logged answers (``--full``:
-   and 10M), before and after bounding it by the window.
+   and 10M), before and after bounding it by the window;
+6. ``gate``: the gate's intervals with a champion at 100k held-out rows (``--full``: and 1M),
+   the bootstrap and linearisation side by side.
 
 A table that fails is reported and the next one still runs; the exit code is then 1.
 """
@@ -27,7 +29,7 @@ import sys
 import time
 import traceback
 
-TABLES = ("stages", "scale", "serving", "scorer", "monitor")
+TABLES = ("stages", "scale", "serving", "scorer", "monitor", "gate")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -52,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
             sub_argv.append("--keep")
         if name == "scale" and args.rows:
             sub_argv += ["--rows", args.rows]
-        elif name in ("scale", "monitor") and args.full:
+        elif name in ("scale", "monitor", "gate") and args.full:
             sub_argv.append("--full")
         print(f"\n# benchmarks.{name}", flush=True)
         t0 = time.perf_counter()

@@ -197,6 +197,12 @@ class TrainConfig(_Frozen):
 
 class EvaluateConfig(_Frozen):
     bootstrap_samples: int = Field(1000, ge=50)
+    linear_above_rows: int | None = Field(
+        200_000,
+        ge=2,
+        description="above this many distinct rows, intervals by linearisation (DeLong for "
+        "ROC AUC) instead of the bootstrap; null: always the bootstrap",
+    )
     confidence: Fraction = 0.95
     decision_threshold: Fraction = 0.5
     calibration_bins: int = Field(10, ge=2)

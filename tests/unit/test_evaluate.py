@@ -343,3 +343,33 @@ def test_one_row_copied_is_too_little_data_not_a_crash():
     assert ev.n == 879 and ev.note == "single class"
     assert all(np.isnan(m.point) for m in ev.metrics.values())
     assert Evaluation.from_dict(json.loads(json.dumps(ev.to_dict()))).note == "single class"
+
+
+# --------------------------------------------------------------------------- large n: linear
+@pytest.mark.parametrize("metric", METRICS)
+def test_linearised_intervals_agree_with_the_bootstrap(metric):
+    y, p = synthetic(20_000, seed=5)
+    boot = EvaluateConfig(bootstrap_samples=400, seed=0, linear_above_rows=None)
+    lin = boot.model_copy(update={"linear_above_rows": 2})
+    b, lo = evaluate_scores(y, p, boot).metrics[metric], evaluate_scores(y, p, lin).metrics[metric]
+    # ECE is a sum of absolute values: its bootstrap is skewed, the linear interval symmetric
+    rel = 0.35 if metric == "ece" else 0.2
+    assert lo.point == pytest.approx(b.point, rel=1e-12, abs=1e-15)
+    assert lo.upper - lo.lower == pytest.approx(b.upper - b.lower, rel=rel)
+    p_old = np.clip(p + np.random.default_rng(6).normal(scale=0.1, size=len(p)), 0, 1)
+    db = paired_bootstrap_differences(y, p, p_old, (metric,), boot)[metric]
+    dl = paired_bootstrap_differences(y, p, p_old, (metric,), lin)[metric]
+    assert dl.point == pytest.approx(db.point)
+    assert dl.upper - dl.lower == pytest.approx(db.upper - db.lower, rel=rel)
+
+
+def test_linearised_intervals_count_copies_once():
+    y, p = synthetic(3_000, seed=7)
+    lin = EvaluateConfig(linear_above_rows=2)
+    once = evaluate_scores(y, p, lin).metrics["roc_auc"]
+    y5, p5, ids = np.repeat(y, 5), np.repeat(p, 5), np.repeat(np.arange(3_000), 5)
+    naive = evaluate_scores(y5, p5, lin).metrics["roc_auc"]
+    grouped = evaluate_scores(y5, p5, lin, rows=ids).metrics["roc_auc"]
+    width = {k: v.upper - v.lower for k, v in (("once", once), ("naive", naive), ("g", grouped))}
+    assert width["naive"] == pytest.approx(width["once"] / np.sqrt(5), rel=0.05)
+    assert width["g"] == pytest.approx(width["once"], rel=0.05)

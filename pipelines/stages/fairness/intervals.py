@@ -20,6 +20,7 @@ import pandas as pd
 
 from pipelines.records import Interval
 from pipelines.stages.evaluate.bootstrap import percentile_interval, resample_weights
+from pipelines.stages.evaluate.linear import linear_interval
 from pipelines.stages.fairness.core import INTERSECTION, MEASURES, group_labels
 
 _NAN = Interval(float("nan"), float("nan"), float("nan"))
@@ -55,6 +56,12 @@ def _columns(onehot: np.ndarray, y: np.ndarray, pred: np.ndarray) -> np.ndarray:
     return out
 
 
+def _group_sums(inverse: np.ndarray, k: int, y: np.ndarray, pred: np.ndarray) -> np.ndarray:
+    """The data's own group sums (1 x 4 x k), as :func:`_sums` gives them with weights 1."""
+    cols = (np.ones_like(y), y, pred, y * pred)
+    return np.stack([np.bincount(inverse, weights=c, minlength=k) for c in cols])[None]
+
+
 def _sums(w: np.ndarray, columns: np.ndarray) -> np.ndarray:
     """Per resample and group: rows, actual positives, selected, true positives (b x 4 x k)."""
     out: np.ndarray = (w @ columns).reshape(len(w), 4, -1)
@@ -77,6 +84,52 @@ def _measures(s: np.ndarray, keep: Mapping[str, np.ndarray]) -> dict[str, np.nda
             "equalized_odds_difference": np.fmax(_gap(tpr), _gap(fpr)),
         }
     return out
+
+
+def _influence(
+    y: np.ndarray,
+    pred: np.ndarray,
+    inverse: np.ndarray,
+    s: np.ndarray,
+    keep: Mapping[str, np.ndarray],
+) -> dict[str, np.ndarray]:
+    """Each measure's influence value per row (see :mod:`pipelines.stages.evaluate.linear`): a
+    gap is linearised at the groups that make it (the highest and lowest rate on the data)."""
+    n_rows = len(y)
+    n, pos, sel, tp = s[0, 0], s[0, 1], s[0, 2], s[0, 3]
+    neg = n - pos
+
+    def rate_if(g: int, mask: np.ndarray, count: float, rate: float) -> np.ndarray:
+        return np.where((inverse == g) & mask, pred - rate, 0.0) * n_rows / count
+
+    def gap(
+        groups: np.ndarray, rates: np.ndarray, mask: np.ndarray, counts: np.ndarray
+    ) -> tuple[float, np.ndarray, tuple[float, float, np.ndarray, np.ndarray] | None]:
+        if len(groups) < 2:
+            return math.nan, np.zeros(n_rows), None
+        r = rates[groups]
+        hi, lo = groups[int(np.argmax(r))], groups[int(np.argmin(r))]
+        f_hi = rate_if(hi, mask, counts[hi], rates[hi])
+        f_lo = rate_if(lo, mask, counts[lo], rates[lo])
+        return float(rates[hi] - rates[lo]), f_hi - f_lo, (rates[hi], rates[lo], f_hi, f_lo)
+
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rate, tpr, fpr = sel / n, tp / pos, (sel - tp) / neg
+    every = np.ones(n_rows, dtype=bool)
+    _, dpd_if, parts = gap(keep["rows"], rate, every, n)
+    if parts is None:
+        di_if = np.zeros(n_rows)
+    else:
+        r_hi, r_lo, f_hi, f_lo = parts
+        di_if = (f_lo - (r_lo / r_hi) * f_hi) / r_hi if r_hi > 0 else np.zeros(n_rows)
+    tpr_gap, tpr_if, _ = gap(keep["positives"], tpr, y == 1, pos)
+    fpr_gap, fpr_if, _ = gap(keep["negatives"], fpr, y == 0, neg)
+    eod_if = tpr_if if np.nan_to_num(tpr_gap, nan=-1) >= np.nan_to_num(fpr_gap, nan=-1) else fpr_if
+    return {
+        "demographic_parity_difference": dpd_if,
+        "disparate_impact_ratio": di_if,
+        "equalized_odds_difference": eod_if,
+    }
 
 
 def _gap(values: np.ndarray) -> np.ndarray:
@@ -126,10 +179,12 @@ def fairness_intervals(
     seed: int,
     rows: np.ndarray | None = None,
     other_pred: np.ndarray | None = None,
+    linear_above_rows: int | None = None,
 ) -> FairnessIntervals:
     """Every measure per attribute with its percentile-bootstrap CI; with ``other_pred`` (the
     champion's predictions on the same rows) the paired CI of (``y_pred`` - ``other_pred``).
-    ``rows``: an id per row, equal for copies of one row."""
+    ``rows``: an id per row, equal for copies of one row. Above ``linear_above_rows`` distinct
+    rows the intervals come from linearisation instead of the bootstrap."""
     y = np.asarray(y_true, dtype=np.float64)
     pred = np.asarray(y_pred, dtype=np.float64)
     other = None if other_pred is None else np.asarray(other_pred, dtype=np.float64)
@@ -143,32 +198,51 @@ def fairness_intervals(
     measures: dict[str, dict[str, Interval]] = {}
     changes: dict[str, dict[str, Interval]] = {}
     others: dict[str, dict[str, float]] = {}
+    distinct = n if ids is None else int(ids.max(initial=-1)) + 1
+    linear = linear_above_rows is not None and distinct > linear_above_rows
     prepared = []
     for attr, lab in labels.items():
         groups, inverse = np.unique(np.asarray(lab), return_inverse=True)
+        base = _group_sums(inverse, len(groups), y, pred)
+        keep = _judged(attr, groups, base, min_sizes, notes)
+        point = _measures(base, keep)
+        base_other = None if other is None else _group_sums(inverse, len(groups), y, other)
+        if base_other is not None:
+            point_other = _measures(base_other, keep)
+            others[attr] = {m: float(point_other[m][0]) for m in MEASURES}
+        if linear:  # one pass over the rows, no resamples
+            v = _influence(y, pred, inverse, base, keep)
+            measures[attr] = {
+                m: linear_interval(float(point[m][0]), v[m], confidence, ids) for m in MEASURES
+            }
+            if base_other is not None and other is not None:
+                v_other = _influence(y, other, inverse, base_other, keep)
+                changes[attr] = {
+                    m: linear_interval(
+                        float(point[m][0]) - others[attr][m], v[m] - v_other[m], confidence, ids
+                    )
+                    for m in MEASURES
+                }
+            continue
         onehot = np.zeros((n, len(groups)))
         onehot[np.arange(n), inverse] = 1.0
         cols = _columns(onehot, y, pred)
         cols_other = None if other is None else _columns(onehot, y, other)
-        base = _sums(np.ones((1, n)), cols)
-        keep = _judged(attr, groups, base, min_sizes, notes)
         prepared.append((attr, cols, cols_other, keep))
-        point = _measures(base, keep)
         measures[attr] = {m: Interval(float(point[m][0]), math.nan, math.nan) for m in MEASURES}
-        if cols_other is not None:
-            point_other = _measures(_sums(np.ones((1, n)), cols_other), keep)
-            others[attr] = {m: float(point_other[m][0]) for m in MEASURES}
+    if linear:
+        return FairnessIntervals(measures, changes, tuple(notes), others)
     draws: dict[tuple[str, str], list[np.ndarray]] = {}
     diffs: dict[tuple[str, str], list[np.ndarray]] = {}
     if n >= 2:  # every attribute on the same resamples, drawn once
         for w in resample_weights(n, samples, seed, ids):
             for attr, cols, cols_other, keep in prepared:
-                v = _measures(_sums(w, cols), keep)
-                v_other = None if cols_other is None else _measures(_sums(w, cols_other), keep)
+                drawn = _measures(_sums(w, cols), keep)
+                drawn_other = None if cols_other is None else _measures(_sums(w, cols_other), keep)
                 for m in MEASURES:
-                    draws.setdefault((attr, m), []).append(v[m])
-                    if v_other is not None:
-                        diffs.setdefault((attr, m), []).append(v[m] - v_other[m])
+                    draws.setdefault((attr, m), []).append(drawn[m])
+                    if drawn_other is not None:
+                        diffs.setdefault((attr, m), []).append(drawn[m] - drawn_other[m])
     for attr, _, cols_other, _ in prepared:
         point_new = {m: measures[attr][m].point for m in MEASURES}
         measures[attr] = {

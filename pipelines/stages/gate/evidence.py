@@ -198,6 +198,7 @@ def judge_fairness(
         params.evaluate.seed,
         rows=ids,
         other_pred=y_pred_old,
+        linear_above_rows=params.evaluate.linear_above_rows,
     )
 
 
