@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ from pipelines.config import Params, load_params
 from pipelines.files import write_json
 from pipelines.records import HoldForApproval, HoldForRollout, Promote, Registration
 from pipelines.release.plan import plan
+from pipelines.release.signing import SigningError, sign_registration
 from pipelines.stages.evaluate import Evaluation
 from pipelines.stages.gate import Decision
 
@@ -50,7 +52,6 @@ def act_on_decision(
     import mlflow
 
     from pipelines.edges import registry
-    from pipelines.release.signing import sign_registration
 
     step = plan(decision, params.deploy)
     tags = {
@@ -108,7 +109,11 @@ def main(argv: list[str] | None = None) -> int:
     evidence = json.loads(params.paths.gate_evidence.read_text())
     judged = (evidence.get("serving") or {}).get("digests") or {}
     gate_dir = params.paths.stage("gate")
-    reg = act_on_decision(params, record, decision, gate_dir, evaluated, judged)
+    try:
+        reg = act_on_decision(params, record, decision, gate_dir, evaluated, judged)
+    except SigningError as err:  # registered but unsigned: no alias names it, nothing loads it
+        print(f"register: error: {err}", file=sys.stderr)
+        return 2
     write_json(params.paths.registration, reg.to_dict())
     print(f"register: {registration_line(reg)}")
     return 0

@@ -330,3 +330,14 @@ def test_the_payloads_are_live_when_loaded_the_way_the_artifact_asks(reg, tmp_pa
             pickle.loads(path.read_bytes())  # noqa: S301 - the point of the test
         assert reg.marker.exists()
         reg.marker.unlink()
+
+
+def test_train_logs_only_models_the_fixed_trusted_types_can_load(prefit):
+    import subprocess
+
+    from pipelines.edges.tracking import trusted_types
+
+    for model in prefit.values():
+        assert set(trusted_types(model)) <= set(trust.TRUSTED_TYPES)
+    with pytest.raises(ValueError, match=r"subprocess\.getoutput.*TRUSTED_TYPES"):
+        trusted_types({"model": subprocess.getoutput})
