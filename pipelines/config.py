@@ -15,6 +15,8 @@ with its own params file and suite.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -31,6 +33,15 @@ PARAMS_ENV = "RETRAIN_PARAMS"
 
 class ConfigError(ValueError):
     """A params file that cannot be used; the message names the file and the key."""
+
+
+class InvalidKey(ValueError):
+    """Raised inside a validator for a key below the model being validated: ``key`` is its
+    dotted path from there, so the error names the exact key (``gate.metrics.roc_auc.min``)."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(message)
+        self.key, self.message = key, message
 
 
 class _Frozen(BaseModel):
@@ -67,7 +78,9 @@ class DatasetConfig(_Frozen):
     reference: DataFile
     current: DataFile
     columns: tuple[str, ...] = Field(min_length=2)
-    separator: str = ","
+    separator: str = Field(",", min_length=1, max_length=1)
+    header: bool = Field(False, description="the files start with a row of column names")
+    quote_char: str = Field('"', min_length=1, max_length=1)
     na_values: tuple[str, ...] = ("?",)
     label_strip_suffix: str = ""
     target: str
@@ -83,6 +96,18 @@ class DatasetConfig(_Frozen):
         if len(known) != len(self.columns):
             dupes = sorted({c for c in self.columns if self.columns.count(c) > 1})
             raise ValueError(f"duplicate column names: {dupes}")
+        for key, names in (
+            ("features.numeric", self.features.numeric),
+            ("features.categorical", self.features.categorical),
+            ("sensitive", self.sensitive),
+        ):
+            twice = sorted({n for n in names if names.count(n) > 1})
+            if twice:
+                raise InvalidKey(key, f"listed twice: {twice}")
+        if self.target in self.sensitive:
+            raise InvalidKey(
+                "sensitive", f"{self.target!r} is the target (dataset.target), not an attribute"
+            )
         for group, names in (
             ("target", (self.target,)),
             ("features.numeric", self.features.numeric),
@@ -222,7 +247,31 @@ class Bound(_Frozen):
     def _one_side(self) -> Bound:
         if self.min is None and self.max is None:
             raise ValueError("a bound needs min or max")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min {self.min:g} is greater than max {self.max:g}")
         return self
+
+
+# Where each bounded measure lives: a bound outside it fails every night, or never does.
+MEASURE_RANGES: dict[str, tuple[float, float]] = {
+    **dict.fromkeys(("roc_auc", "accuracy", "f1", "precision", "recall", "brier", "ece"), (0, 1)),
+    "log_loss": (0.0, math.inf),
+    "demographic_parity_difference": (0.0, 1.0),
+    "equalized_odds_difference": (0.0, 1.0),
+    "disparate_impact_ratio": (0.0, 1.0),  # the smallest selection rate over the largest
+}
+
+
+def check_bounds(section: str, bounds: Mapping[str, Bound]) -> None:
+    """A bound outside its measure's range names its key (``metrics.roc_auc.min``)."""
+    for name, bound in bounds.items():
+        lo, hi = MEASURE_RANGES[name]
+        for side in ("min", "max"):
+            v = getattr(bound, side)
+            if v is not None and not lo <= v <= hi:
+                raise InvalidKey(
+                    f"{section}.{name}.{side}", f"{v:g} is outside {name}'s range [{lo:g}, {hi:g}]"
+                )
 
 
 class GateConfig(_Frozen):
@@ -239,6 +288,12 @@ class GateConfig(_Frozen):
     non_inferiority_margin: float = Field(0.01, ge=0.0)
     fairness_regression_margin: float = Field(0.03, ge=0.0)
     max_failed_expectations: int = Field(0, ge=0)
+
+    @model_validator(mode="after")
+    def _check_bound_ranges(self) -> GateConfig:
+        check_bounds("metrics", self.metrics)
+        check_bounds("fairness", self.fairness)
+        return self
 
 
 class WindowConfig(_Frozen):
@@ -453,7 +508,10 @@ def _format_errors(err: ValidationError, source: str) -> str:
             str(p) for p in e["loc"] if not str(p).startswith("function-after") and p != "[key]"
         )
         loc = loc.replace("validate_", "validate").replace("paths_config", "paths")
-        if e["type"] == "extra_forbidden":
+        keyed = (e.get("ctx") or {}).get("error")
+        if isinstance(keyed, InvalidKey):
+            lines.append(f"{source}: key '{loc + '.' if loc else ''}{keyed.key}': {keyed.message}")
+        elif e["type"] == "extra_forbidden":
             lines.append(f"{source}: unknown key '{loc}'")
         elif e["type"] == "missing":
             lines.append(f"{source}: missing key '{loc}'")

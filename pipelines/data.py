@@ -14,12 +14,14 @@ of one Python string per cell (several GB), and the frames look exactly as befor
 
 from __future__ import annotations
 
+import csv
+import gzip
 import hashlib
 import shutil
 import tempfile
 import urllib.request
 from pathlib import Path
-from typing import cast
+from typing import IO, cast
 
 import numpy as np
 import pandas as pd
@@ -77,32 +79,116 @@ def fetch_file(file: DataFile, mirror: Path | None, source_url: str | None, dest
     return dest
 
 
+SEPARATOR_NAMES = {",": "',' (comma)", ";": "';' (semicolon)", "\t": "tab", " ": "' ' (space)"}
+SEPARATORS = (",", ";", "\t", "|", " ")
+
+
+def _separator_name(sep: str) -> str:
+    return SEPARATOR_NAMES.get(sep, repr(sep))
+
+
+def _open_text(path: Path) -> IO[str]:
+    if path.suffix == ".gz":
+        return gzip.open(path, "rt", encoding="utf-8", errors="replace", newline="")
+    return open(path, encoding="utf-8", errors="replace", newline="")
+
+
+def _first_line(path: Path, skip_rows: int) -> str | None:
+    """The first non-blank line after ``skip_rows`` lines, or None."""
+    with _open_text(path) as f:
+        for i, line in enumerate(f):
+            if i >= skip_rows and line.strip():
+                return line.rstrip("\r\n")
+    return None
+
+
+def _fields(line: str, sep: str, quote: str) -> list[str]:
+    row = next(csv.reader([line], delimiter=sep, quotechar=quote, skipinitialspace=True), [])
+    return [f.strip() for f in row]
+
+
+def _is_header(fields: list[str], cfg: DatasetConfig) -> bool:
+    """A row of column names: most of its fields name the dataset's columns."""
+    names = set(cfg.columns)
+    return sum(f in names for f in fields) * 2 > len(fields)
+
+
+def _likely_separator(line: str, cfg: DatasetConfig) -> str | None:
+    """The separator that splits ``line`` into the dataset's columns (or into most fields)."""
+    counts = {
+        sep: len(_fields(line, sep, cfg.quote_char)) for sep in SEPARATORS if sep != cfg.separator
+    }
+    exact = [s for s, n in counts.items() if n == len(cfg.columns)]
+    if exact:
+        return exact[0]
+    best = max(counts, key=lambda s: counts[s])
+    return best if counts[best] > 1 else None
+
+
+def sniff_layout(path: Path, cfg: DatasetConfig, skip_rows: int = 0) -> bool:
+    """Whether the file starts with a header row; a DataError naming the separator when the
+    first line does not split into the dataset's columns (a wrong ``dataset.separator``)."""
+    line = _first_line(path, skip_rows)
+    if line is None:
+        raise DataError(f"{path}: file has no rows")
+    fields = _fields(line, cfg.separator, cfg.quote_char)
+    expected, sep = len(cfg.columns), _separator_name(cfg.separator)
+    if len(fields) == 1 and expected > 1:
+        guess = _likely_separator(line, cfg)
+        hint = f"; the file looks {_separator_name(guess)}-separated" if guess else ""
+        raise DataError(
+            f"{path}: one column read where {expected} were expected with separator {sep} "
+            f"(dataset.separator){hint}"
+        )
+    header = _is_header(fields, cfg)
+    if not header and len(fields) != expected:
+        raise DataError(
+            f"{path}: {len(fields)} fields on the first data line where {expected} were "
+            f"expected (dataset.columns, separator {sep})"
+        )
+    return header
+
+
+def _read_delimited(
+    path: Path, cfg: DatasetConfig, skip_rows: int, default_na: bool
+) -> pd.DataFrame:
+    """A delimited file in the dataset's format, with or without its header row (sniffed)."""
+    header = sniff_layout(path, cfg, skip_rows)
+    return pd.read_csv(
+        path,
+        header=0 if header else None,
+        names=None if header else list(cfg.columns),
+        sep=cfg.separator,
+        quotechar=cfg.quote_char,
+        skiprows=skip_rows,
+        skipinitialspace=True,
+        na_values=list(cfg.na_values),
+        keep_default_na=default_na,
+        skip_blank_lines=True,
+        dtype="category",  # text per distinct value; clean() returns plain str columns
+    )
+
+
 def read_published(path: Path, cfg: DatasetConfig, skip_rows: int = 0) -> pd.DataFrame:
-    """Read a published (headerless, delimited) file and clean it."""
+    """Read a published (delimited) file and clean it."""
     if not path.is_file():
         raise DataError(f"{path}: file not found")
     if path.stat().st_size == 0:
         raise DataError(f"{path}: file is empty")
-    try:
-        df = pd.read_csv(
-            path,
-            header=None,
-            names=list(cfg.columns),
-            sep=cfg.separator,
-            skiprows=skip_rows,
-            skipinitialspace=True,
-            na_values=list(cfg.na_values),
-            keep_default_na=False,
-            skip_blank_lines=True,
-            dtype="category",  # text per distinct value; clean() returns plain str columns
+    if cfg.header and not sniff_layout(path, cfg, skip_rows):
+        raise DataError(
+            f"{path}: dataset.header is true but the first line does not name dataset.columns"
         )
+    try:
+        df = _read_delimited(path, cfg, skip_rows, default_na=False)
     except (pd.errors.ParserError, UnicodeDecodeError, OSError) as err:
         raise DataError(f"{path}: unreadable as {cfg.name} data: {err}") from None
     return clean(df, cfg, source=str(path))
 
 
 def read_table(path: Path, cfg: DatasetConfig) -> pd.DataFrame:
-    """Read a batch file (CSV with a header row, or Parquet) and clean it."""
+    """Read a batch file (delimited in the dataset's format, with or without a header row, or
+    Parquet) and clean it: what :func:`write_table` wrote reads back identically."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: file not found")
@@ -112,14 +198,7 @@ def read_table(path: Path, cfg: DatasetConfig) -> pd.DataFrame:
         if path.suffix == ".parquet":
             df = read_parquet(path, text="category")
         elif path.suffix in (".csv", ".gz"):
-            df = pd.read_csv(
-                path,
-                sep=cfg.separator,
-                skipinitialspace=True,
-                na_values=list(cfg.na_values),
-                keep_default_na=True,
-                dtype="category",  # text per distinct value; clean() returns plain str columns
-            )
+            df = _read_delimited(path, cfg, 0, default_na=True)
         else:
             raise DataError(f"{path}: unsupported file type {path.suffix!r} (use .csv or .parquet)")
     except DataError:
@@ -129,6 +208,52 @@ def read_table(path: Path, cfg: DatasetConfig) -> pd.DataFrame:
     if df.empty:
         raise DataError(f"{path}: file has no rows")
     return clean(df, cfg, source=str(path))
+
+
+def write_table(df: pd.DataFrame, path: Path, cfg: DatasetConfig) -> Path:
+    """Write a batch in the dataset's own format (``.parquet``: Parquet), atomically.
+
+    Delimited: ``dataset.separator`` and ``quote_char``, a header row when ``dataset.header``
+    says so, or when the frame's columns are not the dataset's columns in order (without one
+    the file could not be read back); a missing value is the first of ``dataset.na_values``
+    (with a blank separator an empty field would vanish, so ``NA`` when none is set).
+    :func:`read_table` reads it back identically.
+    """
+    path = Path(path)
+    if path.suffix == ".parquet":
+        return write_atomic(path, lambda tmp: df.to_parquet(tmp, index=False))
+    if path.suffix not in (".csv", ".gz"):
+        raise DataError(f"{path}: unsupported file type {path.suffix!r} (use .csv or .parquet)")
+    header = cfg.header or list(df.columns) != list(cfg.columns)
+    na_rep = cfg.na_values[0] if cfg.na_values else ("NA" if cfg.separator.isspace() else "")
+
+    def write(tmp: Path) -> None:
+        df.to_csv(
+            tmp,
+            sep=cfg.separator,
+            quotechar=cfg.quote_char,
+            header=header,
+            index=False,
+            na_rep=na_rep,
+            compression="gzip" if path.suffix == ".gz" else None,
+        )
+
+    return write_atomic(path, write)
+
+
+def check_labels(df: pd.DataFrame, cfg: DatasetConfig, source: str) -> None:
+    """The configured label values occur in the data (a typo would train on one class)."""
+    values = {str(v) for v in df[cfg.target].dropna().unique()}
+    for key, label in (
+        ("positive_label", cfg.positive_label),
+        ("negative_label", cfg.negative_label),
+    ):
+        if label is not None and label not in values:
+            shown = sorted(values)[:5]
+            raise DataError(
+                f"{source}: dataset.{key} {label!r} is not a value of column {cfg.target!r} "
+                f"(values: {shown})"
+            )
 
 
 def read_parquet(path: Path | str, text: str = "object") -> pd.DataFrame:
