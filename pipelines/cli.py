@@ -118,10 +118,14 @@ def cmd_nightly(args: argparse.Namespace) -> int:
         dry_run=args.dry_run,
         progress=_progress,
     )
-    from pipelines.night.summary import night_line
+    from pipelines.night.summary import night_line, unreadable_batch
 
     print(night_line(rec))
     print(f"summary: {params.paths.night_record(day)}")
+    unreadable = unreadable_batch(rec)
+    if unreadable:  # not a judged batch: the file or the dataset's format is wrong
+        print(f"retrain: the batch could not be read: {unreadable}", file=sys.stderr)
+        return 1
     return 0
 
 
