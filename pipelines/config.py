@@ -262,7 +262,7 @@ MEASURE_RANGES: dict[str, tuple[float, float]] = {
 }
 
 
-def check_bounds(section: str, bounds: Mapping[str, Bound]) -> None:
+def check_bounds(section: str, bounds: Mapping[Any, Bound]) -> None:
     """A bound outside its measure's range names its key (``metrics.roc_auc.min``)."""
     for name, bound in bounds.items():
         lo, hi = MEASURE_RANGES[name]
