@@ -69,6 +69,31 @@ class Features(_Frozen):
         return self.numeric + self.categorical
 
 
+class SplitConfig(_Frozen):
+    """One published file cut in two: reference (before) and current (the rest).
+
+    ``by: time``: rows whose ``column`` is below ``cutoff`` are the reference, the others are
+    current (a numeric column compares as numbers, dates as dates, other text as written).
+    ``by: rows``: the first ``fraction`` of the rows, in file order, are the reference."""
+
+    by: Literal["time", "rows"]
+    column: str | None = Field(None, description="by: time: the column holding the time")
+    cutoff: float | str | None = Field(None, description="by: time: first value of current")
+    fraction: Fraction | None = Field(None, description="by: rows: share kept as reference")
+
+    @model_validator(mode="after")
+    def _check_kind(self) -> SplitConfig:
+        timed: tuple[str, ...] = ("column", "cutoff")
+        need, other = (timed, ("fraction",)) if self.by == "time" else (("fraction",), timed)
+        for key in need:
+            if getattr(self, key) is None:
+                raise InvalidKey(key, f"needed with by: {self.by}")
+        for key in other:
+            if getattr(self, key) is not None:
+                raise InvalidKey(key, f"not used with by: {self.by}")
+        return self
+
+
 class DatasetConfig(_Frozen):
     """Where the data comes from and what its columns mean."""
 
@@ -76,7 +101,8 @@ class DatasetConfig(_Frozen):
     mirror: Path | None = Field(None, description="local folder holding the published files")
     source_url: str | None = Field(None, description="public URL prefix to fetch the files from")
     reference: DataFile
-    current: DataFile
+    current: DataFile | None = Field(None, description="the held-out file; or a split")
+    split: SplitConfig | None = Field(None, description="cut the reference file in two")
     columns: tuple[str, ...] = Field(min_length=2)
     separator: str = Field(",", min_length=1, max_length=1)
     header: bool = Field(False, description="the files start with a row of column names")
@@ -89,6 +115,11 @@ class DatasetConfig(_Frozen):
     features: Features
     sensitive: tuple[str, ...] = ()
     weight: str | None = None
+
+    @property
+    def files(self) -> tuple[DataFile, ...]:
+        """The published files: reference, then current unless one file is split."""
+        return (self.reference,) if self.current is None else (self.reference, self.current)
 
     @model_validator(mode="after")
     def _check_columns(self) -> DatasetConfig:
@@ -108,6 +139,14 @@ class DatasetConfig(_Frozen):
             raise InvalidKey(
                 "sensitive", f"{self.target!r} is the target (dataset.target), not an attribute"
             )
+        if (self.current is None) == (self.split is None):
+            raise InvalidKey(
+                "current" if self.split is None else "split",
+                "give the held-out file (dataset.current) or split one file (dataset.split), "
+                "one of the two",
+            )
+        if self.split and self.split.column and self.split.column not in known:
+            raise InvalidKey("split.column", f"{self.split.column!r} is not in dataset.columns")
         for group, names in (
             ("target", (self.target,)),
             ("features.numeric", self.features.numeric),
