@@ -267,9 +267,39 @@ class EvaluateConfig(_Frozen):
     seed: int = 0
 
 
+class BinsConfig(_Frozen):
+    """A numeric sensitive attribute in ranges: fixed ``edges``, or ``quantiles`` groups."""
+
+    edges: tuple[float, ...] | None = Field(None, min_length=1)
+    quantiles: int | None = Field(None, ge=2)
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> BinsConfig:
+        if (self.edges is None) == (self.quantiles is None):
+            raise ValueError("give edges or quantiles, one of the two")
+        if self.edges is not None and list(self.edges) != sorted(set(self.edges)):
+            raise InvalidKey("edges", f"must increase: {list(self.edges)}")
+        return self
+
+    @property
+    def groups(self) -> int:
+        return len(self.edges) + 1 if self.edges is not None else int(self.quantiles or 0)
+
+
 class FairnessConfig(_Frozen):
     min_group_size: int = Field(30, ge=1)
     intersection: bool = True
+    bins: dict[str, BinsConfig] = Field(default_factory=dict, description="numeric attributes")
+    max_groups: int = Field(20, ge=2, description="more groups in one attribute: an error")
+
+    @model_validator(mode="after")
+    def _few_enough_groups(self) -> FairnessConfig:
+        for name, b in self.bins.items():
+            if b.groups > self.max_groups:
+                raise InvalidKey(
+                    f"bins.{name}", f"{b.groups} groups, more than max_groups ({self.max_groups})"
+                )
+        return self
 
 
 MetricName = Literal["roc_auc", "accuracy", "f1", "precision", "recall", "log_loss", "brier", "ece"]
@@ -491,6 +521,15 @@ class Params(_Frozen):
     @classmethod
     def _abs_root(cls, v: Path) -> Path:
         return v.resolve()
+
+    @model_validator(mode="after")
+    def _bins_of_sensitive_numbers(self) -> Params:
+        for name in self.fairness.bins:
+            if name not in self.dataset.sensitive:
+                raise InvalidKey(f"fairness.bins.{name}", "not in dataset.sensitive")
+            if name in self.dataset.features.categorical:
+                raise InvalidKey(f"fairness.bins.{name}", "a categorical feature has no ranges")
+        return self
 
     @property
     def validate(self) -> ValidateConfig:  # type: ignore[override]
