@@ -317,7 +317,7 @@ class Bound(_Frozen):
         if self.min is None and self.max is None:
             raise ValueError("a bound needs min or max")
         if self.min is not None and self.max is not None and self.min > self.max:
-            raise ValueError(f"min {self.min:g} is greater than max {self.max:g}")
+            raise InvalidKey("min", f"{self.min:g} is greater than max {self.max:g}")
         return self
 
 

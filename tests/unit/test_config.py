@@ -152,7 +152,11 @@ def test_pointing_mlflow_at_a_workspace_leaves_the_environment_alone(tmp_path, m
             {"disparate_impact_ratio": {"min": -0.2}},
             "key 'gate.fairness.disparate_impact_ratio.min'",
         ),
-        ("gate.metrics", {"f1": {"min": 0.9, "max": 0.8}}, "min 0.9 is greater than max 0.8"),
+        (
+            "gate.metrics",
+            {"f1": {"min": 0.9, "max": 0.8}},
+            "key 'gate.metrics.f1.min': 0.9 is greater than max 0.8",
+        ),
         ("dataset.sensitive", ["sex", "income"], "key 'dataset.sensitive': 'income' is the target"),
         ("dataset.sensitive", ["sex", "sex"], "key 'dataset.sensitive': listed twice: ['sex']"),
     ],
