@@ -2,8 +2,9 @@
 
 A workspace is a folder with its own git and DVC repository, the pipeline (``dvc.yaml`` and
 the stage code it hashes), the dataset's suite, and the params file as ``params.yaml``: the
-file DVC tracks is the file the stages read. Locations in FILE that are relative to FILE's
-folder and outside the workspace's own state (the dataset mirror) are made absolute; the
+file DVC tracks is the file the stages read. A relative mirror in FILE is made absolute, and
+the workspace's own state (data, reports, models, landing, the MLflow store) spelled outside
+FILE's folder (``../data/census``) is rebased inside the workspace (``data/census``); the
 suite, when there is one, is copied in (else ``retrain profile`` makes one in the workspace,
 from its prepared data). Every `retrain` command run in the folder then works on that dataset.
 """
@@ -27,16 +28,52 @@ class WorkspaceError(RuntimeError):
     """A workspace that cannot be made as asked; the message says what to do."""
 
 
-def _params_text(source: Path, origin: Params) -> tuple[str, dict[str, Any]]:
-    """FILE's text for the workspace: as written, or, when the mirror is relative to FILE's
-    folder, the same keys with the mirror made absolute."""
+# Where the workspace keeps its own state: relative to FILE's folder in FILE, relative to the
+# workspace in its params.yaml. A location that climbs out of FILE's folder (``../data/x``, as
+# a params file kept in a subfolder of a workspace spells it) is rebased into the workspace.
+STATE = (
+    ("paths", "data"),
+    ("paths", "reports"),
+    ("paths", "models"),
+    ("paths", "expectations"),
+    ("nightly", "landing"),
+    ("nightly", "quarantine"),
+    ("serve", "prediction_log"),
+)
+SQLITE = "sqlite:///"
+
+
+def _inside(location: str) -> str:
+    """``location`` without its leading ``../`` steps."""
+    parts = Path(location).parts
+    while parts and parts[0] == "..":
+        parts = parts[1:]
+    return str(Path(*parts)) if parts else "."
+
+
+def params_for_workspace(source: Path, origin: Params) -> tuple[str, dict[str, Any]]:
+    """FILE's text for the workspace: as written, or, when it points outside its folder by
+    relative paths, the same keys with the mirror made absolute and the workspace's own state
+    rebased inside the workspace."""
     text = source.read_text()
     raw = yaml.safe_load(text)
+    changed = []
     mirror = raw["dataset"].get("mirror")
-    if mirror is None or Path(mirror).is_absolute():
+    if mirror is not None and not Path(mirror).is_absolute():
+        raw["dataset"]["mirror"] = str(origin.path(mirror).resolve())
+        changed.append("dataset.mirror")
+    for section, key in STATE:
+        value = (raw.get(section) or {}).get(key)
+        if isinstance(value, str) and "://" not in value and value.startswith(".."):
+            raw[section][key] = _inside(value)
+            changed.append(f"{section}.{key}")
+    uri = (raw.get("mlflow") or {}).get("tracking_uri", "")
+    if uri.startswith(SQLITE + ".."):
+        raw["mlflow"]["tracking_uri"] = SQLITE + _inside(uri[len(SQLITE) :])
+        changed.append("mlflow.tracking_uri")
+    if not changed:
         return text, raw
-    raw["dataset"]["mirror"] = str(origin.path(mirror).resolve())
-    head = f"# made by `retrain init` from {source} (dataset.mirror made absolute)\n"
+    head = f"# made by `retrain init` from {source}; rebased: {', '.join(changed)}\n"
     return head + yaml.safe_dump(raw, sort_keys=False), raw
 
 
@@ -46,7 +83,7 @@ def init_workspace(dest: Path, source: Path, force: bool = False) -> Params:
 
     origin = load_params(source)  # a broken file is refused before anything is written
     dest = Path(dest).resolve()
-    text, raw = _params_text(Path(source), origin)
+    text, raw = params_for_workspace(Path(source), origin)
     params = parse_params(raw, source=str(source), root=dest)  # where things go in ``dest``
     target = params.paths.tracked_params
     if target.is_file() and target.read_text() != text and not force:

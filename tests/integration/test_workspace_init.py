@@ -71,7 +71,8 @@ def test_init_makes_a_workspace_whose_stages_read_what_dvc_tracks(
     for name in (".git", ".dvc", "dvc.yaml", "pipelines", "expectations/adult.json"):
         assert (ws / name).exists(), name
     params = load_params(ws / "params.yaml")
-    assert params.mirror == load_params(source).mirror.resolve()  # the relative mirror found
+    mirror = load_params(source).mirror
+    assert mirror is not None and params.mirror == mirror.resolve()  # relative mirror found
     # the pipeline's first stage runs there, on the workspace's own params.yaml
     from pipelines.edges.dvc import dvc
 
