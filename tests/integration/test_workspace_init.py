@@ -74,11 +74,21 @@ def test_init_makes_a_workspace_whose_stages_read_what_dvc_tracks(
     mirror = load_params(source).mirror
     assert mirror is not None and params.mirror == mirror.resolve()  # relative mirror found
     # the pipeline's first stage runs there, on the workspace's own params.yaml
-    from pipelines.edges.dvc import dvc
+    from pipelines.edges.dvc import DvcError, dvc
 
     out = dvc(params, "repro", "prepare", capture=True)
     assert "Running stage 'prepare'" in out.stdout
-    assert params.paths.prepared_reference.is_file()
+    good = params.paths.prepared_reference.read_bytes()
+    # a failed prepare says why in one line, and DVC keeps the last good data (persist)
+    tracked = ws / "params.yaml"
+    raw = yaml.safe_load(tracked.read_text())
+    raw["dataset"]["separator"] = ";"
+    tracked.write_text(yaml.safe_dump(raw, sort_keys=False))
+    with pytest.raises(DvcError) as err:
+        dvc(params, "repro", "prepare", capture=True)
+    assert "prepare: error: " in str(err.value) and "Traceback" not in str(err.value)
+    assert "one column read where 15 were expected with separator ';'" in str(err.value)
+    assert params.paths.prepared_reference.read_bytes() == good
     # a second init with a different file is refused unless forced
     other = source.with_name("other.yaml")
     other.write_text(source.read_text().replace("retrain-adult", "retrain-other"))
