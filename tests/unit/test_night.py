@@ -162,9 +162,13 @@ def test_a_rejected_batch_says_why_in_plain_words_and_where_it_went():
     assert unreadable_batch(rec) is None  # judged by the suite: a rejection, not an error
 
 
-def test_a_batch_that_cannot_be_read_fails_the_night_command(tmp_path, adult_current, capsys):
+def test_a_batch_that_cannot_be_read_fails_the_night_command(
+    tmp_path, adult_current, capsys, monkeypatch
+):
     """Written with commas for a ';' dataset: not a judged rejection but an error, exit != 0."""
     from pipelines.cli import main
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)  # the workspace's own registry
 
     ws = _format_ws(tmp_path, adult_current, separator=";")
     ws.paths.landing.mkdir(parents=True)
