@@ -316,6 +316,20 @@ class MlflowConfig(_Frozen):
     registered_model: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
 
 
+class FeedbackConfig(_Frozen):
+    """Which outcomes ``POST /feedback`` takes (:mod:`pipelines.serve.feedback`)."""
+
+    memory: int = Field(
+        200_000, ge=1, description="answered request ids remembered; older ones are refused"
+    )
+    ttl_hours: float = Field(24.0, gt=0.0, description="outcomes later than this are refused")
+    relabel: Literal["reject", "correct"] = Field(
+        "reject",
+        description="a different second label for an answer: refused (409), or logged as a "
+        "correction (the latest wins)",
+    )
+
+
 class ServeConfig(_Frozen):
     """The serving side of the loop: where answers and late outcomes are logged."""
 
@@ -326,6 +340,7 @@ class ServeConfig(_Frozen):
     )
     flush_rows: int = Field(100_000, ge=1, description="write the log when this many rows wait")
     flush_seconds: float = Field(1.0, gt=0.0, description="... or when the oldest waited this long")
+    feedback: FeedbackConfig = Field(default_factory=FeedbackConfig)
 
 
 class MonitorConfig(_Frozen):

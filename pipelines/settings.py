@@ -14,6 +14,7 @@ these are what a deployment sets around it.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -50,8 +51,13 @@ SETTINGS: dict[str, Setting] = {
                 "`monitor.pushgateway`"),
         Setting("RETRAIN_ACTOR", str, None, "who acts on the registry (the audit trail); "
                 "default the user. The night sets it for its stages (the DAG run)"),
-        Setting("RETRAIN_SERVE_TOKEN", str, None, "set: `POST /predict` and `/feedback` need "
-                "`Authorization: Bearer <token>`", secret=True),
+        Setting("RETRAIN_SERVE_TOKEN", str, None, "set: `POST /predict` (and `/feedback`, "
+                "unless it has its own) needs `Authorization: Bearer <token>`", secret=True),
+        Setting("RETRAIN_FEEDBACK_TOKEN", str, None, "set: `POST /feedback` needs this bearer "
+                "token (not the serving one)", secret=True),
+        Setting("RETRAIN_DEAD_LETTER", Path, None, "where the prediction log's writer puts rows "
+                "its store refused (JSON lines); default `dead-letter/` in the log folder, "
+                "or `<serve.prediction_log>/dead-letter` for a `postgresql://` log"),
         Setting("RETRAIN_IMAGE_TAG", str, "local", "the serving image's tag, shown by `/version`"),
         Setting("RETRAIN_BASE_IMAGE", str, None, "the serving image's base; default "
                 "`python:3.11-slim`, or one made offline when no registry answers"),
@@ -78,6 +84,8 @@ class Settings:
     pushgateway: str | None = None
     actor: str | None = None
     serve_token: str | None = field(default=None, repr=False)
+    feedback_token: str | None = field(default=None, repr=False)
+    dead_letter: Path | None = None
     image_tag: str = "local"
     base_image: str | None = None
     schedule: str = "0 2 * * *"
@@ -119,6 +127,19 @@ def _parse(s: Setting, raw: str) -> Any:
 def settings(env: Mapping[str, str] | None = None) -> Settings:
     """The environment's settings now (read on every call: a test or a task may change them)."""
     return Settings.from_env(env)
+
+
+_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<user>[^:/@\s]*):[^@/\s]*@")
+_SECRET_QUERY = re.compile(r"(?i)\b(password|passwd|pwd|token|secret|api[_-]?key)=[^&\s]*")
+
+
+def mask_url(text: str | None) -> str | None:
+    """A URL or connection string fit to show: ``user:***@host``, secret query values ``***``.
+    Every place that prints, logs or serves a location goes through it."""
+    if not text:
+        return text
+    text = _USERINFO.sub(r"\g<scheme>\g<user>:***@", text)
+    return _SECRET_QUERY.sub(lambda m: f"{m.group(1)}=***", text)
 
 
 def markdown_table() -> str:

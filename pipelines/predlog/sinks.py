@@ -2,7 +2,7 @@
 both go through here, so they cannot drift apart).
 
 A folder (the local default): Parquet parts under ``predictions/<YYYY-MM-DDTHH>/`` and
-``feedback/<YYYY-MM-DDTHH>/``, rolled by hour (when the hour turns, a process merges its parts
+``feedback/<YYYY-MM-DDTHH>/`` (rows the writer could not store in ``dead-letter/``), rolled by hour (when the hour turns, a process merges its parts
 of the closed hour into one file); or PostgreSQL (a ``postgresql://`` URL: tables
 ``retrain_predictions`` and ``retrain_feedback``, created when missing, inputs as JSONB).
 
@@ -144,6 +144,12 @@ class PostgresSink:
     def close(self) -> None:
         if self._conn is not None:
             self._conn.close()
+
+
+def dead_letter_folder(location: str) -> Path | None:
+    """Where a folder log keeps the rows its sink refused (JSON lines); None for a URL (the
+    server is then given a folder, else it logs them)."""
+    return None if is_url(location) else Path(location) / "dead-letter"
 
 
 def open_sink(location: str) -> FolderSink | PostgresSink:

