@@ -13,6 +13,7 @@ these are what a deployment sets around it.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from collections.abc import Mapping
@@ -140,6 +141,21 @@ def mask_url(text: str | None) -> str | None:
         return text
     text = _USERINFO.sub(r"\g<scheme>\g<user>:***@", text)
     return _SECRET_QUERY.sub(lambda m: f"{m.group(1)}=***", text)
+
+
+class MaskSecrets(logging.Filter):
+    """A logging filter: every record's message (arguments and traceback included) through
+    :func:`mask_url`, for handlers whose lines leave the process."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        masked = mask_url(message)
+        if masked != message:
+            record.msg, record.args = masked, None
+        if record.exc_info and record.exc_info[1] is not None:
+            text = logging.Formatter().formatException(record.exc_info)
+            record.exc_text = mask_url(text)
+        return True
 
 
 def markdown_table() -> str:

@@ -9,6 +9,7 @@ from typing import Any, NamedTuple
 from pipelines.config import Params
 from pipelines.edges.registry import registration_line
 from pipelines.files import read_json
+from pipelines.settings import mask_url
 from pipelines.records import (
     ApprovalSummary,
     ChallengerSummary,
@@ -123,7 +124,7 @@ def pipeline_summary(params: Params) -> str:
             p = report_page(p) or p
         if p.is_file():
             lines.append(f"             {_rel(params, p)}")
-    lines.append(f"mlflow     : {params.tracking_uri}  (mlflow ui --backend-store-uri ...)")
+    lines.append(f"mlflow     : {mask_url(params.tracking_uri)}  (mlflow ui --backend-store-uri ...)")
     return "\n".join(lines)
 
 

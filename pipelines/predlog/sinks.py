@@ -21,6 +21,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from pipelines.settings import mask_url
+
 log = logging.getLogger("pipelines.predlog")
 
 META = ["request_id", "row", "ts", "model_version", "arm", "probability"]
@@ -157,6 +159,7 @@ def open_sink(location: str) -> FolderSink | PostgresSink:
         return PostgresSink(location.replace("postgres://", "postgresql://", 1))
     if is_url(location):
         raise LogError(
-            f"prediction log: unsupported location {location!r} (a folder or postgresql://)"
+            f"prediction log: unsupported location {mask_url(location)!r} "
+            "(a folder or postgresql://)"
         )
     return FolderSink(location)

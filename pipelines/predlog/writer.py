@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.predlog.sinks import dead_letter_folder, open_sink
+from pipelines.settings import mask_url
 
 log = logging.getLogger("pipelines.predlog")
 _NUMPY = 0x10  # orjson.OPT_SERIALIZE_NUMPY (orjson is imported by the writer thread only)
@@ -135,9 +136,11 @@ class PredictionLog:
             self.sink.write(kind, self._frame(kind, items))
             return items, [], []
         except Exception as err:  # noqa: BLE001 - find the rows that fail, keep the rest
-            if top:
-                self.last_error = f"{type(err).__name__}: {err}"
-                log.warning("prediction log: writing %d %s failed: %s", len(items), kind, err)
+            if top:  # (a driver's message may quote the connection string)
+                self.last_error = mask_url(f"{type(err).__name__}: {err}") or ""
+                log.warning(
+                    "prediction log: writing %d %s failed: %s", len(items), kind, self.last_error
+                )
         if len(items) == 1:
             return [], items, []
         mid = len(items) // 2

@@ -46,7 +46,7 @@ from pipelines.serve.feedback import Conflict, FeedbackPolicy, RecentAnswers
 from pipelines.serve.inputs import InputError, is_request_id, parse_outcomes
 from pipelines.serve.metrics import ServingMetrics
 from pipelines.serve.model import LoadedModel, ModelHolder, ServingSpec
-from pipelines.settings import mask_url, settings
+from pipelines.settings import MaskSecrets, mask_url, settings
 
 log = logging.getLogger("pipelines.serve")
 
@@ -185,7 +185,8 @@ class ServingApp:
             cur = self.holder.current
             if cur is None:
                 status = 503
-                body = orjson.dumps({"status": "loading", "error": self.holder.last_error})
+                error = mask_url(self.holder.last_error)
+                body = orjson.dumps({"status": "loading", "error": error})
             else:
                 status = 200
                 body = orjson.dumps({"status": "ready", "model_version": cur.version})
@@ -213,7 +214,7 @@ class ServingApp:
             "source": cur.source if cur else None,
         }
         if self.holder.rejected:
-            info["rejected"] = dict(self.holder.rejected)
+            info["rejected"] = {v: mask_url(why) for v, why in self.holder.rejected.items()}
         can = self.canary.current if self.canary is not None else None
         if can is not None:
             info["canary"] = {
@@ -475,6 +476,8 @@ def run(app: ServingApp, host: str, port: int, log_level: str = "warning") -> No
     import uvicorn
 
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
+    for handler in logging.getLogger().handlers:  # no log line carries a password
+        handler.addFilter(MaskSecrets())
     # parsing a request allocates many small objects: collect the young generation less often
     gc.set_threshold(50_000, 20, 100)
     config = uvicorn.Config(
