@@ -395,3 +395,96 @@ def test_feedback_has_its_own_token_and_its_401_names_it(
             assert r.status_code == 401 and "/feedback" in r.json()["error"]
             assert 'realm="feedback"' in r.headers["www-authenticate"]
         assert c.post("/feedback", json=outcome, headers=fb).status_code == 202
+
+
+def test_probes_are_logged_apart_and_never_reach_the_monitor(
+    params, spec, models, records, tmp_path
+):
+    """The deploy's smoke check (and any request marked X-Retrain-Probe) is logged under the
+    arm 'probe': not in the monitor's window, not landed, no outcomes taken for it."""
+    from starlette.testclient import TestClient
+
+    from pipelines.monitor.live import landing_rows, live_frame
+
+    where = _workspace(params, tmp_path)
+    app = _app(params, spec, models, records, where)
+    probe = {"X-Retrain-Probe": "deploy"}
+    with TestClient(app) as c:
+        smoke = c.post("/predict", json={"records": records[:200]}, headers=probe).json()
+        live = [c.post("/predict", json=records[i]).json()["request_id"] for i in range(20)]
+        refused = c.post("/feedback", json={"request_id": smoke["request_id"], "label": ">50K"})
+        assert refused.status_code == 422 and refused.json()["kind"] == "unknown_request"
+        for rid in live:
+            assert c.post("/feedback", json={"request_id": rid, "label": ">50K"}).status_code == 202
+    logged = predlog.read_predictions(where)
+    assert (logged.arm == "probe").sum() == 200 and (logged.arm == "champion").sum() == 20
+    assert len(live_frame(logged, params)) == 20
+    labelled = predlog.join(logged, predlog.read_feedback(where))
+    labelled["label"] = labelled["label"].fillna(">50K")  # as if every probe row had an outcome
+    assert len(landing_rows(labelled, params)) == 20
+
+
+def test_the_deploy_checks_mark_themselves_as_probes(monkeypatch):
+    import urllib.request
+
+    from pipelines.release import deploy
+
+    sent = []
+
+    class Answer:
+        status = 200
+
+        def read(self):
+            return b"{}"
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+    def urlopen(req, timeout):
+        sent.append(dict(req.header_items()))
+        return Answer()
+
+    monkeypatch.setattr(urllib.request, "urlopen", urlopen)
+    deploy.http_json("http://127.0.0.1:1/predict", {"records": []})
+    deploy.http_json("http://127.0.0.1:1/ready")
+    assert [h.get("X-retrain-probe") for h in sent] == ["deploy", "deploy"]
+
+
+def test_markup_sent_to_predict_is_inert_in_the_monitors_report(
+    params, spec, models, records, adult_reference, tmp_path
+):
+    """Category values from live traffic reach the monitor's drift.html escaped: no tag, no
+    attribute breaks out; ordinary values (and so the drift shown) are unchanged."""
+    from starlette.testclient import TestClient
+
+    from pipelines.monitor.live import live_frame
+    from pipelines.stages.drift.columns import column_tests
+    from pipelines.stages.drift.evidently_engine import inert, write_html_report
+
+    bad = ["<script>alert(1)</script>", '" onerror=alert(1) x="', "<img src=x onerror=alert(1)>"]
+    where = _workspace(params, tmp_path)
+    app = _app(params, spec, models, records, where)
+    cat = params.dataset.features.categorical
+    with TestClient(app) as c:
+        for i in range(300):
+            rec = dict(records[i])
+            if i % 2:
+                rec[cat[i % len(cat)]] = bad[i % len(bad)]
+            assert c.post("/predict", json=rec).status_code == 200, rec
+    current = live_frame(predlog.read_predictions(where), params)
+    assert current.isin(bad).any().any()  # the values did travel the data path
+    page = write_html_report(
+        adult_reference.head(600), current, params.dataset, params.drift, tmp_path / "drift.html"
+    )
+    text = page.read_text()
+    for needle in ("<script>alert", "<img src=x", '" onerror=alert', "\\u003cscript"):
+        assert needle not in text, needle
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in text  # shown, as text
+    tests = column_tests(params.dataset, params.drift)[0]
+    plain = adult_reference
+    assert inert(plain, tests).equals(plain)  # 'Trinadad&Tobago' too
+    tricky = plain.head(3).assign(race=["a<b", "a&lt;b", "a&b"])
+    assert list(inert(tricky, tests).race) == ["a&lt;b", "a&amp;lt;b", "a&b"]  # one-to-one

@@ -11,6 +11,7 @@ shows live traffic, and a value must never become markup in it.
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from pipelines.files import write_atomic
 from pipelines.stages.drift.columns import ColumnData, ColumnTest, column_tests, usable
 
 REPORT_SEED = 0
+_MARKUP = re.compile(r"[<>\"']|&#?\w+;")  # what could open markup, or read as an entity
 
 
 def scores_evidently(
@@ -141,10 +143,13 @@ def _for_evidently(df: pd.DataFrame, tests: Sequence[ColumnTest]) -> pd.DataFram
 
 
 def inert(df: pd.DataFrame, tests: Sequence[ColumnTest]) -> pd.DataFrame:
-    """Category values HTML-escaped (``<``, ``>``, ``&``, quotes) before they reach a report:
-    values come from live traffic, and the report page embeds them in its markup and scripts.
-    Escaping is one-to-one and leaves ordinary values as they are, so the distributions, and
-    the drift the report shows, are unchanged."""
+    """Category values that could be markup HTML-escaped before they reach a report: values
+    come from live traffic, and the report page embeds them in its markup and scripts.
+
+    A value is escaped whole when it holds ``<``, ``>``, a quote or something that reads as an
+    entity (``&lt;``); every other value, ``Trinadad&Tobago`` included, is left as it is. So
+    the mapping is one-to-one (an escaped value always holds an entity, a kept one never), and
+    the distributions, and the drift the report shows, are unchanged for ordinary values."""
     cats = [t.column for t in tests if t.kind == "categorical" and t.column in df.columns]
     if not cats:
         return df
@@ -153,7 +158,7 @@ def inert(df: pd.DataFrame, tests: Sequence[ColumnTest]) -> pd.DataFrame:
 
 def _escape_values(col: pd.Series) -> pd.Series:
     values = col.dropna().unique()
-    mapping = {v: html.escape(v) for v in values if isinstance(v, str) and v != html.escape(v)}
+    mapping = {v: html.escape(v) for v in values if isinstance(v, str) and _MARKUP.search(v)}
     if not mapping:
         return col
     return col.astype(object).map(lambda v: mapping.get(v, v) if isinstance(v, str) else v)
