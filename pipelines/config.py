@@ -259,6 +259,11 @@ class NightlyConfig(_Frozen):
     lock_timeout_seconds: float = Field(0.0, ge=0.0, description="0: refuse at once if busy")
     landing: Path = Path("data/landing")
     quarantine: Path = Path("data/quarantine")
+    batch_folders: tuple[Path, ...] = Field(
+        (),
+        description="folders besides the landing a batch named on the command line or in "
+        "the Airflow form may come from (a batch outside the workspace is copied, never moved)",
+    )
 
 
 class SeriesNight(_Frozen):
