@@ -52,14 +52,14 @@ SETTINGS: dict[str, Setting] = {
                 "`monitor.pushgateway`"),
         Setting("RETRAIN_ACTOR", str, None, "who acts on the registry (the audit trail); "
                 "default the user. The night sets it for its stages (the DAG run)"),
-        Setting("RETRAIN_SERVE_TOKEN", str, None, "set: `POST /predict` (and `/feedback`, "
-                "unless it has its own) needs `Authorization: Bearer <token>`", secret=True),
+        Setting("RETRAIN_SERVE_TOKEN", str, None, "set: `POST /predict` and `/feedback` need "
+                "`Authorization: Bearer <token>`", secret=True),
+        Setting("RETRAIN_IMAGE_TAG", str, "local", "the serving image's tag, shown by `/version`"),
         Setting("RETRAIN_FEEDBACK_TOKEN", str, None, "set: `POST /feedback` needs this bearer "
-                "token (not the serving one)", secret=True),
+                "token instead of the serving one", secret=True),
         Setting("RETRAIN_DEAD_LETTER", Path, None, "where the prediction log's writer puts rows "
                 "its store refused (JSON lines); default `dead-letter/` in the log folder, "
                 "or `<serve.prediction_log>/dead-letter` for a `postgresql://` log"),
-        Setting("RETRAIN_IMAGE_TAG", str, "local", "the serving image's tag, shown by `/version`"),
         Setting("RETRAIN_BASE_IMAGE", str, None, "the serving image's base; default "
                 "`python:3.11-slim`, or one made offline when no registry answers"),
         Setting("RETRAIN_SCHEDULE", str, "0 2 * * *", "cron (UTC) of `retrain_nightly`"),
@@ -85,9 +85,9 @@ class Settings:
     pushgateway: str | None = None
     actor: str | None = None
     serve_token: str | None = field(default=None, repr=False)
+    image_tag: str = "local"
     feedback_token: str | None = field(default=None, repr=False)
     dead_letter: Path | None = None
-    image_tag: str = "local"
     base_image: str | None = None
     schedule: str = "0 2 * * *"
     monitor_schedule: str = "@hourly"
