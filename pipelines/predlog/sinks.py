@@ -2,8 +2,9 @@
 both go through here, so they cannot drift apart).
 
 A folder (the local default): Parquet parts under ``predictions/<YYYY-MM-DDTHH>/`` and
-``feedback/<YYYY-MM-DDTHH>/`` (rows the writer could not store in ``dead-letter/``), rolled by hour (when the hour turns, a process merges its parts
-of the closed hour into one file); or PostgreSQL (a ``postgresql://`` URL: tables
+``feedback/<YYYY-MM-DDTHH>/``, rolled by hour (when the hour turns, a process merges its parts
+of the closed hour into one file; rows the writer could not store go to ``dead-letter/``,
+:func:`dead_letter_folder`); or PostgreSQL (a ``postgresql://`` URL: tables
 ``retrain_predictions`` and ``retrain_feedback``, created when missing, inputs as JSONB).
 
 Stored is one row per *request* (:data:`STORED`): the meta data, and the probabilities and the

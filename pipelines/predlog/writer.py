@@ -112,7 +112,7 @@ class PredictionLog:
             for kind, items in (("predictions", pending), ("feedback", outcomes)):
                 if not items:
                     continue
-                written, keep, dead = self._write_isolating(kind, items, top=True)
+                written, keep, dead = self._write_isolating(kind, items)
                 self.written[kind] += _size(kind, written)
                 n += _size(kind, written)
                 if keep:
@@ -129,42 +129,50 @@ class PredictionLog:
             return n
 
     def _write_isolating(
-        self, kind: str, items: list[Any], top: bool = False
+        self, kind: str, items: list[Any]
     ) -> tuple[list[Any], list[Any], list[Any]]:
-        """Write ``items``; returns (written, to keep for a retry, poison)."""
+        """Write ``items``; returns (written, kept for a retry, poison)."""
+        if self._try_write(kind, items, report=True):
+            return items, [], []
+        if self._frames_fail(kind, items):  # some rows are poison whatever the sink does
+            return self._split_poison(kind, items)
+        return self._bisect(kind, items, sink_up=False)
+
+    def _bisect(
+        self, kind: str, items: list[Any], sink_up: bool
+    ) -> tuple[list[Any], list[Any], list[Any]]:
+        """``items`` failed as a whole: write each half. When one goes through, the sink is up
+        and the other half holds poison, split further down to the rows that fail alone; when
+        neither does and nothing went through yet, the sink is down and all are kept."""
+        if len(items) == 1:
+            return ([], [], items) if sink_up else ([], items, [])
+        mid = len(items) // 2
+        halves = (items[:mid], items[mid:])
+        ok = [self._try_write(kind, half) for half in halves]
+        if not any(ok) and not sink_up:
+            return [], items, []
+        written: list[Any] = []
+        dead: list[Any] = []
+        for half, went in zip(halves, ok, strict=True):
+            if went:
+                written += half
+            else:
+                w, _, d = self._bisect(kind, half, sink_up=True)
+                written += w
+                dead += d
+        return written, [], dead
+
+    def _try_write(self, kind: str, items: list[Any], report: bool = False) -> bool:
         try:
             self.sink.write(kind, self._frame(kind, items))
-            return items, [], []
-        except Exception as err:  # noqa: BLE001 - find the rows that fail, keep the rest
-            if top:  # (a driver's message may quote the connection string)
+        except Exception as err:  # noqa: BLE001 - the caller finds the rows that fail
+            if report:  # (a driver's message may quote the connection string: masked)
                 self.last_error = mask_url(f"{type(err).__name__}: {err}") or ""
                 log.warning(
                     "prediction log: writing %d %s failed: %s", len(items), kind, self.last_error
                 )
-        if len(items) == 1:
-            return [], items, []
-        mid = len(items) // 2
-        halves = (items[:mid], items[mid:])
-        results = []
-        for half in halves:
-            try:
-                self.sink.write(kind, self._frame(kind, half))
-                results.append((half, [], []))
-            except Exception:  # noqa: BLE001
-                results.append(([], half, []))
-        if not results[0][0] and not results[1][0]:
-            if top and self._frames_fail(kind, items):
-                return self._split_poison(kind, items)
-            return [], items, []  # nothing goes through: the sink is down, or both halves hold poison
-        written: list[Any] = []
-        dead: list[Any] = []
-        for ok, failed, _ in results:
-            written += ok
-            if failed:  # its sibling went through: the sink is up, this half holds poison
-                w, k, d = self._write_isolating(kind, failed)
-                written += w
-                dead += k + d
-        return written, [], dead
+            return False
+        return True
 
     def _frames_fail(self, kind: str, items: list[Any]) -> bool:
         try:
@@ -175,7 +183,8 @@ class PredictionLog:
 
     def _split_poison(self, kind: str, items: list[Any]) -> tuple[list[Any], list[Any], list[Any]]:
         """Rows that cannot even be made into a frame are poison whatever the sink does."""
-        good, dead = [], []
+        good: list[Any] = []
+        dead: list[Any] = []
         for it in items:
             (dead if self._frames_fail(kind, [it]) else good).append(it)
         if not good:

@@ -277,7 +277,8 @@ class ServingApp:
             else:
                 self.predlog.append(rid, model.version, arm, records, proba)
                 self.recent.record(rid, len(records), time.time())
-        if shadow is not None and not probe:  # scored in a later turn of the loop: the answer does not wait
+        # the shadow scores in a later turn of the loop: the answer does not wait
+        if shadow is not None and not probe:
             self._shadow(shadow, records, rid)
         spec = self.spec
         thr, pos, neg = spec.threshold, spec.positive_label, spec.negative_label

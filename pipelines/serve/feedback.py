@@ -57,9 +57,9 @@ class RecentAnswers:
         elif len(seen) > self.policy.memory:
             seen.popitem(last=False)
 
-    def accept(self, outcomes: list[tuple[str, int, str]], now: float | None = None) -> list[
-        tuple[str, int, str]
-    ]:
+    def accept(
+        self, outcomes: list[tuple[str, int, str]], now: float | None = None
+    ) -> list[tuple[str, int, str]]:
         """The outcomes to log (a repeat of a known label is left out); raises
         :class:`InputError` (unknown id, row out of range) or :class:`Conflict`, naming the
         outcome and the field, before anything is applied."""

@@ -189,5 +189,7 @@ def test_the_airflow_forms_batch_is_confined_too(ws, tmp_path):
                                                             "a symlink")):  # fmt: skip
         with pytest.raises(AirflowFailException, match=why):
             Night(ws, "2026-01-05", {"batch": value}, "me")._batch()
-    assert Night(ws, "2026-01-06", {"batch": "data/landing/2026-01-06.csv"}, "me")._batch() == inside
+    assert (
+        Night(ws, "2026-01-06", {"batch": "data/landing/2026-01-06.csv"}, "me")._batch() == inside
+    )
     assert far.is_file()

