@@ -325,7 +325,10 @@ class FeedbackConfig(_Frozen):
     """Which outcomes ``POST /feedback`` takes (:mod:`pipelines.serve.feedback`)."""
 
     memory: int = Field(
-        200_000, ge=1, description="answered request ids remembered; older ones are refused"
+        200_000,
+        ge=1,
+        description="answered request ids remembered (about 230 bytes each); older ones are "
+        "refused",
     )
     ttl_hours: float = Field(24.0, gt=0.0, description="outcomes later than this are refused")
     relabel: Literal["reject", "correct"] = Field(
