@@ -5,8 +5,11 @@ Endpoints: ``POST /predict`` (one record as a JSON object, or a batch as a JSON 
 ``GET /health`` (alive), ``GET /ready`` (a model is loaded), ``GET /version`` (model version,
 data version, image tag, canary) and ``GET /metrics`` (Prometheus).
 
-Every answer carries a ``request_id`` (the ``X-Request-ID`` header, else generated) and the model
-version, and is appended to the prediction log (:mod:`pipelines.predlog`) off the hot path.
+Every answer carries a ``request_id`` (the ``X-Request-ID`` header, else 128 random bits) and the
+model version, and is appended to the prediction log (:mod:`pipelines.predlog`) off the hot path;
+a request marked ``X-Retrain-Probe`` (the deploy's checks) is logged under the arm ``probe``,
+never live traffic. ``/feedback`` takes outcomes only for answers this server gave recently
+(:mod:`pipelines.serve.feedback`), with its own token when ``RETRAIN_FEEDBACK_TOKEN`` is set.
 With a canary beside the champion (the registry alias ``canary``, its mode and share in the
 version's tags), a stable hash of the request id sends ``share`` of requests to the canary; in
 shadow mode every request is also scored by the challenger after the answer, and only logged.
