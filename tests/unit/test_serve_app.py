@@ -408,7 +408,7 @@ def test_one_masking_rule_for_every_location():
         "postgresql+psycopg2://u:pass@h/db": "postgresql+psycopg2://u:***@h/db",
         "redis://:pw@redis:6379/0": "redis://:***@redis:6379/0",
         "http://admin:pw@mlflow:5000/x?token=abc&n=1": "http://admin:***@mlflow:5000/x?token=***&n=1",
-        "error at postgresql://a:changeme@h/db: refused": "error at postgresql://a:***@h/db: refused",
+        "error at postgresql://a:pw@h/db: refused": "error at postgresql://a:***@h/db: refused",
         "sqlite:///mlflow.db": "sqlite:///mlflow.db",
         "postgresql://retrain@h/db": "postgresql://retrain@h/db",
         "data/live": "data/live",
