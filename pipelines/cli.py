@@ -57,11 +57,23 @@ def cmd_profile(args: argparse.Namespace) -> int:
 
 
 def cmd_promote(args: argparse.Namespace) -> int:
+    """An audited override: sign VERSION if the gate did not (who and why recorded), promote it."""
     params = load_params(args.params)
     from pipelines.edges import registry
+    from pipelines.release.signing import sign_override
 
+    print(sign_override(params, args.version, reason=args.reason))
     ev = registry.promote(params, args.version, reason=args.reason, kind="override")
     print(f"promoted v{ev.version} to champion (override by {ev.actor}): {ev.reason}")
+    return 0
+
+
+def cmd_sign(args: argparse.Namespace) -> int:
+    """An audited signature without moving an alias (after a key rotation, say)."""
+    params = load_params(args.params)
+    from pipelines.release.signing import sign_override
+
+    print(sign_override(params, args.version, reason=args.reason))
     return 0
 
 
@@ -73,6 +85,12 @@ def cmd_rollback(args: argparse.Namespace) -> int:
 
     state = deploy.read_state(params)
     if args.no_redeploy or not state:
+        from pipelines.release.signing import verify_version
+
+        name = params.mlflow.registered_model
+        target = args.to or registry.alias_version(registry.client(params), name, registry.PREVIOUS)
+        if target is not None:  # an unsigned or tampered target: refused, the alias stays
+            verify_version(params, target)
         ev = registry.rollback(params, to=args.to, reason=args.reason)
         print(f"rolled back: champion is now v{ev.version} (was v{ev.previous_champion})")
         if not state:
@@ -277,6 +295,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", default=None, help="reference data file (default: prepared)")
     p.add_argument("--force", action="store_true", help="overwrite an existing suite")
     p = add("promote", cmd_promote, "make VERSION the champion (an audited override)")
+    p.add_argument("version")
+    p.add_argument("--reason", required=True, help="why (recorded in the registry and history)")
+    p = add("sign", cmd_sign, "sign VERSION by hand (an audited override; key rotation)")
     p.add_argument("version")
     p.add_argument("--reason", required=True, help="why (recorded in the registry and history)")
     p = add("rollback", cmd_rollback, "restore the previous champion and redeploy it")

@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipelines.settings import settings
+
 
 @dataclass(frozen=True)
 class ValidateOut:
@@ -254,6 +256,13 @@ class Paths:
     def artifacts(self) -> Path:
         """MLflow's artifact store with the embedded (SQLite) tracking default."""
         return self.root / "mlartifacts"
+
+    @property
+    def signing_key(self) -> Path:
+        """The model signing key, or $RETRAIN_SIGNING_KEY; loads verify with its ``.pub``."""
+        return settings().signing_key or self.root / ".keys" / "model-signing.key"
+
+    signing_public_key = property(lambda self: self.signing_key.with_suffix(".pub"))
 
     @property
     def serving(self) -> Path:

@@ -52,6 +52,9 @@ SETTINGS: dict[str, Setting] = {
                 "`monitor.pushgateway`"),
         Setting("RETRAIN_ACTOR", str, None, "who acts on the registry (the audit trail); "
                 "default the user. The night sets it for its stages (the DAG run)"),
+        Setting("RETRAIN_SIGNING_KEY", Path, None, "the model signing key (Ed25519, PEM, mode "
+                "600; made on first use), its public half beside it as `.pub`; default "
+                "`<workspace>/.keys/model-signing.key`"),
         Setting("RETRAIN_SERVE_TOKEN", str, None, "set: `POST /predict` and `/feedback` need "
                 "`Authorization: Bearer <token>`", secret=True),
         Setting("RETRAIN_IMAGE_TAG", str, "local", "the serving image's tag, shown by `/version`"),
@@ -84,6 +87,7 @@ class Settings:
     notifications: Path | None = None
     pushgateway: str | None = None
     actor: str | None = None
+    signing_key: Path | None = None
     serve_token: str | None = field(default=None, repr=False)
     image_tag: str = "local"
     feedback_token: str | None = field(default=None, repr=False)

@@ -41,6 +41,7 @@ EventKind = Literal[
     "approval",
     "canary",
     "canary_abort",
+    "signature",
 ]
 Decision = Literal["approved", "rejected", "timed_out"]
 DECISIONS: tuple[Decision, ...] = ("approved", "rejected", "timed_out")
@@ -119,10 +120,12 @@ def _event(
     )
 
 
-def record_event(params: Params, kind: EventKind, version: str, reason: str) -> Event:
+def record_event(
+    params: Params, kind: EventKind, version: str, reason: str, by: str | None = None
+) -> Event:
     """Record an event on a version (its tags and a line of the registry history)."""
     c = client(params)
-    return _record(params, c, _event(params, c, kind, version, reason))
+    return _record(params, c, _event(params, c, kind, version, reason, by=by))
 
 
 def register(params: Params, run_id: str, model_uri: str, tags: dict[str, str]) -> str:

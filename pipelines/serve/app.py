@@ -512,9 +512,12 @@ def local_app(
 
     spec = ServingSpec.from_params(params)
     smoke = smoke_records(params, smoke_rows)
-    holder = ModelHolder(RegistrySource(params.tracking_uri, spec), smoke=smoke)
+    key = params.paths.signing_public_key  # read at every load: made when the first is signed
+    holder = ModelHolder(RegistrySource(params.tracking_uri, spec, key), smoke=smoke)
     canary_spec = dataclasses.replace(spec, alias="canary")
-    canary = ModelHolder(RegistrySource(params.tracking_uri, canary_spec), smoke, optional=True)
+    canary = ModelHolder(
+        RegistrySource(params.tracking_uri, canary_spec, key), smoke, optional=True
+    )
     predlog = None
     if log:
         where = params.prediction_log

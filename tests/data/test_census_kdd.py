@@ -270,7 +270,11 @@ def test_corrupted_census_copy_fails_on_the_right_columns(
     kind: str, census, suite: dict, census_params: Params
 ) -> None:
     corrupt, columns, message = CORRUPTIONS[kind]
-    result = validate_frame(corrupt(census.current.copy()), suite, census_params)
+    # the first 20,000 published rows (both years; the whole file passes above): the suite's
+    # answer to a corruption does not need all 99,762, and each check reads the frame again
+    sample = census.current.head(20_000).copy()
+    assert set(sample["year"]) == {"94", "95"}
+    result = validate_frame(corrupt(sample), suite, census_params)
     assert not result.success
     assert {f.column for f in result.failed} == columns, format_summary(result)
     assert any(message in f.message for f in result.failed), format_summary(result)

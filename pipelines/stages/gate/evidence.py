@@ -2,11 +2,14 @@
 
 The challenger's evaluation and fairness come from the `evaluate` and `fairness` stages. Both
 models are scored the way serving scores them: loaded from the tracking server and compiled by
-the serving code (:func:`pipelines.serve.model.load_model_uri`). The champion (if any) is scored
+the serving code (:func:`pipelines.serve.model.load_challenger`; the champion through the
+verifying load every registered version takes, :func:`pipelines.serve.model.load_registered`,
+so an unsigned or tampered champion stops the gate). The champion (if any) is scored
 on the *same* evaluation rows, so the comparison is paired and judges what actually serves; the
 challenger's compiled predictions must reproduce its offline ones (``serving`` check, within
 1e-6), so a model that cannot be served as it was evaluated is never promoted. Every file comes
-from ``params.paths``; what was gathered is written to ``evidence.json`` beside the decision.
+from ``params.paths``; what was gathered is written to ``evidence.json`` beside the decision,
+with the sha256 of every file of the challenger judged: what ``register`` signs if it passes.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ SERVING_SAMPLE = 500
 def gather_evidence(params: Params) -> Evidence:
     from pipelines.data import labels, read_parquet
     from pipelines.edges import registry
-    from pipelines.serve.model import ServingSpec, load_model_uri
+    from pipelines.serve.model import ServingSpec, load_challenger, load_registered
     from pipelines.stages.evaluate import Evaluation, evaluate_scores, paired_bootstrap_differences
     from pipelines.stages.fairness import FairnessResult, assess_fairness
 
@@ -49,8 +52,10 @@ def gather_evidence(params: Params) -> Evidence:
     spec = ServingSpec.from_params(params)
     uri = record["model_uri"]
     sample = eval_df.head(SERVING_SAMPLE)
+    digests: dict[str, str] = {}
     try:
-        served = load_model_uri(params.tracking_uri, uri, spec, "challenger")
+        served = load_challenger(params.tracking_uri, uri, spec)
+        digests = served.digests
         ok, detail = serving_check(served.scorer, uri, sample, proba_new[: len(sample)])
     except Exception as err:  # noqa: BLE001 - any failure to serve is a failed check
         ok, detail = False, f"{uri}: cannot be served: {type(err).__name__}: {err}"
@@ -62,10 +67,9 @@ def gather_evidence(params: Params) -> Evidence:
     champ_by_attr: dict[str, dict[str, float]] = {}
     diffs: dict[str, Interval] = {}
     if champion is not None:
-        champ_uri = f"models:/{params.mlflow.registered_model}@champion"
-        proba_old = load_model_uri(
-            params.tracking_uri, champ_uri, spec, champion
-        ).scorer.predict_frame(eval_df)
+        key = params.paths.signing_public_key
+        champ = load_registered(params.tracking_uri, spec, champion, key)
+        proba_old = champ.scorer.predict_frame(eval_df)
         champ_eval = evaluate_scores(y, proba_old, params.evaluate)
         champ_metrics = dict(champ_eval.metrics)
         y_pred_old = (proba_old >= params.evaluate.decision_threshold).astype(np.int64)
@@ -99,7 +103,7 @@ def gather_evidence(params: Params) -> Evidence:
         "champion_fairness_worst": champ_fair,
         "challenger_fairness_by_attribute": _by_attribute(fairness, params),
         "champion_fairness_by_attribute": champ_by_attr,
-        "serving": {"ok": ok, "detail": detail},
+        "serving": {"ok": ok, "detail": detail, "digests": digests},
         "eval_rows": len(eval_df),
     }
     write_text(paths.gate_evidence, json.dumps(extra, indent=2, default=float) + "\n")
