@@ -11,15 +11,40 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pipelines.config import ConfigError, load_params
+from pipelines.config import ConfigError, Params, load_params
 
 if TYPE_CHECKING:  # the serving package is imported only by the commands that use it
     from pipelines.release.deploy import DeployResult
 
 
+def _workspace_params(args: argparse.Namespace) -> Params:
+    """The params of a command that runs the pipeline: the workspace's own params.yaml (the
+    file DVC tracks), never another file the stages would read instead."""
+    params = load_params(args.params)
+    from pipelines.edges.dvc import check_params_file
+
+    check_params_file(params)
+    return params
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    """Make a workspace for a dataset: git + DVC, the pipeline, FILE as its params.yaml."""
+    from pipelines.edges.workspace import init_workspace
+
+    params = init_workspace(Path(args.dir), Path(args.params), force=args.force)
+    print(f"init: workspace {params.root} for dataset {params.dataset.name!r}")
+    print(f"  params: {params.file} (tracked by DVC, read by every stage)")
+    if params.paths.suite.is_file():
+        print(f"  next:   cd {params.root} && retrain run")
+    else:  # a new dataset: its suite is profiled from its own prepared data, then reviewed
+        print(f"  no expectation suite yet ({params.paths.suite}); next, in {params.root}:")
+        print("          dvc repro prepare && retrain profile   (review the suite), retrain run")
+    return 0
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     """Reproduce the pipeline with DVC, push data to the DVC remote, print the summary."""
-    params = load_params(args.params)
+    params = _workspace_params(args)
     from pipelines.edges import dvc as workspace
     from pipelines.night.summary import pipeline_summary
 
@@ -123,7 +148,7 @@ def cmd_lineage(args: argparse.Namespace) -> int:
 
 def cmd_nightly(args: argparse.Namespace) -> int:
     """One night: validate the batch, quarantine or accept, drift, maybe retrain and promote."""
-    params = load_params(args.params)
+    params = _workspace_params(args)
     from pipelines.night.record import parse_day
     from pipelines.night.run import run_night
 
@@ -136,10 +161,14 @@ def cmd_nightly(args: argparse.Namespace) -> int:
         dry_run=args.dry_run,
         progress=_progress,
     )
-    from pipelines.night.summary import night_line
+    from pipelines.night.summary import night_line, unreadable_batch
 
     print(night_line(rec))
     print(f"summary: {params.paths.night_record(day)}")
+    unreadable = unreadable_batch(rec)
+    if unreadable:  # not a judged batch: the file or the dataset's format is wrong
+        print(f"retrain: the batch could not be read: {unreadable}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -157,7 +186,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 def cmd_series(args: argparse.Namespace) -> int:
     """The main job: the pipeline on the dataset, then a series of nights over every scenario."""
-    params = load_params(args.params)
+    params = _workspace_params(args)
     from pipelines.demo import series
 
     return series.run_series(params, progress=_progress)
@@ -288,6 +317,11 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(func=fn)
         return p
 
+    p = sub.add_parser("init", help=cmd_init.__doc__, description=cmd_init.__doc__)
+    p.add_argument("dir", help="the workspace folder (made if absent)")
+    p.add_argument("--params", required=True, help="the dataset's params file")
+    p.add_argument("--force", action="store_true", help="replace a different params.yaml")
+    p.set_defaults(func=cmd_init)
     p = add("run", cmd_run, "run the whole pipeline with `dvc repro`, then summarise it")
     p.add_argument("--force", action="store_true", help="rerun every stage")
     add("status", cmd_status, "show champion, previous and recent registry events")

@@ -243,6 +243,15 @@ class Paths:
         return self.loop / "outcomes"
 
     @property
+    def tracked_params(self) -> Path:
+        """The params file DVC tracks: the keys under ``params:`` in dvc.yaml are read there."""
+        return self.root / "params.yaml"
+
+    @property
+    def dvc_yaml(self) -> Path:
+        return self.root / "dvc.yaml"
+
+    @property
     def loop_params(self) -> Path:
         """The demo loop's params (the workspace's, with its rollout): beside params.yaml."""
         return self.root / ".loop-params.yaml"

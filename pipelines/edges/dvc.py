@@ -43,9 +43,28 @@ def dvc(
     return proc
 
 
+def check_params_file(params: Params) -> None:
+    """The params file is the workspace's own ``params.yaml``, the one DVC tracks: a run with
+    any other file would have the stages read one file while DVC tracks another."""
+    tracked = params.paths.tracked_params
+    if params.file is not None and params.file != tracked:
+        raise DvcError(
+            f"{params.file} is not the workspace's params file: DVC tracks {tracked}, and the "
+            f"stages would read the other. Make a workspace for it: retrain init DIR --params "
+            f"{params.file}, then run retrain there (or run without --params)"
+        )
+
+
 def ensure(params: Params) -> None:
-    """A usable workspace: DVC initialised (with git), and the accepted-data folder tracked."""
+    """A usable workspace: DVC initialised (with git), and the accepted-data folder tracked.
+    A folder without ``dvc.yaml`` is not made one (``retrain init`` makes workspaces)."""
     root = params.root
+    if not params.paths.dvc_yaml.is_file():
+        where = params.file or root
+        raise DvcError(
+            f"{root} is not a workspace (no dvc.yaml): make one with retrain init DIR "
+            f"--params {where}, then run retrain there"
+        )
     if not (root / ".git").exists():
         subprocess.run(["git", "init", "-q"], cwd=root, check=True)
     if not (root / ".dvc").is_dir():

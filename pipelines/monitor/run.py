@@ -174,6 +174,7 @@ def land_outcomes(
     (``paths.landed_keys``, pruned to the span read), so a late or re-sent outcome is landed
     once. Under the workspace lock: a night ingesting meanwhile is never handed a half-written
     batch."""
+    from pipelines.data import write_table
     from pipelines.files import write_atomic
     from pipelines.lock import night_lock
 
@@ -200,7 +201,7 @@ def land_outcomes(
         # keys of answers older than the span read will never be read again: not kept
         kept = done.merge(seen, on=key, how="inner")
         keys = pd.concat([kept, new[key].drop_duplicates()], ignore_index=True)
-        write_atomic(dst, lambda tmp: rows.to_parquet(tmp, index=False))
+        write_table(rows, dst, params.dataset)  # the one batch writer (Parquet here)
         write_atomic(keys_file, lambda tmp: keys.to_parquet(tmp, index=False))
     return len(landed), str(dst)
 

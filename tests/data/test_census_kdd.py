@@ -367,3 +367,19 @@ def test_ordinal_encoding_needs_native_categorical_splits() -> None:
     raw["train"].update(classifier="logistic_regression", hyperparameters={})
     with pytest.raises(ConfigError, match="encoding 'ordinal' needs classifier"):
         parse_params(raw, source="census_kdd.yaml")
+
+
+def test_one_census_file_split_by_its_year_column(census_params: Params, tmp_path) -> None:
+    """`dataset.split`: the train file alone, 1994 as reference and 1995 as current."""
+    from pipelines.config import SplitConfig
+    from pipelines.stages.prepare import prepare
+
+    mirror = census_params.mirror
+    if mirror is None or not (mirror / census_params.dataset.reference.name).is_file():
+        pytest.skip(f"census mirror not present: {mirror}")
+    split = SplitConfig(by="time", column="year", cutoff=95)
+    ds = census_params.dataset.model_copy(update={"current": None, "split": split})
+    out = prepare(census_params.model_copy(update={"dataset": ds}), tmp_path)
+    assert set(out.reference["year"]) == {"94"} and set(out.current["year"]) == {"95"}
+    assert len(out.reference) + len(out.current) == 199_523
+    assert min(len(out.reference), len(out.current)) > 90_000

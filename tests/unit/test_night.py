@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from pipelines.config import NightlyConfig, Params, load_params
@@ -193,3 +194,76 @@ def test_the_airflow_forms_batch_is_confined_too(ws, tmp_path):
         Night(ws, "2026-01-06", {"batch": "data/landing/2026-01-06.csv"}, "me")._batch() == inside
     )
     assert far.is_file()
+
+
+# ------------------------------------------------------------ batches in the dataset's format
+def _format_ws(tmp_path: Path, adult_current, **dataset) -> Params:
+    """A workspace whose dataset is written as ``dataset`` says, with its held-out rows
+    prepared (what `retrain simulate` draws from)."""
+    import yaml
+
+    from pipelines.data import write_parquet
+
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    raw["dataset"].update(dataset)
+    raw["paths"]["expectations"] = str(ROOT / "expectations")
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
+    params = load_params(tmp_path / "params.yaml")
+    write_parquet(adult_current.head(2000), params.paths.prepared_current)
+    return params
+
+
+@pytest.mark.parametrize("sep,header", [(";", False), (" ", False), ("\t", True), (",", True)])
+def test_a_simulated_batch_is_written_in_the_dataset_format(tmp_path, adult_current, sep, header):
+    from pipelines.data import read_parquet, read_table
+    from pipelines.demo.simulate import make_batch, write_scenario
+
+    ws = _format_ws(tmp_path, adult_current, separator=sep, header=header)
+    path = write_scenario(ws, "2026-01-05", "stable")
+    first = path.read_text().splitlines()[0]
+    assert sep in first and first.startswith(ws.dataset.columns[0]) == header
+    source = read_parquet(ws.paths.prepared_current)
+    seed = ws.simulate.seed + 20260105
+    expected = make_batch(source, "stable", ws.dataset, ws.simulate, seed)
+    pd.testing.assert_frame_equal(read_table(path, ws.dataset), expected)
+
+
+def test_a_rejected_batch_says_why_in_plain_words_and_where_it_went():
+    from pipelines.night.summary import night_line, unreadable_batch
+    from pipelines.records import BatchValidation
+
+    failed = [
+        f"expect_column_min_to_be_between: column 'age': {k} values below 17" for k in range(7)
+    ]
+    rec = NightRecord(
+        date="2026-01-05",
+        started_at="2026-01-05T02:00:00+00:00",
+        reports="/ws/reports/nights/2026-01-05",
+        outcome="batch_rejected",
+        validation=BatchValidation(success=False, evaluated=24, failed=failed),
+        quarantined_to="/ws/data/quarantine/2026-01-05",
+    )
+    lines = night_line(rec).splitlines()
+    assert "drift" in lines[0] and "%" not in lines[0]  # not judged for drift: no figure
+    assert lines[1:6] == [f"  - column 'age': {k} values below 17" for k in range(5)]
+    assert lines[6] == "  ... and 2 more (see the validation report)"
+    assert lines[7] == "  quarantined in /ws/data/quarantine/2026-01-05"
+    assert unreadable_batch(rec) is None  # judged by the suite: a rejection, not an error
+
+
+def test_a_batch_that_cannot_be_read_fails_the_night_command(
+    tmp_path, adult_current, capsys, monkeypatch
+):
+    """Written with commas for a ';' dataset: not a judged rejection but an error, exit != 0."""
+    from pipelines.cli import main
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)  # the workspace's own registry
+
+    ws = _format_ws(tmp_path, adult_current, separator=";")
+    ws.paths.landing.mkdir(parents=True)
+    adult_current.head(50).to_csv(ws.paths.landing / "2026-01-05.csv", index=False)
+    assert main(["nightly", "--params", str(ws.file), "--date", "2026-01-05"]) == 1
+    out, err = capsys.readouterr()
+    assert "one column read where 15 were expected with separator ';'" in err
+    assert "looks ',' (comma)-separated" in err
+    assert "quarantined in" in out and "drift not judged" in out
