@@ -342,12 +342,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("version")
     p = add("nightly", cmd_nightly, "run one night: batch, validation, drift, retrain, gate")
     p.add_argument("--date", required=True, help="the night's date, YYYY-MM-DD")
-    p.add_argument(
-        "--batch",
-        default=None,
-        help="batch file in the landing folder or "
-        "nightly.batch_folders (default: landing/<date>.csv|parquet)",
-    )
+    p.add_argument("--batch", default=None, help="batch file (default: landing/<date>.csv|parquet)")
     p.add_argument("--force-retrain", action="store_true", help="train a challenger regardless")
     p.add_argument("--dry-run", action="store_true", help="judge a challenger, touch no registry")
     p = add("simulate", cmd_simulate, "write a scenario batch for a date into the landing folder")

@@ -216,12 +216,6 @@ class Paths:
         return self.live / "landed.parquet"
 
     @property
-    def dead_letter(self) -> Path:
-        """Rows a PostgreSQL prediction log refused, as JSON lines (a folder log keeps its own
-        beside its parts)."""
-        return self.live / "dead-letter"
-
-    @property
     def canary(self) -> Path:
         return self.reports / "canary"
 

@@ -61,8 +61,8 @@ SETTINGS: dict[str, Setting] = {
         Setting("RETRAIN_FEEDBACK_TOKEN", str, None, "set: `POST /feedback` needs this bearer "
                 "token instead of the serving one", secret=True),
         Setting("RETRAIN_DEAD_LETTER", Path, None, "where the prediction log's writer puts rows "
-                "its store refused (JSON lines); default `dead-letter/` in the log folder, "
-                "or `<serve.prediction_log>/dead-letter` for a `postgresql://` log"),
+                "its store refused (JSON lines); default `dead-letter/` in the log folder "
+                "(`<paths.data>/live/` for a `postgresql://` log)"),
         Setting("RETRAIN_BASE_IMAGE", str, None, "the serving image's base; default "
                 "`python:3.11-slim`, or one made offline when no registry answers"),
         Setting("RETRAIN_SCHEDULE", str, "0 2 * * *", "cron (UTC) of `retrain_nightly`"),

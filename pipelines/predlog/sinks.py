@@ -150,8 +150,8 @@ class PostgresSink:
 
 
 def dead_letter_folder(location: str) -> Path | None:
-    """Where a folder log keeps the rows its sink refused (JSON lines); None for a URL (the
-    server is then given a folder, else it logs them)."""
+    """Where a folder log keeps the rows its sink refused (JSON lines); None for a URL (serving
+    then passes the workspace's log folder's, or ``RETRAIN_DEAD_LETTER``; else it logs them)."""
     return None if is_url(location) else Path(location) / "dead-letter"
 
 

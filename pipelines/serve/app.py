@@ -43,6 +43,7 @@ from typing import Any
 import orjson
 
 from pipelines import seams
+from pipelines.predlog.sinks import dead_letter_folder
 from pipelines.predlog.writer import PredictionLog
 from pipelines.serve.batching import MicroBatcher
 from pipelines.serve.feedback import Conflict, FeedbackPolicy, RecentAnswers
@@ -525,8 +526,9 @@ def local_app(
             where,
             flush_rows=params.serve.flush_rows,
             flush_seconds=params.serve.flush_seconds,
+            # a PostgreSQL log's refused rows: in the workspace's log folder (data/live)
             dead_letter=settings().dead_letter
-            or (params.paths.dead_letter if "://" in where else None),
+            or (dead_letter_folder(str(params.paths.live)) if "://" in where else None),
         )
     fb = params.serve.feedback
     policy = FeedbackPolicy(fb.memory, fb.ttl_hours * 3600.0, fb.relabel)
