@@ -4,7 +4,8 @@ Folders come from ``paths:``, ``nightly:`` and ``serve:`` in params.yaml (resolv
 :attr:`pipelines.config.Params.paths`); every name inside them is fixed here and nowhere else.
 A stage that can write to another folder (``--out``) gets the same names there through its
 ``*Out`` object. ``dvc.yaml`` spells the same paths for DVC: a test checks that each of its
-``deps``/``outs``/``metrics``/``plots`` is a path of this module.
+``deps``/``outs``/``metrics``/``plots`` is a path of this module. It runs over 400 lines because that is its job: every path of the
+workspace, each with the line that says what it holds, and nothing else.
 """
 
 from __future__ import annotations
@@ -265,7 +266,10 @@ class Paths:
         """The model signing key, or $RETRAIN_SIGNING_KEY; loads verify with its ``.pub``."""
         return settings().signing_key or self.root / ".keys" / "model-signing.key"
 
-    signing_public_key = property(lambda self: self.signing_key.with_suffix(".pub"))
+    @property
+    def signing_public_key(self) -> Path:
+        """The public half of :attr:`signing_key`: all a load needs to verify a version."""
+        return self.signing_key.with_suffix(".pub")
 
     @property
     def serving(self) -> Path:
