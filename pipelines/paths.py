@@ -4,8 +4,9 @@ Folders come from ``paths:``, ``nightly:`` and ``serve:`` in params.yaml (resolv
 :attr:`pipelines.config.Params.paths`); every name inside them is fixed here and nowhere else.
 A stage that can write to another folder (``--out``) gets the same names there through its
 ``*Out`` object. ``dvc.yaml`` spells the same paths for DVC: a test checks that each of its
-``deps``/``outs``/``metrics``/``plots`` is a path of this module. It runs over 400 lines because that is its job: every path of the
-workspace, each with the line that says what it holds, and nothing else.
+``deps``/``outs``/``metrics``/``plots`` is a path of this module. It runs over 400 lines
+because that is its job: every path of the workspace, each with the line that says what it
+holds, and nothing else.
 """
 
 from __future__ import annotations
