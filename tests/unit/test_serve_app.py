@@ -421,3 +421,28 @@ def test_one_masking_rule_for_every_location():
     word = "pw-9"
     for uri in (f"http://admin:{word}@mlflow:5000", f"postgresql://u:{word}@h/mlflow"):
         assert word not in mlflow_link(uri, "1", "abc")
+
+
+def test_the_servers_log_filter_masks_messages_and_tracebacks():
+    import io
+    import logging
+
+    from pipelines.settings import MaskSecrets
+
+    out = io.StringIO()
+    handler = logging.StreamHandler(out)
+    handler.addFilter(MaskSecrets())
+    logger = logging.getLogger("test.mask")
+    logger.addHandler(handler)
+    word = "hunter2-x"
+    try:
+        logger.error("cannot write to %s", f"postgresql://retrain:{word}@db/retrain")
+        try:
+            raise ConnectionError(f"invalid dsn: postgresql://retrain:{word}@db/retrain")
+        except ConnectionError:
+            logger.exception("flush failed")
+    finally:
+        logger.removeHandler(handler)
+    text = out.getvalue()
+    assert word not in text
+    assert "to postgresql://retrain:***@db" in text and "dsn: postgresql://retrain:***@db" in text
