@@ -36,6 +36,7 @@ VENV_BIN = Path(sys.executable).parent
 LUA = """
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
+wrk.headers["X-Retrain-Probe"] = "bench"
 local f = io.open(os.getenv("BENCH_BODY"), "r")
 wrk.body = f:read("*a")
 f:close()
@@ -102,6 +103,7 @@ def wait_http(url: str, body: bytes, timeout: float = 180) -> dict:
         try:
             req = urllib.request.Request(url, data=body, method="POST")
             req.add_header("Content-Type", "application/json")
+            req.add_header("X-Retrain-Probe", "bench")  # not live traffic for the monitor
             with urllib.request.urlopen(req, timeout=5) as r:
                 return json.loads(r.read())
         except Exception as err:  # noqa: BLE001 - not up yet

@@ -383,6 +383,11 @@ class NightlyConfig(_Frozen):
     lock_timeout_seconds: float = Field(0.0, ge=0.0, description="0: refuse at once if busy")
     landing: Path = Path("data/landing")
     quarantine: Path = Path("data/quarantine")
+    batch_folders: tuple[Path, ...] = Field(
+        (),
+        description="folders besides the landing a batch named on the command line or in "
+        "the Airflow form may come from (a batch outside the workspace is copied, never moved)",
+    )
 
 
 class SeriesNight(_Frozen):
@@ -440,6 +445,23 @@ class MlflowConfig(_Frozen):
     registered_model: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
 
 
+class FeedbackConfig(_Frozen):
+    """Which outcomes ``POST /feedback`` takes (:mod:`pipelines.serve.feedback`)."""
+
+    memory: int = Field(
+        200_000,
+        ge=1,
+        description="answered request ids remembered (about 230 bytes each); older ones are "
+        "refused",
+    )
+    ttl_hours: float = Field(24.0, gt=0.0, description="outcomes later than this are refused")
+    relabel: Literal["reject", "correct"] = Field(
+        "reject",
+        description="a different second label for an answer: refused (409), or logged as a "
+        "correction (the latest wins)",
+    )
+
+
 class ServeConfig(_Frozen):
     """The serving side of the loop: where answers and late outcomes are logged."""
 
@@ -450,6 +472,7 @@ class ServeConfig(_Frozen):
     )
     flush_rows: int = Field(100_000, ge=1, description="write the log when this many rows wait")
     flush_seconds: float = Field(1.0, gt=0.0, description="... or when the oldest waited this long")
+    feedback: FeedbackConfig = Field(default_factory=FeedbackConfig)
 
 
 class MonitorConfig(_Frozen):

@@ -27,7 +27,13 @@ import pandas as pd
 
 from pipelines.config import Params
 from pipelines.files import read_json, write_json, write_text
-from pipelines.monitor.live import LiveVerdict, assess_live, landing_rows, live_frame
+from pipelines.monitor.live import (
+    JUDGED_ARMS,
+    LiveVerdict,
+    assess_live,
+    landing_rows,
+    live_frame,
+)
 from pipelines.settings import settings
 
 log = logging.getLogger("pipelines.monitor")
@@ -180,7 +186,7 @@ def land_outcomes(
     keys_file = params.paths.landed_keys
     key = ["request_id", "row"]
     with night_lock(params):
-        labelled = labelled[labelled["arm"] != "shadow"]
+        labelled = labelled[labelled["arm"].isin(JUDGED_ARMS)]  # no shadow, no probes
         seen = labelled[key].drop_duplicates()
         done = pd.read_parquet(keys_file) if keys_file.is_file() else pd.DataFrame(columns=key)
         hit = labelled.merge(done.assign(_done=True), on=key, how="left")

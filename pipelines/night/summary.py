@@ -19,6 +19,7 @@ from pipelines.records import (
     NightRecord,
     Registration,
 )
+from pipelines.settings import mask_url
 
 
 class StageResults(NamedTuple):
@@ -123,7 +124,9 @@ def pipeline_summary(params: Params) -> str:
             p = report_page(p) or p
         if p.is_file():
             lines.append(f"             {_rel(params, p)}")
-    lines.append(f"mlflow     : {params.tracking_uri}  (mlflow ui --backend-store-uri ...)")
+    lines.append(
+        f"mlflow     : {mask_url(params.tracking_uri)}  (mlflow ui --backend-store-uri ...)"
+    )
     return "\n".join(lines)
 
 

@@ -145,8 +145,8 @@ def read_history(params: Params) -> list[dict[str, Any]]:
 # --------------------------------------------------------------------------- HTTP checks
 def http_json(url: str, body: Any = None, timeout: float = 10.0) -> tuple[int, Any]:
     data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(url, data=data, method="POST" if data else "GET")
-    req.add_header("Content-Type", "application/json")
+    headers = {"Content-Type": "application/json", "X-Retrain-Probe": "deploy"}  # not traffic
+    req = urllib.request.Request(url, data, headers, method="POST" if data else "GET")
     from pipelines.settings import settings
 
     token = settings().serve_token

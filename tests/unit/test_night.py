@@ -107,6 +107,95 @@ def test_quarantine_never_overwrites(ws, tmp_path):
     ]
 
 
+def _outside(tmp_path: Path, name: str = "elsewhere.csv") -> Path:
+    far = tmp_path.parent / f"{tmp_path.name}-outside"
+    far.mkdir(exist_ok=True)
+    f = far / name
+    f.write_text("age,income\n1,x\n")
+    return f
+
+
+def test_a_batch_named_outside_the_landing_is_refused_and_left_alone(ws, tmp_path, capsys):
+    from pipelines import cli
+    from pipelines.night.ingest import BatchPathError, confine_batch
+
+    ws.paths.landing.mkdir(parents=True)
+    far = _outside(tmp_path)
+    code = cli.main(["nightly", "--params", str(ws.file), "--date", "2026-01-05",
+                     "--batch", str(far)])  # fmt: skip
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1
+    assert str(far) in err and "outside the folders" in err
+    assert far.read_text() == "age,income\n1,x\n"  # not moved, not deleted
+    dotdot = ws.paths.landing / ".." / ".." / ".." / f"{tmp_path.name}-outside" / far.name
+    with pytest.raises(BatchPathError, match="outside the folders"):
+        confine_batch(ws, dotdot)
+    inside = ws.paths.landing / "2026-01-05.csv"
+    inside.write_text("x\n")
+    assert confine_batch(ws, inside) == inside
+    with pytest.raises(BatchPathError, match=r"not a \.parquet or \.csv file"):
+        confine_batch(ws, inside.rename(inside.with_suffix(".sh")))
+
+
+@pytest.mark.parametrize("link_to", ["outside", "inside"])
+def test_a_symlinked_batch_is_refused(ws, tmp_path, link_to):
+    from pipelines.night.ingest import BatchPathError, confine_batch, quarantine_batch
+
+    ws.paths.landing.mkdir(parents=True)
+    target = _outside(tmp_path) if link_to == "outside" else ws.paths.landing / "real.csv"
+    target.write_text("age,income\n1,x\n")
+    link = ws.paths.landing / "2026-01-05.csv"
+    link.symlink_to(target)
+    with pytest.raises(BatchPathError, match=f"batch {link}: a symlink"):
+        confine_batch(ws, link)
+    with pytest.raises(BatchPathError, match="a symlink"):
+        quarantine_batch(ws, link, "2026-01-05", [])
+    assert target.is_file() and link.is_symlink()
+    # a landing folder that is itself a link to elsewhere: the file resolves outside it
+    sub = ws.paths.landing / "sub"
+    sub.symlink_to(target.parent, target_is_directory=True)
+    if link_to == "outside":
+        with pytest.raises(BatchPathError, match="outside the folders"):
+            confine_batch(ws, sub / target.name)
+
+
+def test_an_allowed_folder_outside_the_workspace_is_copied_from_never_moved(ws, tmp_path):
+    import pandas as pd
+
+    from pipelines.night.ingest import accept_batch, confine_batch, quarantine_batch
+
+    far = _outside(tmp_path)
+    allowed = ws.model_copy(
+        update={"nightly": ws.nightly.model_copy(update={"batch_folders": (far.parent,)})}
+    )
+    assert confine_batch(allowed, far) == far
+    accept_batch(allowed, pd.DataFrame({"age": [1]}), far, "2026-01-05")
+    dest = quarantine_batch(allowed, far, "2026-01-06", [])
+    assert far.read_text() == "age,income\n1,x\n"
+    assert (allowed.paths.processed / far.name).is_file() and (dest / far.name).is_file()
+
+
+def test_the_airflow_forms_batch_is_confined_too(ws, tmp_path):
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from pipelines.airflow_adapter import Night
+
+    ws.paths.landing.mkdir(parents=True)
+    far = _outside(tmp_path)
+    link = ws.paths.landing / "2026-01-05.csv"
+    link.symlink_to(far)
+    inside = ws.paths.landing / "2026-01-06.csv"
+    inside.write_text("x\n")
+    for value, why in ((str(far), "outside the folders"), ("data/landing/2026-01-05.csv",
+                                                            "a symlink")):  # fmt: skip
+        with pytest.raises(AirflowFailException, match=why):
+            Night(ws, "2026-01-05", {"batch": value}, "me")._batch()
+    assert (
+        Night(ws, "2026-01-06", {"batch": "data/landing/2026-01-06.csv"}, "me")._batch() == inside
+    )
+    assert far.is_file()
+
+
 # ------------------------------------------------------------ batches in the dataset's format
 def _format_ws(tmp_path: Path, adult_current, **dataset) -> Params:
     """A workspace whose dataset is written as ``dataset`` says, with its held-out rows
