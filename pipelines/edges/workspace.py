@@ -4,7 +4,7 @@ A workspace is a folder with its own git and DVC repository, the pipeline (``dvc
 the stage code it hashes), the dataset's suite, and the params file as ``params.yaml``: the
 file DVC tracks is the file the stages read. A relative mirror in FILE is made absolute, and
 the workspace's own state (data, reports, models, landing, the MLflow store) spelled outside
-FILE's folder (``../data/census``) is rebased inside the workspace (``data/census``); the
+FILE's folder (``../data/<name>``) is rebased inside the workspace (``data/<name>``); the
 suite, when there is one, is copied in (else ``retrain profile`` makes one in the workspace,
 from its prepared data). Every `retrain` command run in the folder then works on that dataset.
 """
