@@ -155,6 +155,7 @@ class BatchValidation(_Section):
     success: bool
     evaluated: int
     failed: list[str] = Field(default_factory=list)
+    warned: list[str] = Field(default_factory=list)  # failed `warn` expectations: accepted
     report: str | None = None
 
 

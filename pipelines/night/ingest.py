@@ -127,6 +127,7 @@ def ingest(
     Sets ``outcome`` to ``no_batch`` or ``batch_rejected`` when the night ends here.
     """
     from pipelines.edges import dvc, registry
+    from pipelines.night.summary import accepted_text
     from pipelines.stages import validate
 
     if batch is None:
@@ -153,6 +154,7 @@ def ingest(
             success=result.success,
             evaluated=result.evaluated,
             failed=[f"{f.expectation}: {f.message}" for f in result.failed],
+            warned=[f"{f.expectation}: {f.message}" for f in result.warned],
             report=str(page),
         )
         if not result.success:
@@ -163,7 +165,7 @@ def ingest(
             return save_record(params, rec)
         df = read_table(batch, params.dataset)
         accept_batch(params, df, batch, day)
-        progress(f"[{day}] batch accepted: {len(df):,} rows")
+        progress(f"[{day}] batch {accepted_text(rec)}: {len(df):,} rows")
     elif accepted_file.is_file():
         progress(f"[{day}] batch already accepted on an earlier run: continuing")
         rec.batch = rec.batch or str(accepted_file)
