@@ -121,9 +121,7 @@ def test_profile_describes_the_reference(suite: dict, reference: pd.DataFrame) -
     # the plausible range: widened by 100% of 62, and never negative (none in the reference)
     age = _expectation(suite, "expect_column_values_to_be_between", "age", "plausible")["kwargs"]
     assert (age["min_value"], age["max_value"]) == (0, 142)
-    hours = _expectation(suite, "expect_column_values_to_be_between", "hours", "profiled")[
-        "kwargs"
-    ]
+    hours = _expectation(suite, "expect_column_values_to_be_between", "hours", "profiled")["kwargs"]
     lo, hi = reference["hours"].min(), reference["hours"].max()
     assert hours["min_value"] == pytest.approx(lo - 0.1 * (hi - lo), abs=1e-5)
     assert hours["max_value"] == pytest.approx(hi + 0.1 * (hi - lo), abs=1e-5)

@@ -114,7 +114,9 @@ def validate_frame(df: pd.DataFrame, suite: dict[str, Any], params: Params) -> V
             order.get(r["expectation_config"].get("id"), len(order)),
         ),
     )
-    checks, failed, warned = [], [], []
+    checks: list[ExpectationCheck] = []
+    failed: list[FailedExpectation] = []
+    warned: list[FailedExpectation] = []
     for r in results:
         check, failure = _interpret(r, df, params)
         checks.append(check)

@@ -9,8 +9,9 @@ judged the batch: nothing is validated twice) into a Data Docs site of its own f
 
 Each expectation row starts with its severity: ``reject`` (a failure quarantines the batch) or
 ``warn`` (the batch is accepted with a warning). A batch GX never saw (unreadable, or the wrong
-schema) gets a failed page with no expectations evaluated and the reason under "Show more info". The pages take their styles and scripts from
-public CDNs, as GX writes them: offline they show unstyled, but with every result.
+schema) gets a failed page with no expectations evaluated and the reason under "Show more info".
+The pages take their styles and scripts from public CDNs, as GX writes them: offline they show
+unstyled, but with every result.
 """
 
 from __future__ import annotations
