@@ -241,6 +241,7 @@ class NightRecord(_Section):
     validation: BatchValidation | None = None
     quarantined_to: str | None = None
     data_version: str | None = None
+    retracted: list[str] = Field(default_factory=list)  # "<date>: <reason>", left out of training
     drift: BatchDrift | None = None
     retrained: bool = False
     retrain_reasons: list[str] = Field(default_factory=list)

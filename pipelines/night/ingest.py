@@ -129,6 +129,7 @@ def ingest(
     from pipelines.edges import dvc, registry
     from pipelines.night.summary import accepted_text
     from pipelines.stages import validate
+    from pipelines.stages.window import read_retractions
 
     if batch is None:
         batch = find_batch(params, day)
@@ -139,6 +140,10 @@ def ingest(
     rec = load_record(params, day)
     rec.outcome = None
     rec.champion_before = rec.champion_before or registry.champion_version(params)
+    retracted = read_retractions(params.paths.accepted)
+    rec.retracted = [f"{d}: {reason}" for d, reason in retracted.items()]
+    if retracted:
+        progress(f"[{day}] retracted, left out of training: {', '.join(rec.retracted)}")
     accepted_file = params.paths.accepted_batch(day)
     if batch is not None and batch.is_file():
         rec.batch = str(batch)

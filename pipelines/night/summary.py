@@ -266,6 +266,7 @@ def night_line(rec: NightRecord) -> str:
             f"{'; ' + approval if approval else ''}; serving v{rec.serving}",
             *rejection_lines(rec),
             *([f"  {accepted_text(rec)}"] if rec.validation and rec.validation.warned else []),
+            *[f"  retracted, left out of training: {r}" for r in rec.retracted],
         ]
     )
 
