@@ -83,6 +83,21 @@ def cmd_profile(args: argparse.Namespace) -> int:
     return validate.main(argv)
 
 
+def cmd_retract(args: argparse.Namespace) -> int:
+    """Retract an accepted batch: kept with the reason, left out of every later window."""
+    params = load_params(args.params)
+    from pipelines.edges import dvc
+    from pipelines.lock import night_lock
+    from pipelines.stages.window import retract
+
+    with night_lock(params):  # not while a night writes the accepted batches
+        record = retract(params, args.date, args.reason)
+        if dvc.accepted_version(params) is not None:  # version the record with the batches
+            dvc.version_accepted(params)
+    print(f"retracted {args.date}: {args.reason} ({record}); later windows leave it out")
+    return 0
+
+
 def cmd_promote(args: argparse.Namespace) -> int:
     """An audited override: sign VERSION if the gate did not (who and why recorded), promote it."""
     params = load_params(args.params)
@@ -330,6 +345,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("profile", cmd_profile, "generate a first expectation suite from reference data")
     p.add_argument("--data", default=None, help="reference data file (default: prepared)")
     p.add_argument("--force", action="store_true", help="overwrite an existing suite")
+    p = add("retract", cmd_retract, "leave an accepted batch out of every later training window")
+    p.add_argument("date", help="the night whose accepted batch is retracted")
+    p.add_argument("--reason", required=True, help="why (kept beside the batch)")
     p = add("promote", cmd_promote, "make VERSION the champion (an audited override)")
     p.add_argument("version")
     p.add_argument("--reason", required=True, help="why (recorded in the registry and history)")

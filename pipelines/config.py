@@ -177,10 +177,22 @@ class PathsConfig(_Frozen):
 class ProfileConfig(_Frozen):
     """How `retrain profile` turns reference data into a first suite for review."""
 
-    range_margin: float = Field(0.1, ge=0.0, description="widen numeric ranges by this share")
+    range_margin: float = Field(0.1, ge=0.0, description="profiled range (warns): widen by")
+    plausible_margin: float = Field(1.0, ge=0.0, description="plausible range (rejects): widen by")
     null_rate_margin: float = Field(0.02, ge=0.0, le=1.0)
     max_categories: int = Field(100, ge=1)
+    closed_min_count: int = Field(5, ge=1, description="closed set: every value seen this often")
+    max_duplicate_share: float = Field(0.95, ge=0.0, le=1.0, description="rows with a copy")
     min_rows: int = Field(100, ge=1)
+
+    @model_validator(mode="after")
+    def _plausible_is_wider(self) -> ProfileConfig:
+        if self.plausible_margin < self.range_margin:
+            raise InvalidKey(
+                "plausible_margin",
+                f"{self.plausible_margin} is narrower than range_margin ({self.range_margin})",
+            )
+        return self
 
 
 class ValidateConfig(_Frozen):

@@ -182,6 +182,10 @@ class Paths:
     def accepted_batch(self, day: str) -> Path:
         return self.accepted / f"{day}.parquet"
 
+    def retraction(self, day: str) -> Path:
+        """Why an accepted batch was retracted (``retrain retract``), beside the batch."""
+        return self.accepted / f"{day}.retracted.json"
+
     @property
     def window(self) -> Path:
         return self.data / "window"
@@ -193,6 +197,11 @@ class Paths:
     @property
     def window_eval(self) -> Path:
         return self.window / "eval.parquet"
+
+    @property
+    def window_manifest(self) -> Path:
+        """The batches in the training window and those left out as retracted."""
+        return self.window / "window.json"
 
     @property
     def processed(self) -> Path:

@@ -155,6 +155,7 @@ class BatchValidation(_Section):
     success: bool
     evaluated: int
     failed: list[str] = Field(default_factory=list)
+    warned: list[str] = Field(default_factory=list)  # failed `warn` expectations: accepted
     report: str | None = None
 
 
@@ -240,6 +241,7 @@ class NightRecord(_Section):
     validation: BatchValidation | None = None
     quarantined_to: str | None = None
     data_version: str | None = None
+    retracted: list[str] = Field(default_factory=list)  # "<date>: <reason>", left out of training
     drift: BatchDrift | None = None
     retrained: bool = False
     retrain_reasons: list[str] = Field(default_factory=list)

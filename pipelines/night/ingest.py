@@ -127,7 +127,9 @@ def ingest(
     Sets ``outcome`` to ``no_batch`` or ``batch_rejected`` when the night ends here.
     """
     from pipelines.edges import dvc, registry
+    from pipelines.night.summary import accepted_text
     from pipelines.stages import validate
+    from pipelines.stages.window import read_retractions
 
     if batch is None:
         batch = find_batch(params, day)
@@ -138,6 +140,10 @@ def ingest(
     rec = load_record(params, day)
     rec.outcome = None
     rec.champion_before = rec.champion_before or registry.champion_version(params)
+    retracted = read_retractions(params.paths.accepted)
+    rec.retracted = [f"{d}: {reason}" for d, reason in retracted.items()]
+    if retracted:
+        progress(f"[{day}] retracted, left out of training: {', '.join(rec.retracted)}")
     accepted_file = params.paths.accepted_batch(day)
     if batch is not None and batch.is_file():
         rec.batch = str(batch)
@@ -153,6 +159,7 @@ def ingest(
             success=result.success,
             evaluated=result.evaluated,
             failed=[f"{f.expectation}: {f.message}" for f in result.failed],
+            warned=[f"{f.expectation}: {f.message}" for f in result.warned],
             report=str(page),
         )
         if not result.success:
@@ -163,7 +170,7 @@ def ingest(
             return save_record(params, rec)
         df = read_table(batch, params.dataset)
         accept_batch(params, df, batch, day)
-        progress(f"[{day}] batch accepted: {len(df):,} rows")
+        progress(f"[{day}] batch {accepted_text(rec)}: {len(df):,} rows")
     elif accepted_file.is_file():
         progress(f"[{day}] batch already accepted on an earlier run: continuing")
         rec.batch = rec.batch or str(accepted_file)

@@ -94,6 +94,8 @@ def pipeline_summary(params: Params) -> str:
             f"({validation.get('evaluated', 0)} expectations, {len(failed)} failed)"
         )
         lines += [f"             - {f.get('message', f)}" for f in failed[:5]]
+        warned = validation.get("warned", [])
+        lines += [f"             ~ warning: {f.get('message', f)}" for f in warned[:5]]
     if drift and (validation is None or validation["success"]):  # else: not judged tonight
         lines.append(
             f"drift      : {'DRIFT' if drift['drifted'] else 'no drift'} - "
@@ -168,7 +170,19 @@ def _verdict(rec: NightRecord) -> str:
     v = rec.validation
     if rec.outcome == "no_batch":
         return "no batch"
-    return "accepted" if v is None or v.success else f"REJECTED ({len(v.failed)})"
+    if v is None or v.success:
+        return f"accepted ({len(v.warned)} warnings)" if v and v.warned else "accepted"
+    return f"REJECTED ({len(v.failed)})"
+
+
+def accepted_text(rec: NightRecord, first: int = 3) -> str:
+    """``accepted``, or ``accepted with N warnings: ...`` (the first few, in plain words)."""
+    warned = rec.validation.warned if rec.validation else []
+    if not warned:
+        return "accepted"
+    said = list(dict.fromkeys(w.split(": ", 1)[-1] for w in warned))
+    more = f"; and {len(said) - first} more" if len(said) > first else ""
+    return f"accepted with {len(warned)} warnings: " + "; ".join(said[:first]) + more
 
 
 def _vs(rec: NightRecord) -> str:
@@ -251,6 +265,8 @@ def night_line(rec: NightRecord) -> str:
             f"{'; gate ' + gate.verdict.upper() if gate else ''}"
             f"{'; ' + approval if approval else ''}; serving v{rec.serving}",
             *rejection_lines(rec),
+            *([f"  {accepted_text(rec)}"] if rec.validation and rec.validation.warned else []),
+            *[f"  retracted, left out of training: {r}" for r in rec.retracted],
         ]
     )
 

@@ -14,6 +14,7 @@ from pipelines.paths import Paths
 from pipelines.serve.trust import UntrustedModel
 from pipelines.stages.gate.decision import Decision, decide, render_html, render_markdown
 from pipelines.stages.gate.evidence import gather_evidence
+from pipelines.stages.window import trained_on_text
 
 
 def write_decision(d: Decision, paths: Paths, out_dir: Path | None = None) -> dict[str, Path]:
@@ -51,6 +52,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     d = decide(ev, params.gate)
     files = write_decision(d, params.paths, Path(args.out) if args.out else None)
+    window = trained_on_text(params.paths.window_manifest)  # the batches trained on
+    write_text(files["markdown"], files["markdown"].read_text() + window)
     print(f"gate: {d.verdict.upper()}")
     for r in d.reasons:
         print(f"  - {r}")
