@@ -139,10 +139,13 @@ def run_night(
 ) -> NightRecord:
     """One night end to end under the workspace lock; returns (and writes) its record, and
     records the night in MLflow as the DAG does."""
-    from pipelines.edges import notify
+    from pipelines.edges import notify, registry
 
     t0 = time.perf_counter()
     with night_lock(params):
+        repaired = None if dry_run else registry.repair_promotion(params)
+        if repaired:
+            progress(f"[{day}] {repaired}")
         rec = ingest(params, day, batch, progress)
         if rec.outcome is None:
             rec = assess(params, day, force_retrain, progress)
