@@ -223,6 +223,19 @@ class GateSummary(_Section):
     approval: ApprovalSummary | None = None
 
 
+class NightFlags(_Section):
+    """What a night was asked (``retrain nightly --force-retrain --dry-run --batch``), recorded at
+    its start: a rerun of a night that did not finish, given none, takes these."""
+
+    force_retrain: bool = False
+    dry_run: bool = False
+    batch: str | None = None
+
+    def line(self) -> str:
+        parts = ["--force-retrain"] * self.force_retrain + ["--dry-run"] * self.dry_run
+        return " ".join(parts + ([f"--batch {self.batch}"] if self.batch else [])) or "none"
+
+
 class NightRecord(_Section):
     """One night, from landing to serving (``reports/nights/<date>/summary.json``).
 
@@ -235,6 +248,7 @@ class NightRecord(_Section):
     date: str
     started_at: str
     reports: str
+    flags: NightFlags | None = None
     outcome: Outcome | None = None
     batch: str | None = None
     rows: int | None = None

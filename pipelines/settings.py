@@ -58,6 +58,10 @@ SETTINGS: dict[str, Setting] = {
         Setting("RETRAIN_SERVE_TOKEN", str, None, "set: `POST /predict` and `/feedback` need "
                 "`Authorization: Bearer <token>`", secret=True),
         Setting("RETRAIN_IMAGE_TAG", str, "local", "the serving image's tag, shown by `/version`"),
+        Setting("RETRAIN_SERVE_MAX_HEADER_BYTES", int, 65536, "`retrain serve`: a request whose "
+                "request line and headers are longer is answered 431 and the connection closed"),
+        Setting("RETRAIN_SERVE_BODY_SECONDS", float, 30.0, "`retrain serve`: a body not all "
+                "received this long after the headers is answered 408 and the connection closed"),
         Setting("RETRAIN_FEEDBACK_TOKEN", str, None, "set: `POST /feedback` needs this bearer "
                 "token instead of the serving one", secret=True),
         Setting("RETRAIN_DEAD_LETTER", Path, None, "where the prediction log's writer puts rows "
@@ -90,6 +94,8 @@ class Settings:
     signing_key: Path | None = None
     serve_token: str | None = field(default=None, repr=False)
     image_tag: str = "local"
+    serve_max_header_bytes: int = 65536
+    serve_body_seconds: float = 30.0
     feedback_token: str | None = field(default=None, repr=False)
     dead_letter: Path | None = None
     base_image: str | None = None

@@ -1,4 +1,7 @@
-"""The DVC workspace edge: run DVC commands, version accepted data, reproduce the pipeline."""
+"""The DVC workspace edge: run DVC commands, version accepted data, reproduce the pipeline.
+
+Every DVC command runs in a process group of its own (:func:`pipelines.lock.run_in_group`):
+the night ends it, stages included, before it lets the workspace lock go."""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ from typing import cast
 
 from pipelines.config import PARAMS_ENV, Params
 from pipelines.edges.registry import ACTOR_ENV
+from pipelines.lock import run_in_group
 
 
 class DvcError(RuntimeError):
@@ -36,7 +40,7 @@ def dvc(
     """Run a DVC command at the workspace root; raise DvcError when it fails."""
     cmd = [sys.executable, "-m", "dvc", *args]
     env = dvc_env(params, actor)
-    proc = subprocess.run(cmd, cwd=params.root, env=env, text=True, capture_output=capture)
+    proc = run_in_group(cmd, cwd=params.root, env=env, capture=capture)
     if proc.returncode != 0:
         out = (proc.stderr or "") + (proc.stdout or "") if capture else "(see output above)"
         raise DvcError(f"`dvc {' '.join(args)}` failed with exit code {proc.returncode}: {out}")

@@ -92,10 +92,10 @@ class FolderSink:
 
 
 def _write_parquet(frame: Any, dst: Path) -> None:
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dst.with_name(f".{dst.name}.tmp")
-    frame.to_parquet(tmp, index=False)
-    os.replace(tmp, dst)
+    """Whole or not at all (a full disk leaves no part file behind: :mod:`pipelines.files`)."""
+    from pipelines.files import write_atomic
+
+    write_atomic(dst, lambda tmp: frame.to_parquet(tmp, index=False))
 
 
 class PostgresSink:

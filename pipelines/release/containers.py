@@ -37,6 +37,7 @@ RUNTIME_ROOTS = ("scikit-learn", "pandas", "skops", "cryptography", "pyyaml", "o
 # writer and its storage (its readers are the monitor's, not serving's)
 RUNTIME_FILES = (
     "__init__.py",
+    "files.py",
     "seams.py",
     "settings.py",
     "predlog/__init__.py",

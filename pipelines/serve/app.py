@@ -31,6 +31,7 @@ can change it; without one (always, outside tests) it costs one environment look
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
 import os
@@ -77,6 +78,7 @@ class ServingApp:
         image_tag: str | None = None,
         max_body: int = MAX_BODY,
         max_records: int = MAX_RECORDS,
+        body_seconds: float | None = None,
         watch_interval: float | None = None,
         prediction_log: PredictionLog | None = None,
         canary: ModelHolder | None = None,
@@ -91,6 +93,7 @@ class ServingApp:
         self.image_tag = image_tag or settings().image_tag
         self.max_body = max_body
         self.max_records = max_records
+        self.body_seconds = settings().serve_body_seconds if body_seconds is None else body_seconds
         self.watch_interval = watch_interval
         self.metrics = ServingMetrics(spec, holder)
         self.batcher = MicroBatcher(self.metrics)
@@ -367,6 +370,15 @@ class ServingApp:
                 )
         chunks: list[bytes] = []
         size = 0
+        try:
+            async with asyncio.timeout(self.body_seconds):  # a slow client's body is cut off
+                return await self._read_chunks(receive, chunks, size)
+        except TimeoutError:
+            raise _Reject(
+                408, f"the body did not arrive within {self.body_seconds:g} s", "body_timeout"
+            ) from None
+
+    async def _read_chunks(self, receive: Receive, chunks: list[bytes], size: int) -> bytes:
         while True:
             msg = await receive()
             if msg["type"] == "http.disconnect":
@@ -463,6 +475,8 @@ class _Reject(Exception):
 async def _respond(
     send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]
 ) -> None:
+    if status == 408:  # the rest of a slow body is not waited for: the connection goes
+        headers = [*headers, (b"connection", b"close")]
     await send(
         {
             "type": "http.response.start",
@@ -480,6 +494,8 @@ def run(app: ServingApp, host: str, port: int, log_level: str = "warning") -> No
 
     import uvicorn
 
+    from pipelines.serve.limits import bounded_headers
+
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
     for handler in logging.getLogger().handlers:  # no log line carries a password
         handler.addFilter(MaskSecrets())
@@ -490,7 +506,7 @@ def run(app: ServingApp, host: str, port: int, log_level: str = "warning") -> No
         host=host,
         port=port,
         loop="uvloop",
-        http="httptools",
+        http=bounded_headers(),
         lifespan="on",
         access_log=False,
         log_level=log_level,

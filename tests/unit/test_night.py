@@ -13,8 +13,8 @@ import pytest
 from pipelines.config import NightlyConfig, Params, load_params
 from pipelines.night.assess import retrain_reasons
 from pipelines.night.ingest import quarantine_batch
-from pipelines.night.record import load_record, parse_day, save_record
-from pipelines.records import NightRecord, Registration
+from pipelines.night.record import load_record, parse_day, save_record, start_night
+from pipelines.records import NightFlags, NightRecord, Registration
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -78,6 +78,27 @@ def test_record_round_trips_and_rejects_unknown_fields(ws):
     raw = json.loads(ws.paths.night_record("2026-01-05").read_text())
     with pytest.raises(ValueError, match=r"unknown field\(s\) \['surprise'\]"):
         NightRecord.from_dict({**raw, "surprise": 1})
+
+
+def test_a_rerun_of_an_unfinished_night_given_no_flags_takes_the_recorded_ones(ws, tmp_path):
+    day = "2026-03-06"
+    batch = str(tmp_path / "b.csv")
+    asked = NightFlags(force_retrain=True, batch=batch)
+    assert start_night(ws, day, asked) == (asked, None)  # the first start records its flags
+    assert load_record(ws, day).flags == asked
+    # the night is killed before it finishes; rerun with no flags: the recorded ones, said so
+    flags, note = start_night(ws, day, NightFlags())
+    assert flags == asked
+    assert note and "--force-retrain --batch " + batch in note and "did not finish" in note
+    # flags given on a rerun win, and are what the record keeps from then on
+    dry = NightFlags(dry_run=True)
+    assert start_night(ws, day, dry) == (dry, None)
+    assert load_record(ws, day).flags == dry
+    # a night that finished is rerun as asked: no flags means none
+    rec = load_record(ws, day)
+    rec.finished_at = "2026-03-06T03:00:00+00:00"
+    save_record(ws, rec)
+    assert start_night(ws, day, NightFlags()) == (NightFlags(), None)
 
 
 def test_registration_reads_back_typed(tmp_path):
