@@ -74,7 +74,7 @@ def resample_mirror(params_file: Path, n: int, dest: Path, seed: int = SEED) -> 
         raise SystemExit("scale bench: the census params name no mirror")
     dest.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
-    for f in (ds.reference, ds.current):
+    for f in ds.files:
         raw = pd.read_csv(
             params.mirror / f.name,
             header=None,

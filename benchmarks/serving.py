@@ -36,6 +36,7 @@ VENV_BIN = Path(sys.executable).parent
 LUA = """
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
+wrk.headers["X-Retrain-Probe"] = "bench"
 local f = io.open(os.getenv("BENCH_BODY"), "r")
 wrk.body = f:read("*a")
 f:close()
@@ -102,6 +103,7 @@ def wait_http(url: str, body: bytes, timeout: float = 180) -> dict:
         try:
             req = urllib.request.Request(url, data=body, method="POST")
             req.add_header("Content-Type", "application/json")
+            req.add_header("X-Retrain-Probe", "bench")  # not live traffic for the monitor
             with urllib.request.urlopen(req, timeout=5) as r:
                 return json.loads(r.read())
         except Exception as err:  # noqa: BLE001 - not up yet
@@ -150,6 +152,9 @@ def ensure_champion(params):  # type: ignore[no-untyped-def]
     X = feature_frame(data.reference, p.dataset)
     rec = tracking.log_training_run(p, model, X.head(5), train_path, {}, tmp / "models" / "model")
     version = registry.register(p, rec["run_id"], rec["model_uri"], rec["tags"])
+    from pipelines.release.signing import sign_override
+
+    sign_override(p, version, reason="serving benchmark: trained here, judged by no gate")
     registry.promote(p, version, reason="serving benchmark")
     return p, version
 
@@ -252,9 +257,9 @@ def main(argv: list[str] | None = None) -> int:
     import numpy as np
     import pandas as pd
 
-    from pipelines.scoring import load_scorer
+    from pipelines.release.deploy import reference_scorer
 
-    offline = load_scorer(f"models:/{name}/{version}", params.dataset).predict_proba(
+    offline = reference_scorer(params, version).predict_proba(
         pd.DataFrame.from_records(records[:100])
     )
     diffs = {k: np.abs(np.asarray(v) - offline) for k, v in answers.items()}

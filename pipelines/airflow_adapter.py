@@ -191,10 +191,15 @@ class Night:
         value = self.form.get("batch")
         if not value:
             return None
+        from pipelines.night.ingest import confine_batch
+
         path = Path(value).expanduser()
         path = path if path.is_absolute() else self.params.root / path
-        if path.is_file():
-            return path
+        if path.is_file() or path.is_symlink():
+            try:  # inside the landing (or nightly.batch_folders), no symlink
+                return confine_batch(self.params, path)
+            except ValueError as err:
+                raise AirflowFailException(str(err)) from None
         if self.params.paths.accepted_batch(self.day).is_file():
             log.info(
                 "batch %s is gone but night %s was accepted earlier: continuing", path, self.day

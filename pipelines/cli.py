@@ -1,6 +1,8 @@
 """`retrain`: the command-line face of the pipeline.
 
-Every command calls the same stage functions as `dvc repro` and the Airflow DAG.
+Every command calls the same stage functions as `dvc repro` and the Airflow DAG. A little
+over 400 lines: one short function per command and the one parser that names them all, kept
+together so `retrain --help` and the code read in the same order.
 """
 
 from __future__ import annotations
@@ -11,15 +13,40 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pipelines.config import ConfigError, load_params
+from pipelines.config import ConfigError, Params, load_params
 
 if TYPE_CHECKING:  # the serving package is imported only by the commands that use it
     from pipelines.release.deploy import DeployResult
 
 
+def _workspace_params(args: argparse.Namespace) -> Params:
+    """The params of a command that runs the pipeline: the workspace's own params.yaml (the
+    file DVC tracks), never another file the stages would read instead."""
+    params = load_params(args.params)
+    from pipelines.edges.dvc import check_params_file
+
+    check_params_file(params)
+    return params
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    """Make a workspace for a dataset: git + DVC, the pipeline, FILE as its params.yaml."""
+    from pipelines.edges.workspace import init_workspace
+
+    params = init_workspace(Path(args.dir), Path(args.params), force=args.force)
+    print(f"init: workspace {params.root} for dataset {params.dataset.name!r}")
+    print(f"  params: {params.file} (tracked by DVC, read by every stage)")
+    if params.paths.suite.is_file():
+        print(f"  next:   cd {params.root} && retrain run")
+    else:  # a new dataset: its suite is profiled from its own prepared data, then reviewed
+        print(f"  no expectation suite yet ({params.paths.suite}); next, in {params.root}:")
+        print("          dvc repro prepare && retrain profile   (review the suite), retrain run")
+    return 0
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     """Reproduce the pipeline with DVC, push data to the DVC remote, print the summary."""
-    params = load_params(args.params)
+    params = _workspace_params(args)
     from pipelines.edges import dvc as workspace
     from pipelines.night.summary import pipeline_summary
 
@@ -56,12 +83,39 @@ def cmd_profile(args: argparse.Namespace) -> int:
     return validate.main(argv)
 
 
+def cmd_retract(args: argparse.Namespace) -> int:
+    """Retract an accepted batch: kept with the reason, left out of every later window."""
+    params = load_params(args.params)
+    from pipelines.edges import dvc
+    from pipelines.lock import night_lock
+    from pipelines.stages.window import retract
+
+    with night_lock(params):  # not while a night writes the accepted batches
+        record = retract(params, args.date, args.reason)
+        if dvc.accepted_version(params) is not None:  # version the record with the batches
+            dvc.version_accepted(params)
+    print(f"retracted {args.date}: {args.reason} ({record}); later windows leave it out")
+    return 0
+
+
 def cmd_promote(args: argparse.Namespace) -> int:
+    """An audited override: sign VERSION if the gate did not (who and why recorded), promote it."""
     params = load_params(args.params)
     from pipelines.edges import registry
+    from pipelines.release.signing import sign_override
 
+    print(sign_override(params, args.version, reason=args.reason))
     ev = registry.promote(params, args.version, reason=args.reason, kind="override")
     print(f"promoted v{ev.version} to champion (override by {ev.actor}): {ev.reason}")
+    return 0
+
+
+def cmd_sign(args: argparse.Namespace) -> int:
+    """An audited signature without moving an alias (after a key rotation, say)."""
+    params = load_params(args.params)
+    from pipelines.release.signing import sign_override
+
+    print(sign_override(params, args.version, reason=args.reason))
     return 0
 
 
@@ -73,6 +127,12 @@ def cmd_rollback(args: argparse.Namespace) -> int:
 
     state = deploy.read_state(params)
     if args.no_redeploy or not state:
+        from pipelines.release.signing import verify_version
+
+        name = params.mlflow.registered_model
+        target = args.to or registry.alias_version(registry.client(params), name, registry.PREVIOUS)
+        if target is not None:  # an unsigned or tampered target: refused, the alias stays
+            verify_version(params, target)
         ev = registry.rollback(params, to=args.to, reason=args.reason)
         print(f"rolled back: champion is now v{ev.version} (was v{ev.previous_champion})")
         if not state:
@@ -105,7 +165,7 @@ def cmd_lineage(args: argparse.Namespace) -> int:
 
 def cmd_nightly(args: argparse.Namespace) -> int:
     """One night: validate the batch, quarantine or accept, drift, maybe retrain and promote."""
-    params = load_params(args.params)
+    params = _workspace_params(args)
     from pipelines.night.record import parse_day
     from pipelines.night.run import run_night
 
@@ -118,10 +178,14 @@ def cmd_nightly(args: argparse.Namespace) -> int:
         dry_run=args.dry_run,
         progress=_progress,
     )
-    from pipelines.night.summary import night_line
+    from pipelines.night.summary import night_line, unreadable_batch
 
     print(night_line(rec))
     print(f"summary: {params.paths.night_record(day)}")
+    unreadable = unreadable_batch(rec)
+    if unreadable:  # not a judged batch: the file or the dataset's format is wrong
+        print(f"retrain: the batch could not be read: {unreadable}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -139,7 +203,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 def cmd_series(args: argparse.Namespace) -> int:
     """The main job: the pipeline on the dataset, then a series of nights over every scenario."""
-    params = load_params(args.params)
+    params = _workspace_params(args)
     from pipelines.demo import series
 
     return series.run_series(params, progress=_progress)
@@ -270,13 +334,24 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(func=fn)
         return p
 
+    p = sub.add_parser("init", help=cmd_init.__doc__, description=cmd_init.__doc__)
+    p.add_argument("dir", help="the workspace folder (made if absent)")
+    p.add_argument("--params", required=True, help="the dataset's params file")
+    p.add_argument("--force", action="store_true", help="replace a different params.yaml")
+    p.set_defaults(func=cmd_init)
     p = add("run", cmd_run, "run the whole pipeline with `dvc repro`, then summarise it")
     p.add_argument("--force", action="store_true", help="rerun every stage")
     add("status", cmd_status, "show champion, previous and recent registry events")
     p = add("profile", cmd_profile, "generate a first expectation suite from reference data")
     p.add_argument("--data", default=None, help="reference data file (default: prepared)")
     p.add_argument("--force", action="store_true", help="overwrite an existing suite")
+    p = add("retract", cmd_retract, "leave an accepted batch out of every later training window")
+    p.add_argument("date", help="the night whose accepted batch is retracted")
+    p.add_argument("--reason", required=True, help="why (kept beside the batch)")
     p = add("promote", cmd_promote, "make VERSION the champion (an audited override)")
+    p.add_argument("version")
+    p.add_argument("--reason", required=True, help="why (recorded in the registry and history)")
+    p = add("sign", cmd_sign, "sign VERSION by hand (an audited override; key rotation)")
     p.add_argument("version")
     p.add_argument("--reason", required=True, help="why (recorded in the registry and history)")
     p = add("rollback", cmd_rollback, "restore the previous champion and redeploy it")

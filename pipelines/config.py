@@ -15,6 +15,8 @@ with its own params file and suite.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -31,6 +33,15 @@ PARAMS_ENV = "RETRAIN_PARAMS"
 
 class ConfigError(ValueError):
     """A params file that cannot be used; the message names the file and the key."""
+
+
+class InvalidKey(ValueError):
+    """Raised inside a validator for a key below the model being validated: ``key`` is its
+    dotted path from there, so the error names the exact key (``gate.metrics.roc_auc.min``)."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(message)
+        self.key, self.message = key, message
 
 
 class _Frozen(BaseModel):
@@ -58,6 +69,31 @@ class Features(_Frozen):
         return self.numeric + self.categorical
 
 
+class SplitConfig(_Frozen):
+    """One published file cut in two: reference (before) and current (the rest).
+
+    ``by: time``: rows whose ``column`` is below ``cutoff`` are the reference, the others are
+    current (a numeric column compares as numbers, dates as dates, other text as written).
+    ``by: rows``: the first ``fraction`` of the rows, in file order, are the reference."""
+
+    by: Literal["time", "rows"]
+    column: str | None = Field(None, description="by: time: the column holding the time")
+    cutoff: float | str | None = Field(None, description="by: time: first value of current")
+    fraction: Fraction | None = Field(None, description="by: rows: share kept as reference")
+
+    @model_validator(mode="after")
+    def _check_kind(self) -> SplitConfig:
+        timed: tuple[str, ...] = ("column", "cutoff")
+        need, other = (timed, ("fraction",)) if self.by == "time" else (("fraction",), timed)
+        for key in need:
+            if getattr(self, key) is None:
+                raise InvalidKey(key, f"needed with by: {self.by}")
+        for key in other:
+            if getattr(self, key) is not None:
+                raise InvalidKey(key, f"not used with by: {self.by}")
+        return self
+
+
 class DatasetConfig(_Frozen):
     """Where the data comes from and what its columns mean."""
 
@@ -65,9 +101,12 @@ class DatasetConfig(_Frozen):
     mirror: Path | None = Field(None, description="local folder holding the published files")
     source_url: str | None = Field(None, description="public URL prefix to fetch the files from")
     reference: DataFile
-    current: DataFile
+    current: DataFile | None = Field(None, description="the held-out file; or a split")
+    split: SplitConfig | None = Field(None, description="cut the reference file in two")
     columns: tuple[str, ...] = Field(min_length=2)
-    separator: str = ","
+    separator: str = Field(",", min_length=1, max_length=1)
+    header: bool = Field(False, description="the files start with a row of column names")
+    quote_char: str = Field('"', min_length=1, max_length=1)
     na_values: tuple[str, ...] = ("?",)
     label_strip_suffix: str = ""
     target: str
@@ -77,12 +116,37 @@ class DatasetConfig(_Frozen):
     sensitive: tuple[str, ...] = ()
     weight: str | None = None
 
+    @property
+    def files(self) -> tuple[DataFile, ...]:
+        """The published files: reference, then current unless one file is split."""
+        return (self.reference,) if self.current is None else (self.reference, self.current)
+
     @model_validator(mode="after")
     def _check_columns(self) -> DatasetConfig:
         known = set(self.columns)
         if len(known) != len(self.columns):
             dupes = sorted({c for c in self.columns if self.columns.count(c) > 1})
             raise ValueError(f"duplicate column names: {dupes}")
+        for key, names in (
+            ("features.numeric", self.features.numeric),
+            ("features.categorical", self.features.categorical),
+            ("sensitive", self.sensitive),
+        ):
+            twice = sorted({n for n in names if names.count(n) > 1})
+            if twice:
+                raise InvalidKey(key, f"listed twice: {twice}")
+        if self.target in self.sensitive:
+            raise InvalidKey(
+                "sensitive", f"{self.target!r} is the target (dataset.target), not an attribute"
+            )
+        if (self.current is None) == (self.split is None):
+            raise InvalidKey(
+                "current" if self.split is None else "split",
+                "give the held-out file (dataset.current) or split one file (dataset.split), "
+                "one of the two",
+            )
+        if self.split and self.split.column and self.split.column not in known:
+            raise InvalidKey("split.column", f"{self.split.column!r} is not in dataset.columns")
         for group, names in (
             ("target", (self.target,)),
             ("features.numeric", self.features.numeric),
@@ -113,10 +177,22 @@ class PathsConfig(_Frozen):
 class ProfileConfig(_Frozen):
     """How `retrain profile` turns reference data into a first suite for review."""
 
-    range_margin: float = Field(0.1, ge=0.0, description="widen numeric ranges by this share")
+    range_margin: float = Field(0.1, ge=0.0, description="profiled range (warns): widen by")
+    plausible_margin: float = Field(1.0, ge=0.0, description="plausible range (rejects): widen by")
     null_rate_margin: float = Field(0.02, ge=0.0, le=1.0)
     max_categories: int = Field(100, ge=1)
+    closed_min_count: int = Field(5, ge=1, description="closed set: every value seen this often")
+    max_duplicate_share: float = Field(0.95, ge=0.0, le=1.0, description="rows with a copy")
     min_rows: int = Field(100, ge=1)
+
+    @model_validator(mode="after")
+    def _plausible_is_wider(self) -> ProfileConfig:
+        if self.plausible_margin < self.range_margin:
+            raise InvalidKey(
+                "plausible_margin",
+                f"{self.plausible_margin} is narrower than range_margin ({self.range_margin})",
+            )
+        return self
 
 
 class ValidateConfig(_Frozen):
@@ -209,9 +285,39 @@ class EvaluateConfig(_Frozen):
     seed: int = 0
 
 
+class BinsConfig(_Frozen):
+    """A numeric sensitive attribute in ranges: fixed ``edges``, or ``quantiles`` groups."""
+
+    edges: tuple[float, ...] | None = Field(None, min_length=1)
+    quantiles: int | None = Field(None, ge=2)
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> BinsConfig:
+        if (self.edges is None) == (self.quantiles is None):
+            raise ValueError("give edges or quantiles, one of the two")
+        if self.edges is not None and list(self.edges) != sorted(set(self.edges)):
+            raise InvalidKey("edges", f"must increase: {list(self.edges)}")
+        return self
+
+    @property
+    def groups(self) -> int:
+        return len(self.edges) + 1 if self.edges is not None else int(self.quantiles or 0)
+
+
 class FairnessConfig(_Frozen):
     min_group_size: int = Field(30, ge=1)
     intersection: bool = True
+    bins: dict[str, BinsConfig] = Field(default_factory=dict, description="numeric attributes")
+    max_groups: int = Field(20, ge=2, description="more groups in one attribute: an error")
+
+    @model_validator(mode="after")
+    def _few_enough_groups(self) -> FairnessConfig:
+        for name, b in self.bins.items():
+            if b.groups > self.max_groups:
+                raise InvalidKey(
+                    f"bins.{name}", f"{b.groups} groups, more than max_groups ({self.max_groups})"
+                )
+        return self
 
 
 MetricName = Literal["roc_auc", "accuracy", "f1", "precision", "recall", "log_loss", "brier", "ece"]
@@ -228,7 +334,31 @@ class Bound(_Frozen):
     def _one_side(self) -> Bound:
         if self.min is None and self.max is None:
             raise ValueError("a bound needs min or max")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise InvalidKey("min", f"{self.min:g} is greater than max {self.max:g}")
         return self
+
+
+# Where each bounded measure lives: a bound outside it fails every night, or never does.
+MEASURE_RANGES: dict[str, tuple[float, float]] = {
+    **dict.fromkeys(("roc_auc", "accuracy", "f1", "precision", "recall", "brier", "ece"), (0, 1)),
+    "log_loss": (0.0, math.inf),
+    "demographic_parity_difference": (0.0, 1.0),
+    "equalized_odds_difference": (0.0, 1.0),
+    "disparate_impact_ratio": (0.0, 1.0),  # the smallest selection rate over the largest
+}
+
+
+def check_bounds(section: str, bounds: Mapping[Any, Bound]) -> None:
+    """A bound outside its measure's range names its key (``metrics.roc_auc.min``)."""
+    for name, bound in bounds.items():
+        lo, hi = MEASURE_RANGES[name]
+        for side in ("min", "max"):
+            v = getattr(bound, side)
+            if v is not None and not lo <= v <= hi:
+                raise InvalidKey(
+                    f"{section}.{name}.{side}", f"{v:g} is outside {name}'s range [{lo:g}, {hi:g}]"
+                )
 
 
 class GateConfig(_Frozen):
@@ -264,6 +394,12 @@ class GateConfig(_Frozen):
         "rows is degenerate: no fairness baseline",
     )
 
+    @model_validator(mode="after")
+    def _check_bound_ranges(self) -> GateConfig:
+        check_bounds("metrics", self.metrics)
+        check_bounds("fairness", self.fairness)
+        return self
+
 
 class WindowConfig(_Frozen):
     """Training window and held-out split of accepted batches."""
@@ -283,6 +419,11 @@ class NightlyConfig(_Frozen):
     lock_timeout_seconds: float = Field(0.0, ge=0.0, description="0: refuse at once if busy")
     landing: Path = Path("data/landing")
     quarantine: Path = Path("data/quarantine")
+    batch_folders: tuple[Path, ...] = Field(
+        (),
+        description="folders besides the landing a batch named on the command line or in "
+        "the Airflow form may come from (a batch outside the workspace is copied, never moved)",
+    )
 
 
 class SeriesNight(_Frozen):
@@ -340,6 +481,23 @@ class MlflowConfig(_Frozen):
     registered_model: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
 
 
+class FeedbackConfig(_Frozen):
+    """Which outcomes ``POST /feedback`` takes (:mod:`pipelines.serve.feedback`)."""
+
+    memory: int = Field(
+        200_000,
+        ge=1,
+        description="answered request ids remembered (about 230 bytes each); older ones are "
+        "refused",
+    )
+    ttl_hours: float = Field(24.0, gt=0.0, description="outcomes later than this are refused")
+    relabel: Literal["reject", "correct"] = Field(
+        "reject",
+        description="a different second label for an answer: refused (409), or logged as a "
+        "correction (the latest wins)",
+    )
+
+
 class ServeConfig(_Frozen):
     """The serving side of the loop: where answers and late outcomes are logged."""
 
@@ -350,6 +508,7 @@ class ServeConfig(_Frozen):
     )
     flush_rows: int = Field(100_000, ge=1, description="write the log when this many rows wait")
     flush_seconds: float = Field(1.0, gt=0.0, description="... or when the oldest waited this long")
+    feedback: FeedbackConfig = Field(default_factory=FeedbackConfig)
 
 
 class MonitorConfig(_Frozen):
@@ -422,6 +581,15 @@ class Params(_Frozen):
     def _abs_root(cls, v: Path) -> Path:
         return v.resolve()
 
+    @model_validator(mode="after")
+    def _bins_of_sensitive_numbers(self) -> Params:
+        for name in self.fairness.bins:
+            if name not in self.dataset.sensitive:
+                raise InvalidKey(f"fairness.bins.{name}", "not in dataset.sensitive")
+            if name in self.dataset.features.categorical:
+                raise InvalidKey(f"fairness.bins.{name}", "a categorical feature has no ranges")
+        return self
+
     @property
     def validate(self) -> ValidateConfig:  # type: ignore[override]
         return self.validate_
@@ -477,7 +645,10 @@ def _format_errors(err: ValidationError, source: str) -> str:
             str(p) for p in e["loc"] if not str(p).startswith("function-after") and p != "[key]"
         )
         loc = loc.replace("validate_", "validate").replace("paths_config", "paths")
-        if e["type"] == "extra_forbidden":
+        keyed = (e.get("ctx") or {}).get("error")
+        if isinstance(keyed, InvalidKey):
+            lines.append(f"{source}: key '{loc + '.' if loc else ''}{keyed.key}': {keyed.message}")
+        elif e["type"] == "extra_forbidden":
             lines.append(f"{source}: unknown key '{loc}'")
         elif e["type"] == "missing":
             lines.append(f"{source}: missing key '{loc}'")

@@ -2,7 +2,9 @@
 
 Pure functions of a path (or frame) and :class:`DatasetConfig`; every failure is a
 :class:`DataError` whose message names the file and the problem (missing column, empty file,
-unreadable file, wrong type).
+unreadable file, wrong type, wrong separator). One reader (:func:`read_table`) and one writer
+(:func:`write_table`) of batches in the dataset's own format; :mod:`pipelines.formats` tells
+what layout a delimited file has.
 
 Memory: a text column is cleaned once per *distinct* value, not per row. Files are read with
 text as pandas ``category`` (CSV) or Arrow dictionaries (Parquet); :func:`clean` cleans the
@@ -26,10 +28,8 @@ import pandas as pd
 
 from pipelines.config import DataFile, DatasetConfig
 from pipelines.files import write_atomic
-
-
-class DataError(ValueError):
-    """Input data that cannot be used; the message names the file and the problem."""
+from pipelines.formats import DataError as DataError  # raised here, defined with the sniffing
+from pipelines.formats import sniff_layout
 
 
 def sha256_of(path: Path) -> str:
@@ -77,32 +77,46 @@ def fetch_file(file: DataFile, mirror: Path | None, source_url: str | None, dest
     return dest
 
 
+def _read_delimited(
+    path: Path, cfg: DatasetConfig, skip_rows: int, default_na: bool
+) -> pd.DataFrame:
+    """A delimited file in the dataset's format, with or without its header row (sniffed)."""
+    header = sniff_layout(path, cfg, skip_rows)
+    return pd.read_csv(
+        path,
+        header=0 if header else None,
+        names=None if header else list(cfg.columns),
+        sep=cfg.separator,
+        quotechar=cfg.quote_char,
+        skiprows=skip_rows,
+        skipinitialspace=True,
+        na_values=list(cfg.na_values),
+        keep_default_na=default_na,
+        skip_blank_lines=True,
+        dtype="category",  # text per distinct value; clean() returns plain str columns
+    )
+
+
 def read_published(path: Path, cfg: DatasetConfig, skip_rows: int = 0) -> pd.DataFrame:
-    """Read a published (headerless, delimited) file and clean it."""
+    """Read a published (delimited) file and clean it."""
     if not path.is_file():
         raise DataError(f"{path}: file not found")
     if path.stat().st_size == 0:
         raise DataError(f"{path}: file is empty")
-    try:
-        df = pd.read_csv(
-            path,
-            header=None,
-            names=list(cfg.columns),
-            sep=cfg.separator,
-            skiprows=skip_rows,
-            skipinitialspace=True,
-            na_values=list(cfg.na_values),
-            keep_default_na=False,
-            skip_blank_lines=True,
-            dtype="category",  # text per distinct value; clean() returns plain str columns
+    if cfg.header and not sniff_layout(path, cfg, skip_rows):
+        raise DataError(
+            f"{path}: dataset.header is true but the first line does not name dataset.columns"
         )
+    try:
+        df = _read_delimited(path, cfg, skip_rows, default_na=False)
     except (pd.errors.ParserError, UnicodeDecodeError, OSError) as err:
         raise DataError(f"{path}: unreadable as {cfg.name} data: {err}") from None
     return clean(df, cfg, source=str(path))
 
 
 def read_table(path: Path, cfg: DatasetConfig) -> pd.DataFrame:
-    """Read a batch file (CSV with a header row, or Parquet) and clean it."""
+    """Read a batch file (delimited in the dataset's format, with or without a header row, or
+    Parquet) and clean it: what :func:`write_table` wrote reads back identically."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: file not found")
@@ -112,14 +126,7 @@ def read_table(path: Path, cfg: DatasetConfig) -> pd.DataFrame:
         if path.suffix == ".parquet":
             df = read_parquet(path, text="category")
         elif path.suffix in (".csv", ".gz"):
-            df = pd.read_csv(
-                path,
-                sep=cfg.separator,
-                skipinitialspace=True,
-                na_values=list(cfg.na_values),
-                keep_default_na=True,
-                dtype="category",  # text per distinct value; clean() returns plain str columns
-            )
+            df = _read_delimited(path, cfg, 0, default_na=True)
         else:
             raise DataError(f"{path}: unsupported file type {path.suffix!r} (use .csv or .parquet)")
     except DataError:
@@ -129,6 +136,52 @@ def read_table(path: Path, cfg: DatasetConfig) -> pd.DataFrame:
     if df.empty:
         raise DataError(f"{path}: file has no rows")
     return clean(df, cfg, source=str(path))
+
+
+def write_table(df: pd.DataFrame, path: Path, cfg: DatasetConfig) -> Path:
+    """Write a batch in the dataset's own format (``.parquet``: Parquet), atomically.
+
+    Delimited: ``dataset.separator`` and ``quote_char``, a header row when ``dataset.header``
+    says so, or when the frame's columns are not the dataset's columns in order (without one
+    the file could not be read back); a missing value is the first of ``dataset.na_values``
+    (with a blank separator an empty field would vanish, so ``NA`` when none is set).
+    :func:`read_table` reads it back identically.
+    """
+    path = Path(path)
+    if path.suffix == ".parquet":
+        return write_atomic(path, lambda tmp: df.to_parquet(tmp, index=False))
+    if path.suffix not in (".csv", ".gz"):
+        raise DataError(f"{path}: unsupported file type {path.suffix!r} (use .csv or .parquet)")
+    header = cfg.header or list(df.columns) != list(cfg.columns)
+    na_rep = cfg.na_values[0] if cfg.na_values else ("NA" if cfg.separator.isspace() else "")
+
+    def write(tmp: Path) -> None:
+        df.to_csv(
+            tmp,
+            sep=cfg.separator,
+            quotechar=cfg.quote_char,
+            header=header,
+            index=False,
+            na_rep=na_rep,
+            compression="gzip" if path.suffix == ".gz" else None,
+        )
+
+    return write_atomic(path, write)
+
+
+def check_labels(df: pd.DataFrame, cfg: DatasetConfig, source: str) -> None:
+    """The configured label values occur in the data (a typo would train on one class)."""
+    values = {str(v) for v in df[cfg.target].dropna().unique()}
+    for key, label in (
+        ("positive_label", cfg.positive_label),
+        ("negative_label", cfg.negative_label),
+    ):
+        if label is not None and label not in values:
+            shown = sorted(values)[:5]
+            raise DataError(
+                f"{source}: dataset.{key} {label!r} is not a value of column {cfg.target!r} "
+                f"(values: {shown})"
+            )
 
 
 def read_parquet(path: Path | str, text: str = "object") -> pd.DataFrame:

@@ -1,8 +1,14 @@
 """Writing files so that a reader never sees half of one: every report, result and batch the
-stages write goes through a temporary file in the same folder and a rename."""
+stages write goes through a temporary file in the same folder and a rename.
+
+A full disk (or quota) is a :class:`DiskFullError` in one line naming the file and the space
+left, and the temporary file is gone: the old file, if any, is still whole. Standard library
+only: the serving image's prediction log writes through it too.
+"""
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -11,18 +17,46 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+class DiskFullError(RuntimeError):
+    """A file could not be written for want of space; nothing half written was left."""
+
+
+def disk_full(path: Path, err: OSError) -> DiskFullError:
+    """The one line for ``err`` (ENOSPC/EDQUOT) writing ``path``: the file and the space left."""
+    where = Path(path).parent
+    while not where.exists() and where != where.parent:
+        where = where.parent
+    try:
+        free = f"{shutil.disk_usage(where).free / 2**20:,.1f} MiB free"
+    except OSError:
+        free = "free space unknown"
+    return DiskFullError(
+        f"no space left writing {path} ({free} on its file system; {err.strerror}); "
+        "nothing half written was left"
+    )
+
 
 def write_atomic(path: Path, write: Callable[[Path], object]) -> Path:
     """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it to ``path``."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as err:
+        raise disk_full(path, err) if err.errno in _FULL else err from None
     os.close(fd)
     tmp = Path(tmp_name)
     try:
         write(tmp)
         tmp.chmod(0o644)  # mkstemp makes it private; these files are meant to be read
         tmp.replace(path)
+    except OSError as err:
+        if err.errno in _FULL:
+            raise disk_full(path, err) from None
+        raise
     finally:
         tmp.unlink(missing_ok=True)
     return path
@@ -39,7 +73,12 @@ def write_folder(path: Path, build: Callable[[Path], object]) -> Path:
     tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
     old = tmp.with_suffix(".old")
     try:
-        build(tmp)
+        try:
+            build(tmp)
+        except OSError as err:
+            if err.errno in _FULL:
+                raise disk_full(path, err) from None
+            raise
         tmp.chmod(0o755)  # mkdtemp makes it private; reports are meant to be read
         if path.exists():
             path.rename(old)

@@ -4,13 +4,17 @@ Folders come from ``paths:``, ``nightly:`` and ``serve:`` in params.yaml (resolv
 :attr:`pipelines.config.Params.paths`); every name inside them is fixed here and nowhere else.
 A stage that can write to another folder (``--out``) gets the same names there through its
 ``*Out`` object. ``dvc.yaml`` spells the same paths for DVC: a test checks that each of its
-``deps``/``outs``/``metrics``/``plots`` is a path of this module.
+``deps``/``outs``/``metrics``/``plots`` is a path of this module. It runs over 400 lines
+because that is its job: every path of the workspace, each with the line that says what it
+holds, and nothing else.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+
+from pipelines.settings import settings
 
 
 @dataclass(frozen=True)
@@ -178,6 +182,10 @@ class Paths:
     def accepted_batch(self, day: str) -> Path:
         return self.accepted / f"{day}.parquet"
 
+    def retraction(self, day: str) -> Path:
+        """Why an accepted batch was retracted (``retrain retract``), beside the batch."""
+        return self.accepted / f"{day}.retracted.json"
+
     @property
     def window(self) -> Path:
         return self.data / "window"
@@ -189,6 +197,11 @@ class Paths:
     @property
     def window_eval(self) -> Path:
         return self.window / "eval.parquet"
+
+    @property
+    def window_manifest(self) -> Path:
+        """The batches in the training window and those left out as retracted."""
+        return self.window / "window.json"
 
     @property
     def processed(self) -> Path:
@@ -235,6 +248,15 @@ class Paths:
         return self.loop / "outcomes"
 
     @property
+    def tracked_params(self) -> Path:
+        """The params file DVC tracks: the keys under ``params:`` in dvc.yaml are read there."""
+        return self.root / "params.yaml"
+
+    @property
+    def dvc_yaml(self) -> Path:
+        return self.root / "dvc.yaml"
+
+    @property
     def loop_params(self) -> Path:
         """The demo loop's params (the workspace's, with its rollout): beside params.yaml."""
         return self.root / ".loop-params.yaml"
@@ -248,6 +270,16 @@ class Paths:
     def artifacts(self) -> Path:
         """MLflow's artifact store with the embedded (SQLite) tracking default."""
         return self.root / "mlartifacts"
+
+    @property
+    def signing_key(self) -> Path:
+        """The model signing key, or $RETRAIN_SIGNING_KEY; loads verify with its ``.pub``."""
+        return settings().signing_key or self.root / ".keys" / "model-signing.key"
+
+    @property
+    def signing_public_key(self) -> Path:
+        """The public half of :attr:`signing_key`: all a load needs to verify a version."""
+        return self.signing_key.with_suffix(".pub")
 
     @property
     def serving(self) -> Path:

@@ -157,6 +157,7 @@ class BatchValidation(_Section):
     success: bool
     evaluated: int
     failed: list[str] = Field(default_factory=list)
+    warned: list[str] = Field(default_factory=list)  # failed `warn` expectations: accepted
     report: str | None = None
 
 
@@ -224,6 +225,19 @@ class GateSummary(_Section):
     approval: ApprovalSummary | None = None
 
 
+class NightFlags(_Section):
+    """What a night was asked (``retrain nightly --force-retrain --dry-run --batch``), recorded at
+    its start: a rerun of a night that did not finish, given none, takes these."""
+
+    force_retrain: bool = False
+    dry_run: bool = False
+    batch: str | None = None
+
+    def line(self) -> str:
+        parts = ["--force-retrain"] * self.force_retrain + ["--dry-run"] * self.dry_run
+        return " ".join(parts + ([f"--batch {self.batch}"] if self.batch else [])) or "none"
+
+
 class NightRecord(_Section):
     """One night, from landing to serving (``reports/nights/<date>/summary.json``).
 
@@ -236,12 +250,14 @@ class NightRecord(_Section):
     date: str
     started_at: str
     reports: str
+    flags: NightFlags | None = None
     outcome: Outcome | None = None
     batch: str | None = None
     rows: int | None = None
     validation: BatchValidation | None = None
     quarantined_to: str | None = None
     data_version: str | None = None
+    retracted: list[str] = Field(default_factory=list)  # "<date>: <reason>", left out of training
     drift: BatchDrift | None = None
     retrained: bool = False
     retrain_reasons: list[str] = Field(default_factory=list)

@@ -3,7 +3,8 @@
 A version's run records the params it was trained with (``params.json``) and the DVC content
 hashes of its training and evaluation data. The data is fetched by hash from the DVC cache, or
 from the DVC remote when the cache no longer has it, the model is refitted through the same
-``train.fit``, and its predictions are compared with the registered model's on a sample.
+``train.fit``, and its predictions are compared with the registered model's on a sample. The
+registered model is loaded only once its signature verifies (the one verifying load).
 """
 
 from __future__ import annotations
@@ -70,12 +71,13 @@ def reproduce_version(params: Params, version: str, sample: int = 2000) -> Repro
     import mlflow
 
     from pipelines.edges import registry
-    from pipelines.scoring import load_scorer
+    from pipelines.release.deploy import reference_scorer
     from pipelines.stages.train import fit
 
     c = registry.client(params)
     name = params.mlflow.registered_model
     mv = c.get_model_version(name, version)
+    original_scorer = reference_scorer(params, version)  # verified first: refused, nothing runs
     tags = dict(mv.tags)
     for key in ("data_version.train", "data_version.eval"):
         if key not in tags:
@@ -95,7 +97,8 @@ def reproduce_version(params: Params, version: str, sample: int = 2000) -> Repro
     from pipelines.data import feature_frame
 
     again = rebuilt.predict_proba(feature_frame(rows, trained_params.dataset))[:, 1]
-    original = load_scorer(f"models:/{name}/{version}", trained_params.dataset).predict_proba(rows)
+    original_scorer.dataset = trained_params.dataset
+    original = original_scorer.predict_proba(rows)
     diff = float(np.max(np.abs(again - original))) if len(rows) else 0.0
     result = Reproduction(
         version=str(version),

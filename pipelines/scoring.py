@@ -1,9 +1,10 @@
-"""The offline reference: a logged model's own ``predict_proba``, loaded by MLflow.
+"""The offline reference: a model's own ``predict_proba`` on the dataset's records.
 
 What serving answers (the compiled scorer, :mod:`pipelines.serve.fastpath`) is held against
 this reference: by the gate (:mod:`pipelines.stages.gate.evidence`, which scores with the
 compiled scorer and checks it against the evaluation's offline predictions), by deploy's smoke
-test, by ``retrain reproduce`` and by the parity tests.
+test, by ``retrain reproduce`` and by the parity tests. A registered version's model comes
+from the one verifying load (:func:`pipelines.release.deploy.reference_scorer`).
 """
 
 from __future__ import annotations
@@ -30,10 +31,3 @@ class Scorer:
         frame = data if isinstance(data, pd.DataFrame) else pd.DataFrame.from_records(data)
         X = feature_frame(frame, self.dataset)
         return np.asarray(self.model.predict_proba(X)[:, 1], dtype=np.float64)
-
-
-def load_scorer(model_uri: str, dataset: DatasetConfig) -> Scorer:
-    """Load a model (``models:/name@alias``, ``runs:/...`` or a local folder) for scoring."""
-    import mlflow.sklearn
-
-    return Scorer(mlflow.sklearn.load_model(model_uri), dataset, model_uri)

@@ -13,7 +13,9 @@ these are what a deployment sets around it.
 
 from __future__ import annotations
 
+import logging
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -50,9 +52,21 @@ SETTINGS: dict[str, Setting] = {
                 "`monitor.pushgateway`"),
         Setting("RETRAIN_ACTOR", str, None, "who acts on the registry (the audit trail); "
                 "default the user. The night sets it for its stages (the DAG run)"),
+        Setting("RETRAIN_SIGNING_KEY", Path, None, "the model signing key (Ed25519, PEM, mode "
+                "600; made on first use), its public half beside it as `.pub`; default "
+                "`<workspace>/.keys/model-signing.key`"),
         Setting("RETRAIN_SERVE_TOKEN", str, None, "set: `POST /predict` and `/feedback` need "
                 "`Authorization: Bearer <token>`", secret=True),
         Setting("RETRAIN_IMAGE_TAG", str, "local", "the serving image's tag, shown by `/version`"),
+        Setting("RETRAIN_SERVE_MAX_HEADER_BYTES", int, 65536, "`retrain serve`: a request whose "
+                "request line and headers are longer is answered 431 and the connection closed"),
+        Setting("RETRAIN_SERVE_BODY_SECONDS", float, 30.0, "`retrain serve`: a body not all "
+                "received this long after the headers is answered 408 and the connection closed"),
+        Setting("RETRAIN_FEEDBACK_TOKEN", str, None, "set: `POST /feedback` needs this bearer "
+                "token instead of the serving one", secret=True),
+        Setting("RETRAIN_DEAD_LETTER", Path, None, "where the prediction log's writer puts rows "
+                "its store refused (JSON lines); default `dead-letter/` in the log folder "
+                "(`<paths.data>/live/` for a `postgresql://` log)"),
         Setting("RETRAIN_BASE_IMAGE", str, None, "the serving image's base; default "
                 "`python:3.11-slim`, or one made offline when no registry answers"),
         Setting("RETRAIN_SCHEDULE", str, "0 2 * * *", "cron (UTC) of `retrain_nightly`"),
@@ -77,8 +91,13 @@ class Settings:
     notifications: Path | None = None
     pushgateway: str | None = None
     actor: str | None = None
+    signing_key: Path | None = None
     serve_token: str | None = field(default=None, repr=False)
     image_tag: str = "local"
+    serve_max_header_bytes: int = 65536
+    serve_body_seconds: float = 30.0
+    feedback_token: str | None = field(default=None, repr=False)
+    dead_letter: Path | None = None
     base_image: str | None = None
     schedule: str = "0 2 * * *"
     monitor_schedule: str = "@hourly"
@@ -119,6 +138,34 @@ def _parse(s: Setting, raw: str) -> Any:
 def settings(env: Mapping[str, str] | None = None) -> Settings:
     """The environment's settings now (read on every call: a test or a task may change them)."""
     return Settings.from_env(env)
+
+
+_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<user>[^:/@\s]*):[^@/\s]*@")
+_SECRET_QUERY = re.compile(r"(?i)\b(password|passwd|pwd|token|secret|api[_-]?key)=[^&\s]*")
+
+
+def mask_url(text: str | None) -> str | None:
+    """A URL or connection string fit to show: ``user:***@host``, secret query values ``***``.
+    Every place that prints, logs or serves a location goes through it."""
+    if not text:
+        return text
+    text = _USERINFO.sub(r"\g<scheme>\g<user>:***@", text)
+    return _SECRET_QUERY.sub(lambda m: f"{m.group(1)}=***", text)
+
+
+class MaskSecrets(logging.Filter):
+    """A logging filter: every record's message (arguments and traceback included) through
+    :func:`mask_url`, for handlers whose lines leave the process."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        masked = mask_url(message)
+        if masked != message:
+            record.msg, record.args = masked, None
+        if record.exc_info and record.exc_info[1] is not None:
+            text = logging.Formatter().formatException(record.exc_info)
+            record.exc_text = mask_url(text)
+        return True
 
 
 def markdown_table() -> str:

@@ -13,6 +13,13 @@ from pipelines.config import Params, load_params
 
 ROOT = Path(__file__).resolve().parents[1]
 
+# One compute thread per test worker: `make test` runs one worker per core, and the models'
+# OpenMP threads (two per process by default) then oversubscribe the cores; OpenMP threads
+# spin while they wait, so a fit under that contention took 3-4x as long (34 s against 9 s
+# for the Census-KDD fit). Set before anything loads OpenMP; nights the tests start inherit it.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(_var, "1")
 os.environ.setdefault("DVC_NO_ANALYTICS", "1")
 os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
 

@@ -17,7 +17,12 @@ def run_series(params: Params, progress: Callable[[str], None] = print) -> int:
     from pipelines.edges import dvc
     from pipelines.night.record import load_record
     from pipelines.night.run import run_night
-    from pipelines.night.summary import night_table, pipeline_summary
+    from pipelines.night.summary import (
+        night_table,
+        pipeline_summary,
+        rejection_lines,
+        unreadable_batch,
+    )
 
     progress("== the pipeline on the dataset (dvc repro) ==")
     dvc.repro(params)
@@ -34,8 +39,16 @@ def run_series(params: Params, progress: Callable[[str], None] = print) -> int:
             )
             simulate.write_scenario(params, day, night.scenario)
             rec = run_night(params, day, force_retrain=night.force_retrain, progress=progress)
+            for line in rejection_lines(rec):  # why the batch was rejected, where it went
+                progress(line)
         rec.scenario = night.scenario
         records.append(rec)
     progress("\n" + night_table(records))
     progress(f"\nnight summaries: {params.paths.nights}/<date>/summary.json")
-    return 0
+    # a corrupt batch is meant to be rejected; any other that cannot be read is an error
+    unread = [
+        (r.date, why) for r in records if r.scenario != "corrupt" and (why := unreadable_batch(r))
+    ]
+    for day, why in unread:
+        progress(f"retrain: the {day} batch could not be read: {why}")
+    return 1 if unread else 0

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from pipelines.config import ConceptConfig, DatasetConfig, Params, SimulateConfig
-from pipelines.files import write_atomic
+from pipelines.data import write_table
 
 SCENARIOS = ("stable", "covariate_drift", "label_shift", "corrupt", "biased")
 CORRUPTIONS = ("out_of_range", "unknown_category", "nulls", "missing_column", "wrong_type")
@@ -166,17 +166,14 @@ def make_batch(
 def write_scenario(
     params: Params, day: str, scenario: str, seed: int | None = None, fmt: str = "csv"
 ) -> Path:
-    """Write ``landing/<day>.<fmt>`` for a scenario, drawn from the published held-out file."""
+    """Write ``landing/<day>.<fmt>`` for a scenario, drawn from the published held-out file;
+    a CSV is written in the dataset's own format (``dataset.separator``, header, quoting)."""
 
     source = pd.read_parquet(params.paths.prepared_current)
     seed = params.simulate.seed if seed is None else seed
     day_seed = seed + int(day.replace("-", ""))
     batch = make_batch(source, scenario, params.dataset, params.simulate, day_seed)
-    writers = {
-        "csv": lambda tmp: batch.to_csv(tmp, index=False),
-        "parquet": lambda tmp: batch.to_parquet(tmp, index=False),
-    }
-    if fmt not in writers:
+    if fmt not in ("csv", "parquet"):
         raise ValueError(f"unknown batch format {fmt!r} (csv or parquet)")
     path = params.path(params.nightly.landing) / f"{day}.{fmt}"
-    return write_atomic(path, writers[fmt])
+    return write_table(batch, path, params.dataset)  # in the dataset's own format

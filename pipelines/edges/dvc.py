@@ -1,4 +1,7 @@
-"""The DVC workspace edge: run DVC commands, version accepted data, reproduce the pipeline."""
+"""The DVC workspace edge: run DVC commands, version accepted data, reproduce the pipeline.
+
+Every DVC command runs in a process group of its own (:func:`pipelines.lock.run_in_group`):
+the night ends it, stages included, before it lets the workspace lock go."""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ from typing import cast
 
 from pipelines.config import PARAMS_ENV, Params
 from pipelines.edges.registry import ACTOR_ENV
+from pipelines.lock import run_in_group
 
 
 class DvcError(RuntimeError):
@@ -36,16 +40,35 @@ def dvc(
     """Run a DVC command at the workspace root; raise DvcError when it fails."""
     cmd = [sys.executable, "-m", "dvc", *args]
     env = dvc_env(params, actor)
-    proc = subprocess.run(cmd, cwd=params.root, env=env, text=True, capture_output=capture)
+    proc = run_in_group(cmd, cwd=params.root, env=env, capture=capture)
     if proc.returncode != 0:
         out = (proc.stderr or "") + (proc.stdout or "") if capture else "(see output above)"
         raise DvcError(f"`dvc {' '.join(args)}` failed with exit code {proc.returncode}: {out}")
     return proc
 
 
+def check_params_file(params: Params) -> None:
+    """The params file is the workspace's own ``params.yaml``, the one DVC tracks: a run with
+    any other file would have the stages read one file while DVC tracks another."""
+    tracked = params.paths.tracked_params
+    if params.file is not None and params.file != tracked:
+        raise DvcError(
+            f"{params.file} is not the workspace's params file: DVC tracks {tracked}, and the "
+            f"stages would read the other. Make a workspace for it: retrain init DIR --params "
+            f"{params.file}, then run retrain there (or run without --params)"
+        )
+
+
 def ensure(params: Params) -> None:
-    """A usable workspace: DVC initialised (with git), and the accepted-data folder tracked."""
+    """A usable workspace: DVC initialised (with git), and the accepted-data folder tracked.
+    A folder without ``dvc.yaml`` is not made one (``retrain init`` makes workspaces)."""
     root = params.root
+    if not params.paths.dvc_yaml.is_file():
+        where = params.file or root
+        raise DvcError(
+            f"{root} is not a workspace (no dvc.yaml): make one with retrain init DIR "
+            f"--params {where}, then run retrain there"
+        )
     if not (root / ".git").exists():
         subprocess.run(["git", "init", "-q"], cwd=root, check=True)
     if not (root / ".dvc").is_dir():

@@ -91,7 +91,11 @@ def read_notifications(path: Path) -> list[dict[str, Any]]:
 
 # --------------------------------------------------------------------------- MLflow record
 def mlflow_link(tracking_uri: str, experiment_id: str, run_id: str) -> str:
-    """A browser link to a run when the tracking server is HTTP, else how to open it."""
+    """A browser link to a run when the tracking server is HTTP, else how to open it (the
+    location masked: a notification never carries a password)."""
+    from pipelines.settings import mask_url
+
+    tracking_uri = mask_url(tracking_uri) or ""
     if tracking_uri.startswith(("http://", "https://")):
         return f"{tracking_uri.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}"
     return (

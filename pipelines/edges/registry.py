@@ -8,14 +8,18 @@ to go out beside the champion as a canary or shadow (the release plan,
 recorded with who, why and when as version tags in the registry and as a line in the history
 file.
 
-Promotion order is chosen so that a process killed at any point leaves a consistent state:
-``previous`` is moved first (champion still intact), then ``champion`` in one call.
+A promotion's alias moves are one recoverable step: its intent (version, the champion and
+``previous`` before it, who, why) is written as the registered model's tag ``promotion.intent``
+before ``previous`` and then ``champion`` move, and taken off when all is done. A process killed
+in between leaves the intent; the next promotion, rollback or night start completes it
+(:func:`repair_promotion`), so ``previous == champion`` with rollback refused never stays.
 """
 
 from __future__ import annotations
 
 import getpass
 import json
+import logging
 import os
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -30,6 +34,7 @@ CHAMPION = "champion"
 PREVIOUS = "previous"
 PENDING = "pending"  # gate passed, awaiting a human's approval; the champion is untouched
 ROLLOUT = "rollout"  # gate passed, to go out beside the champion (canary/shadow) when it can
+INTENT = "promotion.intent"  # registered-model tag: a promotion under way (its alias moves)
 EVALUATED = "evaluated."  # version tags: its metrics on the held-out rows, set at registration
 ACTOR_ENV = "RETRAIN_ACTOR"  # who acts, set for the stages by the night (e.g. the DAG run)
 EventKind = Literal[
@@ -41,9 +46,13 @@ EventKind = Literal[
     "approval",
     "canary",
     "canary_abort",
+    "signature",
 ]
 Decision = Literal["approved", "rejected", "timed_out"]
 DECISIONS: tuple[Decision, ...] = ("approved", "rejected", "timed_out")
+
+
+log = logging.getLogger(__name__)
 
 
 class RegistryError(RuntimeError):
@@ -119,10 +128,12 @@ def _event(
     )
 
 
-def record_event(params: Params, kind: EventKind, version: str, reason: str) -> Event:
+def record_event(
+    params: Params, kind: EventKind, version: str, reason: str, by: str | None = None
+) -> Event:
     """Record an event on a version (its tags and a line of the registry history)."""
     c = client(params)
-    return _record(params, c, _event(params, c, kind, version, reason))
+    return _record(params, c, _event(params, c, kind, version, reason, by=by))
 
 
 def register(params: Params, run_id: str, model_uri: str, tags: dict[str, str]) -> str:
@@ -156,28 +167,71 @@ def promote(
     by: str | None = None,
 ) -> Event:
     """Make ``version`` the champion; the old champion stays reachable as ``previous``.
-    ``by``: who acts (default :func:`actor`)."""
+    ``by``: who acts (default :func:`actor`). A promotion a crash left half done is completed
+    first."""
     c = client(params)
     name = params.mlflow.registered_model
     c.get_model_version(name, version)  # raises if it does not exist
+    repair_promotion(params)
     ev = _event(params, c, kind, version, reason, by=by)
-    old = ev.previous_champion
-    if old == str(version):
+    if ev.previous_champion == str(version):
         return ev  # already champion: nothing to move, nothing to record twice
+    c.set_registered_model_tag(name, INTENT, json.dumps(ev.to_dict()))
+    return _move_aliases(params, c, ev)
+
+
+def _move_aliases(params: Params, c: Any, ev: Event) -> Event:
+    """The alias moves of a promotion whose intent is written; every step can be redone."""
+    name, version, old = ev.model, ev.version, ev.previous_champion
     if old is not None:
         c.set_registered_model_alias(name, PREVIOUS, old)
     seams.point("registry.promotion")
-    c.set_registered_model_alias(name, CHAMPION, str(version))
-    c.set_model_version_tag(name, str(version), "status", "champion")
+    c.set_registered_model_alias(name, CHAMPION, version)
+    c.set_model_version_tag(name, version, "status", "champion")
     if old is not None:
         c.set_model_version_tag(name, old, "status", "previous")
-    if alias_version(c, name, PENDING) == str(version):  # held for approval: no longer waiting
-        if kind == "override":  # `retrain promote VERSION`: a human approving from the shell
-            decide(params, str(version), "approved", ev.actor, reason)
+    if alias_version(c, name, PENDING) == version:  # held for approval: no longer waiting
+        if ev.kind == "override":  # `retrain promote VERSION`: a human approving from the shell
+            decide(params, version, "approved", ev.actor, ev.reason)
         c.delete_registered_model_alias(name, PENDING)
-    if alias_version(c, name, ROLLOUT) == str(version):  # promoted by hand before it went out
+    if alias_version(c, name, ROLLOUT) == version:  # promoted by hand before it went out
         c.delete_registered_model_alias(name, ROLLOUT)
-    return _record(params, c, ev)
+    _record(params, c, ev)
+    c.delete_registered_model_tag(name, INTENT)
+    return ev
+
+
+def repair_promotion(params: Params) -> str | None:
+    """Complete a promotion a crash left between its alias moves (its intent tag is still
+    there); a line saying what was repaired, or None when nothing was half done. An intent
+    whose champion was since moved by other means is dropped, nothing moved."""
+    from mlflow.exceptions import MlflowException
+
+    c = client(params)
+    name = params.mlflow.registered_model
+    try:
+        raw = c.get_registered_model(name).tags.get(INTENT)
+    except MlflowException:
+        return None  # no registered model yet
+    if not raw:
+        return None
+    ev = Event(**json.loads(raw))
+    now = alias_version(c, name, CHAMPION)
+    if now not in (ev.previous_champion, ev.version):
+        c.delete_registered_model_tag(name, INTENT)
+        line = (
+            f"{name}: dropped an interrupted {ev.kind} of v{ev.version} ({ev.at}): the champion "
+            f"is v{now} since, moved by other means"
+        )
+    else:
+        _move_aliases(params, c, ev)
+        before = f"v{ev.previous_champion}" if ev.previous_champion else "none"
+        line = (
+            f"{name}: completed an interrupted {ev.kind} ({ev.at}, by {ev.actor}): v{ev.version}"
+            f" is champion, {before} previous"
+        )
+    log.warning("%s", line)
+    return line
 
 
 def hold(params: Params, version: str, reason: str) -> Event:
@@ -258,6 +312,7 @@ def reject(params: Params, version: str, reasons: list[str]) -> Event:
 
 def rollback(params: Params, to: str | None = None, reason: str = "rollback") -> Event:
     """Restore ``to`` (default: the ``previous`` alias) as champion."""
+    repair_promotion(params)
     c = client(params)
     name = params.mlflow.registered_model
     target = to or alias_version(c, name, PREVIOUS)

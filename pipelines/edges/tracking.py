@@ -112,10 +112,21 @@ def pip_requirements() -> list[str]:
 
 
 def trusted_types(model: Any) -> list[str]:
-    """Types skops must be told to trust to reload this model: we built it ourselves here."""
+    """Types skops must be told to trust to reload this model: all of them among the ones every
+    load trusts (:data:`pipelines.serve.trust.TRUSTED_TYPES`), or the model could never be
+    served; a new estimator's types are reviewed and added there, never taken from a model."""
     import skops.io
 
-    return list(skops.io.get_untrusted_types(data=skops.io.dumps(model)))
+    from pipelines.serve.trust import TRUSTED_TYPES
+
+    needed = list(skops.io.get_untrusted_types(data=skops.io.dumps(model)))
+    unknown = sorted(set(needed) - set(TRUSTED_TYPES))
+    if unknown:
+        raise ValueError(
+            f"the model needs skops to trust {unknown}, which no load of the project trusts "
+            "(pipelines.serve.trust.TRUSTED_TYPES): review them and add them there"
+        )
+    return needed
 
 
 def log_training_run(

@@ -20,7 +20,7 @@ import pandas as pd
 
 from pipelines.config import Params
 
-JUDGED_ARMS = ("champion", "canary")
+JUDGED_ARMS = ("champion", "canary")  # live traffic: not shadow answers, not probes
 
 
 @dataclass(frozen=True)
@@ -170,9 +170,9 @@ def landing_rows(labelled: pd.DataFrame, params: Params) -> pd.DataFrame:
     """Labelled answers as a batch of the dataset (features + true target, in the order of
     ``dataset.columns``, as every accepted batch: the window's holdout hashes row content
     column by column), one row per answered record (a shadow answer repeats a champion one
-    and is left out)."""
+    and is left out, as are probes such as the deploy's smoke check)."""
     ds = params.dataset
-    rows = labelled[labelled["arm"] != "shadow"].drop_duplicates(["request_id", "row"])
+    rows = labelled[labelled["arm"].isin(JUDGED_ARMS)].drop_duplicates(["request_id", "row"])
     out = rows[list(ds.features.all)].copy()
     for c in ds.features.numeric:
         out[c] = pd.to_numeric(out[c], errors="coerce")

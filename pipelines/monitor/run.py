@@ -27,7 +27,13 @@ import pandas as pd
 
 from pipelines.config import Params
 from pipelines.files import read_json, write_json, write_text
-from pipelines.monitor.live import LiveVerdict, assess_live, landing_rows, live_frame
+from pipelines.monitor.live import (
+    JUDGED_ARMS,
+    LiveVerdict,
+    assess_live,
+    landing_rows,
+    live_frame,
+)
 from pipelines.settings import settings
 
 log = logging.getLogger("pipelines.monitor")
@@ -168,6 +174,7 @@ def land_outcomes(
     (``paths.landed_keys``, pruned to the span read), so a late or re-sent outcome is landed
     once. Under the workspace lock: a night ingesting meanwhile is never handed a half-written
     batch."""
+    from pipelines.data import write_table
     from pipelines.files import write_atomic
     from pipelines.lock import night_lock
 
@@ -179,7 +186,7 @@ def land_outcomes(
     keys_file = params.paths.landed_keys
     key = ["request_id", "row"]
     with night_lock(params):
-        labelled = labelled[labelled["arm"] != "shadow"]
+        labelled = labelled[labelled["arm"].isin(JUDGED_ARMS)]  # no shadow, no probes
         seen = labelled[key].drop_duplicates()
         done = pd.read_parquet(keys_file) if keys_file.is_file() else pd.DataFrame(columns=key)
         hit = labelled.merge(done.assign(_done=True), on=key, how="left")
@@ -194,7 +201,7 @@ def land_outcomes(
         # keys of answers older than the span read will never be read again: not kept
         kept = done.merge(seen, on=key, how="inner")
         keys = pd.concat([kept, new[key].drop_duplicates()], ignore_index=True)
-        write_atomic(dst, lambda tmp: rows.to_parquet(tmp, index=False))
+        write_table(rows, dst, params.dataset)  # the one batch writer (Parquet here)
         write_atomic(keys_file, lambda tmp: keys.to_parquet(tmp, index=False))
     return len(landed), str(dst)
 

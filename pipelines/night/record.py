@@ -13,7 +13,7 @@ from typing import Any
 
 from pipelines.config import Params
 from pipelines.files import write_json
-from pipelines.records import NightRecord
+from pipelines.records import NightFlags, NightRecord
 
 
 def parse_day(value: str) -> str:
@@ -33,6 +33,29 @@ def load_record(params: Params, day: str) -> NightRecord:
         started_at=datetime.now(UTC).isoformat(timespec="seconds"),
         reports=str(p.parent),
     )
+
+
+def rerun_flags(recorded: NightRecord | None, given: NightFlags) -> tuple[NightFlags, str | None]:
+    """The flags a night runs with: those given, or, on a rerun given none of a night that did
+    not finish, the ones recorded at its start (with a line saying so)."""
+    if recorded is None or recorded.finished or recorded.flags is None:
+        return given, None
+    if given != NightFlags() or recorded.flags == given:
+        return given, None
+    return recorded.flags, (
+        f"rerun of a night that did not finish: taking the flags recorded at its start "
+        f"({recorded.flags.line()}, {recorded.started_at})"
+    )
+
+
+def start_night(params: Params, day: str, given: NightFlags) -> tuple[NightFlags, str | None]:
+    """Record the night's flags at its start (:func:`rerun_flags` picks them)."""
+    exists = params.paths.night_record(day).is_file()
+    rec = load_record(params, day)
+    flags, note = rerun_flags(rec if exists else None, given)
+    rec.flags = flags
+    save_record(params, rec)
+    return flags, note
 
 
 def save_record(params: Params, record: NightRecord) -> NightRecord:

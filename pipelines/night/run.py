@@ -16,14 +16,17 @@ Outcomes (all exit 0; only errors are non-zero):
 - ``dry_run``           a challenger was trained and judged, but the registry was not touched.
 
 Reruns are safe: a date whose batch was already accepted is not ingested twice, and the DVC
-pipeline redoes only what did not finish. Two nights at once: the second waits up to
-``nightly.lock_timeout_seconds`` for the workspace lock (:mod:`pipelines.lock`), then
-refuses with a clear message. The CLI (``retrain nightly``) and the Airflow DAG run the same
-steps; the DAG runs them one task each (:mod:`pipelines.airflow_adapter`).
+pipeline redoes only what did not finish; a rerun given no flags takes those recorded at the
+night's start (``flags`` in the record) when the night did not finish. Two nights at once:
+the second waits up to ``nightly.lock_timeout_seconds`` for the workspace lock
+(:mod:`pipelines.lock`), then refuses with a clear message. The CLI (``retrain nightly``)
+and the Airflow DAG run the same steps; the DAG runs them one task each
+(:mod:`pipelines.airflow_adapter`).
 """
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -33,11 +36,12 @@ from pipelines.config import Params
 from pipelines.lock import night_lock
 from pipelines.night.assess import assess
 from pipelines.night.ingest import ingest
-from pipelines.night.record import load_record, mark_retrained, save_record
+from pipelines.night.record import load_record, mark_retrained, save_record, start_night
 from pipelines.records import (
     ApprovalSummary,
     GateSummary,
     HoldForRollout,
+    NightFlags,
     NightRecord,
     Registration,
 )
@@ -128,6 +132,10 @@ def release(params: Params, day: str, progress: Callable[[str], None]) -> None:
         progress(f"[{day}] v{out.version} out in {out.mode} mode beside champion v{reg.champion}")
 
 
+def _text(batch: Path | None) -> str | None:
+    return os.path.abspath(batch) if batch is not None else None  # a rerun may start elsewhere
+
+
 def run_night(
     params: Params,
     day: str,
@@ -138,11 +146,21 @@ def run_night(
     progress: Callable[[str], None] = print,
 ) -> NightRecord:
     """One night end to end under the workspace lock; returns (and writes) its record, and
-    records the night in MLflow as the DAG does."""
-    from pipelines.edges import notify
+    records the night in MLflow as the DAG does. The flags are recorded at the start; a rerun
+    of a night that did not finish, given none, takes the recorded ones (and says so)."""
+    from pipelines.edges import notify, registry
 
     t0 = time.perf_counter()
     with night_lock(params):
+        given = NightFlags(force_retrain=force_retrain, dry_run=dry_run, batch=_text(batch))
+        flags, note = start_night(params, day, given)
+        if note:
+            progress(f"[{day}] {note}")
+        force_retrain, dry_run = flags.force_retrain, flags.dry_run
+        batch = Path(flags.batch) if flags.batch else None
+        repaired = None if dry_run else registry.repair_promotion(params)
+        if repaired:
+            progress(f"[{day}] {repaired}")
         rec = ingest(params, day, batch, progress)
         if rec.outcome is None:
             rec = assess(params, day, force_retrain, progress)

@@ -19,6 +19,7 @@ from pipelines.records import (
     NightRecord,
     Registration,
 )
+from pipelines.settings import mask_url
 from pipelines.stages.gate.report import LABEL as GATE_LABEL
 
 
@@ -94,7 +95,9 @@ def pipeline_summary(params: Params) -> str:
             f"({validation.get('evaluated', 0)} expectations, {len(failed)} failed)"
         )
         lines += [f"             - {f.get('message', f)}" for f in failed[:5]]
-    if drift:
+        warned = validation.get("warned", [])
+        lines += [f"             ~ warning: {f.get('message', f)}" for f in warned[:5]]
+    if drift and (validation is None or validation["success"]):  # else: not judged tonight
         lines.append(
             f"drift      : {'DRIFT' if drift['drifted'] else 'no drift'} - "
             f"{drift['n_drifted']} of {drift['n_columns']} columns ({drift['share']:.0%}); "
@@ -124,7 +127,9 @@ def pipeline_summary(params: Params) -> str:
             p = report_page(p) or p
         if p.is_file():
             lines.append(f"             {_rel(params, p)}")
-    lines.append(f"mlflow     : {params.tracking_uri}  (mlflow ui --backend-store-uri ...)")
+    lines.append(
+        f"mlflow     : {mask_url(params.tracking_uri)}  (mlflow ui --backend-store-uri ...)"
+    )
     return "\n".join(lines)
 
 
@@ -166,7 +171,19 @@ def _verdict(rec: NightRecord) -> str:
     v = rec.validation
     if rec.outcome == "no_batch":
         return "no batch"
-    return "accepted" if v is None or v.success else f"REJECTED ({len(v.failed)})"
+    if v is None or v.success:
+        return f"accepted ({len(v.warned)} warnings)" if v and v.warned else "accepted"
+    return f"REJECTED ({len(v.failed)})"
+
+
+def accepted_text(rec: NightRecord, first: int = 3) -> str:
+    """``accepted``, or ``accepted with N warnings: ...`` (the first few, in plain words)."""
+    warned = rec.validation.warned if rec.validation else []
+    if not warned:
+        return "accepted"
+    said = list(dict.fromkeys(w.split(": ", 1)[-1] for w in warned))
+    more = f"; and {len(said) - first} more" if len(said) > first else ""
+    return f"accepted with {len(warned)} warnings: " + "; ".join(said[:first]) + more
 
 
 def _vs(rec: NightRecord) -> str:
@@ -202,18 +219,56 @@ def approval_text(gate: GateSummary | None) -> str:
     return f"approval {answer.decision.upper()}{by}"
 
 
+def rejection_lines(rec: NightRecord, first: int = 5) -> list[str]:
+    """A rejected batch in plain words: its first failed expectations (each said once) and
+    where it was quarantined; nothing for a batch that was not rejected."""
+    v = rec.validation
+    if rec.outcome != "batch_rejected" or v is None:
+        return []
+    said: dict[str, int] = {}
+    for f in v.failed:  # "expectation_type: sentence": the sentence is the plain words
+        msg = f.split(": ", 1)[-1]
+        said[msg] = said.get(msg, 0) + 1
+    lines = [f"  - {m}" + (f" ({n} expectations)" if n > 1 else "") for m, n in said.items()]
+    more = len(lines) - first
+    lines = lines[:first] + (
+        [f"  ... and {more} more (see the validation report)"] if more > 0 else []
+    )
+    if rec.quarantined_to:
+        lines.append(f"  quarantined in {rec.quarantined_to}")
+    return lines
+
+
+def unreadable_batch(rec: NightRecord) -> str | None:
+    """Why the night's batch could not be read as the dataset's data (wrong separator, missing
+    columns, text in a numeric column), or None: a batch GX judged is not unreadable."""
+    from pipelines.stages.validate import SCHEMA_ERROR
+
+    v = rec.validation
+    if rec.outcome != "batch_rejected" or v is None or v.evaluated:
+        return None
+    prefix = f"{SCHEMA_ERROR}: "
+    return next((f.removeprefix(prefix) for f in v.failed if f.startswith(prefix)), None)
+
+
 def night_line(rec: NightRecord) -> str:
+    """The night in one line; a rejected batch adds why and where it went, one line each."""
     drift, gate = rec.drift, rec.gate
     reasons = ", ".join(rec.retrain_reasons)
     retrained = f"yes ({reasons})" if rec.retrained else "no"
     approval = approval_text(gate)
-    share = drift.share if drift else 0.0
     target = " (target drift)" if drift and drift.target_drift else ""
-    return (
-        f"{rec.date}: {rec.outcome} - batch {_verdict(rec)}; drift share {share:.0%}{target}; "
-        f"retrained: {retrained}"
-        f"{'; gate ' + gate.verdict.upper() if gate else ''}"
-        f"{'; ' + approval if approval else ''}; serving v{rec.serving}"
+    judged = f"drift share {drift.share:.0%}{target}" if drift else "drift not judged"
+    return "\n".join(
+        [
+            f"{rec.date}: {rec.outcome} - batch {_verdict(rec)}; {judged}; "
+            f"retrained: {retrained}"
+            f"{'; gate ' + gate.verdict.upper() if gate else ''}"
+            f"{'; ' + approval if approval else ''}; serving v{rec.serving}",
+            *rejection_lines(rec),
+            *([f"  {accepted_text(rec)}"] if rec.validation and rec.validation.warned else []),
+            *[f"  retracted, left out of training: {r}" for r in rec.retracted],
+        ]
     )
 
 

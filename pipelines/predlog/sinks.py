@@ -3,7 +3,8 @@ both go through here, so they cannot drift apart).
 
 A folder (the local default): Parquet parts under ``predictions/<YYYY-MM-DDTHH>/`` and
 ``feedback/<YYYY-MM-DDTHH>/``, rolled by hour (when the hour turns, a process merges its parts
-of the closed hour into one file); or PostgreSQL (a ``postgresql://`` URL: tables
+of the closed hour into one file; rows the writer could not store go to ``dead-letter/``,
+:func:`dead_letter_folder`); or PostgreSQL (a ``postgresql://`` URL: tables
 ``retrain_predictions`` and ``retrain_feedback``, created when missing, inputs as JSONB).
 
 Stored is one row per *request* (:data:`STORED`): the meta data, and the probabilities and the
@@ -20,6 +21,8 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from pipelines.settings import mask_url
 
 log = logging.getLogger("pipelines.predlog")
 
@@ -89,10 +92,10 @@ class FolderSink:
 
 
 def _write_parquet(frame: Any, dst: Path) -> None:
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dst.with_name(f".{dst.name}.tmp")
-    frame.to_parquet(tmp, index=False)
-    os.replace(tmp, dst)
+    """Whole or not at all (a full disk leaves no part file behind: :mod:`pipelines.files`)."""
+    from pipelines.files import write_atomic
+
+    write_atomic(dst, lambda tmp: frame.to_parquet(tmp, index=False))
 
 
 class PostgresSink:
@@ -146,11 +149,18 @@ class PostgresSink:
             self._conn.close()
 
 
+def dead_letter_folder(location: str) -> Path | None:
+    """Where a folder log keeps the rows its sink refused (JSON lines); None for a URL (serving
+    then passes the workspace's log folder's, or ``RETRAIN_DEAD_LETTER``; else it logs them)."""
+    return None if is_url(location) else Path(location) / "dead-letter"
+
+
 def open_sink(location: str) -> FolderSink | PostgresSink:
     if location.startswith(("postgresql://", "postgresql+psycopg2://", "postgres://")):
         return PostgresSink(location.replace("postgres://", "postgresql://", 1))
     if is_url(location):
         raise LogError(
-            f"prediction log: unsupported location {location!r} (a folder or postgresql://)"
+            f"prediction log: unsupported location {mask_url(location)!r} "
+            "(a folder or postgresql://)"
         )
     return FolderSink(location)

@@ -13,12 +13,15 @@ Free of ``pipelines.config`` and of the readers: the serving image carries this 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
-from pipelines.predlog.sinks import open_sink
+from pipelines.predlog.sinks import dead_letter_folder, open_sink
+from pipelines.settings import mask_url
 
 log = logging.getLogger("pipelines.predlog")
 _NUMPY = 0x10  # orjson.OPT_SERIALIZE_NUMPY (orjson is imported by the writer thread only)
@@ -37,6 +40,8 @@ class PredictionLog:
         flush_rows: int = 100_000,
         flush_seconds: float = 1.0,
         max_pending: int = 5_000_000,
+        dead_letter: Path | str | None = None,
+        max_attempts: int = 10,
     ) -> None:
         self.location = location
         self.sink = open_sink(location)
@@ -53,6 +58,13 @@ class PredictionLog:
         self.written = {"predictions": 0, "feedback": 0}  # records, outcomes
         self.failures = 0
         self.dropped = 0
+        # rows the sink refuses: JSON lines here (default: the log folder's dead-letter folder)
+        self.dead_letter = Path(dead_letter) if dead_letter else dead_letter_folder(location)
+        self.max_attempts = max_attempts  # failed flushes in a row before the rows go there
+        self.dead_lettered = 0
+        self.last_error = ""
+        self._streak = {"predictions": 0, "feedback": 0}
+        self._token = f"{os.getpid()}-{os.urandom(3).hex()}"
         self._thread = threading.Thread(target=self._loop, name="prediction-log", daemon=True)
         self._thread.start()
 
@@ -85,8 +97,12 @@ class PredictionLog:
                 log.exception("prediction log: flush failed")
 
     def flush(self) -> int:
-        """Write everything pending now; returns the records and outcomes written. A write
-        that fails keeps its rows for the next one. Thread-safe."""
+        """Write everything pending now; returns the records and outcomes written. Thread-safe.
+
+        A write that fails is split to find the rows that fail alone: while the rest goes
+        through, those are poison and go to the dead-letter file; when nothing goes through
+        (the sink is down) the rows are kept for the next flush, up to ``max_attempts``
+        flushes in a row, and then dead-lettered too. One bad row never jams the writer."""
         with self._write_lock:
             with self._lock:
                 pending, self._pending = self._pending, []
@@ -96,26 +112,123 @@ class PredictionLog:
             for kind, items in (("predictions", pending), ("feedback", outcomes)):
                 if not items:
                     continue
-                size = sum(len(e[4]) for e in pending) if kind == "predictions" else len(items)
-                try:
-                    frame = (
-                        self._prediction_frame(pending)
-                        if kind == "predictions"
-                        else outcome_frame(outcomes)
-                    )
-                    self.sink.write(kind, frame)
-                except Exception:  # noqa: BLE001 - keep them for the next try
+                written, keep, dead = self._write_isolating(kind, items)
+                self.written[kind] += _size(kind, written)
+                n += _size(kind, written)
+                if keep:
                     self.failures += 1
-                    log.exception("prediction log: writing %d %s rows failed", size, kind)
-                    self._keep(kind, items, size)
-                    continue
-                self.written[kind] += size
-                n += size
+                    self._streak[kind] += 1
+                    if self._streak[kind] >= self.max_attempts:
+                        dead, keep = dead + keep, []
+                else:
+                    self._streak[kind] = 0
+                if dead:
+                    self._dead_letter(kind, dead)
+                if keep:
+                    self._keep(kind, keep, _size(kind, keep))
             return n
+
+    def _write_isolating(
+        self, kind: str, items: list[Any]
+    ) -> tuple[list[Any], list[Any], list[Any]]:
+        """Write ``items``; returns (written, kept for a retry, poison)."""
+        if self._try_write(kind, items, report=True):
+            return items, [], []
+        if self._frames_fail(kind, items):  # some rows are poison whatever the sink does
+            return self._split_poison(kind, items)
+        return self._bisect(kind, items, sink_up=False)
+
+    def _bisect(
+        self, kind: str, items: list[Any], sink_up: bool
+    ) -> tuple[list[Any], list[Any], list[Any]]:
+        """``items`` failed as a whole: write each half. When one goes through, the sink is up
+        and the other half holds poison, split further down to the rows that fail alone; when
+        neither does and nothing went through yet, the sink is down and all are kept."""
+        if len(items) == 1:
+            return ([], [], items) if sink_up else ([], items, [])
+        mid = len(items) // 2
+        halves = (items[:mid], items[mid:])
+        ok = [self._try_write(kind, half) for half in halves]
+        if not any(ok) and not sink_up:
+            return [], items, []
+        written: list[Any] = []
+        dead: list[Any] = []
+        for half, went in zip(halves, ok, strict=True):
+            if went:
+                written += half
+            else:
+                w, _, d = self._bisect(kind, half, sink_up=True)
+                written += w
+                dead += d
+        return written, [], dead
+
+    def _try_write(self, kind: str, items: list[Any], report: bool = False) -> bool:
+        try:
+            self.sink.write(kind, self._frame(kind, items))
+        except Exception as err:  # noqa: BLE001 - the caller finds the rows that fail
+            if report:  # (a driver's message may quote the connection string: masked)
+                self.last_error = mask_url(f"{type(err).__name__}: {err}") or ""
+                log.warning(
+                    "prediction log: writing %d %s failed: %s", len(items), kind, self.last_error
+                )
+            return False
+        return True
+
+    def _frames_fail(self, kind: str, items: list[Any]) -> bool:
+        try:
+            self._frame(kind, items)
+        except Exception:  # noqa: BLE001
+            return True
+        return False
+
+    def _split_poison(self, kind: str, items: list[Any]) -> tuple[list[Any], list[Any], list[Any]]:
+        """Rows that cannot even be made into a frame are poison whatever the sink does."""
+        good: list[Any] = []
+        dead: list[Any] = []
+        for it in items:
+            (dead if self._frames_fail(kind, [it]) else good).append(it)
+        if not good:
+            return [], [], dead
+        try:
+            self.sink.write(kind, self._frame(kind, good))
+        except Exception:  # noqa: BLE001 - the sink itself fails: keep the good rows
+            return [], good, dead
+        return good, [], dead
+
+    def _frame(self, kind: str, items: list[Any]) -> Any:
+        return self._prediction_frame(items) if kind == "predictions" else outcome_frame(items)
+
+    def _dead_letter(self, kind: str, items: list[Any]) -> None:
+        """Rows the sink cannot take, as JSON lines in the dead-letter folder (else, when that
+        cannot be written either, in the log itself): answered, so never silently dropped."""
+        import orjson
+
+        lines = [orjson.dumps(_entry_json(kind, it), default=repr, option=_NUMPY) for it in items]
+        self.dead_lettered += len(items)
+        where = self.dead_letter
+        try:
+            if where is None:
+                raise OSError("no dead-letter folder is configured")
+            where.mkdir(parents=True, exist_ok=True)
+            with open(where / f"{kind}-{self._token}.jsonl", "ab") as f:
+                f.write(b"".join(line + b"\n" for line in lines))
+                f.flush()
+                os.fsync(f.fileno())
+        except OSError as err:
+            log.error("prediction log: dead-letter file not written (%s); the rows:", err)
+            for line in lines:
+                log.error("dead-letter %s %s", kind, line.decode())
+            return
+        log.error(
+            "prediction log: %d %s rows the sink refused went to %s (last error: %s)",
+            len(items), kind, where, self.last_error,
+        )  # fmt: skip
 
     def _keep(self, kind: str, items: list[Any], size: int) -> None:
         """Put rows that could not be written back in front; past ``max_pending`` the oldest
-        are dropped (counted in ``dropped``) rather than the server running out of memory."""
+        go to the dead-letter file (counted in ``dropped``) rather than the server running
+        out of memory."""
+        over: list[Any] = []
         with self._lock:
             if kind == "predictions":
                 self._pending[:0] = items
@@ -124,12 +237,16 @@ class PredictionLog:
                     old = self._pending.pop(0)
                     self._pending_rows -= len(old[4])
                     self.dropped += len(old[4])
+                    over.append(old)
             else:
                 self._outcomes[:0] = items
                 extra = len(self._outcomes) - self.max_pending
                 if extra > 0:
+                    over = self._outcomes[:extra]
                     del self._outcomes[:extra]
                     self.dropped += extra
+        if over:
+            self._dead_letter(kind, over)
 
     def _prediction_frame(self, pending: list[_Entry]) -> Any:
         """One row per request: meta, probabilities (a list), records (JSON bytes)."""
@@ -164,6 +281,19 @@ class PredictionLog:
     @property
     def pending(self) -> int:
         return self._pending_rows + len(self._outcomes)
+
+
+def _size(kind: str, items: list[Any]) -> int:
+    return sum(len(e[4]) for e in items) if kind == "predictions" else len(items)
+
+
+def _entry_json(kind: str, item: Any) -> dict[str, Any]:
+    if kind == "predictions":
+        rid, ts, version, arm, records, proba = item
+        return {"kind": kind, "request_id": rid, "ts": ts, "model_version": version,
+                "arm": arm, "inputs": list(records), "probabilities": proba}  # fmt: skip
+    rid, row, label, ts = item
+    return {"kind": kind, "request_id": rid, "row": row, "label": label, "ts": ts}
 
 
 def outcome_frame(outcomes: Sequence[tuple[str, int, str, float]]) -> Any:

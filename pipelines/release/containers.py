@@ -3,8 +3,9 @@
 The image (docker/Dockerfile) is built from a context made here: the serving runtime's code
 (``pipelines/__init__.py``, ``pipelines/seams.py`` and ``pipelines/serve/`` without the
 deploy-side modules), pinned wheels of its runtime packages (downloaded once into a host cache:
-the build itself needs no network) and the registered model folder with its serving spec and
-smoke sample. Used by :mod:`pipelines.release.deploy`; never imported by the serving image.
+the build itself needs no network) and the registered model folder, verified, with its
+signature, the public key, its serving spec and smoke sample. Used by
+:mod:`pipelines.release.deploy`; never imported by the serving image.
 """
 
 from __future__ import annotations
@@ -30,12 +31,13 @@ DEFAULT_BASE = "python:3.11-slim"
 OFFLINE_BASE = "localhost/debian-python:bookworm"
 CONTAINER_PORT = 8080
 # the image's runtime: these and their dependencies, pinned to the versions of this virtualenv
-RUNTIME_ROOTS = ("scikit-learn", "pandas", "skops", "pyyaml", "orjson", "uvicorn", "httptools",
-                 "uvloop", "prometheus-client")  # fmt: skip
+RUNTIME_ROOTS = ("scikit-learn", "pandas", "skops", "cryptography", "pyyaml", "orjson",
+                 "uvicorn", "httptools", "uvloop", "prometheus-client")  # fmt: skip
 # pipelines/ files the serving runtime imports besides pipelines/serve/: the prediction log's
 # writer and its storage (its readers are the monitor's, not serving's)
 RUNTIME_FILES = (
     "__init__.py",
+    "files.py",
     "seams.py",
     "settings.py",
     "predlog/__init__.py",
@@ -183,23 +185,24 @@ def copy_runtime(dst: Path) -> list[Path]:
 def prepare_context(params: Params, version: str, ctx: Path) -> dict[str, str]:
     """Fill the build context for ``version``; return the image labels' values."""
     from pipelines.edges import registry
+    from pipelines.serve import trust
     from pipelines.serve.app import smoke_records
-    from pipelines.serve.model import (
-        SMOKE_FILE,
-        SPEC_FILE,
-        ServingSpec,
-        data_versions,
-        download_model,
-    )
+    from pipelines.serve.model import SMOKE_FILE, SPEC_FILE, ServingSpec, data_versions
 
     if ctx.exists():
         shutil.rmtree(ctx)
     ctx.mkdir(parents=True)
     c = registry.client(params)
     name = params.mlflow.registered_model
-    mv = c.get_model_version(name, version)
-    dl = Path(download_model(params.tracking_uri, name, version, ctx / "download"))
+    key = params.paths.signing_public_key
+    # verified before it is baked (an unsigned version gets no image); the image verifies again
+    dl, mv, _ = trust.verify_registered(
+        c, params.tracking_uri, name, version, key, ctx / "download"
+    )
     shutil.move(str(dl), ctx / "model")
+    manifest_text, signature = trust.signature_of(dict(mv.tags))
+    assert manifest_text and signature  # verify_registered refuses a version without them
+    trust.bake_signature(ctx / "model", manifest_text, signature, key.read_bytes())
     shutil.rmtree(ctx / "download", ignore_errors=True)
     spec = ServingSpec.from_params(params)
     dv = data_versions(dict(mv.tags))

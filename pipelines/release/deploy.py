@@ -10,6 +10,7 @@ With a container engine (podman, or docker with a daemon):
 4. point nginx (the stable address) at it and reload: nginx drains the old workers;
 5. stop the old container.
 
+Every load of the version (smoke test, image, rollback target) verifies its signature first.
 If any check fails the old container keeps serving, the new one is removed, the failure is
 recorded (history file + registry version tags) and the ``champion`` alias goes back to the
 version that is serving.
@@ -76,6 +77,7 @@ __all__ = [
     "prepare_context",
     "read_history",
     "read_state",
+    "reference_scorer",
     "rollback_deploy",
     "runtime_requirements",
     "smoke_sample",
@@ -143,8 +145,8 @@ def read_history(params: Params) -> list[dict[str, Any]]:
 # --------------------------------------------------------------------------- HTTP checks
 def http_json(url: str, body: Any = None, timeout: float = 10.0) -> tuple[int, Any]:
     data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(url, data=data, method="POST" if data else "GET")
-    req.add_header("Content-Type", "application/json")
+    headers = {"Content-Type": "application/json", "X-Retrain-Probe": "deploy"}  # not traffic
+    req = urllib.request.Request(url, data, headers, method="POST" if data else "GET")
     from pipelines.settings import settings
 
     token = settings().serve_token
@@ -183,12 +185,10 @@ def smoke_test(
     """The server's answers on ``sample`` vs the offline predictions of that model version."""
     import numpy as np
 
-    from pipelines.scoring import load_scorer
     from pipelines.serve.fastpath import frame_records
     from pipelines.serve.model import ServingSpec
 
-    scorer = load_scorer(f"models:/{params.mlflow.registered_model}/{version}", params.dataset)
-    want = scorer.predict_proba(sample)
+    want = reference_scorer(params, version).predict_proba(sample)
     records = frame_records(sample, ServingSpec.from_params(params).fields)
     status, body = http_json(base_url + "/predict", {"records": records}, timeout=30)
     if status != 200:
@@ -199,6 +199,17 @@ def smoke_test(
     diff = float(np.max(np.abs(got - want))) if len(got) == len(want) else float("inf")
     ok = diff <= tol
     return ok, f"smoke: {len(got)} rows, max |served - offline| = {diff:.2e} (tolerance {tol:g})"
+
+
+def reference_scorer(params: Params, version: str) -> Any:
+    """A registered version's own ``predict_proba`` (:class:`pipelines.scoring.Scorer`), by the
+    one verifying load: an unsigned or tampered version is refused, nothing of it deserialised."""
+    from pipelines.scoring import Scorer
+    from pipelines.serve.model import ServingSpec, load_registered
+
+    spec, key = ServingSpec.from_params(params), params.paths.signing_public_key
+    loaded = load_registered(params.tracking_uri, spec, str(version), key)
+    return Scorer(loaded.scorer.model, params.dataset, f"models:/{spec.model_name}/{version}")
 
 
 def smoke_sample(params: Params, n: int = 200) -> Any:
@@ -377,9 +388,13 @@ def rollback_deploy(
     alias) and redeploy that version's image (kept from its first deploy, not rebuilt) with the
     engine and behind the address of the recorded deployment, unless given."""
     from pipelines.edges import registry
+    from pipelines.release.signing import verify_version
 
     state = read_state(params)
     if kw.get("engine") in (None, "auto") and state.get("mode"):
         kw["engine"] = state["mode"]
+    c, name = registry.client(params), params.mlflow.registered_model
+    if target := to or registry.alias_version(c, name, registry.PREVIOUS):
+        verify_version(params, target)  # refused before the alias moves: the serving one stays
     ev = registry.rollback(params, to=to, reason=reason)
     return deploy(params, ev.version, rollback_alias_on_failure=False, **kw)

@@ -1,11 +1,14 @@
 """Stage `register`: record the gate's decision in the MLflow Model Registry and act on the
 release plan (:func:`pipelines.release.plan.plan`).
 
-The challenger is registered either way, with the gate's verdict, reasons and report. Then the
-plan decides: ``promote`` makes it the ``champion`` (the old one stays as ``previous``);
-``hold_for_approval`` holds it for a human as ``pending`` (the DAG's ``approve`` task, or
-``retrain promote VERSION``); ``hold_for_rollout`` holds it as ``rollout`` until the night puts
-it out beside the champion as a canary or shadow; ``reject`` tags it rejected with the reasons.
+The challenger is registered either way, with the gate's verdict, reasons and report. A version
+the gate passed is signed (:func:`pipelines.release.signing.sign_registration`: the digests of
+the files the gate judged, recorded in ``evidence.json``); a rejected one never is, so nothing
+loads it. Then the plan decides: ``promote`` makes it the ``champion`` (the old one stays as
+``previous``); ``hold_for_approval`` holds it for a human as ``pending`` (the DAG's ``approve``
+task, or ``retrain promote VERSION``); ``hold_for_rollout`` holds it as ``rollout`` until the
+night puts it out beside the champion as a canary or shadow; ``reject`` tags it rejected with
+the reasons.
 The plan is recorded in ``registration.json`` and on the version (tag ``release.plan``). Reruns
 never register the same run twice.
 
@@ -18,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -27,6 +31,7 @@ from pipelines.config import Params, load_params
 from pipelines.files import write_json
 from pipelines.records import HoldForApproval, HoldForRollout, Promote, Registration
 from pipelines.release.plan import plan
+from pipelines.release.signing import SigningError, sign_registration
 from pipelines.stages.evaluate import Evaluation
 from pipelines.stages.gate import Decision
 
@@ -37,10 +42,13 @@ def act_on_decision(
     decision: Decision,
     report_dir: Path,
     evaluated: Mapping[str, float] | None = None,
+    judged: Mapping[str, str] | None = None,
 ) -> Registration:
-    """Register the challenger and carry out the release plan. ``evaluated``: its metrics on
-    the held-out rows (point estimates), kept on the version as ``evaluated.<metric>``: the
-    baseline the live monitor holds the version to once it serves, however it got there."""
+    """Register the challenger, sign it if the gate passed it, and carry out the release plan.
+    ``evaluated``: its metrics on the held-out rows (point estimates), kept on the version as
+    ``evaluated.<metric>``: the baseline the live monitor holds the version to once it serves,
+    however it got there. ``judged``: the sha256 of every file of the model the gate loaded
+    and judged (``evidence.json``); what a passed version's signature vouches for."""
     import mlflow
 
     from pipelines.edges import registry
@@ -65,6 +73,8 @@ def act_on_decision(
         "gate.report",
         f"runs:/{train_record['run_id']}/gate/report.md",
     )
+    if decision.passed:  # signed before any alias can name it; a rejected version never is
+        sign_registration(params, version, train_record["run_id"], judged or {})
     seams.point("registry.registration")
     if isinstance(step, Promote):
         event = registry.promote(params, version, reason=step.reason)
@@ -96,7 +106,14 @@ def main(argv: list[str] | None = None) -> int:
     decision = Decision.from_dict(json.loads(params.paths.gate_decision.read_text()))
     evaluation = Evaluation.from_dict(json.loads(params.paths.evaluation.read_text()))
     evaluated = {m: i.point for m, i in evaluation.metrics.items() if math.isfinite(i.point)}
-    reg = act_on_decision(params, record, decision, params.paths.stage("gate"), evaluated)
+    evidence = json.loads(params.paths.gate_evidence.read_text())
+    judged = (evidence.get("serving") or {}).get("digests") or {}
+    gate_dir = params.paths.stage("gate")
+    try:
+        reg = act_on_decision(params, record, decision, gate_dir, evaluated, judged)
+    except SigningError as err:  # registered but unsigned: no alias names it, nothing loads it
+        print(f"register: error: {err}", file=sys.stderr)
+        return 2
     write_json(params.paths.registration, reg.to_dict())
     print(f"register: {registration_line(reg)}")
     return 0

@@ -6,6 +6,7 @@ The serving runtime (what the image carries, with ``pipelines/seams.py``):
 * :mod:`pipelines.serve.batching` - the micro-batcher: one model call per event-loop turn
 * :mod:`pipelines.serve.metrics` - Prometheus metrics (prometheus_client, a registry per app)
 * :mod:`pipelines.serve.inputs` - the request contract: field checks, encoding, InputError
+* :mod:`pipelines.serve.feedback` - which outcomes /feedback takes: recent answers only
 * :mod:`pipelines.serve.fastpath` - the compiled scorer; :mod:`~pipelines.serve.preprocess`,
   :mod:`~pipelines.serve.trees` and :mod:`~pipelines.serve.internals` (what it reads from
   scikit-learn, checked)

@@ -5,8 +5,11 @@ Endpoints: ``POST /predict`` (one record as a JSON object, or a batch as a JSON 
 ``GET /health`` (alive), ``GET /ready`` (a model is loaded), ``GET /version`` (model version,
 data version, image tag, canary) and ``GET /metrics`` (Prometheus).
 
-Every answer carries a ``request_id`` (the ``X-Request-ID`` header, else generated) and the model
-version, and is appended to the prediction log (:mod:`pipelines.predlog`) off the hot path.
+Every answer carries a ``request_id`` (the ``X-Request-ID`` header, else 128 random bits) and the
+model version, and is appended to the prediction log (:mod:`pipelines.predlog`) off the hot path;
+a request marked ``X-Retrain-Probe`` (the deploy's checks) is logged under the arm ``probe``,
+never live traffic. ``/feedback`` takes outcomes only for answers this server gave recently
+(:mod:`pipelines.serve.feedback`), with its own token when ``RETRAIN_FEEDBACK_TOKEN`` is set.
 With a canary beside the champion (the registry alias ``canary``, its mode and share in the
 version's tags), a stable hash of the request id sends ``share`` of requests to the canary; in
 shadow mode every request is also scored by the challenger after the answer, and only logged.
@@ -28,6 +31,7 @@ can change it; without one (always, outside tests) it costs one environment look
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
 import os
@@ -40,12 +44,14 @@ from typing import Any
 import orjson
 
 from pipelines import seams
+from pipelines.predlog.sinks import dead_letter_folder
 from pipelines.predlog.writer import PredictionLog
 from pipelines.serve.batching import MicroBatcher
-from pipelines.serve.inputs import InputError, parse_outcomes
+from pipelines.serve.feedback import Conflict, FeedbackPolicy, RecentAnswers
+from pipelines.serve.inputs import InputError, is_request_id, parse_outcomes
 from pipelines.serve.metrics import ServingMetrics
 from pipelines.serve.model import LoadedModel, ModelHolder, ServingSpec
-from pipelines.settings import settings
+from pipelines.settings import MaskSecrets, mask_url, settings
 
 log = logging.getLogger("pipelines.serve")
 
@@ -56,6 +62,9 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 MAX_BODY = 1 << 20  # bytes
 MAX_RECORDS = 10_000
 _CHALLENGE = (b"www-authenticate", b'Bearer realm="predict"')
+_FEEDBACK_CHALLENGE = (b"www-authenticate", b'Bearer realm="feedback"')
+PROBE_HEADER = b"x-retrain-probe"  # set by the deploy's smoke check (and any other probe)
+PROBE_ARM = "probe"  # logged under this arm: never live traffic for the monitor
 _JSON = [(b"content-type", b"application/json")]
 
 
@@ -69,26 +78,33 @@ class ServingApp:
         image_tag: str | None = None,
         max_body: int = MAX_BODY,
         max_records: int = MAX_RECORDS,
+        body_seconds: float | None = None,
         watch_interval: float | None = None,
         prediction_log: PredictionLog | None = None,
         canary: ModelHolder | None = None,
+        feedback: FeedbackPolicy | None = None,
     ) -> None:
         self.holder = holder
         self.canary = canary
         self.predlog = prediction_log
         self._ids = _RequestIds()
+        self.recent = RecentAnswers(feedback)  # answers /feedback takes outcomes for
         self.spec = spec
         self.image_tag = image_tag or settings().image_tag
         self.max_body = max_body
         self.max_records = max_records
+        self.body_seconds = settings().serve_body_seconds if body_seconds is None else body_seconds
         self.watch_interval = watch_interval
         self.metrics = ServingMetrics(spec, holder)
         self.batcher = MicroBatcher(self.metrics)
         self._batch_key_free = "records" not in spec.fields.names
         self._stop = threading.Event()
         self._started = False
-        # POST /predict needs "Authorization: Bearer <token>" when a token is configured
-        self._token = (settings().serve_token or "").encode()
+        # POST /predict needs "Authorization: Bearer <token>" when a token is configured;
+        # /feedback its own token when one is set, else the same
+        env = settings()
+        self._token = (env.serve_token or "").encode()
+        self._feedback_token = (env.feedback_token or env.serve_token or "").encode()
 
     # ---- lifecycle
     def start(self) -> None:
@@ -137,14 +153,15 @@ class ServingApp:
         if path == "/predict":
             if method != "POST":
                 return await self._error(send, path, 405, "use POST for /predict", "method")
-            if self._token and not self._authorized(scope):
+            if self._token and not self._authorized(scope, self._token):
                 self.metrics.request(path, 401)
                 self.metrics.error("unauthorized")
-                body = orjson.dumps({"error": "a bearer token is required", "kind": "auth"})
+                msg = "POST /predict needs a bearer token (Authorization: Bearer <token>)"
+                body = orjson.dumps({"error": msg, "kind": "auth"})
                 return await _respond(send, 401, body, [*_JSON, _CHALLENGE])
             t0 = time.perf_counter()
-            rid = self._ids.of(scope)
-            status, body, version = await self._predict(scope, receive, rid)
+            rid, probe = self._ids.of(scope)
+            status, body, version = await self._predict(scope, receive, rid, probe)
             headers = [*_JSON, (b"x-request-id", rid.encode())]
             if version is not None:
                 headers.append((b"x-model-version", version))
@@ -155,8 +172,13 @@ class ServingApp:
         if path == "/feedback":
             if method != "POST":
                 return await self._error(send, path, 405, "use POST for /feedback", "method")
-            if self._token and not self._authorized(scope):
-                return await self._error(send, path, 401, "a bearer token is required", "auth")
+            if self._feedback_token and not self._authorized(scope, self._feedback_token):
+                self.metrics.request(path, 401)
+                self.metrics.error("unauthorized")
+                which = "feedback" if settings().feedback_token else "serving"
+                msg = f"POST /feedback needs a bearer token (the {which} token)"
+                body = orjson.dumps({"error": msg, "kind": "auth"})
+                return await _respond(send, 401, body, [*_JSON, _FEEDBACK_CHALLENGE])
             status, body = await self._feedback(scope, receive)
             self.metrics.request(path, status)
             return await _respond(send, status, body, _JSON)
@@ -170,7 +192,8 @@ class ServingApp:
             cur = self.holder.current
             if cur is None:
                 status = 503
-                body = orjson.dumps({"status": "loading", "error": self.holder.last_error})
+                error = mask_url(self.holder.last_error)
+                body = orjson.dumps({"status": "loading", "error": error})
             else:
                 status = 200
                 body = orjson.dumps({"status": "ready", "model_version": cur.version})
@@ -198,7 +221,7 @@ class ServingApp:
             "source": cur.source if cur else None,
         }
         if self.holder.rejected:
-            info["rejected"] = dict(self.holder.rejected)
+            info["rejected"] = {v: mask_url(why) for v, why in self.holder.rejected.items()}
         can = self.canary.current if self.canary is not None else None
         if can is not None:
             info["canary"] = {
@@ -206,16 +229,14 @@ class ServingApp:
                 "mode": _mode(can),
                 "share": _share(can),
             }
-        info["prediction_log"] = None if self.predlog is None else self.predlog.location
+        info["prediction_log"] = None if self.predlog is None else mask_url(self.predlog.location)
         return info
 
-    def _authorized(self, scope: Scope) -> bool:
+    def _authorized(self, scope: Scope, want: bytes) -> bool:
         for name, value in scope.get("headers") or ():
             if name == b"authorization":
                 scheme, _, token = value.partition(b" ")
-                return scheme.lower() == b"bearer" and hmac.compare_digest(
-                    token.strip(), self._token
-                )
+                return scheme.lower() == b"bearer" and hmac.compare_digest(token.strip(), want)
         return False
 
     async def _error(self, send: Send, path: str, status: int, msg: str, kind: str) -> None:
@@ -225,7 +246,7 @@ class ServingApp:
 
     # ---- /predict
     async def _predict(
-        self, scope: Scope, receive: Receive, rid: str
+        self, scope: Scope, receive: Receive, rid: str, probe: bool = False
     ) -> tuple[int, bytes, bytes | None]:
         try:
             body = await self._read_body(scope, receive)
@@ -258,8 +279,13 @@ class ServingApp:
             return 500, orjson.dumps({"error": msg, "kind": "model_error"}), None
         proba = seams.adjust("serve.proba", proba)
         if self.predlog is not None:
-            self.predlog.append(rid, model.version, arm, records, proba)
-        if shadow is not None:  # scored in a later turn of the loop: the answer does not wait
+            if probe:  # a smoke check or probe: logged apart, and no outcomes are taken for it
+                self.predlog.append(rid, model.version, PROBE_ARM, records, proba)
+            else:
+                self.predlog.append(rid, model.version, arm, records, proba)
+                self.recent.record(rid, len(records), time.time())
+        # the shadow scores in a later turn of the loop: the answer does not wait
+        if shadow is not None and not probe:
             self._shadow(shadow, records, rid)
         spec = self.spec
         thr, pos, neg = spec.threshold, spec.positive_label, spec.negative_label
@@ -311,13 +337,15 @@ class ServingApp:
             except orjson.JSONDecodeError as err:
                 raise _Reject(400, f"malformed JSON: {err}", "malformed_json") from None
             labels = (self.spec.positive_label, self.spec.negative_label)
-            outcomes = parse_outcomes(data, labels)
+            outcomes = self.recent.accept(parse_outcomes(data, labels))
         except _Reject as r:
             self.metrics.error(r.kind)
             return r.status, r.body()
         except InputError as err:
             self.metrics.error(err.kind)
-            return 422, orjson.dumps({"error": err.message, "kind": err.kind, "field": err.field})
+            status = 409 if isinstance(err, Conflict) else 422
+            problem = {"error": err.message, "kind": err.kind, "field": err.field}
+            return status, orjson.dumps(problem)
         n = self.predlog.append_outcomes(outcomes)
         return 202, orjson.dumps({"accepted": n})
 
@@ -342,6 +370,15 @@ class ServingApp:
                 )
         chunks: list[bytes] = []
         size = 0
+        try:
+            async with asyncio.timeout(self.body_seconds):  # a slow client's body is cut off
+                return await self._read_chunks(receive, chunks, size)
+        except TimeoutError:
+            raise _Reject(
+                408, f"the body did not arrive within {self.body_seconds:g} s", "body_timeout"
+            ) from None
+
+    async def _read_chunks(self, receive: Receive, chunks: list[bytes], size: int) -> bytes:
         while True:
             msg = await receive()
             if msg["type"] == "http.disconnect":
@@ -398,21 +435,21 @@ class ServingApp:
 
 
 class _RequestIds:
-    """The request id: the client's ``X-Request-ID`` (up to 128 printable bytes), else this
-    process's random prefix and a counter (unique across processes, no uuid per request)."""
+    """The request id: the client's ``X-Request-ID`` (up to 128 printable bytes), else 128
+    random bits (32 hex digits): one answer's id tells nothing of any other's. And whether the
+    request is a probe (``X-Retrain-Probe``), not live traffic."""
 
-    def __init__(self) -> None:
-        self._prefix = os.urandom(6).hex()
-        self._n = 0
-
-    def of(self, scope: Scope) -> str:
+    def of(self, scope: Scope) -> tuple[str, bool]:
         k: bytes
         v: bytes  # an ASGI header: (name, value) as bytes
+        rid = None
+        probe = False
         for k, v in scope["headers"]:
-            if k == b"x-request-id" and 0 < len(v) <= 128 and all(32 < b < 127 for b in v):
-                return v.decode()
-        self._n += 1
-        return f"{self._prefix}-{self._n:x}"
+            if k == b"x-request-id" and is_request_id(v):
+                rid = v.decode()
+            elif k == PROBE_HEADER and v:
+                probe = True
+        return (rid or os.urandom(16).hex()), probe
 
 
 def _mode(model: LoadedModel) -> str:
@@ -438,6 +475,8 @@ class _Reject(Exception):
 async def _respond(
     send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]
 ) -> None:
+    if status == 408:  # the rest of a slow body is not waited for: the connection goes
+        headers = [*headers, (b"connection", b"close")]
     await send(
         {
             "type": "http.response.start",
@@ -455,7 +494,11 @@ def run(app: ServingApp, host: str, port: int, log_level: str = "warning") -> No
 
     import uvicorn
 
+    from pipelines.serve.limits import bounded_headers
+
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
+    for handler in logging.getLogger().handlers:  # no log line carries a password
+        handler.addFilter(MaskSecrets())
     # parsing a request allocates many small objects: collect the young generation less often
     gc.set_threshold(50_000, 20, 100)
     config = uvicorn.Config(
@@ -463,7 +506,7 @@ def run(app: ServingApp, host: str, port: int, log_level: str = "warning") -> No
         host=host,
         port=port,
         loop="uvloop",
-        http="httptools",
+        http=bounded_headers(),
         lifespan="on",
         access_log=False,
         log_level=log_level,
@@ -486,18 +529,32 @@ def local_app(
 
     spec = ServingSpec.from_params(params)
     smoke = smoke_records(params, smoke_rows)
-    holder = ModelHolder(RegistrySource(params.tracking_uri, spec), smoke=smoke)
+    key = params.paths.signing_public_key  # read at every load: made when the first is signed
+    holder = ModelHolder(RegistrySource(params.tracking_uri, spec, key), smoke=smoke)
     canary_spec = dataclasses.replace(spec, alias="canary")
-    canary = ModelHolder(RegistrySource(params.tracking_uri, canary_spec), smoke, optional=True)
+    canary = ModelHolder(
+        RegistrySource(params.tracking_uri, canary_spec, key), smoke, optional=True
+    )
     predlog = None
     if log:
+        where = params.prediction_log
         predlog = PredictionLog(
-            params.prediction_log,
+            where,
             flush_rows=params.serve.flush_rows,
             flush_seconds=params.serve.flush_seconds,
+            # a PostgreSQL log's refused rows: in the workspace's log folder (data/live)
+            dead_letter=settings().dead_letter
+            or (dead_letter_folder(str(params.paths.live)) if "://" in where else None),
         )
+    fb = params.serve.feedback
+    policy = FeedbackPolicy(fb.memory, fb.ttl_hours * 3600.0, fb.relabel)
     return ServingApp(
-        holder, spec, watch_interval=watch_interval, prediction_log=predlog, canary=canary
+        holder,
+        spec,
+        watch_interval=watch_interval,
+        prediction_log=predlog,
+        canary=canary,
+        feedback=policy,
     )
 
 

@@ -18,6 +18,8 @@ from typing import Any, Protocol
 import numpy as np
 
 NUMERIC_TYPES = {"double", "float", "long", "integer"}
+MAX_ID = 128  # characters of a request id
+MAX_ROW = 2**31 - 1  # rows are stored as 32-bit integers (Parquet int32, PostgreSQL integer)
 
 
 class InputError(ValueError):
@@ -254,9 +256,19 @@ def parse_outcomes(data: Any, labels: tuple[str, str]) -> list[tuple[str, int, s
             raise InputError(
                 f"outcome {i}: 'request_id' (a string) is required", "request_id", "shape"
             )
+        if not is_request_id(rid):
+            raise InputError(
+                f"outcome {i}: 'request_id' must be 1-{MAX_ID} printable ASCII characters",
+                "request_id",
+                "shape",
+            )
         row = o.get("row", 0)
-        if type(row) is not int or row < 0:
-            raise InputError(f"outcome {i}: 'row' must be a non-negative integer", "row", "shape")
+        if type(row) is not int or not 0 <= row < MAX_ROW:
+            raise InputError(
+                f"outcome {i}: 'row' must be an integer from 0 to {MAX_ROW - 1}, got {row!r}",
+                "row",
+                "out_of_range" if type(row) is int else "shape",
+            )
         label = o.get("label")
         if label not in labels:
             raise InputError(
@@ -266,3 +278,9 @@ def parse_outcomes(data: Any, labels: tuple[str, str]) -> list[tuple[str, int, s
             )
         out.append((rid, row, str(label)))
     return out
+
+
+def is_request_id(value: str | bytes) -> bool:
+    """A request id the log can store anywhere: 1-128 printable ASCII characters, no space."""
+    codes = [ord(c) for c in value] if isinstance(value, str) else value
+    return 0 < len(codes) <= MAX_ID and all(32 < b < 127 for b in codes)

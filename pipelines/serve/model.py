@@ -1,8 +1,15 @@
 """Serving models: what the server needs to know, where models come from, and how they swap.
 
+Every registered version is loaded by :func:`load_registered` (the registry source, deploy's
+smoke test and rollback, the canary and shadow holder, the gate's champion, ``reproduce``) or,
+in an image, by :class:`DirectorySource`: both verify the version's signature and file digests
+(:mod:`pipelines.serve.trust`) before a byte is deserialised, and read the model in the one
+format the project fixes. The only unsigned load is the gate's challenger
+(:func:`load_challenger`), judged before anything can sign it, in that same fixed format.
+
 Deliberately free of ``pipelines.config`` (pydantic) and MLflow at import time: the serving image
 carries only the serving runtime (see :mod:`pipelines.serve`) and the packages of
-``containers.RUNTIME_ROOTS`` (numpy/scikit-learn/pandas, skops, orjson, uvicorn,
+``containers.RUNTIME_ROOTS`` (numpy/scikit-learn/pandas, skops, cryptography, orjson, uvicorn,
 prometheus_client). The local server adds the registry source, which imports MLflow when used.
 """
 
@@ -23,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from pipelines.serve import trust
 from pipelines.serve.fastpath import CompiledScorer, FieldSpec, check_signature
 
 log = logging.getLogger("pipelines.serve")
@@ -81,6 +89,7 @@ class LoadedModel:
     source: str = ""
     loaded_at: float = field(default_factory=time.time)
     tags: dict[str, str] = field(default_factory=dict)  # the registry version's tags
+    digests: dict[str, str] = field(default_factory=dict)  # sha256 of the model folder's files
 
     def info(self) -> dict[str, Any]:
         return {
@@ -100,22 +109,10 @@ def read_mlmodel(model_dir: Path) -> dict[str, Any]:
 
 
 def load_sklearn(model_dir: Path) -> Any:
-    """The fitted estimator of an MLflow sklearn model folder (skops, pickle or cloudpickle).
-
-    Reads the folder directly, so the serving image needs no MLflow: the trusted skops types are
-    the ones the project logged with the model (pipelines.edges.tracking.trusted_types).
-    """
-    flavor = read_mlmodel(model_dir).get("flavors", {}).get("sklearn", {})
-    path = model_dir / flavor.get("pickled_model", "model.skops")
-    fmt = flavor.get("serialization_format", "skops")
-    if fmt == "skops":
-        import skops.io
-
-        return skops.io.load(path, trusted=flavor.get("skops_trusted_types") or [])
-    import pickle
-
-    with open(path, "rb") as f:
-        return pickle.load(f)  # noqa: S301 - our own registry's model, as MLflow would load it
+    """The fitted estimator of an MLflow sklearn model folder: its skops file, with the trusted
+    types the project fixes (:func:`pipelines.serve.trust.deserialise`). The format and trusted
+    types ``MLmodel`` declares are never read."""
+    return trust.deserialise(model_dir)
 
 
 def signature_inputs(model_dir: Path) -> list[dict[str, Any]] | None:
@@ -177,13 +174,15 @@ def _split(records: list[dict[str, Any]], spec: FieldSpec) -> tuple[np.ndarray, 
 
 # --------------------------------------------------------------------------- sources
 class DirectorySource:
-    """A model baked into the image: one folder, one version, never changes."""
+    """A model baked into the image: one folder, one version, never changes. Its signature
+    and the public key it is checked with were baked beside it by the deploy that verified it."""
 
-    def __init__(self, model_dir: Path) -> None:
+    def __init__(self, model_dir: Path, public_key: Path | None = None) -> None:
         self.model_dir = Path(model_dir)
         meta = json.loads((self.model_dir / SPEC_FILE).read_text())
         self.spec = ServingSpec.from_dict(meta["spec"])
         self.meta = meta
+        self.public_key = Path(public_key or self.model_dir / trust.PUBLIC_KEY_FILE)
         smoke = self.model_dir / SMOKE_FILE
         self.smoke = json.loads(smoke.read_text()) if smoke.is_file() else None
 
@@ -191,6 +190,11 @@ class DirectorySource:
         return str(self.meta["model_version"])
 
     def load(self, version: str) -> LoadedModel:
+        manifest, signature = trust.baked_signature(self.model_dir)
+        trust.verify_folder(
+            self.model_dir, manifest, signature, trust.read_public_key(self.public_key),
+            self.spec.model_name, version, ignore=frozenset({SPEC_FILE, SMOKE_FILE}),
+        )  # fmt: skip
         return load_model_dir(
             self.model_dir,
             self.spec,
@@ -202,79 +206,92 @@ class DirectorySource:
 
 
 class RegistrySource:
-    """The registry alias (``models:/NAME@champion``), resolved again on every poll."""
+    """The registry alias (``models:/NAME@champion``), resolved again on every poll; a version
+    is loaded only once its signature verifies with ``public_key`` (:func:`load_registered`)."""
 
-    def __init__(self, tracking_uri: str, spec: ServingSpec) -> None:
+    def __init__(self, tracking_uri: str, spec: ServingSpec, public_key: Path) -> None:
         self.tracking_uri = tracking_uri
         self.spec = spec
+        self.public_key = Path(public_key)
         self._client: Any = None
 
     @property
     def client(self) -> Any:
         if self._client is None:
-            from mlflow import MlflowClient
-
-            self._client = MlflowClient(
-                tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri
-            )
+            self._client = registry_client(self.tracking_uri)
         return self._client
 
     def resolve(self) -> str | None:
-        from mlflow.exceptions import MlflowException
-
-        try:
-            mv = self.client.get_model_version_by_alias(self.spec.model_name, self.spec.alias)
-        except MlflowException:
-            return None
-        return str(mv.version)
+        return alias_version(self.client, self.spec.model_name, self.spec.alias)
 
     def load(self, version: str) -> LoadedModel:
-        c = self.client
-        name = self.spec.model_name
-        mv = c.get_model_version(name, version)
-        tmp = Path(tempfile.mkdtemp(prefix=f"serve-{name}-v{version}-"))
-        try:
-            local = Path(download_model(self.tracking_uri, name, version, tmp))
-            loaded = load_model_dir(
-                local,
-                self.spec,
-                str(version),
-                mv.run_id or "",
-                data_versions(dict(mv.tags)),
-                source=f"models:/{name}/{version}",
-            )
-            loaded.tags = dict(mv.tags)
-            return loaded
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-
-
-def download_model(tracking_uri: str, name: str, version: str, dst: Path) -> str:
-    """Copy a registered version's MLflow model folder to ``dst``; return the folder."""
-    import mlflow.artifacts
-
-    return str(
-        mlflow.artifacts.download_artifacts(
-            artifact_uri=f"models:/{name}/{version}",
-            dst_path=str(dst),
-            tracking_uri=tracking_uri,
+        return load_registered(
+            self.tracking_uri, self.spec, str(version), self.public_key, client=self.client
         )
-    )
 
 
-def load_model_uri(
-    tracking_uri: str, model_uri: str, spec: ServingSpec, version: str
-) -> LoadedModel:
-    """Load and compile any MLflow model URI (``runs:/...``, ``models:/NAME@alias``) exactly as
-    serving loads a registered version: the gate judges what would serve."""
-    import mlflow.artifacts
+def registry_client(tracking_uri: str) -> Any:
+    from mlflow import MlflowClient
 
-    tmp = Path(tempfile.mkdtemp(prefix=f"score-v{version}-"))
+    return MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+
+
+def alias_version(client: Any, name: str, alias: str) -> str | None:
+    """The version ``alias`` names, or None."""
+    from mlflow.exceptions import MlflowException
+
     try:
-        local = mlflow.artifacts.download_artifacts(
-            artifact_uri=model_uri, dst_path=str(tmp), tracking_uri=tracking_uri
+        return str(client.get_model_version_by_alias(name, alias).version)
+    except MlflowException:
+        return None
+
+
+def load_registered(
+    tracking_uri: str,
+    spec: ServingSpec,
+    version: str,
+    public_key: Path,
+    client: Any = None,
+) -> LoadedModel:
+    """THE load of a registered version: download, verify its signature and every file's
+    digest with ``public_key`` (an :class:`~pipelines.serve.trust.UntrustedModel` otherwise),
+    then read it in the project's fixed format and compile it. Serving, the canary and shadow,
+    deploy's smoke test and rollback, the gate's champion and ``reproduce`` all come here."""
+    c = client or registry_client(tracking_uri)
+    name = spec.model_name
+    tmp = Path(tempfile.mkdtemp(prefix=f"serve-{name}-v{version}-"))
+    try:
+        local, mv, manifest = trust.verify_registered(
+            c, tracking_uri, name, version, public_key, tmp
         )
-        return load_model_dir(Path(local), spec, version, source=model_uri)
+        tags = dict(mv.tags)
+        loaded = load_model_dir(
+            local, spec, str(version), mv.run_id or "", data_versions(tags),
+            source=f"models:/{name}/{version}",
+        )  # fmt: skip
+        loaded.tags, loaded.digests = tags, dict(manifest.files)
+        return loaded
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def load_challenger(tracking_uri: str, model_uri: str, spec: ServingSpec) -> LoadedModel:
+    """The gate's challenger (``runs:/...`` or ``models:/m-...``), not registered yet and so not
+    signed: read in the same fixed format, compiled as serving compiles it (the gate judges what
+    would serve), with the digests of its files, which ``register`` signs if the gate passes."""
+    import mlflow.artifacts
+
+    tmp = Path(tempfile.mkdtemp(prefix="score-challenger-"))
+    try:
+        local = Path(
+            mlflow.artifacts.download_artifacts(
+                artifact_uri=model_uri, dst_path=str(tmp), tracking_uri=tracking_uri
+            )
+        )
+        digests = trust.file_digests(local)
+        loaded = load_model_dir(local, spec, "challenger", source=model_uri)
+        loaded.digests = digests
+        return loaded
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -325,6 +342,8 @@ class ModelHolder:
                 if loaded is None:
                     loaded = self.source.load(version)
                 ok, detail = smoke_check(loaded, self.smoke)
+            except trust.UntrustedModel as err:  # unsigned, tampered, gate-rejected: one line
+                ok, detail = False, str(err)
             except Exception as err:  # noqa: BLE001 - a model that cannot be loaded is not served
                 ok, detail = False, f"v{version}: cannot be loaded: {type(err).__name__}: {err}"
             if not ok:

@@ -8,21 +8,30 @@ them, or the last N). The evaluation set is the
 held-out part of the newest batch: fresh data that neither the champion (trained before the
 batch arrived) nor the challenger has seen. Before any batch is accepted, the evaluation set is
 the dataset's published held-out file.
+
+A batch found bad after it was accepted is retracted (``retrain retract DATE --reason``): it stays
+in ``accepted/`` with a retraction record beside it (``<date>.retracted.json``) and is left out of
+every later window, for training and for evaluation. ``window.json`` lists the batches trained
+on and those left out.
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
-from dataclasses import dataclass
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import cast
 
 import numpy as np
 import pandas as pd
 
-from pipelines.config import WindowConfig, load_params
+from pipelines.config import Params, WindowConfig, load_params
 from pipelines.data import read_parquet, write_parquet
+from pipelines.files import write_text
 
 
 @dataclass(frozen=True)
@@ -31,6 +40,15 @@ class Window:
     eval: pd.DataFrame
     batches: tuple[str, ...]  # batch names (dates) in the training window
     eval_source: str
+    retracted: dict[str, str] = field(default_factory=dict)  # left out: name -> reason
+
+    def manifest(self) -> dict[str, object]:
+        """What ``window.json`` holds: what the challenger was trained and judged on."""
+        return {
+            "batches": list(self.batches),
+            "retracted": dict(self.retracted),
+            "eval_source": self.eval_source,
+        }
 
 
 def row_hashes(df: pd.DataFrame) -> np.ndarray:
@@ -53,9 +71,12 @@ def build_window(
     batches: dict[str, pd.DataFrame],
     fallback_eval: pd.DataFrame,
     cfg: WindowConfig,
+    retracted: Mapping[str, str] | None = None,
 ) -> Window:
-    """Pure core. ``batches`` maps batch name (sortable, e.g. an ISO date) to its rows."""
-    names = sorted(batches)
+    """Pure core. ``batches`` maps batch name (sortable, e.g. an ISO date) to its rows;
+    ``retracted`` (name -> reason) are left out, as if they had never been accepted."""
+    gone = {n: r for n, r in (retracted or {}).items() if n in batches}
+    names = sorted(n for n in batches if n not in gone)
     in_window = names if cfg.last_batches is None else names[-cfg.last_batches :]
     parts = [reference] if cfg.include_reference else []
     eval_df, eval_source = fallback_eval, "published held-out data"
@@ -83,6 +104,7 @@ def build_window(
         eval=_plain_index(eval_df),
         batches=tuple(in_window),
         eval_source=eval_source,
+        retracted=dict(sorted(gone.items())),
     )
 
 
@@ -103,6 +125,46 @@ def read_batches(folder: Path) -> dict[str, pd.DataFrame]:
     return {p.stem: read_parquet(p) for p in sorted(folder.glob("*.parquet"))}
 
 
+_RETRACTED = ".retracted.json"
+
+
+def read_retractions(folder: Path) -> dict[str, str]:
+    """The retracted batches of ``folder`` (name -> reason), oldest first."""
+    if not folder.is_dir():
+        return {}
+    found = {}
+    for p in sorted(folder.glob(f"*{_RETRACTED}")):
+        found[p.name.removesuffix(_RETRACTED)] = str(json.loads(p.read_text()).get("reason", ""))
+    return found
+
+
+def retract(params: Params, day: str, reason: str, now: datetime | None = None) -> Path:
+    """Retract the batch accepted on ``day``: it stays, with a record of why, and no later
+    window trains or evaluates on it. Raises ValueError for a day with no accepted batch, an
+    empty reason, or a batch already retracted."""
+    batch, record = params.paths.accepted_batch(day), params.paths.retraction(day)
+    if not reason.strip():
+        raise ValueError("retract: --reason must say why")
+    if not batch.is_file():
+        raise ValueError(f"retract: no accepted batch for {day} ({batch})")
+    if record.is_file():
+        raise ValueError(f"retract: {day} is already retracted ({record})")
+    at = (now or datetime.now(UTC)).isoformat(timespec="seconds")
+    body = {"batch": batch.name, "reason": reason.strip(), "retracted_at": at}
+    return write_text(record, json.dumps(body, indent=2) + "\n")
+
+
+def trained_on_text(manifest: Path) -> str:
+    """The batches a challenger was trained on, and those left out, as report lines."""
+    if not manifest.is_file():
+        return ""
+    m = json.loads(manifest.read_text())
+    lines = ["", "## Training window", "", f"- trained on: {', '.join(m['batches']) or 'none'}"]
+    lines += [f"- left out (retracted): {d}: {r}" for d, r in m["retracted"].items()]
+    lines.append(f"- judged on: {m['eval_source']}")
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="window", description=__doc__.split("\n")[0])
     ap.add_argument("--params", default=None)
@@ -115,16 +177,19 @@ def main(argv: list[str] | None = None) -> int:
         read_batches(params.paths.accepted),
         read_parquet(cur_path),
         params.window,
+        read_retractions(params.paths.accepted),
     )
     train_path, eval_path = (params.paths.window_train, params.paths.window_eval)
     write_parquet(w.train, train_path)
     write_parquet(w.eval, eval_path)
+    write_text(params.paths.window_manifest, json.dumps(w.manifest(), indent=2) + "\n")
     parts = (["reference"] if params.window.include_reference else []) + (
         [f"{len(w.batches)} batch(es)"] if w.batches else []
     )
     print(
         f"window: train {len(w.train):,} rows ({' + '.join(parts)}); "
         f"eval {len(w.eval):,} rows ({w.eval_source})"
+        + (f"; retracted, left out: {', '.join(w.retracted)}" if w.retracted else "")
     )
     return 0
 

@@ -115,7 +115,7 @@ def test_data_docs_of_a_rejected_real_batch_show_the_run_that_judged_it(
     result = validate_frame(_sex_typo(adult_current.copy()), suite, params)
     page = write_report(result, tmp_path / "validation_docs", "Validation of batch 2026-01-01")
     [row] = failed_rows(page)
-    assert "values must belong to this set" in row and "Mle" in row
+    assert "reject: values in 2 allowed: Female, Male" in row and "Mle" in row
     assert "5 unexpected values found" in row
     text = page_text(page.read_text())
     assert "Status: Failed" in text and "Validation of batch 2026-01-01" in text

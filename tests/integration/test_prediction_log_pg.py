@@ -48,3 +48,28 @@ def test_postgres_log_round_trip(params, where, adult_current):
     j = predlog.joined(where).sort_values("request_id")
     assert list(zip(j.request_id, j.row, strict=True)) == [("pg-3", 1), ("pg-4", 0)]
     assert j.probability.tolist() == pytest.approx([0.3, 0.4])
+
+
+def test_a_row_postgres_refuses_is_dead_lettered_and_the_rest_written(
+    params, where, adult_current, tmp_path
+):
+    """PostgreSQL refuses a NUL character in text and in JSONB: that request's row goes to the
+    dead-letter file, every other row of the same flush is written, and the writer goes on."""
+    import json
+
+    from pipelines.serve.fastpath import frame_records
+    from pipelines.serve.model import ServingSpec
+
+    records = frame_records(adult_current.head(20), ServingSpec.from_params(params).fields)
+    log = PredictionLog(URL, flush_seconds=60, dead_letter=tmp_path / "dead")
+    for i in range(20):
+        rec = dict(records[i], sex="nul\x00byte") if i == 7 else records[i]
+        log.append(f"pg-{i}", "5", "champion", [rec], np.array([0.5]))
+    log.append_outcomes([("pg-1", 0, params.dataset.positive_label), ("bad\x00id", 0, "x")])
+    log.close()
+    got = predlog.read_predictions(where)
+    assert sorted(got.request_id) == sorted(f"pg-{i}" for i in range(20) if i != 7)
+    assert list(predlog.read_feedback(where).request_id) == ["pg-1"]
+    dead = [json.loads(x) for p in (tmp_path / "dead").glob("*.jsonl")
+            for x in p.read_text().splitlines()]  # fmt: skip
+    assert sorted(d["request_id"] for d in dead) == ["bad\x00id", "pg-7"]

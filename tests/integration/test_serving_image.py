@@ -35,7 +35,6 @@ def test_image_builds_runs_and_serves_the_registered_model(
 ):
     from pipelines.edges import registry
     from pipelines.release import deploy
-    from pipelines.scoring import load_scorer
     from pipelines.serve.fastpath import frame_records
     from pipelines.serve.model import ServingSpec
 
@@ -77,9 +76,7 @@ def test_image_builds_runs_and_serves_the_registered_model(
         assert deploy.http_json(url + "/health")[0] == 200
 
         sample = adult_current.sample(1000, random_state=3)
-        want = load_scorer(
-            f"models:/{params.mlflow.registered_model}/1", params.dataset
-        ).predict_proba(sample)
+        want = deploy.reference_scorer(params, "1").predict_proba(sample)
         records = frame_records(sample, ServingSpec.from_params(params).fields)
         status, body = deploy.http_json(url + "/predict", {"records": records})
         assert status == 200

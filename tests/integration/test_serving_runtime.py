@@ -26,6 +26,7 @@ import pytest
 from pipelines.release.containers import copy_runtime, runtime_requirements
 from pipelines.serve.fastpath import frame_records
 from pipelines.serve.model import SMOKE_FILE, SPEC_FILE, ServingSpec
+from tests.support.registry import bake_signed
 
 # The image's entry point, run from the copy only, where only the image's packages exist: the
 # editable install's finder (which maps ``pipelines.*`` to the repository) is taken off the import
@@ -55,7 +56,8 @@ runpy.run_module("pipelines.serve", run_name="__main__", alter_sys=True)
 
 @pytest.fixture(scope="module")
 def baked_model(params, prefit, adult_current, tmp_path_factory) -> Path:
-    """A model folder as the image carries it: MLmodel (skops), serving.json, smoke.json."""
+    """A model folder as the image carries it: MLmodel (skops), serving.json, smoke.json, and
+    the signature and public key the deploy that verified it bakes beside it."""
     import skops.io
     import yaml
 
@@ -72,6 +74,7 @@ def baked_model(params, prefit, adult_current, tmp_path_factory) -> Path:
     (d / SPEC_FILE).write_text(json.dumps(meta))
     smoke = frame_records(adult_current.head(20), spec.fields)
     (d / SMOKE_FILE).write_text(json.dumps(smoke))
+    bake_signed(params, d, "3", d.parent / "keys" / "model-signing.key")
     return d
 
 

@@ -41,17 +41,17 @@ def champion(tracking_env, adult_reference, adult_current) -> Params:
 
 
 def test_compiled_scorer_equals_registered_model_on_adult_test(champion, adult_current):
-    from pipelines.scoring import load_scorer
+    from pipelines.release.deploy import reference_scorer
     from pipelines.serve.model import RegistrySource, ServingSpec
 
     spec = ServingSpec.from_params(champion)
-    source = RegistrySource(champion.tracking_uri, spec)
+    source = RegistrySource(champion.tracking_uri, spec, champion.paths.signing_public_key)
     version = source.resolve()
     assert version == "1"
     loaded = source.load(version)
     assert loaded.scorer.mode == "compiled", loaded.scorer.reason
 
-    offline = load_scorer(f"models:/{spec.model_name}@champion", champion.dataset)
+    offline = reference_scorer(champion, version)
     want = offline.predict_proba(adult_current)
     # the server's record path, in request-sized pieces: single records, small and large batches
     from pipelines.serve.fastpath import frame_records
@@ -73,16 +73,14 @@ def test_served_json_equals_registered_model(champion, adult_current):
     """Through the ASGI app and JSON both ways: still within 1e-6 (orjson round-trips floats)."""
     from starlette.testclient import TestClient
 
-    from pipelines.scoring import load_scorer
+    from pipelines.release.deploy import reference_scorer
     from pipelines.serve.app import local_app
     from pipelines.serve.fastpath import frame_records
 
     app = local_app(champion, watch_interval=None)
     app.holder.refresh()
     sample = adult_current.sample(3000, random_state=0)
-    want = load_scorer(
-        f"models:/{champion.mlflow.registered_model}/1", champion.dataset
-    ).predict_proba(sample)
+    want = reference_scorer(champion, "1").predict_proba(sample)
     records = frame_records(sample, app.spec.fields)
     with TestClient(app) as client:
         got: list[float] = []
@@ -100,7 +98,7 @@ def test_served_json_equals_registered_model(champion, adult_current):
 
 def test_other_classifier_keeps_parity(tracking_env, adult_reference, adult_current):
     """A logistic regression goes through the compiled preprocessing + its own predict_proba."""
-    from pipelines.scoring import load_scorer
+    from pipelines.release.deploy import reference_scorer
     from pipelines.serve.model import RegistrySource, ServingSpec
 
     params = make_params(tracking_env / "lr", classifier="logistic_regression", hyperparameters={})
@@ -108,11 +106,10 @@ def test_other_classifier_keeps_parity(tracking_env, adult_reference, adult_curr
     try:
         version = register_model(params, adult_reference.sample(5000, random_state=1))
         spec = ServingSpec.from_params(params)
-        loaded = RegistrySource(params.tracking_uri, spec).load(version)
+        key = params.paths.signing_public_key
+        loaded = RegistrySource(params.tracking_uri, spec, key).load(version)
         assert loaded.scorer.mode == "compiled", loaded.scorer.reason
-        want = load_scorer(f"models:/{spec.model_name}/{version}", params.dataset).predict_proba(
-            adult_current
-        )
+        want = reference_scorer(params, version).predict_proba(adult_current)
         got = loaded.scorer.predict_frame(adult_current)
         assert float(np.max(np.abs(got - want))) <= TOL
     finally:

@@ -5,7 +5,7 @@ the process it runs in, so one test can crash a DVC stage and another shift a se
 
 - ``RETRAIN_CRASH_AT=<point>``: die at that point like a killed process (exit 137, no cleanup);
   points: ``registry.registration`` (a version registered, not yet promoted or rejected) and
-  ``registry.promotion`` (``previous`` moved, ``champion`` not yet).
+  ``registry.promotion`` (the intent written and ``previous`` moved, ``champion`` not yet).
 - ``RETRAIN_SERVE_FAULT=shift``: the server answers probabilities shifted by 0.01, so a smoke
   check against a running server has something real to catch.
 """

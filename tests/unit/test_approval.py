@@ -273,6 +273,7 @@ def _train_record(params: Params) -> dict[str, Any]:
     tracking.setup(params)
     (params.root / "model").mkdir(exist_ok=True)
     (params.root / "model" / "MLmodel").write_text("flavors: {}\n")
+    (params.root / "model" / "model.skops").write_bytes(b"not loaded here")
     with mlflow.start_run() as run:
         mlflow.log_artifacts(str(params.root / "model"), artifact_path="model")
     uri = f"runs:/{run.info.run_id}/model"
@@ -293,7 +294,11 @@ def test_register_promotes_or_holds_as_the_params_say(tmp_path, tracking, monkey
     (report / "report.md").write_text("# gate\n")
     decision = Decision("pass", ("roc_auc not worse",), (), v1, AT.isoformat())
 
-    reg = act_on_decision(params, _train_record(params), decision, report, {"roc_auc": 0.875})
+    from pipelines.serve.trust import file_digests
+
+    record = _train_record(params)
+    judged = file_digests(params.root / "model")  # what the gate records of the model it loads
+    reg = act_on_decision(params, record, decision, report, {"roc_auc": 0.875}, judged)
     # the baseline the monitor holds the version to, kept on the version itself
     assert registry.evaluated_metric(params, reg.version, "roc_auc") == 0.875
     assert registry.evaluated_metric(params, v1, "roc_auc") is None  # registered without it

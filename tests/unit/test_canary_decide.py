@@ -231,7 +231,7 @@ def test_bootstrapped_measures_equal_the_fairness_stage_at_unit_weights(params, 
     result = assess_fairness(y, y_pred, rows[["sex", "race"]], cfg)
     names = {a.attribute for a in result.attributes}
     assert ("sex x race" in names) == intersection
-    for g in judged_groups(rows, result, names):
+    for g in judged_groups(rows, result, names, cfg):
         values = measure_values(g, y, y_pred, np.ones((1, len(y))))
         for measure, expected in result.attribute(g.attribute).measures.items():
             got = values[measure][0]

@@ -130,3 +130,53 @@ def test_pointing_mlflow_at_a_workspace_leaves_the_environment_alone(tmp_path, m
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://tracking:5000")
     point_at("sqlite:///elsewhere.db")
     assert os.environ["MLFLOW_TRACKING_URI"] == "http://tracking:5000"
+
+
+@pytest.mark.parametrize(
+    "path,value,expected",
+    [
+        (
+            "gate.metrics",
+            {"roc_auc": {"min": 1.5}},
+            "key 'gate.metrics.roc_auc.min': 1.5 is outside",
+        ),
+        ("gate.metrics", {"ece": {"max": -0.1}}, "key 'gate.metrics.ece.max'"),
+        ("gate.metrics", {"log_loss": {"max": -1}}, "key 'gate.metrics.log_loss.max'"),
+        (
+            "gate.fairness",
+            {"demographic_parity_difference": {"max": 3.0}},
+            "key 'gate.fairness.demographic_parity_difference.max': 3 is outside",
+        ),
+        (
+            "gate.fairness",
+            {"disparate_impact_ratio": {"min": -0.2}},
+            "key 'gate.fairness.disparate_impact_ratio.min'",
+        ),
+        (
+            "gate.metrics",
+            {"f1": {"min": 0.9, "max": 0.8}},
+            "key 'gate.metrics.f1.min': 0.9 is greater than max 0.8",
+        ),
+        ("dataset.sensitive", ["sex", "income"], "key 'dataset.sensitive': 'income' is the target"),
+        ("dataset.sensitive", ["sex", "sex"], "key 'dataset.sensitive': listed twice: ['sex']"),
+    ],
+)
+def test_impossible_setting_is_refused_in_one_line_naming_the_key(path, value, expected):
+    with pytest.raises(ConfigError) as err:
+        parse_params(with_change(path, value), source="params.yaml")
+    assert expected in str(err.value)
+    assert str(err.value).count("\n") == 0
+
+
+def test_feature_listed_twice_is_named():
+    raw = copy.deepcopy(RAW)
+    raw["dataset"]["features"]["numeric"].append("age")
+    with pytest.raises(ConfigError, match=r"key 'dataset.features.numeric': listed twice"):
+        parse_params(raw)
+
+
+def test_bounds_inside_their_range_are_accepted():
+    raw = with_change("gate.metrics", {"roc_auc": {"min": 0.0, "max": 1.0}, "log_loss": {"max": 9}})
+    raw["gate"]["fairness"] = {"disparate_impact_ratio": {"min": 0.8}}
+    gate = parse_params(raw).gate
+    assert gate.metrics["roc_auc"].max == 1.0 and gate.fairness["disparate_impact_ratio"].min == 0.8

@@ -8,7 +8,15 @@ import pandas as pd
 import pytest
 
 from pipelines.config import DataFile
-from pipelines.data import DataError, clean, fetch_file, read_published, read_table
+from pipelines.data import (
+    DataError,
+    check_labels,
+    clean,
+    fetch_file,
+    read_published,
+    read_table,
+    write_table,
+)
 
 
 @pytest.fixture()
@@ -111,3 +119,70 @@ def test_fetch_checks_digest_and_reports_missing_source(tmp_path):
     assert not (tmp_path / "o2" / "f.csv").exists()  # nothing half-written
     with pytest.raises(DataError, match="not found in mirror .* no source_url"):
         fetch_file(DataFile(name="g.csv"), mirror, None, tmp_path / "o3" / "g.csv")
+
+
+# --------------------------------------------------------------------------- the dataset's format
+FORMATS = [(",", True), (",", False), (";", True), (";", False), ("\t", True), ("\t", False),
+           (" ", True), (" ", False)]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def adult_sample(adult_current):
+    """Held-out Adult rows with missing values in them, as the stages see them (cleaned)."""
+    with_missing = adult_current[adult_current["workclass"].isna()].head(20)
+    return pd.concat([adult_current.head(280), with_missing], ignore_index=True)
+
+
+@pytest.mark.parametrize("sep,header", FORMATS)
+def test_a_batch_written_in_the_dataset_format_reads_back_identically(
+    tmp_path, ds, adult_sample, sep, header
+):
+    fmt = ds.model_copy(update={"separator": sep, "header": header})
+    path = write_table(adult_sample, tmp_path / "b.csv", fmt)
+    first = path.read_text().splitlines()[0]
+    assert (first.split(sep)[0] == ds.columns[0]) == header  # the format applied, not CSV
+    assert sep in first
+    pd.testing.assert_frame_equal(read_table(path, fmt), adult_sample)
+
+
+def test_a_frame_with_other_columns_is_written_with_its_header(tmp_path, ds, adult_sample):
+    """Without a header row a batch missing a column could not be read back as one."""
+    fmt = ds.model_copy(update={"separator": " ", "header": False})
+    batch = adult_sample.drop(columns=["occupation"])
+    path = write_table(batch, tmp_path / "b.csv", fmt)
+    with pytest.raises(DataError, match=r"missing column\(s\) \['occupation'\]"):
+        read_table(path, fmt)
+
+
+@pytest.mark.parametrize("sep,header", [(";", False), (" ", False), ("\t", True)])
+def test_adult_published_in_another_format_reads_back_equal(
+    tmp_path, ds, adult_sample, sep, header
+):
+    fmt = ds.model_copy(update={"separator": sep, "header": header})
+    path = write_table(adult_sample, tmp_path / "adult.data.csv", fmt)
+    pd.testing.assert_frame_equal(read_published(path, fmt), adult_sample)
+
+
+def test_a_wrong_separator_is_named_with_the_likely_one(tmp_path, ds, adult_sample):
+    path = write_table(adult_sample, tmp_path / "b.csv", ds.model_copy(update={"separator": ";"}))
+    with pytest.raises(DataError) as err:
+        read_published(path, ds)
+    msg = str(err.value)
+    assert "one column read where 15 were expected with separator ',' (comma)" in msg
+    assert "looks ';' (semicolon)-separated" in msg and "\n" not in msg
+    with pytest.raises(DataError, match="one column read"):
+        read_table(path, ds)
+
+
+def test_a_header_promised_but_absent_is_named(tmp_path, ds, adult_sample):
+    path = write_table(adult_sample, tmp_path / "b.csv", ds)
+    with pytest.raises(DataError, match="dataset.header is true"):
+        read_published(path, ds.model_copy(update={"header": True}))
+
+
+def test_a_configured_label_absent_from_the_data_is_named(ds, adult_sample):
+    check_labels(adult_sample, ds, "adult.data")
+    with pytest.raises(DataError, match=r"dataset.positive_label '>50k' is not a value of"):
+        check_labels(adult_sample, ds.model_copy(update={"positive_label": ">50k"}), "adult.data")
+    with pytest.raises(DataError, match=r"dataset.negative_label 'no'"):
+        check_labels(adult_sample, ds.model_copy(update={"negative_label": "no"}), "adult.data")

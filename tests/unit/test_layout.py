@@ -17,7 +17,7 @@ PKG = ROOT / "pipelines"
 
 # Lower layers never import higher ones (lazy imports inside functions included).
 LAYERS = {
-    "foundation": 0,  # config, paths, settings, records, files, data, scoring, seams, lock
+    "foundation": 0,  # config, paths, settings, records, files, data, formats, groups, ...
     "edges": 1,  # MLflow tracking and registry, DVC, lineage, notifications
     "stages": 2,  # the DVC stages: pure cores, main() edges
     "predlog": 1,  # the prediction log: the hot-path writer, its storage, the readers
@@ -35,6 +35,8 @@ FOUNDATION = {
     "records",
     "files",
     "data",
+    "formats",
+    "groups",
     "scoring",
     "seams",
     "lock",

@@ -30,8 +30,9 @@ ASSIGNMENT = re.compile(
     r"([^\s\"'`,;()\[\]{}<>]+)"
 )
 URL_CREDENTIALS = re.compile(r"\b[a-z][a-z0-9+.-]*://[^\s:/@\"']+:([^\s@/\"']+)@")
-# what documentation writes where a URL's password goes
-PLACEHOLDERS = {"password", "passwd", "pass", "pw", "secret", "changeme", "xxx", "...", "****"}
+# what documentation writes where a URL's password goes (*** is what mask_url shows)
+PLACEHOLDERS = {"password", "passwd", "pass", "pw", "secret", "changeme", "xxx", "...", "****",
+                "***"}  # fmt: skip
 
 
 def _entropy(value: str) -> float:

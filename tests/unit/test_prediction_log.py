@@ -233,3 +233,286 @@ def test_outcomes_land_in_their_hour_and_read_back_from_a_lower_bound(
     got = predlog.read_feedback(params, since=before)
     assert sorted(got["request_id"]) == ["r1", "r2"]
     assert predlog.read_feedback(params, since=datetime.now(UTC) + timedelta(hours=2)).empty
+
+
+# --------------------------------------------------------------------------- trust at the edges
+def _rec(params) -> dict:
+    num = params.dataset.features.numeric
+    return {c: (1.0 if c in num else "x") for c in _features(params)}
+
+
+def test_a_poison_outcome_never_jams_the_writer(params, tmp_path):
+    """One row the store cannot take goes to the dead-letter file; the rows after it are
+    written, at shutdown too (an int32 row cast once failed every later flush)."""
+    import json
+
+    where = SimpleNamespace(prediction_log=str(tmp_path / "live"), dataset=params.dataset)
+    log = PredictionLog(where.prediction_log, flush_seconds=60)
+    log.append_outcomes([("poison", 2**62, ">50K")])  # past the parse check, as a bug might
+    log.append_outcomes([("valid-1", 0, "<=50K")])
+    log.flush()  # (or the writer thread, woken by the outcomes, did)
+    log.append_outcomes([("poison-2", -(2**40), ">50K"), ("valid-2", 3, ">50K")])
+    log.append("p1", "1", "champion", [_rec(params)], np.array([0.5]))
+    log.append("p2", "1", "champion", [{"age": {1, 2}}], np.array([0.5]))  # not JSON at all
+    log.close()
+    got = predlog.read_feedback(where)
+    assert sorted(zip(got.request_id, got.row, strict=True)) == [("valid-1", 0), ("valid-2", 3)]
+    assert list(predlog.read_predictions(where).request_id) == ["p1"]
+    assert log.dead_lettered == 3 and log.pending == 0
+    dead = tmp_path / "live" / "dead-letter"
+    lines = [
+        json.loads(x) for p in sorted(dead.glob("*.jsonl")) for x in p.read_text().splitlines()
+    ]
+    refused = sorted(x["request_id"] for x in lines if x["kind"] == "feedback")
+    assert refused == ["poison", "poison-2"]
+    assert [x["request_id"] for x in lines if x["kind"] == "predictions"] == ["p2"]
+
+
+def test_a_row_the_store_refuses_is_found_among_many_and_set_aside(params, tmp_path):
+    """A store with a rule of its own (as PostgreSQL refuses a NUL in text): the write is split
+    until the refused row stands alone; every other row is written."""
+
+    class Strict(sinks.FolderSink):
+        def write(self, kind, frame):
+            if frame["request_id"].str.contains("\x00", regex=False).any():
+                raise ValueError("A string literal cannot contain NUL (0x00) characters.")
+            super().write(kind, frame)
+
+    where = SimpleNamespace(prediction_log=str(tmp_path / "live"), dataset=params.dataset)
+    log = PredictionLog(where.prediction_log, flush_seconds=60)
+    log.sink = Strict(tmp_path / "live")
+    ids = [f"ok-{i}" for i in range(37)]
+    ids[23] = "bad\x00id"
+    log.append_outcomes([(r, 0, ">50K") for r in ids])
+    log.flush()
+    log.close()
+    got = sorted(predlog.read_feedback(where).request_id)
+    assert got == sorted(r for r in ids if r != "bad\x00id")
+    assert log.dead_lettered == 1 and log.failures == 0
+
+
+def test_a_sink_that_stays_down_dead_letters_after_its_attempts(params, tmp_path):
+    import json
+
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    log = PredictionLog(str(blocker), flush_seconds=60, max_attempts=3,
+                        dead_letter=tmp_path / "dead")  # fmt: skip
+    log.append_outcomes([("a", 0, ">50K"), ("b", 0, ">50K")])
+    assert log.flush() == 0 and log.dead_lettered in (0, 2)  # kept while attempts remain
+    for _ in range(3):  # (the writer thread may have tried too)
+        log.flush()
+    assert log.pending == 0 and log.dead_lettered == 2 and log.failures >= 3
+    (dead,) = (tmp_path / "dead").glob("feedback-*.jsonl")
+    assert [json.loads(x)["request_id"] for x in dead.read_text().splitlines()] == ["a", "b"]
+    log.close()
+
+
+@pytest.mark.parametrize(
+    ("outcome", "field"),
+    [
+        ({"request_id": "b1", "row": 2**62, "label": ">50K"}, "row"),
+        ({"request_id": "b1", "row": -1, "label": ">50K"}, "row"),
+        ({"request_id": "b1", "row": 1.0, "label": ">50K"}, "row"),
+        ({"request_id": "b1", "row": "1", "label": ">50K"}, "row"),
+        ({"request_id": "b1", "row": True, "label": ">50K"}, "row"),
+        ({"request_id": "b1", "row": 3, "label": ">50K"}, "row"),  # the request had 3 rows
+        ({"request_id": "b\x001", "row": 0, "label": ">50K"}, "request_id"),
+        ({"request_id": "x" * 129, "row": 0, "label": ">50K"}, "request_id"),
+        ({"request_id": "never-answered", "row": 0, "label": ">50K"}, "request_id"),
+    ],
+)
+def test_an_outcome_the_server_cannot_vouch_for_is_refused_naming_the_field(
+    params, spec, models, records, tmp_path, outcome, field
+):
+    from starlette.testclient import TestClient
+
+    where = _workspace(params, tmp_path)
+    app = _app(params, spec, models, records, where)
+    with TestClient(app) as c:
+        c.post("/predict", json=records[:3], headers={"X-Request-ID": "b1"})
+        r = c.post("/feedback", json={"outcomes": [outcome]})
+        assert r.status_code == 422, r.text
+        assert r.json()["field"] == field and field in r.json()["error"]
+        ok = c.post("/feedback", json={"request_id": "b1", "row": 2, "label": ">50K"})
+        assert ok.status_code == 202 and ok.json() == {"accepted": 1}
+    assert list(predlog.read_feedback(where).row) == [2]
+
+
+def test_request_ids_are_random_and_outcomes_only_for_recent_answers(
+    params, spec, models, records, tmp_path
+):
+    import re
+
+    from starlette.testclient import TestClient
+
+    from pipelines.serve.feedback import FeedbackPolicy
+
+    where = _workspace(params, tmp_path)
+    app = _app(params, spec, models, records, where)
+    app.recent = type(app.recent)(FeedbackPolicy(memory=3, ttl_seconds=3600))
+    pos, neg = params.dataset.positive_label, params.dataset.negative_label
+    with TestClient(app) as c:
+        ids = [c.post("/predict", json=records[i]).json()["request_id"] for i in range(5)]
+        assert all(re.fullmatch(r"[0-9a-f]{32}", i) for i in ids)
+        assert len({i[:8] for i in ids}) == 5  # no shared prefix, no counter
+        # the first two were pushed out by newer answers: refused, saying why
+        gone = c.post("/feedback", json={"request_id": ids[0], "label": pos})
+        assert gone.status_code == 422 and gone.json()["kind"] == "unknown_request"
+        assert ids[0] in gone.json()["error"] and "last 3 answers" in gone.json()["error"]
+        assert c.post("/feedback", json={"request_id": ids[4], "label": pos}).status_code == 202
+        # the same label again is accepted and not logged twice; a different one is a conflict
+        same = c.post("/feedback", json={"request_id": ids[4], "label": pos})
+        assert same.status_code == 202 and same.json() == {"accepted": 0}
+        other = c.post("/feedback", json={"request_id": ids[4], "label": neg})
+        assert other.status_code == 409 and other.json()["field"] == "label"
+        # a body with one refused outcome changes nothing
+        mixed = [{"request_id": ids[3], "label": pos}, {"request_id": ids[4], "label": neg}]
+        assert c.post("/feedback", json=mixed).status_code == 409
+        assert c.post("/feedback", json={"request_id": ids[3], "label": neg}).status_code == 202
+    got = predlog.read_feedback(where).sort_values("request_id")
+    assert sorted(zip(got.request_id, got.label, strict=True)) == sorted(
+        [(ids[4], pos), (ids[3], neg)]
+    )
+
+
+def test_outcomes_expire_and_a_correction_can_be_configured(
+    params, spec, models, records, tmp_path
+):
+    from starlette.testclient import TestClient
+
+    from pipelines.serve.feedback import FeedbackPolicy, RecentAnswers
+
+    where = _workspace(params, tmp_path)
+    app = _app(params, spec, models, records, where)
+    app.recent = RecentAnswers(FeedbackPolicy(relabel="correct"))
+    pos, neg = params.dataset.positive_label, params.dataset.negative_label
+    with TestClient(app) as c:
+        rid = c.post("/predict", json=records[0]).json()["request_id"]
+        assert c.post("/feedback", json={"request_id": rid, "label": pos}).status_code == 202
+        fix = c.post("/feedback", json={"request_id": rid, "label": neg})
+        assert fix.status_code == 202 and fix.json() == {"accepted": 1}
+    assert predlog.joined(where).set_index("request_id").loc[rid, "label"] == neg
+    short = RecentAnswers(FeedbackPolicy(ttl_seconds=60))
+    short.record("r", 2, now=1000.0)
+    assert short.accept([("r", 1, pos)], now=1059.0) == [("r", 1, pos)]
+    from pipelines.serve.inputs import InputError
+
+    with pytest.raises(InputError, match="'r' is expired") as err:
+        short.accept([("r", 0, pos)], now=1061.0)
+    assert err.value.kind == "expired_request"
+
+
+def test_feedback_has_its_own_token_and_its_401_names_it(
+    params, spec, models, records, tmp_path, monkeypatch
+):
+    from starlette.testclient import TestClient
+
+    monkeypatch.setenv("RETRAIN_SERVE_TOKEN", "serve-tok")
+    monkeypatch.setenv("RETRAIN_FEEDBACK_TOKEN", "feedback-tok")
+    where = _workspace(params, tmp_path)
+    app = _app(params, spec, models, records, where)
+    serve = {"Authorization": "Bearer serve-tok"}
+    fb = {"Authorization": "Bearer feedback-tok"}
+    with TestClient(app) as c:
+        assert c.post("/predict", json=records[0], headers=fb).status_code == 401
+        rid = c.post("/predict", json=records[0], headers=serve).json()["request_id"]
+        outcome = {"request_id": rid, "label": params.dataset.positive_label}
+        for headers in ({}, serve):
+            r = c.post("/feedback", json=outcome, headers=headers)
+            assert r.status_code == 401 and "/feedback" in r.json()["error"]
+            assert 'realm="feedback"' in r.headers["www-authenticate"]
+        assert c.post("/feedback", json=outcome, headers=fb).status_code == 202
+
+
+def test_probes_are_logged_apart_and_never_reach_the_monitor(
+    params, spec, models, records, tmp_path
+):
+    """The deploy's smoke check (and any request marked X-Retrain-Probe) is logged under the
+    arm 'probe': not in the monitor's window, not landed, no outcomes taken for it."""
+    from starlette.testclient import TestClient
+
+    from pipelines.monitor.live import landing_rows, live_frame
+
+    where = _workspace(params, tmp_path)
+    app = _app(params, spec, models, records, where)
+    probe = {"X-Retrain-Probe": "deploy"}
+    with TestClient(app) as c:
+        smoke = c.post("/predict", json={"records": records[:200]}, headers=probe).json()
+        live = [c.post("/predict", json=records[i]).json()["request_id"] for i in range(20)]
+        refused = c.post("/feedback", json={"request_id": smoke["request_id"], "label": ">50K"})
+        assert refused.status_code == 422 and refused.json()["kind"] == "unknown_request"
+        for rid in live:
+            assert c.post("/feedback", json={"request_id": rid, "label": ">50K"}).status_code == 202
+    logged = predlog.read_predictions(where)
+    assert (logged.arm == "probe").sum() == 200 and (logged.arm == "champion").sum() == 20
+    assert len(live_frame(logged, params)) == 20
+    labelled = predlog.join(logged, predlog.read_feedback(where))
+    labelled["label"] = labelled["label"].fillna(">50K")  # as if every probe row had an outcome
+    assert len(landing_rows(labelled, params)) == 20
+
+
+def test_the_deploy_checks_mark_themselves_as_probes(monkeypatch):
+    import urllib.request
+
+    from pipelines.release import deploy
+
+    sent = []
+
+    class Answer:
+        status = 200
+
+        def read(self):
+            return b"{}"
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+    def urlopen(req, timeout):
+        sent.append(dict(req.header_items()))
+        return Answer()
+
+    monkeypatch.setattr(urllib.request, "urlopen", urlopen)
+    deploy.http_json("http://127.0.0.1:1/predict", {"records": []})
+    deploy.http_json("http://127.0.0.1:1/ready")
+    assert [h.get("X-retrain-probe") for h in sent] == ["deploy", "deploy"]
+
+
+def test_markup_sent_to_predict_is_inert_in_the_monitors_report(
+    params, spec, models, records, adult_reference, tmp_path
+):
+    """Category values from live traffic reach the monitor's drift.html escaped: no tag, no
+    attribute breaks out; ordinary values (and so the drift shown) are unchanged."""
+    from starlette.testclient import TestClient
+
+    from pipelines.monitor.live import live_frame
+    from pipelines.stages.drift.columns import column_tests
+    from pipelines.stages.drift.evidently_engine import inert, write_html_report
+
+    bad = ["<script>alert(1)</script>", '" onerror=alert(1) x="', "<img src=x onerror=alert(1)>"]
+    where = _workspace(params, tmp_path)
+    app = _app(params, spec, models, records, where)
+    cat = params.dataset.features.categorical
+    with TestClient(app) as c:
+        for i in range(300):
+            rec = dict(records[i])
+            if i % 2:
+                rec[cat[i % len(cat)]] = bad[i % len(bad)]
+            assert c.post("/predict", json=rec).status_code == 200, rec
+    current = live_frame(predlog.read_predictions(where), params)
+    assert current.isin(bad).any().any()  # the values did travel the data path
+    page = write_html_report(
+        adult_reference.head(600), current, params.dataset, params.drift, tmp_path / "drift.html"
+    )
+    text = page.read_text()
+    for needle in ("<script>alert", "<img src=x", '" onerror=alert', "\\u003cscript"):
+        assert needle not in text, needle
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in text  # shown, as text
+    tests = column_tests(params.dataset, params.drift)[0]
+    plain = adult_reference
+    assert inert(plain, tests).equals(plain)  # 'Trinadad&Tobago' too
+    tricky = plain.head(3).assign(race=["a<b", "a&lt;b", "a&b"])
+    assert list(inert(tricky, tests).race) == ["a&lt;b", "a&amp;lt;b", "a&b"]  # one-to-one

@@ -334,3 +334,115 @@ def test_a_configured_token_guards_predict_only(small_model, spec, records, monk
         assert ok.status_code == 200, ok.text
         for path in ("/health", "/ready", "/version", "/metrics"):
             assert c.get(path).status_code == 200, path
+
+
+def test_no_endpoint_and_no_log_line_carries_a_secret(
+    small_model, spec, records, monkeypatch, tmp_path, caplog
+):
+    """Secrets set as a deployment sets them; every open endpoint asked (and the guarded ones,
+    with and without the token); no answer and no log line holds any of them."""
+    import logging
+
+    from starlette.testclient import TestClient
+
+    from pipelines.predlog.writer import PredictionLog
+
+    secrets = {
+        "db": "Db-pa55word-41",
+        "mlflow": "Mlflow-pa55-42",
+        "serve": "serve-tok-43",
+        "feedback": "feedback-tok-44",
+    }
+    dsn = f"postgresql://retrain:{secrets['db']}@127.0.0.1:1/retrain"  # refuses: flushes fail
+    tracking = f"http://admin:{secrets['mlflow']}@127.0.0.1:1"
+    monkeypatch.setenv("RETRAIN_PREDICTION_LOG", dsn)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", tracking)
+    monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", secrets["mlflow"])
+    monkeypatch.setenv("RETRAIN_SERVE_TOKEN", secrets["serve"])
+    monkeypatch.setenv("RETRAIN_FEEDBACK_TOKEN", secrets["feedback"])
+
+    class Unreachable:  # a canary source whose registry answers with its own address
+        def resolve(self):
+            raise ConnectionError(f"API request to {tracking}/api/2.0/mlflow failed")
+
+    loaded = LoadedModel("7", CompiledScorer(small_model, spec.fields), run_id="r1")
+    log = PredictionLog(dsn, flush_seconds=0.05, dead_letter=tmp_path / "dead")
+    app = ServingApp(
+        ModelHolder(_Static(loaded), smoke=records[:5]),
+        spec,
+        prediction_log=log,
+        canary=ModelHolder(Unreachable(), optional=True),
+    )
+    answers: list[str] = []
+    caplog.set_level(logging.DEBUG)
+    with TestClient(app, raise_server_exceptions=False) as c:
+        app.holder.refresh()
+        app.canary.refresh()
+        for path in ("/health", "/ready", "/version", "/metrics", "/nope", "/predict", "/feedback"):
+            r = c.get(path)
+            answers.append(f"{path} {r.status_code} {dict(r.headers)} {r.text}")
+        auth = {"Authorization": f"Bearer {secrets['serve']}"}
+        for headers in ({}, auth, {"Authorization": "Bearer wrong"}):
+            r = c.post("/predict", json=records[0], headers=headers)
+            answers.append(f"{r.status_code} {dict(r.headers)} {r.text}")
+            r = c.post("/feedback", json={"request_id": "x", "label": "?"}, headers=headers)
+            answers.append(f"{r.status_code} {dict(r.headers)} {r.text}")
+        version = c.get("/version").json()
+        log.flush()
+    assert version["prediction_log"] == "postgresql://retrain:***@127.0.0.1:1/retrain"
+    assert any("failed" in rec.getMessage() for rec in caplog.records)  # the flushes did fail
+    assert "***" in app.canary.last_error or "mlflow" in app.canary.last_error
+    lines = [caplog.text, *(rec.getMessage() for rec in caplog.records)]
+    for name, secret in secrets.items():
+        for text in [*answers, *lines]:
+            assert secret not in text, (name, text[:300])
+    ready = next(a for a in answers if a.startswith("/ready"))
+    assert secrets["mlflow"] not in ready
+
+
+def test_one_masking_rule_for_every_location():
+    from pipelines.settings import mask_url
+
+    cases = {
+        "postgresql://retrain:secret@postgres:5432/retrain": "postgresql://retrain:***@postgres:5432/retrain",
+        "postgresql+psycopg2://u:pass@h/db": "postgresql+psycopg2://u:***@h/db",
+        "redis://:pw@redis:6379/0": "redis://:***@redis:6379/0",
+        "http://admin:pw@mlflow:5000/x?token=abc&n=1": "http://admin:***@mlflow:5000/x?token=***&n=1",
+        "error at postgresql://a:pw@h/db: refused": "error at postgresql://a:***@h/db: refused",
+        "sqlite:///mlflow.db": "sqlite:///mlflow.db",
+        "postgresql://retrain@h/db": "postgresql://retrain@h/db",
+        "data/live": "data/live",
+    }  # fmt: skip
+    for raw, shown in cases.items():
+        assert mask_url(raw) == shown, raw
+    assert mask_url(None) is None
+    from pipelines.edges.notify import mlflow_link
+
+    word = "pw-9"
+    for uri in (f"http://admin:{word}@mlflow:5000", f"postgresql://u:{word}@h/mlflow"):
+        assert word not in mlflow_link(uri, "1", "abc")
+
+
+def test_the_servers_log_filter_masks_messages_and_tracebacks():
+    import io
+    import logging
+
+    from pipelines.settings import MaskSecrets
+
+    out = io.StringIO()
+    handler = logging.StreamHandler(out)
+    handler.addFilter(MaskSecrets())
+    logger = logging.getLogger("test.mask")
+    logger.addHandler(handler)
+    word = "hunter2-x"
+    try:
+        logger.error("cannot write to %s", f"postgresql://retrain:{word}@db/retrain")
+        try:
+            raise ConnectionError(f"invalid dsn: postgresql://retrain:{word}@db/retrain")
+        except ConnectionError:
+            logger.exception("flush failed")
+    finally:
+        logger.removeHandler(handler)
+    text = out.getvalue()
+    assert word not in text
+    assert "to postgresql://retrain:***@db" in text and "dsn: postgresql://retrain:***@db" in text

@@ -88,11 +88,16 @@ def suite(reference: pd.DataFrame, params: Params) -> dict:
     return profile_suite(reference, params, source="toy reference")
 
 
-def _expectation(suite: dict, type_: str, column: str | None = None) -> dict:
+def _expectation(
+    suite: dict, type_: str, column: str | None = None, range_: str | None = None
+) -> dict:
+    """The one expectation of a type on a column (numeric ranges: ``range_`` says which)."""
     [e] = [
         e
         for e in suite["expectations"]
-        if e["type"] == type_ and e["kwargs"].get("column") == column
+        if e["type"] == type_
+        and e["kwargs"].get("column") == column
+        and e["meta"].get("range") == range_
     ]
     return e
 
@@ -111,10 +116,12 @@ def test_profile_describes_the_reference(suite: dict, reference: pd.DataFrame) -
     assert rows["min_value"] == 10
 
     # whole-number column: observed [18, 80] widened by 10% of 62 and rounded outwards
-    age = _expectation(suite, "expect_column_values_to_be_between", "age")["kwargs"]
+    age = _expectation(suite, "expect_column_values_to_be_between", "age", "profiled")["kwargs"]
     assert (age["min_value"], age["max_value"]) == (11, 87)
-    # a column that is never negative does not get a negative lower bound
-    hours = _expectation(suite, "expect_column_values_to_be_between", "hours")["kwargs"]
+    # the plausible range: widened by 100% of 62, and never negative (none in the reference)
+    age = _expectation(suite, "expect_column_values_to_be_between", "age", "plausible")["kwargs"]
+    assert (age["min_value"], age["max_value"]) == (0, 142)
+    hours = _expectation(suite, "expect_column_values_to_be_between", "hours", "profiled")["kwargs"]
     lo, hi = reference["hours"].min(), reference["hours"].max()
     assert hours["min_value"] == pytest.approx(lo - 0.1 * (hi - lo), abs=1e-5)
     assert hours["max_value"] == pytest.approx(hi + 0.1 * (hi - lo), abs=1e-5)
@@ -237,7 +244,7 @@ def _label_missing(df: pd.DataFrame) -> pd.DataFrame:
 
 
 VIOLATIONS = {
-    "value out of range": (_out_of_range, "age", "column 'age': 3 values outside [11, 87]: [500]"),
+    "value out of range": (_out_of_range, "age", "column 'age': 3 values outside [0, 142]: [500]"),
     "unknown category": (
         _unknown_category,
         "colour",
@@ -413,7 +420,8 @@ def test_result_json_holds_the_verdict_not_the_gx_run(
     result = validate_frame(_unknown_category(reference.copy()), suite, params)
     assert result.gx_run is not None and result.gx_run.result is not None  # kept for the report
     d = result.to_dict()
-    assert list(d) == ["success", "n_rows", "evaluated", "failed", "checks", "suite", "source"]
+    keys = ["success", "n_rows", "evaluated", "failed", "checks", "warned", "suite", "source"]
+    assert list(d) == keys
     assert ValidationResult.from_dict(d).gx_run is None
 
 
@@ -437,7 +445,7 @@ def test_data_docs_page_shows_the_failed_expectation_with_the_value_escaped(
     assert f"Evaluated Expectations {result.evaluated}" in text
     assert "Unsuccessful Expectations 1" in text
     [row] = failed_rows(page)  # the one failed expectation, with the value that failed it
-    assert "values must belong to this set: L M S" in row and "<script>XL</script>" in row
+    assert "reject: values in 3 allowed: L, M, S" in row and "<script>XL</script>" in row
     # a value from the data is shown, never run as markup
     assert "<script>XL" not in markup and "&lt;script&gt;XL&lt;/script&gt;" in markup
     assert "&amp;lt;" not in markup  # and escaped once only

@@ -21,7 +21,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pipelines.config import Params
+from pipelines.config import FairnessConfig, Params
+from pipelines.groups import sensitive_groups
 from pipelines.records import Interval
 from pipelines.stages.evaluate.bootstrap import percentile_interval, resample_weights
 from pipelines.stages.fairness import FairnessResult, group_labels
@@ -76,7 +77,10 @@ def compare_fairness(
     attributes = compared_attributes(canary.result, params) & compared_attributes(
         champion.result, params
     )
-    draws = [_draws(arm, attributes, cfg.bootstrap_samples) for arm in (champion, canary)]
+    draws = [
+        _draws(arm, attributes, cfg.bootstrap_samples, params.fairness)
+        for arm in (champion, canary)
+    ]
     before = {a.attribute: a.measures for a in champion.result.attributes}
     out = []
     for a in canary.result.attributes:
@@ -94,8 +98,10 @@ def compare_fairness(
     return tuple(out)
 
 
-def _draws(arm: ArmSample, attributes: set[str], samples: int) -> dict[str, dict[str, Any]]:
-    groups = judged_groups(arm.frame, arm.result, attributes)
+def _draws(
+    arm: ArmSample, attributes: set[str], samples: int, cfg: FairnessConfig
+) -> dict[str, dict[str, Any]]:
+    groups = judged_groups(arm.frame, arm.result, attributes, cfg)
     blocks: dict[str, dict[str, list[np.ndarray]]] = {g.attribute: {} for g in groups}
     for w in resample_weights(len(arm.y), samples, arm.seed):
         for g in groups:
@@ -115,7 +121,7 @@ class JudgedGroups:
 
 
 def judged_groups(
-    frame: pd.DataFrame, result: FairnessResult, attributes: set[str]
+    frame: pd.DataFrame, result: FairnessResult, attributes: set[str], cfg: FairnessConfig
 ) -> list[JudgedGroups]:
     """Indicators of the judged groups of each attribute in ``attributes`` (single columns or
     an intersection, named as the fairness stage names them)."""
@@ -124,10 +130,13 @@ def judged_groups(
     for a in result.attributes:
         if a.attribute not in attributes:
             continue
-        labels = group_labels(frame[a.columns[0]]).astype(str)
+        # the stage's groups: a numeric attribute binned as the stage bins it
+        labels = group_labels(sensitive_groups(frame[a.columns[0]], cfg)).astype(str)
         for column in a.columns[1:]:
             crossed = np.char.add(labels, INTERSECTION)
-            labels = np.char.add(crossed, group_labels(frame[column]).astype(str))
+            labels = np.char.add(
+                crossed, group_labels(sensitive_groups(frame[column], cfg)).astype(str)
+            )
         names = [g.group for g in a.groups]
         indicators = (labels[:, None] == np.array(names, dtype=str)[None, :]).astype(np.float64)
         tpr = np.array([i for i, g in enumerate(a.groups) if g.positives >= size], dtype=int)

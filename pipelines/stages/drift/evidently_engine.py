@@ -4,10 +4,14 @@ The engine runs one ``Report`` with a ``ValueDrift`` metric (and its drift test)
 column types given explicitly through ``DataDefinition`` so Evidently infers nothing. The HTML
 report is Evidently's own drift preset on a seeded sample: it shows the distributions behind the
 numbers, while the decision stays :func:`~pipelines.stages.drift.detect.detect_drift`'s.
+Category values are escaped before Evidently sees them (:func:`inert`): the monitor's report
+shows live traffic, and a value must never become markup in it.
 """
 
 from __future__ import annotations
 
+import html
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -20,6 +24,7 @@ from pipelines.files import write_atomic
 from pipelines.stages.drift.columns import ColumnData, ColumnTest, column_tests, usable
 
 REPORT_SEED = 0
+_MARKUP = re.compile(r"[<>\"']|&#?\w+;")  # what could open markup, or read as an entity
 
 
 def scores_evidently(
@@ -100,13 +105,14 @@ def write_html_report(
             )
         )
     definition = _definition(tests)
+    features = [t for t in tests if t != target_test]  # the target's labels are the config's
     with np.errstate(divide="ignore"):  # chi-square of a category unseen in the reference
         snapshot = Report(metrics).run(
             reference_data=Dataset.from_pandas(
-                _for_evidently(ref, tests), data_definition=definition
+                inert(_for_evidently(ref, tests), features), data_definition=definition
             ),
             current_data=Dataset.from_pandas(
-                _for_evidently(cur, tests), data_definition=definition
+                inert(_for_evidently(cur, tests), features), data_definition=definition
             ),
         )
     return write_atomic(Path(path), lambda tmp: snapshot.save_html(str(tmp)))
@@ -134,6 +140,28 @@ def _for_evidently(df: pd.DataFrame, tests: Sequence[ColumnTest]) -> pd.DataFram
     if numeric:
         df = df.assign(**{c: df[c].replace([np.inf, -np.inf], np.nan) for c in numeric})
     return df
+
+
+def inert(df: pd.DataFrame, tests: Sequence[ColumnTest]) -> pd.DataFrame:
+    """Category values that could be markup HTML-escaped before they reach a report: values
+    come from live traffic, and the report page embeds them in its markup and scripts.
+
+    A value is escaped whole when it holds ``<``, ``>``, a quote or something that reads as an
+    entity (``&lt;``); every other value, ``Trinadad&Tobago`` included, is left as it is. So
+    the mapping is one-to-one (an escaped value always holds an entity, a kept one never), and
+    the distributions, and the drift the report shows, are unchanged for ordinary values."""
+    cats = [t.column for t in tests if t.kind == "categorical" and t.column in df.columns]
+    if not cats:
+        return df
+    return df.assign(**{c: _escape_values(df[c]) for c in cats})
+
+
+def _escape_values(col: pd.Series) -> pd.Series:
+    values = col.dropna().unique()
+    mapping = {v: html.escape(v) for v in values if isinstance(v, str) and _MARKUP.search(v)}
+    if not mapping:
+        return col
+    return col.astype(object).map(lambda v: mapping.get(v, v) if isinstance(v, str) else v)
 
 
 def _sample(df: pd.DataFrame, n: int) -> pd.DataFrame:

@@ -14,20 +14,38 @@ from pipelines.stages.evaluate.result import EvaluationError
 
 
 def load_model(model: str | Path, params: Params) -> Any:
-    """Load an MLflow sklearn model from a folder, or from a ``models:/`` / ``runs:/`` URI."""
-    import mlflow.sklearn
+    """Load an MLflow sklearn model from a folder, or from a ``models:/`` / ``runs:/`` URI, in the
+    one format the project fixes (:func:`pipelines.serve.model.load_sklearn`: skops with the
+    project's trusted types; never pickle, never the types ``MLmodel`` declares)."""
+    import shutil
+    import tempfile
+
+    from pipelines.serve.model import load_sklearn
 
     ref = str(model)
-    if ":/" in ref and not Path(ref).exists():
-        from pipelines.edges.tracking import point_at
-
-        point_at(params.tracking_uri)
-    elif not (Path(ref) / "MLmodel").is_file():
-        raise EvaluationError(f"{ref}: not an MLflow model folder (no MLmodel file)")
+    tmp: Path | None = None
     try:
-        return mlflow.sklearn.load_model(ref)
+        if ":/" in ref and not Path(ref).exists():
+            import mlflow.artifacts
+
+            tmp = Path(tempfile.mkdtemp(prefix="evaluate-model-"))
+            folder = Path(
+                mlflow.artifacts.download_artifacts(
+                    artifact_uri=ref, dst_path=str(tmp), tracking_uri=params.tracking_uri
+                )
+            )
+        elif not (Path(ref) / "MLmodel").is_file():
+            raise EvaluationError(f"{ref}: not an MLflow model folder (no MLmodel file)")
+        else:
+            folder = Path(ref)
+        return load_sklearn(folder)
+    except EvaluationError:
+        raise
     except Exception as err:  # noqa: BLE001 - any loader failure is reported with the model
         raise EvaluationError(f"{ref}: cannot load model: {type(err).__name__}: {err}") from None
+    finally:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def positive_scores(model: Any, df: pd.DataFrame, params: Params) -> np.ndarray:

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from pipelines.config import FairnessConfig, FairnessMeasure
+from pipelines.groups import sensitive_groups
 
 MEASURES: tuple[str, ...] = get_args(FairnessMeasure)
 _WORST_IS_MIN = frozenset({"disparate_impact_ratio"})  # the others: larger is worse
@@ -328,7 +329,7 @@ def assess_fairness(
     notes: list[str] = []
     if not names:
         notes.append("no sensitive attributes given: nothing assessed")
-    labels = {c: group_labels(sensitive[c]) for c in sensitive.columns}
+    labels = {c: group_labels(sensitive_groups(sensitive[c], cfg)) for c in sensitive.columns}
     attrs = [
         _assess_attribute(str(c), (str(c),), yt, yp, labels[c], cfg, notes)
         for c in sensitive.columns

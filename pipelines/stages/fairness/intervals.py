@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from pipelines.config import FairnessConfig
+from pipelines.groups import sensitive_groups
 from pipelines.records import Interval
 from pipelines.stages.evaluate.bootstrap import percentile_interval, resample_weights
 from pipelines.stages.evaluate.linear import linear_interval
@@ -36,9 +38,15 @@ class FairnessIntervals:
     other: Mapping[str, Mapping[str, float]] = field(default_factory=dict)  # the other's points
 
 
-def attribute_labels(sensitive: pd.DataFrame, intersection: bool) -> dict[str, np.ndarray]:
-    """Group labels per attribute (and the attributes crossed, ``"a x b"``, if asked)."""
-    labels = {str(c): group_labels(sensitive[c]).astype(str) for c in sensitive.columns}
+def attribute_labels(
+    sensitive: pd.DataFrame, cfg: FairnessConfig, intersection: bool
+) -> dict[str, np.ndarray]:
+    """Group labels per attribute, numeric ones binned as the fairness stage bins them (and the
+    attributes crossed, ``"a x b"``, if asked)."""
+    labels = {
+        str(c): group_labels(sensitive_groups(sensitive[c], cfg)).astype(str)
+        for c in sensitive.columns
+    }
     if intersection and len(labels) >= 2:
         names = list(labels)
         crossed = labels[names[0]]

@@ -11,6 +11,7 @@ import pandas as pd
 from pipelines.config import ConfigError, load_params
 from pipelines.data import read_parquet
 from pipelines.files import write_json
+from pipelines.groups import GroupingError
 from pipelines.stages.fairness.core import FairnessError, assess_fairness
 from pipelines.stages.fairness.report import format_table, plot_fairness
 
@@ -48,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
         result = assess_fairness(
             df["y_true"].to_numpy(), df["y_pred"].to_numpy(), df[list(sensitive)], params.fairness
         )
-    except (ConfigError, FairnessError) as err:
+    except (ConfigError, FairnessError, GroupingError) as err:
         print(f"fairness: error: {err}", file=sys.stderr)
         return 2
     write_json(out.result, result.to_dict())

@@ -2,11 +2,14 @@
 
 The challenger's evaluation and fairness come from the `evaluate` and `fairness` stages. Both
 models are scored the way serving scores them: loaded from the tracking server and compiled by
-the serving code (:func:`pipelines.serve.model.load_model_uri`). The champion (if any) is scored
+the serving code (:func:`pipelines.serve.model.load_challenger`; the champion through the
+verifying load every registered version takes, :func:`pipelines.serve.model.load_registered`,
+so an unsigned or tampered champion stops the gate). The champion (if any) is scored
 on the *same* evaluation rows, so the comparison is paired and judges what actually serves; the
 challenger's compiled predictions must reproduce its offline ones (``serving`` check, within
 1e-6), so a model that cannot be served as it was evaluated is never promoted. Every file comes
-from ``params.paths``; what was gathered is written to ``evidence.json`` beside the decision.
+from ``params.paths``; what was gathered is written to ``evidence.json`` beside the decision,
+with the sha256 of every file of the challenger judged: what ``register`` signs if it passes.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ SERVING_SAMPLE = 500
 def gather_evidence(params: Params) -> Evidence:
     from pipelines.data import labels, read_parquet
     from pipelines.edges import registry
-    from pipelines.serve.model import ServingSpec, load_model_uri
+    from pipelines.serve.model import ServingSpec, load_challenger, load_registered
     from pipelines.stages.evaluate import Evaluation, distinct_row_ids
     from pipelines.stages.fairness import FairnessResult, assess_fairness
 
@@ -56,15 +59,17 @@ def gather_evidence(params: Params) -> Evidence:
     spec = ServingSpec.from_params(params)
     uri = record["model_uri"]
     sample = eval_df.head(SERVING_SAMPLE)
+    digests: dict[str, str] = {}
     ok: bool | None
-    if len(sample) == 0:
-        ok, detail = None, "no held-out rows to check the serving path on"
-    else:
-        try:
-            served = load_model_uri(params.tracking_uri, uri, spec, "challenger")
+    try:
+        served = load_challenger(params.tracking_uri, uri, spec)
+        digests = served.digests
+        if len(sample) == 0:
+            ok, detail = None, "no held-out rows to check the serving path on"
+        else:
             ok, detail = serving_check(served.scorer, uri, sample, proba_new[: len(sample)])
-        except Exception as err:  # noqa: BLE001 - any failure to serve is a failed check
-            ok, detail = False, f"{uri}: cannot be served: {type(err).__name__}: {err}"
+    except Exception as err:  # noqa: BLE001 - any failure to serve is a failed check
+        ok, detail = False, f"{uri}: cannot be served: {type(err).__name__}: {err}"
 
     threshold = params.evaluate.decision_threshold
     y_pred_new = (proba_new >= threshold).astype(np.int64)
@@ -77,14 +82,9 @@ def gather_evidence(params: Params) -> Evidence:
     y_pred_old = None
     degenerate = None
     if champion is not None:
-        champ_uri = f"models:/{params.mlflow.registered_model}@champion"
-        proba_old = (
-            load_model_uri(params.tracking_uri, champ_uri, spec, champion).scorer.predict_frame(
-                eval_df
-            )
-            if len(eval_df)
-            else np.zeros(0)
-        )
+        key = params.paths.signing_public_key
+        champ = load_registered(params.tracking_uri, spec, champion, key)
+        proba_old = champ.scorer.predict_frame(eval_df) if len(eval_df) else np.zeros(0)
         champ_eval, diffs = judge_champion(y, proba_new, proba_old, ids, params)
         champ_metrics = dict(champ_eval.metrics)
         y_pred_old = (proba_old >= threshold).astype(np.int64)
@@ -126,7 +126,7 @@ def gather_evidence(params: Params) -> Evidence:
         "fairness_intervals": _dicts(intervals.measures),
         "fairness_changes": _dicts(intervals.changes),
         "fairness_not_judged": list(intervals.not_judged),
-        "serving": {"ok": ok, "detail": detail},
+        "serving": {"ok": ok, "detail": detail, "digests": digests},
         "eval_rows": len(eval_df),
         "distinct_eval_rows": rows,
     }
@@ -187,7 +187,7 @@ def judge_fairness(
     fallback = params.fairness.min_group_size
     given = {str(m): size for m, size in params.gate.fairness_min_group_size.items()}
     sizes = {m: given.get(m, fallback) for m in MEASURES}
-    labels = attribute_labels(sensitive, params.gate.fairness_include_intersection)
+    labels = attribute_labels(sensitive, params.fairness, params.gate.fairness_include_intersection)
     return fairness_intervals(
         y,
         y_pred,

@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from pipelines.config import load_params
 from pipelines.files import write_text
 from pipelines.paths import Paths
+from pipelines.serve.trust import UntrustedModel
 from pipelines.stages.gate.decision import Decision, decide
 from pipelines.stages.gate.evidence import gather_evidence
 from pipelines.stages.gate.report import LABEL, render_html, render_markdown
+from pipelines.stages.window import trained_on_text
 
 
 def write_decision(d: Decision, paths: Paths, out_dir: Path | None = None) -> dict[str, Path]:
@@ -43,9 +46,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default=None, help="output folder (default reports/gate)")
     args = ap.parse_args(argv)
     params = load_params(args.params)
-    ev = gather_evidence(params)
+    try:
+        ev = gather_evidence(params)
+    except UntrustedModel as err:  # the champion compared with is unsigned or tampered
+        print(f"gate: error: {err}", file=sys.stderr)
+        return 2
     d = decide(ev, params.gate)
     files = write_decision(d, params.paths, Path(args.out) if args.out else None)
+    window = trained_on_text(params.paths.window_manifest)  # the batches trained on
+    write_text(files["markdown"], files["markdown"].read_text() + window)
     print(f"gate: {LABEL[d.verdict]}")
     for r in d.reasons:
         print(f"  - {r}")

@@ -26,7 +26,7 @@ from pipelines.stages.validate.result import (
     ValidationResult,
     schema_failure,
 )
-from pipelines.stages.validate.suite import SuiteError
+from pipelines.stages.validate.suite import DUPLICATES, REJECT, SuiteError, severity_of
 
 _PARTIAL_COUNT = 20  # unexpected values GX keeps per expectation (examples in messages)
 # Names of the in-memory data source and asset: GX names the batch (and its Data Docs page)
@@ -114,18 +114,21 @@ def validate_frame(df: pd.DataFrame, suite: dict[str, Any], params: Params) -> V
             order.get(r["expectation_config"].get("id"), len(order)),
         ),
     )
-    checks, failed = [], []
+    checks: list[ExpectationCheck] = []
+    failed: list[FailedExpectation] = []
+    warned: list[FailedExpectation] = []
     for r in results:
         check, failure = _interpret(r, df, params)
         checks.append(check)
         if failure is not None:
-            failed.append(failure)
+            (failed if failure.severity == REJECT else warned).append(failure)
     return ValidationResult(
-        success=bool(run["success"]) and not failed,
+        success=(bool(run["success"]) or bool(warned)) and not failed,
         n_rows=len(df),
         evaluated=len(results),
         failed=tuple(failed),
         checks=tuple(checks),
+        warned=tuple(warned),
         suite=suite["name"],
         gx_run=GxRun(suite=suite, result=gx_result),
     )
@@ -143,7 +146,7 @@ def _pct(p: float) -> str:
     return f"{p:.1f}%" if p >= 0.1 or p == 0 else f"{p:.2g}%"
 
 
-def _describe(type_: str, kw: dict[str, Any]) -> str:
+def describe(type_: str, kw: dict[str, Any]) -> str:
     """What an expectation asks for, in a few words."""
     if type_ == "expect_table_columns_to_match_set":
         cols = kw.get("column_set") or []
@@ -164,6 +167,8 @@ def _describe(type_: str, kw: dict[str, Any]) -> str:
         return f"at most {_pct(100 * (1 - kw.get('mostly', 1.0)))} null"
     if type_ == "expect_column_values_to_be_in_type_list":
         return f"type in {', '.join(kw.get('type_list') or [])}"
+    if type_ == DUPLICATES:
+        return f"at most {_pct(100 * (1 - kw.get('mostly', 1.0)))} of rows with an identical copy"
     rest = {k: v for k, v in kw.items() if k not in ("column", "batch_id")}
     return f"{type_} {rest}" if rest else type_
 
@@ -190,9 +195,10 @@ def _interpret(
     """Turn one GX result into a check row and, if it failed, a readable failure."""
     conf = r["expectation_config"]
     type_, kw = conf["type"], conf["kwargs"]
+    severity = severity_of(conf)
     col = kw.get("column")
     res = r.get("result") or {}
-    expected = _describe(type_, kw)
+    expected = describe(type_, kw)
     where = "table" if col is None else f"column {col!r}"
     if col is not None and col == params.dataset.target:
         where += " (target)"
@@ -206,7 +212,7 @@ def _interpret(
             problem = "column is missing from the data"
         else:
             problem = f"could not be checked: {raised[0]}"
-        check = ExpectationCheck(type_, col, False, expected, problem)
+        check = ExpectationCheck(type_, col, False, expected, problem)  # a schema problem
         return check, FailedExpectation(type_, col, f"{where}: {problem}")
 
     success = bool(r["success"])
@@ -238,6 +244,11 @@ def _interpret(
         allowed = 100 * (1 - kw.get("mostly", 1.0))
         msg = f"{where}: {_pct(pct)} null, allowed {_pct(allowed)}"
         examples = ()
+    elif type_ == DUPLICATES:
+        pct = float(res.get("unexpected_percent") or 0.0)
+        observed = f"{_pct(pct)} of rows with a copy ({n_bad or 0:,} of {n_all or 0:,})"
+        msg = f"table: {observed}, expected {expected}"
+        examples = ()
     elif type_ == "expect_column_values_to_be_between":
         observed = f"{n_bad or 0:,} of {n_all or 0:,} outside"
         lo, hi = _fmt(kw.get("min_value")), _fmt(kw.get("max_value"))
@@ -265,10 +276,10 @@ def _interpret(
             observed = f"observed {res.get('observed_value')!r}"
         msg = f"{where}: expected {expected}; {observed}"
 
-    check = ExpectationCheck(type_, col, success, expected, observed)
+    check = ExpectationCheck(type_, col, success, expected, observed, severity)
     if success:
         return check, None
-    return check, FailedExpectation(type_, col, msg, n_bad, examples)
+    return check, FailedExpectation(type_, col, msg, n_bad, examples, severity)
 
 
 def validate_file(path: Path, suite: dict[str, Any], params: Params) -> ValidationResult:

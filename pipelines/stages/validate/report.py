@@ -7,13 +7,16 @@ judged the batch: nothing is validated twice) into a Data Docs site of its own f
 - ``expectations/<suite>.html``: the suite, linked from that page;
 - ``index.html`` and GX's ``static/`` files.
 
-A batch GX never saw (unreadable, or the wrong schema) gets a failed page with no expectations
-evaluated and the reason under "Show more info". The pages take their styles and scripts from
-public CDNs, as GX writes them: offline they show unstyled, but with every result.
+Each expectation row starts with its severity: ``reject`` (a failure quarantines the batch) or
+``warn`` (the batch is accepted with a warning). A batch GX never saw (unreadable, or the wrong
+schema) gets a failed page with no expectations evaluated and the reason under "Show more info".
+The pages take their styles and scripts from public CDNs, as GX writes them: offline they show
+unstyled, but with every result.
 """
 
 from __future__ import annotations
 
+import copy
 import html
 from pathlib import Path
 from typing import Any
@@ -25,10 +28,12 @@ from pipelines.stages.validate.gx import (
     DATA_ASSET,
     DATA_SOURCE,
     build_gx_suite,
+    describe,
     ephemeral_context,
     import_gx,
 )
 from pipelines.stages.validate.result import ValidationResult, failure_lines
+from pipelines.stages.validate.suite import severity_of
 
 SITE = "validation"  # the context's one Data Docs site
 BATCH_ID = f"{DATA_SOURCE}-{DATA_ASSET}"  # what GX calls the batch: the page's file name
@@ -136,7 +141,7 @@ def _rendered_result(gx: Any, result: ValidationResult, suite_name: str, title: 
         results = [
             ExpectationValidationResult(
                 success=r.success,
-                expectation_config=r.expectation_config,
+                expectation_config=_with_severity(r.expectation_config),
                 result=_escaped(r.result),
                 meta=r.meta,
                 exception_info=r.exception_info,  # GX escapes these itself
@@ -171,6 +176,17 @@ def _rendered_result(gx: Any, result: ValidationResult, suite_name: str, title: 
         statistics=statistics,
         meta=meta,
     )
+
+
+def _with_severity(config: Any) -> Any:
+    """A copy of an expectation's configuration that Data Docs draws as its severity and what
+    it asks for (``reject: values in [0, 142]``): the description replaces GX's own text."""
+    if config is None:
+        return None
+    shown = copy.deepcopy(config)
+    severity = severity_of({"meta": shown.meta})
+    shown.description = f"{severity}: {describe(shown.type, shown.kwargs)}"
+    return shown
 
 
 def _escaped(value: Any) -> Any:

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 SCHEMA_ERROR = "schema_error"  # the `expectation` of a failure found before GX could run
+REJECT, WARN = "reject", "warn"  # an expectation's severity (its meta.severity in the suite)
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,7 @@ class FailedExpectation:
     message: str
     unexpected_count: int | None = None
     examples: tuple[str, ...] = ()
+    severity: str = REJECT
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,7 @@ class ExpectationCheck:
     success: bool
     expected: str
     observed: str
+    severity: str = REJECT
 
 
 @dataclass(frozen=True)
@@ -51,11 +54,15 @@ class GxRun:
 
 @dataclass(frozen=True)
 class ValidationResult:
+    """``success`` is False when a ``reject`` expectation failed (listed in ``failed``); failed
+    ``warn`` expectations (``warned``) leave the batch accepted, with a warning."""
+
     success: bool
     n_rows: int | None
     evaluated: int
     failed: tuple[FailedExpectation, ...]
     checks: tuple[ExpectationCheck, ...] = ()
+    warned: tuple[FailedExpectation, ...] = ()
     suite: str = ""
     source: str | None = None
     # The GX run behind this verdict, for its Data Docs page; not part of the value (equality,
@@ -69,17 +76,21 @@ class ValidationResult:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ValidationResult:
-        failed = tuple(
-            FailedExpectation(**{**f, "examples": tuple(f.get("examples", ()))})
-            for f in d["failed"]
-        )
+
+        def failures(key: str) -> tuple[FailedExpectation, ...]:
+            return tuple(
+                FailedExpectation(**{**f, "examples": tuple(f.get("examples", ()))})
+                for f in d.get(key, ())
+            )
+
         checks = tuple(ExpectationCheck(**c) for c in d.get("checks", ()))
         return cls(
             success=bool(d["success"]),
             n_rows=d.get("n_rows"),
             evaluated=int(d["evaluated"]),
-            failed=failed,
+            failed=failures("failed"),
             checks=checks,
+            warned=failures("warned"),
             suite=d.get("suite", ""),
             source=d.get("source"),
         )
@@ -108,17 +119,18 @@ def format_summary(result: ValidationResult) -> str:
     rows = "?" if result.n_rows is None else f"{result.n_rows:,}"
     lines = [
         f"validate: {verdict} - suite {result.suite!r}, {rows} rows, "
-        f"{result.evaluated} expectations, {len(result.failed)} failed"
-        + (f" ({result.source})" if result.source else "")
+        f"{result.evaluated} expectations, {len(result.failed)} failed, "
+        f"{len(result.warned)} warned" + (f" ({result.source})" if result.source else "")
     ]
     lines += [f"  - {msg}" for msg in failure_lines(result)]
+    lines += [f"  ~ warning: {msg}" for msg in failure_lines(result, WARN)]
     return "\n".join(lines)
 
 
-def failure_lines(result: ValidationResult) -> list[str]:
-    """Failure messages in order, identical ones (a missing column fails each of its
-    expectations) said once with a count."""
+def failure_lines(result: ValidationResult, severity: str = REJECT) -> list[str]:
+    """Failure messages (``warn``: the warnings) in order, identical ones (a missing column
+    fails each of its expectations) said once with a count."""
     counts: dict[str, int] = {}
-    for f in result.failed:
+    for f in result.failed if severity == REJECT else result.warned:
         counts[f.message] = counts.get(f.message, 0) + 1
     return [m if n == 1 else f"{m} ({n} expectations)" for m, n in counts.items()]
