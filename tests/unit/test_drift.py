@@ -341,6 +341,29 @@ def test_main_reads_csv_and_explicit_paths(workspace, reference, current, tmp_pa
     assert colour.missing_current == pytest.approx(cur["colour"].isna().mean())
 
 
+def test_no_held_out_rows_is_not_judged_and_not_an_error(workspace, reference, tmp_path, capsys):
+    """A night whose held-out rows are all gone: drift says so, the night goes on to the gate."""
+    reference.to_parquet(tmp_path / "ref.parquet", index=False)
+    reference.head(0).to_parquet(tmp_path / "cur.parquet", index=False)
+    out = tmp_path / "out"
+    args = ["--params", str(workspace / "params.yaml"), "--out", str(out)]
+    args += [
+        "--reference",
+        str(tmp_path / "ref.parquet"),
+        "--current",
+        str(tmp_path / "cur.parquet"),
+    ]
+    assert main(args) == 0
+    written = DriftResult.from_dict(json.loads((out / "drift.json").read_text()))
+    assert not written.drifted and written.n_current == 0 and written.n_reference == len(reference)
+    assert all(c.score is None and not c.drifted for c in (*written.columns, written.target))
+    assert (
+        written.reasons[0].startswith("drift not judged: ") and "has no rows" in written.reasons[0]
+    )
+    assert "drift not judged" in (out / "drift.html").read_text()
+    assert "drift not judged" in capsys.readouterr().out
+
+
 def test_read_frame_keeps_missing_categories_missing(toy, tmp_path):
     df = with_missing(toy_frame(seed=9, n=200), 9)
     df.to_parquet(tmp_path / "f.parquet", index=False)

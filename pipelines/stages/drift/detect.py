@@ -96,6 +96,30 @@ def detect_drift(
     )
 
 
+def not_judged(dataset: DatasetConfig, cfg: DriftConfig, n_reference: int, why: str) -> DriftResult:
+    """The result when the current side has no rows (a night whose held-out rows are all gone):
+    every column unscored and not drifted, the reason given; the gate then records that it
+    has not enough evidence, and the night goes on to say so."""
+    feature_tests, target_test = column_tests(dataset, cfg)
+    *columns, target = (
+        ColumnDrift(t.column, t.kind, t.method, float(t.threshold), None, False, 0.0, 1.0)
+        for t in (*feature_tests, target_test)
+    )
+    return DriftResult(
+        drifted=False,
+        share=0.0,
+        n_drifted=0,
+        n_columns=len(columns),
+        dataset_share=cfg.dataset_share,
+        columns=tuple(columns),
+        target=target,
+        reasons=(f"drift not judged: {why}",),
+        n_reference=n_reference,
+        n_current=0,
+        engine="none",
+    )
+
+
 def _check_frames(reference: pd.DataFrame, current: pd.DataFrame, dataset: DatasetConfig) -> None:
     required = [*dataset.features.all, dataset.target]
     for side, df in (("reference", reference), ("current", current)):

@@ -167,7 +167,9 @@ def reasons(
 
 def summary_lines(result: DriftResult, top: int = 5) -> list[str]:
     """A short readable summary: verdict and share, then the columns nearest to (or past) their
-    thresholds, then the target."""
+    thresholds, then the target. A result with no current rows says only why it was not judged."""
+    if not result.n_current:
+        return [f"drift: {reason}" for reason in result.reasons]
     lines = [
         f"drift: {'DATASET DRIFT' if result.drifted else 'no dataset drift'} - "
         f"{result.n_drifted} of {result.n_columns} feature columns drifted "

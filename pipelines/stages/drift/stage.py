@@ -6,21 +6,23 @@ from __future__ import annotations
 
 import argparse
 import sys
+from html import escape
 from pathlib import Path
 
 import pandas as pd
 
 from pipelines.config import ConfigError, DatasetConfig, load_params
 from pipelines.data import DataError, clean, read_parquet, read_table
-from pipelines.files import write_json
+from pipelines.files import write_json, write_text
 from pipelines.paths import DriftOut
-from pipelines.stages.drift.detect import detect_drift
+from pipelines.stages.drift.detect import detect_drift, not_judged
 from pipelines.stages.drift.evidently_engine import write_html_report
 from pipelines.stages.drift.result import DriftResult, summary_lines
 
 
-def read_frame(path: Path, dataset: DatasetConfig) -> pd.DataFrame:
-    """A cleaned batch from Parquet or CSV (text read once per distinct value)."""
+def read_frame(path: Path, dataset: DatasetConfig, allow_empty: bool = False) -> pd.DataFrame:
+    """A cleaned batch from Parquet or CSV (text read once per distinct value); a Parquet file
+    with no rows is an error unless ``allow_empty``."""
     path = Path(path)
     if path.suffix != ".parquet":
         return read_table(path, dataset)
@@ -31,6 +33,8 @@ def read_frame(path: Path, dataset: DatasetConfig) -> pd.DataFrame:
     except Exception as err:  # noqa: BLE001 - any reader failure is reported with the file name
         raise DataError(f"{path}: unreadable: {type(err).__name__}: {err}") from None
     if df.empty:
+        if allow_empty:
+            return df
         raise DataError(f"{path}: file has no rows")
     return clean(df, dataset, source=str(path))
 
@@ -59,13 +63,21 @@ def main(argv: list[str] | None = None) -> int:
         cur_path = args.current or params.paths.prepared_current
         out = params.paths.drift_out(args.out)
         reference = read_frame(ref_path, params.dataset)
-        current = read_frame(cur_path, params.dataset)
-        result = detect_drift(reference, current, params.dataset, params.drift)
+        current = read_frame(cur_path, params.dataset, allow_empty=True)
+        if current.empty:  # nothing held out: not judged, and the night goes on to say so
+            why = f"{cur_path} has no rows"
+            result = not_judged(params.dataset, params.drift, len(reference), why)
+        else:
+            result = detect_drift(reference, current, params.dataset, params.drift)
     except (ConfigError, DataError) as err:
         print(f"drift: error: {err}", file=sys.stderr)
         return 2
     full, flat = write_result(result, out)
-    html = write_html_report(reference, current, params.dataset, params.drift, out.report)
+    if result.n_current:
+        html = write_html_report(reference, current, params.dataset, params.drift, out.report)
+    else:  # the page says why there is no report (DVC keeps it as the stage's output)
+        page = "<!doctype html><title>drift</title><p>" + escape(result.reasons[0]) + "</p>\n"
+        html = write_text(out.report, page)
     print("\n".join(summary_lines(result)))
     print(f"drift: wrote {full.name}, {flat.name}, {html.name} to {out.folder}")
     return 0
