@@ -16,7 +16,6 @@ of one Python string per cell (several GB), and the frames look exactly as befor
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 import tempfile
 import urllib.request
@@ -27,26 +26,9 @@ import numpy as np
 import pandas as pd
 
 from pipelines.config import DataFile, DatasetConfig
-from pipelines.files import write_atomic
+from pipelines.files import sha256_of, write_atomic
 from pipelines.formats import DataError as DataError  # raised here, defined with the sniffing
 from pipelines.formats import sniff_layout
-
-
-def sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def md5_of(path: Path) -> str:
-    """The content hash DVC 3 uses for a single file, i.e. its data version."""
-    h = hashlib.md5()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def fetch_file(file: DataFile, mirror: Path | None, source_url: str | None, dest: Path) -> Path:
@@ -352,8 +334,14 @@ def labels(df: pd.DataFrame, cfg: DatasetConfig) -> np.ndarray:
 PARQUET_CHUNK_ROWS = 100_000
 
 
-def write_parquet(df: pd.DataFrame, path: Path, chunk_rows: int = PARQUET_CHUNK_ROWS) -> Path:
-    """Write atomically (temporary name, then rename), ``chunk_rows`` rows at a time.
+def write_parquet(
+    df: pd.DataFrame,
+    path: Path,
+    chunk_rows: int = PARQUET_CHUNK_ROWS,
+    metadata: dict[str, str] | None = None,
+) -> Path:
+    """Write atomically (temporary name, then rename), ``chunk_rows`` rows at a time, with
+    ``metadata`` (text keys and values) in the file's footer.
 
     Arrow copies text into its own buffers before writing; a whole million-row frame at once
     would need another ~0.6 GB for that. Chunks (one Parquet row group each) keep the copy
@@ -364,6 +352,8 @@ def write_parquet(df: pd.DataFrame, path: Path, chunk_rows: int = PARQUET_CHUNK_
     import pyarrow.parquet as pq
 
     schema = pa.Schema.from_pandas(df, preserve_index=False)
+    if metadata:
+        schema = schema.with_metadata({**(schema.metadata or {}), **metadata})
 
     def write(tmp: Path) -> None:
         with pq.ParquetWriter(tmp, schema) as writer:
@@ -373,6 +363,14 @@ def write_parquet(df: pd.DataFrame, path: Path, chunk_rows: int = PARQUET_CHUNK_
                 writer.write_table(table)
 
     return write_atomic(Path(path), write)
+
+
+def parquet_metadata(path: Path) -> dict[str, str]:
+    """The text metadata in a Parquet file's footer (the rows are not read)."""
+    import pyarrow.parquet as pq
+
+    raw = pq.read_schema(path).metadata or {}
+    return {k.decode(): v.decode() for k, v in raw.items() if not k.startswith(b"pandas")}
 
 
 def feature_frame(df: pd.DataFrame, cfg: DatasetConfig) -> pd.DataFrame:

@@ -3,12 +3,14 @@ stages write goes through a temporary file in the same folder and a rename.
 
 A full disk (or quota) is a :class:`DiskFullError` in one line naming the file and the space
 left, and the temporary file is gone: the old file, if any, is still whole. Standard library
-only: the serving image's prediction log writes through it too.
+only: the serving image's prediction log writes through it too. And the digests of a file:
+sha256 (the published files' checksums) and md5 (DVC's data version of a file).
 """
 
 from __future__ import annotations
 
 import errno
+import hashlib
 import json
 import os
 import shutil
@@ -114,3 +116,20 @@ def write_json(path: Path, obj: Any, *, strict: bool = True) -> Path:
 def read_json(path: Path) -> Any:
     """A JSON file's content, or None when the file does not exist (yet)."""
     return json.loads(path.read_text()) if path.is_file() else None
+
+
+def sha256_of(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def md5_of(path: Path) -> str:
+    """The content hash DVC 3 uses for a single file, i.e. its data version."""
+    h = hashlib.md5()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()

@@ -11,7 +11,7 @@ import subprocess
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from pipelines.data import md5_of
+from pipelines.files import md5_of
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ import os
 import shutil
 import stat
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -105,8 +106,11 @@ def quarantine_batch(params: Params, batch: Path, day: str, report_files: list[P
 
 def accept_batch(params: Params, df: pd.DataFrame, batch: Path, day: str) -> Path:
     """Write the cleaned batch into the accepted set; keep the original under processed/."""
+    from pipelines.stages.window import ACCEPTED_AT
+
     batch = confine_batch(params, batch)
-    out = write_parquet(df, params.paths.accepted_batch(day))
+    at = {ACCEPTED_AT: datetime.now(UTC).isoformat(timespec="microseconds")}  # the window's judge
+    out = write_parquet(df, params.paths.accepted_batch(day), metadata=at)
     params.paths.processed.mkdir(parents=True, exist_ok=True)
     kept = _free_name(params.paths.processed, batch.name)
     if _in_workspace(params, batch):

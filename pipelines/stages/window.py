@@ -4,8 +4,9 @@ Inputs are the reference data and the accepted batches (``<data>/accepted/<date>
 one file per night, DVC-tracked). Each accepted batch is split deterministically into a
 training part and a held-out part by row content, so a row is held out wherever it appears. The
 training set is the reference data plus the training parts of the batches in the window (all of
-them, or the last N). The evaluation set is the
-held-out part of the newest batch: fresh data that neither the champion (trained before the
+them, or the last N). The evaluation set is the held-out part of the batch accepted last (the
+night's own batch, also when a night is backfilled for an earlier date: each accepted file
+carries the time it was accepted): fresh data that neither the champion (trained before the
 batch arrived) nor the challenger has seen. Before any batch is accepted, the evaluation set is
 the dataset's published held-out file.
 
@@ -30,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from pipelines.config import Params, WindowConfig, load_params
-from pipelines.data import read_parquet, write_parquet
+from pipelines.data import parquet_metadata, read_parquet, write_parquet
 from pipelines.files import write_text
 
 
@@ -72,11 +73,15 @@ def build_window(
     fallback_eval: pd.DataFrame,
     cfg: WindowConfig,
     retracted: Mapping[str, str] | None = None,
+    accepted_at: Mapping[str, str] | None = None,
 ) -> Window:
     """Pure core. ``batches`` maps batch name (sortable, e.g. an ISO date) to its rows;
-    ``retracted`` (name -> reason) are left out, as if they had never been accepted."""
+    ``retracted`` (name -> reason) are left out, as if they had never been accepted. The batch
+    accepted last (``accepted_at``: name -> ISO time; the newest name when unknown) judges."""
     gone = {n: r for n, r in (retracted or {}).items() if n in batches}
     names = sorted(n for n in batches if n not in gone)
+    when = accepted_at or {}
+    judging = max(names, key=lambda n: (when.get(n, ""), n)) if names else None
     in_window = names if cfg.last_batches is None else names[-cfg.last_batches :]
     parts = [reference] if cfg.include_reference else []
     eval_df, eval_source = fallback_eval, "published held-out data"
@@ -84,8 +89,12 @@ def build_window(
         df = batches[name]
         mask = holdout_mask(df, cfg.holdout_fraction, cfg.seed)
         parts.append(df[~mask])
-        if name == names[-1]:
+        if name == judging:
             eval_df, eval_source = df[mask], f"held-out part of batch {name}"
+    if judging is not None and judging not in in_window:  # judged, though outside the window
+        df = batches[judging]
+        mask = holdout_mask(df, cfg.holdout_fraction, cfg.seed)
+        eval_df, eval_source = df[mask], f"held-out part of batch {judging}"
     if not parts:
         raise ValueError("window: no training data (include_reference is false and no batches)")
     columns = list(reference.columns)
@@ -119,10 +128,21 @@ def _plain_index(df: pd.DataFrame) -> pd.DataFrame:
     return df.reset_index(drop=True)
 
 
+ACCEPTED_AT = "retrain.accepted_at"  # footer metadata of an accepted batch: when, ISO time
+
+
 def read_batches(folder: Path) -> dict[str, pd.DataFrame]:
     if not folder.is_dir():
         return {}
     return {p.stem: read_parquet(p) for p in sorted(folder.glob("*.parquet"))}
+
+
+def read_accepted_at(folder: Path) -> dict[str, str]:
+    """When each batch of ``folder`` was accepted (from its file's footer; older files: none)."""
+    if not folder.is_dir():
+        return {}
+    found = {p.stem: parquet_metadata(p).get(ACCEPTED_AT) for p in folder.glob("*.parquet")}
+    return {name: at for name, at in found.items() if at}
 
 
 _RETRACTED = ".retracted.json"
@@ -178,6 +198,7 @@ def main(argv: list[str] | None = None) -> int:
         read_parquet(cur_path),
         params.window,
         read_retractions(params.paths.accepted),
+        read_accepted_at(params.paths.accepted),
     )
     train_path, eval_path = (params.paths.window_train, params.paths.window_eval)
     write_parquet(w.train, train_path)

@@ -194,6 +194,10 @@ def test_an_allowed_folder_outside_the_workspace_is_copied_from_never_moved(ws, 
     dest = quarantine_batch(allowed, far, "2026-01-06", [])
     assert far.read_text() == "age,income\n1,x\n"
     assert (allowed.paths.processed / far.name).is_file() and (dest / far.name).is_file()
+    # the accepted file carries when it was accepted: the window judges on the batch accepted last
+    from pipelines.stages.window import read_accepted_at
+
+    assert set(read_accepted_at(allowed.paths.accepted)) == {"2026-01-05"}
 
 
 def test_the_airflow_forms_batch_is_confined_too(ws, tmp_path):

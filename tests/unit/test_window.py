@@ -55,3 +55,34 @@ def test_last_batches_and_reference_switch():
     assert w2.train["x"].max() < 50_000
     with pytest.raises(ValueError, match="no training data"):
         build_window(frame(5), {}, frame(5), WindowConfig(include_reference=False))
+
+
+def test_a_backfilled_night_is_judged_on_its_own_batch(tmp_path):
+    """The batch accepted last judges, not the one whose date sorts last: a night backfilled for
+    an earlier date is judged on its own held-out rows; the time travels in the file's footer."""
+    from pipelines.data import write_parquet
+    from pipelines.stages.window import ACCEPTED_AT, read_accepted_at, read_batches
+
+    accepted = tmp_path / "accepted"
+    accepted.mkdir()
+    days = {"2026-01-05": "2026-02-01T02:00:00", "2026-01-03": "2026-02-02T02:00:00"}  # backfill
+    for i, (day, at) in enumerate(days.items()):
+        write_parquet(
+            frame(400, 1000 * (i + 1)), accepted / f"{day}.parquet", metadata={ACCEPTED_AT: at}
+        )
+    write_parquet(frame(400, 9000), accepted / "2026-01-01.parquet")  # before the footer: no time
+    batches, when = read_batches(accepted), read_accepted_at(accepted)
+    assert when == days
+    w = build_window(frame(50, 50_000), batches, frame(5), WindowConfig(), accepted_at=when)
+    assert w.eval_source == "held-out part of batch 2026-01-03"
+    assert set(w.eval["x"]) <= set(range(2000, 2400))
+    assert w.batches == ("2026-01-01", "2026-01-03", "2026-01-05")  # all still trained on
+    # no times known: the newest name judges, as before
+    assert build_window(frame(50, 50_000), batches, frame(5), WindowConfig()).eval_source == (
+        "held-out part of batch 2026-01-05"
+    )
+    # the judging batch outside a short window still judges, and is not trained on
+    short = WindowConfig(last_batches=1)
+    w1 = build_window(frame(50, 50_000), batches, frame(5), short, accepted_at=when)
+    assert w1.batches == ("2026-01-05",) and w1.eval_source.endswith("2026-01-03")
+    assert not set(w1.train["x"]) & set(range(2000, 2400))

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.config import ConfigError, load_params
-from pipelines.data import DataError, md5_of, read_table
-from pipelines.files import write_text
+from pipelines.data import DataError, read_table
+from pipelines.files import md5_of, write_text
 from pipelines.stages.validate import gx, report
 from pipelines.stages.validate.result import format_summary
 from pipelines.stages.validate.suite import SuiteError, load_suite, profile_suite, write_suite
