@@ -160,7 +160,7 @@ def register(params: Params, run_id: str, model_uri: str, tags: dict[str, str]) 
         model_id, source = None, model_uri
         if model_uri.startswith("models:/m-"):  # a logged model (MLflow 3)
             model_id = model_uri.removeprefix("models:/")
-        elif RunsArtifactRepository.is_runs_uri(model_uri):
+        elif model_uri.startswith("runs:/"):
             source = RunsArtifactRepository.get_underlying_uri(model_uri)
         mv = c.create_model_version(name, source, run_id=run_id, tags=tags, model_id=model_id)
         version = str(mv.version)

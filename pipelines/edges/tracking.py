@@ -229,7 +229,7 @@ def log_data_inputs(
         with warnings.catch_warnings():  # a local path: MLflow registers its source type twice
             warnings.simplefilter("ignore", UserWarning)
             source = resolve_dataset_source(str(path))
-        ds = MetaDataset(
+        ds = MetaDataset(  # type: ignore[abstract]  # its stubs miss its own `profile`
             source=source,
             name=f"{params.dataset.name}-{context}",
             digest=data_version(path),
@@ -268,9 +268,7 @@ def log_judgement(
     setup(params)
     c = MlflowClient(params.tracking_uri, params.tracking_uri)
     now = int(time.time() * 1000)
-    ms = [
-        Metric(metric_key(k), float(v), now, 0) for k, v in metrics.items() if math.isfinite(v)
-    ]
+    ms = [Metric(metric_key(k), float(v), now, 0) for k, v in metrics.items() if math.isfinite(v)]
     ts = [RunTag(metric_key(k), str(v)[:5000]) for k, v in tags.items()]
     for i in range(0, max(len(ms), len(ts)), 900):  # the batch call's limit is 1000
         c.log_batch(run_id, metrics=ms[i : i + 900], tags=ts[i : i + 900])

@@ -10,6 +10,7 @@ run has. Links use the address a browser reaches, never a password.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -74,7 +75,7 @@ def _judge(params: Params, rec: dict[str, Any], decision: Decision, evaluation: 
 
 
 @pytest.fixture(scope="module")
-def judged(tmp_path_factory, prefit, adult_reference) -> dict[str, Any]:
+def judged(tmp_path_factory, prefit, adult_reference) -> Iterator[dict[str, Any]]:
     with pytest.MonkeyPatch.context() as mp:
         mp.delenv("MLFLOW_TRACKING_URI", raising=False)
         mp.delenv("RETRAIN_MLFLOW_UI_URL", raising=False)
@@ -130,7 +131,9 @@ def test_the_run_has_its_data_as_dataset_inputs(judged):
     params = judged["params"]
     run = _client(params).get_run(judged["ok"][0]["run_id"])
     tags = {d.dataset.name: {t.key: t.value for t in d.tags} for d in run.inputs.dataset_inputs}
-    inputs = {tags[d.dataset.name]["mlflow.data.context"]: d.dataset for d in run.inputs.dataset_inputs}
+    inputs = {
+        tags[d.dataset.name]["mlflow.data.context"]: d.dataset for d in run.inputs.dataset_inputs
+    }
     assert set(inputs) == {"training", "evaluation"}
     assert tags["adult-training"]["rows"] == "300" and tags["adult-evaluation"]["rows"] == "200"
     from pipelines.edges.lineage import data_version
@@ -181,5 +184,47 @@ def test_links_use_the_address_a_browser_reaches(monkeypatch, params, ui, uri, e
     else:
         monkeypatch.delenv("RETRAIN_MLFLOW_UI_URL", raising=False)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    from pipelines.edges.notify import mlflow_link
+
     link = tracking.run_url(params, "1", "r")
     assert link.startswith(expected) and "secret" not in link
+    assert expected in mlflow_link(uri, "1", "r") and "secret" not in mlflow_link(uri, "1", "r")
+    if ui:  # the compose-internal host name is never shown
+        assert "mlflow:5000" not in link and "mlflow:5000" not in mlflow_link(uri, "1", "r")
+
+
+def test_the_pipeline_summary_links_the_challenger_run(judged, monkeypatch):
+    from pipelines.files import write_json
+    from pipelines.night.summary import pipeline_summary
+
+    params = judged["params"]
+    rec = judged["ok"][0]
+    write_json(params.paths.train_record, rec)
+    monkeypatch.setenv("RETRAIN_MLFLOW_UI_URL", "http://localhost:5001")
+    line = next(x for x in pipeline_summary(params).splitlines() if x.startswith("mlflow"))
+    assert line.endswith(f"http://localhost:5001/#/experiments/{rec['experiment_id']}/runs/"
+                         f"{rec['run_id']}")  # fmt: skip
+
+
+def test_a_night_run_has_its_numbers_and_a_name(judged, tmp_path):
+    from pipelines.edges.notify import publish_night
+    from pipelines.records import BatchDrift, BatchValidation, GateSummary, NightRecord
+
+    params = judged["params"]
+    night = NightRecord(
+        date="2026-03-02", started_at=AT, reports=str(tmp_path), outcome="not_promoted",
+        rows=812, validation=BatchValidation(success=True, evaluated=24, warned=["x"]),
+        drift=BatchDrift(dataset_drift=False, share=0.25, drifted_columns=["age", "hours"]),
+        retrained=True, gate=GateSummary(verdict="fail", reasons=["roc_auc below 0.80"]),
+        serving="1", seconds=61.5,
+    )  # fmt: skip
+    links = publish_night(params, night)
+    c = _client(params)
+    exp = c.get_experiment_by_name(f"{params.mlflow.experiment}-nights")
+    assert exp.tags["mlflow.experimentKind"] == "custom_model_development"
+    (run,) = c.search_runs([exp.experiment_id])
+    assert run.info.run_name == "night 2026-03-02" and run.data.tags["outcome"] == "not_promoted"
+    m = run.data.metrics
+    assert (m["rows"], m["drift_share"], m["drifted_columns"]) == (812.0, 0.25, 2.0)
+    assert (m["gate_passed"], m["promoted"], m["warned_expectations"]) == (0.0, 0.0, 1.0)
+    assert run.info.run_id in links["night_run"]
