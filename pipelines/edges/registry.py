@@ -299,6 +299,9 @@ def decide(params: Params, version: str, decision: Decision, by: str, reason: st
     c.set_model_version_tag(name, str(version), "approval", decision)
     if decision != "approved":
         c.set_model_version_tag(name, str(version), "status", "not_approved")
+        before = c.get_model_version(name, str(version)).description or ""
+        head = f"NOT APPROVED ({decision.replace('_', ' ')} by {by}): {reason}"
+        describe(params, version, f"{head}\n\n{before}"[:4900])
         if alias_version(c, name, PENDING) == str(version):
             c.delete_registered_model_alias(name, PENDING)
     return _record(params, c, ev)
