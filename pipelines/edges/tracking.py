@@ -246,7 +246,8 @@ def log_data_inputs(
 # --------------------------------------------------------------------------- the judgement
 def metric_key(name: str) -> str:
     """``name`` as an MLflow metric or tag key (letters, digits, ``_ - . `` and space)."""
-    return re.sub(r"_+", "_", re.sub(r"[^\w.\- ]", "_", name)).strip("_ .") or "_"
+    bare = re.sub(r"[()\[\]]", "", name)  # "parity (sex) vs champion": "parity sex vs ..."
+    return re.sub(r"_+", "_", re.sub(r"[^\w.\- ]", "_", bare)).strip("_ .") or "_"
 
 
 def log_judgement(

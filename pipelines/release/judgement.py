@@ -71,7 +71,10 @@ def run_tags(decision: Decision, step: Plan) -> dict[str, str]:
     for c in decision.checks:
         value = "" if c.value is None else f" {c.value}"
         threshold = f" ({c.threshold})" if c.threshold else ""
-        tags[f"gate.check.{c.name}"] = f"{c.verdict}{value}{threshold}"
+        key, n = f"gate.check.{c.name}", 2
+        while key in tags:  # a name used twice (e.g. "group size" for two attributes)
+            key, n = f"gate.check.{c.name} {n}", n + 1
+        tags[key] = f"{c.verdict}{value}{threshold}"
     return tags
 
 

@@ -84,12 +84,16 @@ def judged(tmp_path_factory, prefit, adult_reference) -> Iterator[dict[str, Any]
         params = make_params(root / "ws", "screens-test")
         ok = Decision(
             "pass", ("roc_auc 0.90 [0.88, 0.92] >= 0.80", "no champion yet"),
-            (Check("roc_auc >= min", "metric", "pass", "0.90", ">= 0.80", "ok"),), None, AT,
+            (Check("roc_auc", "metric", "pass", "0.90", ">= 0.80", "ok"),
+             Check("parity (sex) vs champion", "fairness_regression", "pass", 0.0, "<= 0.03",
+                   "ok"),
+             Check("group size", "fairness", "skip", None, "", "sex: 3 rows"),
+             Check("group size", "fairness", "skip", None, "", "race: 2 rows")), None, AT,
         )  # fmt: skip
         bad = Decision(
             "fail", ("roc_auc 0.60 [0.55, 0.65] below 0.80", "f1 not shown >= 0.5"),
-            (Check("roc_auc >= min", "metric", "fail", "0.60", ">= 0.80", "low"),
-             Check("f1 >= min", "metric", "insufficient", "0.50", ">= 0.5", "?", 900)),
+            (Check("roc_auc", "metric", "fail", "0.60", ">= 0.80", "low"),
+             Check("f1", "metric", "insufficient", "0.50", ">= 0.5", "?", 900)),
             None, AT,
         )  # fmt: skip
         first = _log_run(params, prefit["a"], adult_reference, "challenger 2026-03-01 (adult)")
@@ -116,9 +120,11 @@ def test_the_run_shows_the_evaluation_fairness_and_verdict(judged):
     assert m["fairness.sex x race.disparate_impact_ratio"] == 0.7
     assert "fairness.sex x race.disparate_impact_ratio_lower" not in m  # undefined: left out
     assert m["vs_champion.roc_auc_lower"] == -0.004
-    assert (m["gate_passed"], m["gate_failed_checks"], m["gate_checks"]) == (1.0, 0.0, 1.0)
+    assert (m["gate_passed"], m["gate_failed_checks"], m["gate_checks"]) == (1.0, 0.0, 4.0)
     assert tags["gate"] == "pass" and tags["release.plan"] == "promote"
-    assert tags["gate.check.roc_auc _ min"].startswith("pass 0.90")
+    assert tags["gate.check.roc_auc"] == "pass 0.90 (>= 0.80)"
+    assert tags["gate.check.parity sex vs champion"] == "pass 0.0 (<= 0.03)"
+    assert tags["gate.check.group size"] == tags["gate.check.group size 2"] == "skip"
 
     bad = _client(params).get_run(judged["bad"][0]["run_id"])
     assert bad.data.metrics["gate_passed"] == 0.0
