@@ -259,10 +259,8 @@ class Night:
         paths = self.params.paths
         decision = read_json(paths.gate_decision)
         verdict = decision["verdict"]
-        log.info("night %s: gate %s", self.day, verdict.upper())
-        for reason in decision["reasons"]:
-            log.info("  - %s", reason)
-        log.info("gate report: %s", paths.gate_report)
+        # the stage printed the verdict and its reasons above: said once, not repeated here
+        log.info("night %s: gate %s; report: %s", self.day, verdict.upper(), paths.gate_report)
         branch = [REGISTER[verdict]]
         if self.form.get("dry_run"):
             log.info("dry run: the challenger was judged; nothing is registered or deployed")

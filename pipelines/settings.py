@@ -42,6 +42,9 @@ SETTINGS: dict[str, Setting] = {
                 "default `./params.yaml`. In Airflow also a Variable of that name"),
         Setting("MLFLOW_TRACKING_URI", str, None, "the tracking server, over "
                 "`mlflow.tracking_uri`"),
+        Setting("RETRAIN_MLFLOW_UI_URL", str, None, "the MLflow UI as a user's browser reaches "
+                "it, for the links the project prints and writes; default the tracking URI when "
+                "it is `http(s)://`, else the `mlflow ui` command to open one"),
         Setting("RETRAIN_DATASET_MIRROR", Path, None, "the dataset's local folder, over "
                 "`dataset.mirror`"),
         Setting("RETRAIN_PREDICTION_LOG", str, None, "a folder or a `postgresql://` URL, over "
@@ -86,6 +89,7 @@ SETTINGS: dict[str, Setting] = {
 class Settings:
     params: Path | None = None
     mlflow_tracking_uri: str | None = None
+    mlflow_ui_url: str | None = None
     dataset_mirror: Path | None = None
     prediction_log: str | None = None
     notifications: Path | None = None

@@ -91,18 +91,41 @@ def read_notifications(path: Path) -> list[dict[str, Any]]:
 
 # --------------------------------------------------------------------------- MLflow record
 def mlflow_link(tracking_uri: str, experiment_id: str, run_id: str) -> str:
-    """A browser link to a run when the tracking server is HTTP, else how to open it (the
-    location masked: a notification never carries a password)."""
+    """A browser link to a run: on ``RETRAIN_MLFLOW_UI_URL`` when set, else on the tracking
+    server when it is HTTP, else how to open it (the location masked: a notification never
+    carries a password)."""
     from pipelines.settings import mask_url
 
+    tail = f"#/experiments/{experiment_id}/runs/{run_id}"
+    base = mask_url(settings().mlflow_ui_url or tracking_uri) or ""
+    if base.startswith(("http://", "https://")):
+        return f"{base.rstrip('/')}/{tail}"
     tracking_uri = mask_url(tracking_uri) or ""
-    if tracking_uri.startswith(("http://", "https://")):
-        return f"{tracking_uri.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}"
     return (
         f"experiment {experiment_id}, run {run_id} in {tracking_uri} "
-        f"(`mlflow ui --backend-store-uri {tracking_uri}`, then "
-        f"http://127.0.0.1:5000/#/experiments/{experiment_id}/runs/{run_id})"
+        f"(`mlflow ui --backend-store-uri {tracking_uri}`, then http://127.0.0.1:5000/{tail})"
     )
+
+
+def night_metrics(night: NightRecord) -> dict[str, float]:
+    """A night's numbers for its MLflow run: rows landed, drift, the gate, what it promoted."""
+    out: dict[str, float] = {}
+    if night.rows is not None:
+        out["rows"] = float(night.rows)
+    if night.validation is not None:
+        out["failed_expectations"] = float(len(night.validation.failed))
+        out["warned_expectations"] = float(len(night.validation.warned))
+    if night.drift is not None:
+        out["drift_share"] = float(night.drift.share)
+        out["drifted_columns"] = float(len(night.drift.drifted_columns))
+        out["dataset_drift"] = float(night.drift.dataset_drift)
+    out["retrained"] = float(night.retrained)
+    if night.gate is not None:
+        out["gate_passed"] = float(night.gate.verdict == "pass")
+    out["promoted"] = float(night.promoted is not None)
+    if night.seconds is not None:
+        out["seconds"] = float(night.seconds)
+    return out
 
 
 def publish_night(
@@ -110,11 +133,12 @@ def publish_night(
 ) -> dict[str, str]:
     """Record a finished night in MLflow; return links to the night's run and its challenger.
 
-    One run per night (tag ``night=<date>``; a rerun of the night updates the same run) in the
-    experiment ``<mlflow.experiment>-nights``: tags for the outcome, serving version, gate
-    verdict and retrain reasons; the night's folder (summary.json, validation and drift
-    reports) and, when a challenger was judged, the gate report as artifacts. The challenger's
-    training run gets a ``night`` tag and the summary too.
+    One run per night (``night <date>``, tag ``night=<date>``; a rerun of the night updates the
+    same run) in the experiment ``<mlflow.experiment>-nights``: tags for the outcome, serving
+    version, gate verdict and retrain reasons; :func:`night_metrics` as metrics; the night's
+    folder (summary.json, validation and drift reports) and, when a challenger was judged, the
+    gate report as artifacts. The challenger's training run gets a ``night`` tag and the
+    summary too.
     """
     from mlflow import MlflowClient
 
@@ -140,9 +164,11 @@ def publish_night(
         run_id = found[0].info.run_id
         client.update_run(run_id, status="RUNNING")
     else:
-        run_id = client.create_run(exp_id, run_name=f"night-{day}", tags=run_tags).info.run_id
+        run_id = client.create_run(exp_id, run_name=f"night {day}", tags=run_tags).info.run_id
     for k, v in run_tags.items():
         client.set_tag(run_id, k, v)
+    for k, value in night_metrics(night).items():
+        client.log_metric(run_id, k, value)
     night_dir = Path(night.reports)
     if night_dir.is_dir():
         client.log_artifacts(run_id, str(night_dir), artifact_path="night")

@@ -137,26 +137,42 @@ def record_event(
 
 
 def register(params: Params, run_id: str, model_uri: str, tags: dict[str, str]) -> str:
-    """Register the run's model once; a rerun for the same run returns the same version."""
-    import mlflow
+    """Register the run's model once; a rerun for the same run returns the same version.
+    Through the client, not ``mlflow.register_model``, whose "already exists" lines on stderr
+    read as errors in a task's log."""
+    from mlflow.exceptions import MlflowException
+    from mlflow.store.artifact.runs_artifact_repo import RunsArtifactRepository
 
     c = client(params)
     name = params.mlflow.registered_model
-    from mlflow.exceptions import MlflowException
-
     try:
         c.get_registered_model(name)
     except MlflowException:
-        c.create_registered_model(name, description=f"Gated models for {params.dataset.name}")
+        try:
+            c.create_registered_model(name, description=f"Gated models for {params.dataset.name}")
+        except MlflowException as err:  # created meanwhile by another process
+            if err.error_code != "RESOURCE_ALREADY_EXISTS":
+                raise
     existing = c.search_model_versions(f"name='{name}' and run_id='{run_id}'")
     if existing:
         version = str(max(int(v.version) for v in existing))
     else:
-        mv = mlflow.register_model(model_uri=model_uri, name=name, tags=tags)
+        model_id, source = None, model_uri
+        if model_uri.startswith("models:/m-"):  # a logged model (MLflow 3)
+            model_id = model_uri.removeprefix("models:/")
+        elif model_uri.startswith("runs:/"):
+            source = RunsArtifactRepository.get_underlying_uri(model_uri)
+        mv = c.create_model_version(name, source, run_id=run_id, tags=tags, model_id=model_id)
         version = str(mv.version)
     for k, v in tags.items():
         c.set_model_version_tag(name, version, k, v)
     return version
+
+
+def describe(params: Params, version: str, description: str) -> None:
+    """Set a version's description (what its page opens with)."""
+    c = client(params)
+    c.update_model_version(params.mlflow.registered_model, str(version), description=description)
 
 
 def promote(
@@ -283,6 +299,9 @@ def decide(params: Params, version: str, decision: Decision, by: str, reason: st
     c.set_model_version_tag(name, str(version), "approval", decision)
     if decision != "approved":
         c.set_model_version_tag(name, str(version), "status", "not_approved")
+        before = c.get_model_version(name, str(version)).description or ""
+        head = f"NOT APPROVED ({decision.replace('_', ' ')} by {by}): {reason}"
+        describe(params, version, f"{head}\n\n{before}"[:4900])
         if alias_version(c, name, PENDING) == str(version):
             c.delete_registered_model_alias(name, PENDING)
     return _record(params, c, ev)

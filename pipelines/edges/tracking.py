@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
+import warnings
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +18,10 @@ import pandas as pd
 
 from pipelines.config import Params
 from pipelines.edges.lineage import data_version, dvc_remote, git_state
+from pipelines.settings import mask_url, settings
+
+# The MLflow UI opens an experiment without this tag on its GenAI overview, not the runs.
+EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}
 
 
 def point_at(uri: str) -> None:
@@ -35,17 +42,32 @@ def point_at(uri: str) -> None:
         os.environ["MLFLOW_TRACKING_URI"] = before
 
 
+def experiment_id(params: Params, client: Any, name: str) -> str:
+    """The id of experiment ``name``, created when missing (tagged to open on its runs). Two
+    processes creating it at once is no error: the loser reads the winner's."""
+    from mlflow.exceptions import MlflowException
+
+    exp = client.get_experiment_by_name(name)
+    if exp is None:
+        location = None
+        if params.tracking_uri.startswith(("sqlite:", "file:")):
+            location = params.paths.artifacts.as_uri()
+        try:
+            made = client.create_experiment(name, artifact_location=location, tags=EXPERIMENT_KIND)
+            return str(made)
+        except MlflowException as err:
+            if err.error_code != "RESOURCE_ALREADY_EXISTS":
+                raise
+            exp = client.get_experiment_by_name(name)
+    for key, value in EXPERIMENT_KIND.items():
+        if exp.tags.get(key) is None:
+            client.set_experiment_tag(exp.experiment_id, key, value)
+    return str(exp.experiment_id)
+
+
 def side_experiment(params: Params, client: Any, suffix: str) -> str:
     """The id of ``<mlflow.experiment>-<suffix>`` (nights, monitor), created when missing."""
-    name = f"{params.mlflow.experiment}-{suffix}"
-    exp = client.get_experiment_by_name(name)
-    if exp is not None:
-        return str(exp.experiment_id)
-    uri = params.tracking_uri
-    location = None
-    if uri.startswith(("sqlite:", "file:")):
-        location = params.paths.artifacts.as_uri()
-    return str(client.create_experiment(name, artifact_location=location))
+    return experiment_id(params, client, f"{params.mlflow.experiment}-{suffix}")
 
 
 def setup(params: Params) -> str:
@@ -55,17 +77,11 @@ def setup(params: Params) -> str:
     logging.getLogger("mlflow").setLevel(logging.WARNING)
     logging.getLogger("alembic").setLevel(logging.WARNING)
     import mlflow
+    from mlflow import MlflowClient
 
     uri = params.tracking_uri
     point_at(uri)
-    exp = mlflow.get_experiment_by_name(params.mlflow.experiment)
-    if exp is None:
-        location = None
-        if uri.startswith("sqlite:") or uri.startswith("file:"):
-            location = params.paths.artifacts.as_uri()
-        exp_id = mlflow.create_experiment(params.mlflow.experiment, artifact_location=location)
-    else:
-        exp_id = exp.experiment_id
+    exp_id = experiment_id(params, MlflowClient(uri, uri), params.mlflow.experiment)
     mlflow.set_experiment(experiment_id=exp_id)
     return exp_id
 
@@ -137,8 +153,11 @@ def log_training_run(
     metrics: dict[str, float],
     out_dir: Path,
     eval_path: Path | None = None,
+    run_name: str | None = None,
 ) -> dict[str, Any]:
-    """Log params, metrics, lineage tags and the model; save the same model to ``out_dir``."""
+    """Log params, metrics, lineage tags, the training and evaluation data (dataset inputs,
+    their DVC hashes as digests) and the model; save the same model to ``out_dir``.
+    ``run_name``: what the run is (default ``train-<dataset>-<data version>``)."""
     import mlflow
     import mlflow.sklearn
     from mlflow.models import infer_signature
@@ -154,7 +173,9 @@ def log_training_run(
     }
     trusted = trusted_types(model)
     requirements = pip_requirements()
-    with mlflow.start_run(run_name=f"train-{params.dataset.name}") as run:
+    name = run_name or f"train-{params.dataset.name}-{tags['data_version.train'][:8]}"
+    with mlflow.start_run(run_name=name) as run:
+        log_data_inputs(params, X_example, train_path, eval_path)
         mlflow.log_params({k: str(v) for k, v in logged_params.items()})
         mlflow.log_metrics({k: float(v) for k, v in metrics.items()})
         mlflow.set_tags(tags)
@@ -188,3 +209,94 @@ def log_training_run(
         "tags": tags,
         "metrics": metrics,
     }
+
+
+def log_data_inputs(
+    params: Params, X_example: pd.DataFrame, train_path: Path, eval_path: Path | None
+) -> None:
+    """The training (and evaluation) file as the active run's dataset inputs: the file as the
+    source, its DVC hash as the digest, the model's input columns as the schema (from
+    ``X_example``; the row count, from the file's footer, as a tag: nothing read twice)."""
+    import mlflow
+    from mlflow.data.dataset_source_registry import resolve_dataset_source
+    from mlflow.data.meta_dataset import MetaDataset
+    from mlflow.models import infer_signature
+
+    schema = infer_signature(X_example).inputs
+    for context, path in (("training", train_path), ("evaluation", eval_path)):
+        if path is None or not path.is_file():
+            continue
+        with warnings.catch_warnings():  # a local path: MLflow registers its source type twice
+            warnings.simplefilter("ignore", UserWarning)
+            source = resolve_dataset_source(str(path))
+        ds = MetaDataset(  # type: ignore[abstract]  # its stubs miss its own `profile`
+            source=source,
+            name=f"{params.dataset.name}-{context}",
+            digest=data_version(path),
+            schema=schema,
+        )
+        tags = {"data_path": _rel(params, path)}
+        if path.suffix == ".parquet":
+            import pyarrow.parquet as pq
+
+            tags["rows"] = str(pq.ParquetFile(path).metadata.num_rows)
+        mlflow.log_input(ds, context=context, tags=tags)
+
+
+# --------------------------------------------------------------------------- the judgement
+def metric_key(name: str) -> str:
+    """``name`` as an MLflow metric or tag key (letters, digits, ``_ - . `` and space)."""
+    bare = re.sub(r"[()\[\]]", "", name)  # "parity (sex) vs champion": "parity sex vs ..."
+    return re.sub(r"_+", "_", re.sub(r"[^\w.\- ]", "_", bare)).strip("_ .") or "_"
+
+
+def log_judgement(
+    params: Params,
+    run_id: str,
+    metrics: Mapping[str, float],
+    tags: Mapping[str, str],
+    report_dir: Path | None = None,
+) -> None:
+    """What the pipeline judged about a training run, on that run: the held-out metrics and
+    their interval bounds, fairness, the gate's verdict and checks (``metrics`` and ``tags``,
+    keys made safe), and the gate's reports as artifacts under ``gate/``."""
+    import math
+    import time
+
+    from mlflow import MlflowClient
+    from mlflow.entities import Metric, RunTag
+
+    setup(params)
+    c = MlflowClient(params.tracking_uri, params.tracking_uri)
+    now = int(time.time() * 1000)
+    ms = [Metric(metric_key(k), float(v), now, 0) for k, v in metrics.items() if math.isfinite(v)]
+    ts = [RunTag(metric_key(k), str(v)[:5000]) for k, v in tags.items()]
+    for i in range(0, max(len(ms), len(ts)), 900):  # the batch call's limit is 1000
+        c.log_batch(run_id, metrics=ms[i : i + 900], tags=ts[i : i + 900])
+    if report_dir is not None and report_dir.is_dir():
+        for f in sorted(report_dir.glob("*")):
+            if f.is_file():
+                c.log_artifact(run_id, str(f), artifact_path="gate")
+
+
+# --------------------------------------------------------------------------- links
+def ui_base(params: Params) -> str | None:
+    """The MLflow UI's address as a user's browser reaches it: ``RETRAIN_MLFLOW_UI_URL``, else
+    the tracking URI when it is HTTP(S); None when there is no server (``mlflow ui``).
+    Credentials masked."""
+    base = settings().mlflow_ui_url or params.tracking_uri
+    if not base.startswith(("http://", "https://")):
+        return None
+    return (mask_url(base) or base).rstrip("/")
+
+
+def run_url(params: Params, experiment_id: str, run_id: str, artifact: str | None = None) -> str:
+    """A link to a run (or one of its artifacts) a user can open, else how to open it."""
+    tail = f"#/experiments/{experiment_id}/runs/{run_id}"
+    if artifact:
+        tail += f"/artifacts/{artifact}"
+    base = ui_base(params)
+    if base:
+        return f"{base}/{tail}"
+    uri = mask_url(params.tracking_uri)
+    return f"`mlflow ui --backend-store-uri {uri}`, then http://127.0.0.1:5000/{tail}"

@@ -173,7 +173,8 @@ def run_night(
         rec = finish(params, day, dry_run)
         rec.seconds = round(time.perf_counter() - t0, 2)
         save_record(params, rec)
-        notify.publish_night(params, rec)
+        for name, link in notify.publish_night(params, rec).items():
+            progress(f"[{day}] MLflow {name.replace('_', ' ')}: {link}")
     hint = awaiting_approval_hint(rec)
     if hint:
         progress(hint)

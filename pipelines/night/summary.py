@@ -8,6 +8,7 @@ from typing import Any, NamedTuple
 
 from pipelines.config import Params
 from pipelines.edges.registry import registration_line
+from pipelines.edges.tracking import run_url, ui_base
 from pipelines.files import read_json
 from pipelines.records import (
     ApprovalSummary,
@@ -127,9 +128,12 @@ def pipeline_summary(params: Params) -> str:
             p = report_page(p) or p
         if p.is_file():
             lines.append(f"             {_rel(params, p)}")
-    lines.append(
-        f"mlflow     : {mask_url(params.tracking_uri)}  (mlflow ui --backend-store-uri ...)"
-    )
+    train = read_json(paths.train_record) or {}
+    if train.get("run_id") and train.get("experiment_id"):
+        link = run_url(params, str(train["experiment_id"]), str(train["run_id"]))
+        lines.append(f"mlflow     : challenger run {link}")
+    else:
+        lines.append(f"mlflow     : {ui_base(params) or mask_url(params.tracking_uri)}")
     return "\n".join(lines)
 
 

@@ -30,6 +30,7 @@ from pipelines import seams
 from pipelines.config import Params, load_params
 from pipelines.files import write_json
 from pipelines.records import HoldForApproval, HoldForRollout, Promote, Registration
+from pipelines.release import judgement
 from pipelines.release.plan import plan
 from pipelines.release.signing import SigningError, sign_registration
 from pipelines.stages.evaluate import Evaluation
@@ -43,35 +44,44 @@ def act_on_decision(
     report_dir: Path,
     evaluated: Mapping[str, float] | None = None,
     judged: Mapping[str, str] | None = None,
+    evaluation: Evaluation | None = None,
+    evidence: Mapping[str, Any] | None = None,
 ) -> Registration:
     """Register the challenger, sign it if the gate passed it, and carry out the release plan.
     ``evaluated``: its metrics on the held-out rows (point estimates), kept on the version as
     ``evaluated.<metric>``: the baseline the live monitor holds the version to once it serves,
     however it got there. ``judged``: the sha256 of every file of the model the gate loaded
-    and judged (``evidence.json``); what a passed version's signature vouches for."""
-    import mlflow
-
-    from pipelines.edges import registry
+    and judged (``evidence.json``); what a passed version's signature vouches for.
+    ``evaluation`` and ``evidence`` (the gate's ``evidence.json``): logged on the training run
+    with the verdict (:mod:`pipelines.release.judgement`), so MLflow shows the decision."""
+    from pipelines.edges import registry, tracking
 
     step = plan(decision, params.deploy)
+    run_id = train_record["run_id"]
+    tracking.log_judgement(
+        params,
+        run_id,
+        judgement.run_metrics(decision, evaluation, evidence or {}),
+        judgement.run_tags(decision, step),
+        report_dir,
+    )
     tags = {
         **{k: str(v) for k, v in train_record["tags"].items()},
         "gate": decision.verdict,
         "gate.reasons": " | ".join(decision.reasons)[:4900],
         "release.plan": step.kind,
+        "verdict": judgement.verdict_tag(step),
+        "gate.report": f"runs:/{run_id}/gate/report.md",
         **{f"{registry.EVALUATED}{m}": repr(float(v)) for m, v in (evaluated or {}).items()},
     }
-    version = registry.register(params, train_record["run_id"], train_record["model_uri"], tags)
+    version = registry.register(params, run_id, train_record["model_uri"], tags)
     c = registry.client(params)
-    with mlflow.start_run(run_id=train_record["run_id"]):
-        for f in sorted(report_dir.glob("*")):
-            if f.is_file():
-                mlflow.log_artifact(str(f), artifact_path="gate")
-    c.set_model_version_tag(
-        params.mlflow.registered_model,
+    experiment = train_record.get("experiment_id") or c.get_run(run_id).info.experiment_id
+    link = tracking.run_url(params, str(experiment), run_id, "gate/report.md")
+    registry.describe(
+        params,
         version,
-        "gate.report",
-        f"runs:/{train_record['run_id']}/gate/report.md",
+        judgement.version_description(decision, step, f"{tags['gate.report']} ({link})"),
     )
     if decision.passed:  # signed before any alias can name it; a rejected version never is
         sign_registration(params, version, train_record["run_id"], judged or {})
@@ -110,7 +120,9 @@ def main(argv: list[str] | None = None) -> int:
     judged = (evidence.get("serving") or {}).get("digests") or {}
     gate_dir = params.paths.stage("gate")
     try:
-        reg = act_on_decision(params, record, decision, gate_dir, evaluated, judged)
+        reg = act_on_decision(
+            params, record, decision, gate_dir, evaluated, judged, evaluation, evidence
+        )
     except SigningError as err:  # registered but unsigned: no alias names it, nothing loads it
         print(f"register: error: {err}", file=sys.stderr)
         return 2

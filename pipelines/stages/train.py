@@ -8,6 +8,7 @@ metrics, signature, input example, and the data version and git commit it was tr
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pipelines.config import DatasetConfig, TrainConfig, classifier_class, load_params
+from pipelines.config import DatasetConfig, Params, TrainConfig, classifier_class, load_params
 from pipelines.data import feature_frame as feature_frame  # re-exported: evaluate uses it
 from pipelines.data import labels
 from pipelines.files import write_json
@@ -119,6 +120,15 @@ def _training_input(path: Path, ds: DatasetConfig) -> tuple[pd.DataFrame, np.nda
     return feature_frame(df, ds), labels(df, ds)
 
 
+def run_name(params: Params) -> str:
+    """What the training run is: ``challenger <newest batch trained on> (<dataset>)``, or
+    ``challenger reference (<dataset>)`` before any batch (the window's ``window.json``)."""
+    manifest = params.paths.window_manifest
+    batches = json.loads(manifest.read_text()).get("batches") if manifest.is_file() else None
+    newest = sorted(batches)[-1] if batches else "reference"
+    return f"challenger {newest} ({params.dataset.name})"
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="train", description=__doc__)
     ap.add_argument("--params", default=None)
@@ -144,6 +154,7 @@ def main(argv: list[str] | None = None) -> int:
         metrics={"train_roc_auc": train_auc, "fit_seconds": fit_seconds, "train_rows": len(X)},
         out_dir=params.paths.model,
         eval_path=eval_path,
+        run_name=run_name(params),
     )
     write_json(params.paths.train_record, record)
     print(

@@ -188,6 +188,10 @@ def test_a_rejection_or_timeout_keeps_the_champion_and_records_who_and_why(ws, d
     assert _history(ws)[-1] == ("approval", v2, by)
     assert [k for k, *_ in _history(ws)].count("approval") == 1
     assert registry.approval(ws, v2)["decision"] == decision
+    description = registry.client(ws).get_model_version(ws.mlflow.registered_model, v2).description
+    word = decision.replace("_", " ")  # what the version's page opens with, said once
+    assert description.startswith(f"NOT APPROVED ({word} by {by}): not this week")
+    assert description.count("NOT APPROVED") == 1
     with pytest.raises(registry.RegistryError, match="unknown approval decision"):
         registry.decide(ws, v2, "maybe", by, "?")  # type: ignore[arg-type]
 

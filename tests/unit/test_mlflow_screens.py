@@ -1,0 +1,236 @@
+"""What MLflow shows a user of a challenger (issue 16): read back through the client.
+
+A real SQLite registry in a temporary folder, the session's prefit models (nothing trained):
+the training run carries its data as dataset inputs and a name saying what it is; after
+``register`` it carries the held-out metrics with their bounds, fairness per attribute, the
+gate's verdict and checks; the registered version's description starts with the verdict, a
+rejected one is tagged and described as rejected, and its ``gate.report`` names an artifact the
+run has. Links use the address a browser reaches, never a password.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from pipelines.config import Params
+from pipelines.edges import registry, tracking
+from pipelines.stages.gate import Decision
+from pipelines.stages.gate.rules import Check
+from tests.support.registry import make_params
+
+AT = datetime(2026, 3, 1, 2, 0, tzinfo=UTC).isoformat()
+EVIDENCE = {
+    "fairness_intervals": {
+        "sex": {"demographic_parity_difference": {"point": 0.12, "lower": 0.08, "upper": 0.16}},
+        "sex x race": {"disparate_impact_ratio": {"point": 0.7, "lower": None, "upper": 0.9}},
+    },
+    "differences": {"roc_auc": {"point": 0.01, "lower": -0.004, "upper": 0.02}},
+}
+
+
+def _log_run(params: Params, model: Any, frame: Any, name: str) -> dict[str, Any]:
+    from pipelines.stages.train import feature_frame
+
+    window = params.paths.window_train.parent
+    window.mkdir(parents=True, exist_ok=True)
+    frame.head(300).to_parquet(params.paths.window_train)
+    frame.tail(200).to_parquet(params.paths.window_eval)
+    X = feature_frame(frame.head(300), params.dataset)
+    return tracking.log_training_run(
+        params, model, X_example=X.head(5), train_path=params.paths.window_train,
+        metrics={"train_rows": 300}, out_dir=params.paths.model,
+        eval_path=params.paths.window_eval, run_name=name,
+    )  # fmt: skip
+
+
+def _evaluation(params: Params, model: Any, frame: Any) -> Any:
+    from pipelines.data import labels
+    from pipelines.stages.evaluate import evaluate_scores
+    from pipelines.stages.train import feature_frame, positive_proba
+
+    rows = frame.tail(200)
+    proba = positive_proba(model, feature_frame(rows, params.dataset))
+    cfg = params.evaluate.model_copy(update={"bootstrap_samples": 50})
+    return evaluate_scores(np.asarray(labels(rows, params.dataset)), proba, cfg)
+
+
+def _judge(params: Params, rec: dict[str, Any], decision: Decision, evaluation: Any) -> Any:
+    from pipelines.release.register import act_on_decision
+    from pipelines.serve.model import ServingSpec, load_challenger
+
+    report = params.root / "gate"
+    report.mkdir(exist_ok=True)
+    (report / "report.md").write_text(f"# gate: {decision.verdict}\n")
+    judged = {}
+    if decision.passed:
+        spec = ServingSpec.from_params(params)
+        judged = load_challenger(params.tracking_uri, rec["model_uri"], spec).digests
+    return act_on_decision(params, rec, decision, report, {}, judged, evaluation, EVIDENCE)
+
+
+@pytest.fixture(scope="module")
+def judged(tmp_path_factory, prefit, adult_reference) -> Iterator[dict[str, Any]]:
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv("MLFLOW_TRACKING_URI", raising=False)
+        mp.delenv("RETRAIN_MLFLOW_UI_URL", raising=False)
+        root = tmp_path_factory.mktemp("screens")
+        mp.setenv("RETRAIN_SIGNING_KEY", str(root / "keys" / "signing.key"))
+        params = make_params(root / "ws", "screens-test")
+        ok = Decision(
+            "pass", ("roc_auc 0.90 [0.88, 0.92] >= 0.80", "no champion yet"),
+            (Check("roc_auc", "metric", "pass", "0.90", ">= 0.80", "ok"),
+             Check("parity (sex) vs champion", "fairness_regression", "pass", 0.0, "<= 0.03",
+                   "ok"),
+             Check("group size", "fairness", "skip", None, "", "sex: 3 rows"),
+             Check("group size", "fairness", "skip", None, "", "race: 2 rows")), None, AT,
+        )  # fmt: skip
+        bad = Decision(
+            "fail", ("roc_auc 0.60 [0.55, 0.65] below 0.80", "f1 not shown >= 0.5"),
+            (Check("roc_auc", "metric", "fail", "0.60", ">= 0.80", "low"),
+             Check("f1", "metric", "insufficient", "0.50", ">= 0.5", "?", 900)),
+            None, AT,
+        )  # fmt: skip
+        first = _log_run(params, prefit["a"], adult_reference, "challenger 2026-03-01 (adult)")
+        reg_ok = _judge(params, first, ok, _evaluation(params, prefit["a"], adult_reference))
+        second = _log_run(params, prefit["b"], adult_reference, "challenger 2026-03-02 (adult)")
+        reg_bad = _judge(params, second, bad, _evaluation(params, prefit["b"], adult_reference))
+        yield {"params": params, "ok": (first, reg_ok), "bad": (second, reg_bad)}
+
+
+def _client(params: Params) -> Any:
+    from mlflow import MlflowClient
+
+    return MlflowClient(params.tracking_uri, params.tracking_uri)
+
+
+def test_the_run_shows_the_evaluation_fairness_and_verdict(judged):
+    params = judged["params"]
+    run = _client(params).get_run(judged["ok"][0]["run_id"])
+    m, tags = run.data.metrics, run.data.tags
+    assert run.info.run_name == "challenger 2026-03-01 (adult)"
+    for metric in ("roc_auc", "accuracy", "f1"):
+        assert m[f"{metric}_lower"] <= m[metric] <= m[f"{metric}_upper"]
+    assert m["fairness.sex.demographic_parity_difference_upper"] == 0.16
+    assert m["fairness.sex x race.disparate_impact_ratio"] == 0.7
+    assert "fairness.sex x race.disparate_impact_ratio_lower" not in m  # undefined: left out
+    assert m["vs_champion.roc_auc_lower"] == -0.004
+    assert (m["gate_passed"], m["gate_failed_checks"], m["gate_checks"]) == (1.0, 0.0, 4.0)
+    assert tags["gate"] == "pass" and tags["release.plan"] == "promote"
+    assert tags["gate.check.roc_auc"] == "pass 0.90 (>= 0.80)"
+    assert tags["gate.check.parity sex vs champion"] == "pass 0.0 (<= 0.03)"
+    assert tags["gate.check.group size"] == tags["gate.check.group size 2"] == "skip"
+
+    bad = _client(params).get_run(judged["bad"][0]["run_id"])
+    assert bad.data.metrics["gate_passed"] == 0.0
+    assert bad.data.metrics["gate_failed_checks"] == 1.0
+    assert bad.data.metrics["gate_insufficient_checks"] == 1.0
+    assert bad.data.tags["gate"] == "fail" and bad.data.tags["release.plan"] == "reject"
+
+
+def test_the_run_has_its_data_as_dataset_inputs(judged):
+    params = judged["params"]
+    run = _client(params).get_run(judged["ok"][0]["run_id"])
+    tags = {d.dataset.name: {t.key: t.value for t in d.tags} for d in run.inputs.dataset_inputs}
+    inputs = {
+        tags[d.dataset.name]["mlflow.data.context"]: d.dataset for d in run.inputs.dataset_inputs
+    }
+    assert set(inputs) == {"training", "evaluation"}
+    assert tags["adult-training"]["rows"] == "300" and tags["adult-evaluation"]["rows"] == "200"
+    from pipelines.edges.lineage import data_version
+
+    assert inputs["training"].digest == data_version(params.paths.window_train)
+    assert inputs["training"].name == "adult-training"
+    assert "age" in inputs["training"].schema
+
+
+def test_versions_say_their_verdict_and_link_the_gate_report(judged):
+    params = judged["params"]
+    c = _client(params)
+    name = params.mlflow.registered_model
+    rec, reg = judged["ok"]
+    mv = c.get_model_version(name, reg.version)
+    assert mv.description.startswith("PASSED the gate: promoted to champion")
+    assert "- roc_auc 0.90 [0.88, 0.92] >= 0.80" in mv.description
+    assert mv.tags["verdict"] == "passed"
+    report = mv.tags["gate.report"]
+    assert report == f"runs:/{rec['run_id']}/gate/report.md" and report in mv.description
+    assert "mlflow ui --backend-store-uri" in mv.description  # no server: how to open it
+    assert "report.md" in {Path(f.path).name for f in c.list_artifacts(rec["run_id"], "gate")}
+
+    rec, reg = judged["bad"]
+    mv = c.get_model_version(name, reg.version)
+    assert mv.description.startswith("REJECTED by the gate: roc_auc 0.60 [0.55, 0.65] below")
+    assert mv.tags["verdict"] == "rejected" and mv.tags["status"] == "rejected"
+    assert registry.alias_version(c, name, registry.CHAMPION) == judged["ok"][1].version
+
+
+def test_experiments_open_on_their_runs(judged):
+    params = judged["params"]
+    exp = _client(params).get_experiment_by_name(params.mlflow.experiment)
+    assert exp.tags["mlflow.experimentKind"] == "custom_model_development"
+
+
+@pytest.mark.parametrize(
+    "ui,uri,expected",
+    [
+        (None, "http://u:secret@mlflow:5000", "http://u:***@mlflow:5000/#/experiments/1/runs/r"),
+        ("http://localhost:5001/", "http://mlflow:5000", "http://localhost:5001/#/experiments/"),
+        (None, "sqlite:////x/mlflow.db", "`mlflow ui --backend-store-uri sqlite:////x/mlflow.db`"),
+    ],
+)
+def test_links_use_the_address_a_browser_reaches(monkeypatch, params, ui, uri, expected):
+    if ui:
+        monkeypatch.setenv("RETRAIN_MLFLOW_UI_URL", ui)
+    else:
+        monkeypatch.delenv("RETRAIN_MLFLOW_UI_URL", raising=False)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    from pipelines.edges.notify import mlflow_link
+
+    link = tracking.run_url(params, "1", "r")
+    assert link.startswith(expected) and "secret" not in link
+    assert expected in mlflow_link(uri, "1", "r") and "secret" not in mlflow_link(uri, "1", "r")
+    if ui:  # the compose-internal host name is never shown
+        assert "mlflow:5000" not in link and "mlflow:5000" not in mlflow_link(uri, "1", "r")
+
+
+def test_the_pipeline_summary_links_the_challenger_run(judged, monkeypatch):
+    from pipelines.files import write_json
+    from pipelines.night.summary import pipeline_summary
+
+    params = judged["params"]
+    rec = judged["ok"][0]
+    write_json(params.paths.train_record, rec)
+    monkeypatch.setenv("RETRAIN_MLFLOW_UI_URL", "http://localhost:5001")
+    line = next(x for x in pipeline_summary(params).splitlines() if x.startswith("mlflow"))
+    assert line.endswith(f"http://localhost:5001/#/experiments/{rec['experiment_id']}/runs/"
+                         f"{rec['run_id']}")  # fmt: skip
+
+
+def test_a_night_run_has_its_numbers_and_a_name(judged, tmp_path):
+    from pipelines.edges.notify import publish_night
+    from pipelines.records import BatchDrift, BatchValidation, GateSummary, NightRecord
+
+    params = judged["params"]
+    night = NightRecord(
+        date="2026-03-02", started_at=AT, reports=str(tmp_path), outcome="not_promoted",
+        rows=812, validation=BatchValidation(success=True, evaluated=24, warned=["x"]),
+        drift=BatchDrift(dataset_drift=False, share=0.25, drifted_columns=["age", "hours"]),
+        retrained=True, gate=GateSummary(verdict="fail", reasons=["roc_auc below 0.80"]),
+        serving="1", seconds=61.5,
+    )  # fmt: skip
+    links = publish_night(params, night)
+    c = _client(params)
+    exp = c.get_experiment_by_name(f"{params.mlflow.experiment}-nights")
+    assert exp.tags["mlflow.experimentKind"] == "custom_model_development"
+    (run,) = c.search_runs([exp.experiment_id])
+    assert run.info.run_name == "night 2026-03-02" and run.data.tags["outcome"] == "not_promoted"
+    m = run.data.metrics
+    assert (m["rows"], m["drift_share"], m["drifted_columns"]) == (812.0, 0.25, 2.0)
+    assert (m["gate_passed"], m["promoted"], m["warned_expectations"]) == (0.0, 0.0, 1.0)
+    assert run.info.run_id in links["night_run"]
