@@ -15,7 +15,11 @@
 5. ``monitor``: one monitor pass's read of the prediction log at 1M logged answers (``--full``:
    and 10M), before and after bounding it by the window;
 6. ``gate``: the gate's intervals with a champion at 100k held-out rows (``--full``: and 1M),
-   the bootstrap and linearisation side by side.
+   the bootstrap and linearisation side by side;
+7. ``gate_decisions``: the gate's decisions on simulated nights with known truth (a challenger
+   equal to, better or worse than the champion, with and without a fairness change) on Adult
+   and Census-KDD: false promotions and wrongly blocked better models per scenario
+   (``--full``: 200 nights per scenario and 1,000 resamples instead of 50 and 200).
 
 A table that fails is reported and the next one still runs; the exit code is then 1.
 """
@@ -29,7 +33,7 @@ import sys
 import time
 import traceback
 
-TABLES = ("stages", "scale", "serving", "scorer", "monitor", "gate")
+TABLES = ("stages", "scale", "serving", "scorer", "monitor", "gate", "gate_decisions")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -54,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
             sub_argv.append("--keep")
         if name == "scale" and args.rows:
             sub_argv += ["--rows", args.rows]
-        elif name in ("scale", "monitor", "gate") and args.full:
+        elif name in ("scale", "monitor", "gate", "gate_decisions") and args.full:
             sub_argv.append("--full")
         print(f"\n# benchmarks.{name}", flush=True)
         t0 = time.perf_counter()
