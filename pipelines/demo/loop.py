@@ -113,26 +113,34 @@ def waves(params: Params, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def unseen_by_champion(params: Params, source: pd.DataFrame) -> pd.DataFrame:
-    """``source`` without the rows of batches accepted up to the night that promoted the
-    champion (the batches its training window could hold)."""
+    """``source`` without the rows of batches accepted before the champion was promoted (the
+    batches its training window could hold). The promotion's time is in the registry's history
+    and each accepted file carries its own; a batch whose time is unknown counts as seen."""
+    from datetime import datetime
+
     from pipelines.edges import registry
+    from pipelines.stages.window import read_accepted_at
 
     champion = registry.champion_version(params)
-    promoted_on = None
-    for f in sorted(params.paths.nights.glob("*/summary.json")):
-        rec = read_json(f)
-        if champion is not None and str(rec.get("promoted")) == champion:
-            promoted_on = rec["date"]
-    batches = [
-        pd.read_parquet(f)
-        for f in sorted(params.paths.accepted.glob("*.parquet"))
-        if promoted_on is None or f.stem <= promoted_on
+    promoted = [
+        e["at"]
+        for e in registry.read_history(params)
+        if e.get("kind") == "promotion" and str(e.get("version")) == champion
     ]
+    promoted_at = datetime.fromisoformat(promoted[-1]) if promoted else None
+    accepted_at = read_accepted_at(params.paths.accepted)
+
+    def seen(name: str) -> bool:
+        at = accepted_at.get(name)
+        return promoted_at is None or at is None or datetime.fromisoformat(at) < promoted_at
+
+    files = sorted(params.paths.accepted.glob("*.parquet"))
+    batches = [pd.read_parquet(f) for f in files if seen(f.stem)]
     if not batches:
         return source
     feats = list(params.dataset.features.all)
-    seen = pd.concat(batches, ignore_index=True)[feats].drop_duplicates()
-    hit = source[feats].merge(seen.assign(_seen=True), on=feats, how="left")["_seen"]
+    seen_rows = pd.concat(batches, ignore_index=True)[feats].drop_duplicates()
+    hit = source[feats].merge(seen_rows.assign(_seen=True), on=feats, how="left")["_seen"]
     return source[hit.isna().to_numpy()]
 
 

@@ -18,14 +18,24 @@ def workspace(tmp_path, adult_current, monkeypatch):
     p.prepared_current.parent.mkdir(parents=True, exist_ok=True)
     adult_current.to_parquet(p.prepared_current)
     p.accepted.mkdir(parents=True, exist_ok=True)
-    adult_current.iloc[:4000].to_parquet(p.accepted_batch("2026-01-01"))  # the champion's
-    adult_current.iloc[4000:8000].to_parquet(p.accepted_batch("2026-01-03"))  # after it
+    accepted(adult_current.iloc[:4000], p.accepted_batch("2026-01-01"), "2026-01-01T02:00:00")
+    accepted(adult_current.iloc[4000:8000], p.accepted_batch("2026-01-03"), "2026-01-03T02:00:00")
     write_json(
         p.reports / "nights" / "2026-01-01" / "summary.json",
         {"date": "2026-01-01", "promoted": "2"},
     )
     monkeypatch.setattr(registry, "champion_version", lambda params: "2")
+    history = [{"kind": "promotion", "version": "2", "at": "2026-01-01T02:10:00+00:00"}]
+    monkeypatch.setattr(registry, "read_history", lambda params: history)
     return params
+
+
+def accepted(df, path, at: str) -> None:
+    """An accepted batch as a night writes it: the time it was accepted in the file's footer."""
+    from pipelines.data import write_parquet
+    from pipelines.stages.window import ACCEPTED_AT
+
+    write_parquet(df, path, metadata={ACCEPTED_AT: f"{at}.000000+00:00"})
 
 
 def test_unseen_rows_leave_out_what_the_champion_could_have_trained_on(workspace, adult_current):
@@ -35,6 +45,21 @@ def test_unseen_rows_leave_out_what_the_champion_could_have_trained_on(workspace
     assert unseen[feats].merge(seen, on=feats).empty
     # batches accepted after the champion's night stay available
     assert len(unseen) > len(adult_current) - 4000 - 50
+
+
+def test_a_champion_from_before_any_batch_has_seen_none_of_them(workspace, adult_current):
+    """The first champion (the bootstrap run, before any night) trained on no batch, however many
+    nights have been accepted since without a promotion."""
+    history = [{"kind": "promotion", "version": "2", "at": "2025-12-31T00:00:00+00:00"}]
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(registry, "read_history", lambda params: history)
+        assert len(loop.unseen_by_champion(workspace, adult_current)) == len(adult_current)
+    # a batch whose acceptance time is unknown counts as seen
+    adult_current.iloc[8000:9000].to_parquet(workspace.paths.accepted_batch("2025-12-30"))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(registry, "read_history", lambda params: history)
+        unseen = loop.unseen_by_champion(workspace, adult_current)
+    assert len(adult_current) - 1000 - 50 < len(unseen) <= len(adult_current) - 1000 + 50
 
 
 def test_waves_are_disjoint_shifted_and_refuse_too_few_rows(workspace, adult_current):
