@@ -121,21 +121,17 @@ def unseen_by_champion(params: Params, source: pd.DataFrame) -> pd.DataFrame:
     from pipelines.edges import registry
     from pipelines.stages.window import read_accepted_at
 
-    champion = registry.champion_version(params)
+    champion, history = registry.champion_version(params), registry.read_history(params)
     promoted = [
-        e["at"]
-        for e in registry.read_history(params)
-        if e.get("kind") == "promotion" and str(e.get("version")) == champion
+        e["at"] for e in history if (e.get("kind"), e.get("version")) == ("promotion", champion)
     ]
-    promoted_at = datetime.fromisoformat(promoted[-1]) if promoted else None
-    accepted_at = read_accepted_at(params.paths.accepted)
-
-    def seen(name: str) -> bool:
-        at = accepted_at.get(name)
-        return promoted_at is None or at is None or datetime.fromisoformat(at) < promoted_at
-
+    at, when = read_accepted_at(params.paths.accepted), datetime.fromisoformat
     files = sorted(params.paths.accepted.glob("*.parquet"))
-    batches = [pd.read_parquet(f) for f in files if seen(f.stem)]
+    batches = [
+        pd.read_parquet(f)
+        for f in files
+        if not promoted or f.stem not in at or when(at[f.stem]) < when(promoted[-1])
+    ]
     if not batches:
         return source
     feats = list(params.dataset.features.all)
