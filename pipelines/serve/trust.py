@@ -28,6 +28,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pipelines.files import sha256_of
+
 MODEL_FILE = "model.skops"  # the only model file format loaded: skops, never pickle
 # Types outside skops' defaults that the project's models need, reviewed once and written here:
 # the union over every classifier and encoding `train` can build (pipelines.config.CLASSIFIERS).
@@ -90,11 +92,7 @@ def file_digests(folder: Path, ignore: frozenset[str] = frozenset()) -> dict[str
         if p.is_symlink():
             raise UntrustedModel(f"{folder}: {rel} is a symlink")
         if p.is_file() and rel not in skip:
-            h = hashlib.sha256()
-            with open(p, "rb") as f:
-                for chunk in iter(lambda: f.read(1 << 20), b""):
-                    h.update(chunk)
-            out[rel] = h.hexdigest()
+            out[rel] = sha256_of(p)
     return out
 
 
