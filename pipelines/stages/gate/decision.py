@@ -240,32 +240,18 @@ def _replacement(
     value = value_text(diff, signed=True) if diff is not None else None
     direction = "above" if _better(name) == "min" else "below"
     threshold = f"paired CI of {name} {direction} 0, no fairness regression"
+    why = None
     if not better:
         why = f"the challenger is not significantly better on {name}" + (
             f" (paired {value}{on_rows(ev.rows)})" if value else " (no paired comparison)"
         )
-        return [
-            Check(
-                "replaces failing champion",
-                "replacement",
-                "info",
-                value,
-                threshold,
-                f"{head}; not replaced: {why}",
-            )
-        ]
-    if fair_worse:
-        return [
-            Check(
-                "replaces failing champion",
-                "replacement",
-                "info",
-                value,
-                threshold,
-                f"{head}; not replaced: the challenger is not shown no worse on fairness "
-                f"({'; '.join(c.name for c in fair_worse)})",
-            )
-        ]
+    elif fair_worse:
+        why = "the challenger is not shown no worse on fairness " + (
+            f"({'; '.join(c.name for c in fair_worse)})"
+        )
+    if why is not None:
+        reason = f"{head}; not replaced: {why}"
+        return [Check("replaces failing champion", "replacement", "info", value, threshold, reason)]
     own = [c for c in checks if c.group == "metric" and c.verdict in ("fail", "insufficient")]
     though = (
         f", though it misses {', '.join(f'{c.name} {c.threshold}' for c in own)} itself"
