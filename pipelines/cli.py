@@ -280,6 +280,9 @@ def cmd_monitor(args: argparse.Namespace) -> int:
         print(f"  - {r}")
     if res.landed_rows:
         print(f"  {res.landed_rows:,} labelled rows landed in {res.landed_to}")
+    if res.held_to:
+        print(f"  new outcomes HELD, not landed: {res.outcomes and res.outcomes['reasons'][0]}")
+        print(f"  kept in {res.held_to}")
     for name, path in res.reports.items():
         print(f"  {name}: {path}")
     print(f"  published: {', '.join(res.published)}")

@@ -511,6 +511,19 @@ class ServeConfig(_Frozen):
     feedback: FeedbackConfig = Field(default_factory=FeedbackConfig)
 
 
+class OutcomeGuardConfig(_Frozen):
+    """New outcomes that contradict the served answers are held, not landed."""
+
+    enabled: bool = True
+    min_rows: int = Field(100, ge=10, description="fewer new outcomes: landed unjudged")
+    min_auc: float = Field(
+        0.3, ge=0.0, le=0.5, description="hold when the answers' ROC AUC CI lies below this"
+    )
+    max_share_change: float = Field(
+        0.35, gt=0.0, le=1.0, description="hold when the positive share moved more (CI)"
+    )
+
+
 class MonitorConfig(_Frozen):
     """`retrain monitor` / the `retrain_monitor` DAG: live drift and live performance."""
 
@@ -529,6 +542,7 @@ class MonitorConfig(_Frozen):
         0.03, ge=0.0, description="champion's evaluated metric minus the live interval's top"
     )
     pushgateway: str | None = Field(None, description="host:port of a Prometheus Pushgateway")
+    outcome_guard: OutcomeGuardConfig = Field(default_factory=OutcomeGuardConfig)
 
 
 class CanaryConfig(_Frozen):

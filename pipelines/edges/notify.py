@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from pipelines.config import Params
     from pipelines.records import NightRecord
 
-EVENTS = ("failure", "promotion")
+EVENTS = ("failure", "promotion", "held")  # held: data kept aside for a person to review
 
 
 def notifications_path(params: Params) -> Path:
@@ -65,7 +65,7 @@ def notification(
     details: Any = None,
     log_url: str | None = None,
 ) -> dict[str, Any]:
-    """One notification line (``event``: failure | promotion)."""
+    """One notification line (``event``: failure | promotion | held)."""
     if event not in EVENTS:
         raise ValueError(f"unknown notification event {event!r}; events are {list(EVENTS)}")
     return {

@@ -21,6 +21,7 @@ import json
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -34,6 +35,7 @@ from pipelines.monitor.live import (
     landing_rows,
     live_frame,
 )
+from pipelines.monitor.outcome_guard import OutcomeCheck, judge_outcomes
 from pipelines.settings import settings
 
 log = logging.getLogger("pipelines.monitor")
@@ -45,6 +47,8 @@ class MonitorResult:
     reports: dict[str, str] = field(default_factory=dict)
     landed_rows: int = 0
     landed_to: str | None = None
+    outcomes: dict[str, Any] | None = None  # the outcome guard's judgement of the new outcomes
+    held_to: str | None = None
     published: list[str] = field(default_factory=list)
     mlflow_run: str | None = None
 
@@ -54,6 +58,8 @@ class MonitorResult:
             "reports": self.reports,
             "landed_rows": self.landed_rows,
             "landed_to": self.landed_to,
+            "outcomes": self.outcomes,
+            "held_to": self.held_to,
             "published": self.published,
             "mlflow_run": self.mlflow_run,
         }
@@ -140,7 +146,12 @@ def run_monitor(
         log.error("monitor: publishing to the Pushgateway failed: %s", err)
         result.published = [str(out.metrics)]
     if land:
-        result.landed_rows, result.landed_to = land_outcomes(params, now, span_labelled)
+        landing = land_outcomes(params, now, span_labelled, reference)
+        result.landed_rows, result.landed_to = landing.rows, landing.to
+        result.held_to = landing.held_to
+        result.outcomes = None if landing.check is None else landing.check.to_dict()
+        if landing.held_to:
+            result.reports["outcomes_held"] = str(Path(landing.held_to) / "check.json")
     if mlflow:
         result.mlflow_run = log_to_mlflow(params, result)
     write_json(out.verdict, {**verdict.to_dict(), "result": result.to_dict()})
@@ -164,15 +175,30 @@ def open_day(params: Params, start: date) -> str:
     return day.isoformat()
 
 
+@dataclass
+class Landing:
+    """What a pass did with the outcomes it had not landed before."""
+
+    rows: int = 0
+    to: str | None = None
+    check: OutcomeCheck | None = None
+    held_to: str | None = None
+
+
 def land_outcomes(
-    params: Params, now: datetime, labelled: pd.DataFrame | None = None
-) -> tuple[int, str | None]:
+    params: Params,
+    now: datetime,
+    labelled: pd.DataFrame | None = None,
+    reference: pd.DataFrame | None = None,
+) -> Landing:
     """Outcomes not landed before become rows of ``<landing>/<day>.parquet``, the first night
     not accepted yet. ``labelled``: the answers with their outcomes that this pass read (default:
     read them over ``monitor.outcome_horizon_hours``); an outcome that arrives later than that
     after its answer stays in the log, not landed. The keys landed are kept
     (``paths.landed_keys``, pruned to the span read), so a late or re-sent outcome is landed
-    once. Under the workspace lock: a night ingesting meanwhile is never handed a half-written
+    once. New outcomes that contradict the answers (:mod:`pipelines.monitor.outcome_guard`) are
+    held in ``quarantine/outcomes-<time>/`` instead, with the judgement, and a notification.
+    Under the workspace lock: a night ingesting meanwhile is never handed a half-written
     batch."""
     from pipelines.data import write_table
     from pipelines.files import write_atomic
@@ -190,20 +216,61 @@ def land_outcomes(
         seen = labelled[key].drop_duplicates()
         done = pd.read_parquet(keys_file) if keys_file.is_file() else pd.DataFrame(columns=key)
         hit = labelled.merge(done.assign(_done=True), on=key, how="left")
-        new = labelled[hit["_done"].isna().to_numpy()]
+        new = labelled[hit["_done"].isna().to_numpy()].drop_duplicates(key)
         if new.empty:
-            return 0, None
+            return Landing()
+        check = check_outcomes(params, new, reference)
+        # keys of answers older than the span read will never be read again: not kept
+        kept = done.merge(seen, on=key, how="inner")
+        keys = pd.concat([kept, new[key]], ignore_index=True)
+        if check.held:
+            held = hold_outcomes(params, new, check, now)
+            write_atomic(keys_file, lambda tmp: keys.to_parquet(tmp, index=False))
+            return Landing(0, None, check, str(held))
         landed = landing_rows(new, params)
         dst = params.paths.landing / f"{open_day(params, now.date())}.parquet"
         rows = landed
         if dst.is_file():  # a batch for that night already waits: the outcomes join it
             rows = pd.concat([pd.read_parquet(dst), landed], ignore_index=True)
-        # keys of answers older than the span read will never be read again: not kept
-        kept = done.merge(seen, on=key, how="inner")
-        keys = pd.concat([kept, new[key].drop_duplicates()], ignore_index=True)
         write_table(rows, dst, params.dataset)  # the one batch writer (Parquet here)
         write_atomic(keys_file, lambda tmp: keys.to_parquet(tmp, index=False))
-    return len(landed), str(dst)
+    return Landing(len(landed), str(dst), check)
+
+
+def check_outcomes(
+    params: Params, new: pd.DataFrame, reference: pd.DataFrame | None = None
+) -> OutcomeCheck:
+    """The outcome guard on the new outcomes: positive share of the training data (the
+    monitor's reference) against the outcomes and the served probabilities."""
+    ds = params.dataset
+    if reference is None:
+        reference = reference_frame(params)
+    ref_share = float((reference[ds.target].astype(str) == ds.positive_label).mean())
+    y = (new["label"].astype(str).to_numpy() == ds.positive_label).astype(int)
+    proba = new["probability"].to_numpy(dtype=float)
+    return judge_outcomes(y, proba, ref_share, params.monitor.outcome_guard, params.evaluate)
+
+
+def hold_outcomes(params: Params, new: pd.DataFrame, check: OutcomeCheck, now: datetime) -> Path:
+    """Keep held outcomes (every logged column) with the judgement, and tell someone."""
+    from pipelines.edges.notify import append_notification, notification, notifications_path
+
+    folder = params.paths.quarantine / f"outcomes-{now.strftime('%Y%m%dT%H%M%S')}"
+    folder.mkdir(parents=True, exist_ok=True)
+    new.reset_index(drop=True).to_parquet(folder / "outcomes.parquet", index=False)
+    write_json(folder / "check.json", check.to_dict())
+    message = f"{check.rows} new outcomes held, not landed: {check.summary()} (kept in {folder})"
+    log.error("monitor: %s", message)
+    entry = notification(
+        "held",
+        message,
+        dag_id="retrain_monitor",
+        run_id=None,
+        task_id="monitor",
+        details=check.to_dict(),
+    )
+    append_notification(notifications_path(params), entry)
+    return folder
 
 
 def log_to_mlflow(params: Params, result: MonitorResult) -> str:
