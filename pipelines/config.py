@@ -498,6 +498,18 @@ class FeedbackConfig(_Frozen):
     )
 
 
+class RateLimitConfig(_Frozen):
+    """How fast one client (its bearer token, else its address) may send."""
+
+    predict_per_second: float | None = Field(
+        None, gt=0.0, description="POST /predict requests per second; null: no limit"
+    )
+    feedback_outcomes_per_second: float | None = Field(
+        1000.0, gt=0.0, description="outcomes POST /feedback takes per second; null: no limit"
+    )
+    burst_seconds: float = Field(10.0, gt=0.0, description="seconds' worth sent at once")
+
+
 class ServeConfig(_Frozen):
     """The serving side of the loop: where answers and late outcomes are logged."""
 
@@ -509,6 +521,7 @@ class ServeConfig(_Frozen):
     flush_rows: int = Field(100_000, ge=1, description="write the log when this many rows wait")
     flush_seconds: float = Field(1.0, gt=0.0, description="... or when the oldest waited this long")
     feedback: FeedbackConfig = Field(default_factory=FeedbackConfig)
+    rate_limit: RateLimitConfig = Field(default_factory=RateLimitConfig)
 
 
 class OutcomeGuardConfig(_Frozen):

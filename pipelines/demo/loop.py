@@ -6,8 +6,7 @@ serve -> log -> label -> monitor -> retrain -> gate -> shadow/canary -> decision
 2. a first wave of traffic is sent as HTTP requests with request ids: held-out rows the champion
    never trained on, ``simulate.loop.shifted_share`` of them from a population shifted on one
    feature, whose outcomes may follow a changed relationship (``simulate.loop.concept``: the
-   labels above a quantile of another feature flipped), so that retraining has something to
-   learn;
+   labels above a quantile of another feature flipped): something for retraining to learn;
 3. the true outcomes come back late: half through ``POST /feedback``, half as a file
    (``retrain labels``);
 4. the monitor judges live drift and live performance and lands the outcomes as a batch;
@@ -43,8 +42,7 @@ Progress = Callable[[str], None]
 
 
 class Client:
-    """A keep-alive HTTP client for the local server (JSON in and out). A connection the server
-    closed while idle (during the night) is opened again once."""
+    """A keep-alive JSON client for the local server; reopens a connection closed while idle."""
 
     def __init__(self, address: str) -> None:
         host, port = address.rsplit(":", 1)
@@ -176,9 +174,11 @@ def feed_back(client: Client, answered: pd.DataFrame, params: Params, folder: Pa
         for r, i, lab in zip(api.request_id, api.row, api.label, strict=True)
     ]
     for start in range(0, len(outcomes), 1000):
-        status, body = client.post("/feedback", {"outcomes": outcomes[start : start + 1000]})
-        if status != 202:
-            raise RuntimeError(f"demo-loop: POST /feedback answered {status}: {body}")
+        body = {"outcomes": outcomes[start : start + 1000]}
+        while (answer := client.post("/feedback", body))[0] == 429:  # serve.rate_limit: wait
+            time.sleep(1.0)
+        if answer[0] != 202:
+            raise RuntimeError(f"demo-loop: POST /feedback answered {answer[0]}: {answer[1]}")
     folder.mkdir(parents=True, exist_ok=True)
     f = folder / f"outcomes-{int(time.time())}.csv"
     with f.open("w", newline="") as fh:

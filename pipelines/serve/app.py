@@ -51,6 +51,7 @@ from pipelines.serve.feedback import Conflict, FeedbackPolicy, RecentAnswers
 from pipelines.serve.inputs import InputError, is_request_id, parse_outcomes
 from pipelines.serve.metrics import ServingMetrics
 from pipelines.serve.model import LoadedModel, ModelHolder, ServingSpec
+from pipelines.serve.ratelimit import Buckets, Limited, RateLimits, client_key, retry_after_header
 from pipelines.settings import MaskSecrets, mask_url, settings
 
 log = logging.getLogger("pipelines.serve")
@@ -83,6 +84,7 @@ class ServingApp:
         prediction_log: PredictionLog | None = None,
         canary: ModelHolder | None = None,
         feedback: FeedbackPolicy | None = None,
+        limits: RateLimits | None = None,
     ) -> None:
         self.holder = holder
         self.canary = canary
@@ -105,6 +107,11 @@ class ServingApp:
         env = settings()
         self._token = (env.serve_token or "").encode()
         self._feedback_token = (env.feedback_token or env.serve_token or "").encode()
+        lim = limits or RateLimits()
+        self._predict_limit = _buckets(lim.predict_per_second, lim.burst_seconds, "requests")
+        self._feedback_limit = _buckets(
+            lim.feedback_outcomes_per_second, lim.burst_seconds, "outcomes"
+        )
 
     # ---- lifecycle
     def start(self) -> None:
@@ -159,6 +166,12 @@ class ServingApp:
                 msg = "POST /predict needs a bearer token (Authorization: Bearer <token>)"
                 body = orjson.dumps({"error": msg, "kind": "auth"})
                 return await _respond(send, 401, body, [*_JSON, _CHALLENGE])
+            if self._predict_limit is not None:
+                try:
+                    key = client_key(self._token, _address(scope))
+                    self._predict_limit.take(key, 1, time.monotonic())
+                except Limited as lim:
+                    return await self._limited(send, path, lim)
             t0 = time.perf_counter()
             rid, probe = self._ids.of(scope)
             status, body, version = await self._predict(scope, receive, rid, probe)
@@ -179,9 +192,9 @@ class ServingApp:
                 msg = f"POST /feedback needs a bearer token (the {which} token)"
                 body = orjson.dumps({"error": msg, "kind": "auth"})
                 return await _respond(send, 401, body, [*_JSON, _FEEDBACK_CHALLENGE])
-            status, body = await self._feedback(scope, receive)
+            status, body, extra = await self._feedback(scope, receive)
             self.metrics.request(path, status)
-            return await _respond(send, status, body, _JSON)
+            return await _respond(send, status, body, [*_JSON, *extra])
         if method not in ("GET", "HEAD"):
             if path in ("/health", "/ready", "/version", "/metrics"):
                 return await self._error(send, path, 405, f"use GET for {path}", "method")
@@ -238,6 +251,13 @@ class ServingApp:
                 scheme, _, token = value.partition(b" ")
                 return scheme.lower() == b"bearer" and hmac.compare_digest(token.strip(), want)
         return False
+
+    async def _limited(self, send: Send, path: str, lim: Limited) -> None:
+        self.metrics.request(path, 429)
+        self.metrics.error("rate_limited")
+        retry = retry_after_header(lim.retry_after)
+        body = orjson.dumps({"error": lim.message, "kind": "rate_limited"})
+        await _respond(send, 429, body, [*_JSON, *([retry] if retry else [])])
 
     async def _error(self, send: Send, path: str, status: int, msg: str, kind: str) -> None:
         self.metrics.request(path, status)
@@ -326,7 +346,9 @@ class ServingApp:
         fut.add_done_callback(logged)
 
     # ---- /feedback
-    async def _feedback(self, scope: Scope, receive: Receive) -> tuple[int, bytes]:
+    async def _feedback(
+        self, scope: Scope, receive: Receive
+    ) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
         """Outcomes: ``{"outcomes": [{"request_id": ..., "row": 0, "label": ...}]}`` or a list."""
         try:
             body = await self._read_body(scope, receive)
@@ -337,17 +359,26 @@ class ServingApp:
             except orjson.JSONDecodeError as err:
                 raise _Reject(400, f"malformed JSON: {err}", "malformed_json") from None
             labels = (self.spec.positive_label, self.spec.negative_label)
-            outcomes = self.recent.accept(parse_outcomes(data, labels))
+            parsed = parse_outcomes(data, labels)
+            if self._feedback_limit is not None:
+                key = client_key(self._feedback_token, _address(scope))
+                self._feedback_limit.take(key, len(parsed), time.monotonic())
+            outcomes = self.recent.accept(parsed)
+        except Limited as lim:
+            self.metrics.error("rate_limited")
+            retry = retry_after_header(lim.retry_after)
+            body = orjson.dumps({"error": lim.message, "kind": "rate_limited"})
+            return 429, body, [retry] if retry else []
         except _Reject as r:
             self.metrics.error(r.kind)
-            return r.status, r.body()
+            return r.status, r.body(), []
         except InputError as err:
             self.metrics.error(err.kind)
             status = 409 if isinstance(err, Conflict) else 422
             problem = {"error": err.message, "kind": err.kind, "field": err.field}
-            return status, orjson.dumps(problem)
+            return status, orjson.dumps(problem), []
         n = self.predlog.append_outcomes(outcomes)
-        return 202, orjson.dumps({"accepted": n})
+        return 202, orjson.dumps({"accepted": n}), []
 
     async def _read_body(self, scope: Scope, receive: Receive) -> bytes:
         length = None
@@ -452,6 +483,15 @@ class _RequestIds:
         return (rid or os.urandom(16).hex()), probe
 
 
+def _buckets(rate: float | None, burst_seconds: float, unit: str) -> Buckets | None:
+    return None if rate is None else Buckets(rate, burst_seconds, unit)
+
+
+def _address(scope: Scope) -> str | None:
+    client = scope.get("client")
+    return str(client[0]) if client else None
+
+
 def _mode(model: LoadedModel) -> str:
     return model.tags.get("canary.mode", "canary")
 
@@ -548,6 +588,8 @@ def local_app(
         )
     fb = params.serve.feedback
     policy = FeedbackPolicy(fb.memory, fb.ttl_hours * 3600.0, fb.relabel)
+    rl = params.serve.rate_limit
+    limits = RateLimits(rl.predict_per_second, rl.feedback_outcomes_per_second, rl.burst_seconds)
     return ServingApp(
         holder,
         spec,
@@ -555,6 +597,7 @@ def local_app(
         prediction_log=predlog,
         canary=canary,
         feedback=policy,
+        limits=limits,
     )
 
 
