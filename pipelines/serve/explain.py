@@ -38,17 +38,19 @@ _CHUNK_CELLS = 4_000_000  # rows x leaves x nodes x columns per chunk: ~32 MB of
 
 @dataclass
 class _Bucket:
-    """Leaves whose paths have about as many distinct columns, padded to ``width`` of them."""
+    """Leaves whose paths have about as many distinct columns, padded to ``D`` of them; arrays
+    are slot-major (slot, leaf) so each slot's numbers are contiguous."""
 
-    column: np.ndarray  # (P, D) encoded column of each slot (0 for padding)
-    group: np.ndarray  # (P, D) original feature of each slot (0 for padding)
-    lo: np.ndarray  # (P, D) the row follows the path when lo < x <= hi
+    column: np.ndarray  # (D, P) encoded column of each slot (0 for padding)
+    group: np.ndarray  # (D, P) original feature of each slot (0 for padding)
+    lo: np.ndarray  # (D, P) the row follows the path when lo < x <= hi
     hi: np.ndarray
-    nan_ok: np.ndarray  # (P, D) a missing value follows the path
-    z: np.ndarray  # (P, D) cover fraction (1 for padding)
+    nan_ok: np.ndarray  # (D, P) a missing value follows the path
+    z: np.ndarray  # (D, P) cover fraction (1 for padding)
     value: np.ndarray  # (P,)
-    s: np.ndarray  # (Q,) quadrature nodes on [0, 1]
-    w: np.ndarray  # (Q,) their weights
+    w: np.ndarray  # (Q,) quadrature weights on [0, 1]
+    off: np.ndarray  # (Q, D, P) the slot's factor z (1 - s) at each node s, row off the path
+    on: np.ndarray  # (Q, D, P) the slot's factor z + (1 - z) s, row on the path
 
 
 @dataclass
@@ -65,8 +67,8 @@ class TreeExplainer:
         n, F = X.shape[0], len(self.features)
         out = np.zeros((n, F))
         for b in self.buckets:
-            P, D = b.column.shape
-            step = max(1, _CHUNK_CELLS // max(1, P * D * len(b.s)))
+            D, P = b.column.shape
+            step = max(1, _CHUNK_CELLS // max(1, P * D * len(b.w)))
             for a in range(0, n, step):
                 out[a : a + step] += _bucket_contributions(b, X[a : a + step], F)
         return out
@@ -78,17 +80,21 @@ class TreeExplainer:
 
 def _bucket_contributions(b: _Bucket, X: np.ndarray, F: int) -> np.ndarray:
     n = X.shape[0]
-    xs = X[:, b.column]  # (n, P, D)
+    D = b.column.shape[0]
+    xs = X[:, b.column]  # (n, D, P)
     o = (xs > b.lo) & (xs <= b.hi)
     missing = np.isnan(xs)
     if missing.any():
         o = np.where(missing, b.nan_ok, o)
-    oz = o - b.z  # (n, P, D)
-    f = b.z[None, :, None, :] + oz[:, :, None, :] * b.s[None, None, :, None]  # (n, P, Q, D)
-    # the product over the other columns: every factor is > 0 at the interior nodes
-    others = np.prod(f, axis=3, keepdims=True) / f
-    integral = np.einsum("npqd,q->npd", others, b.w)
-    phi = (b.value[:, None] * oz * integral).reshape(n, -1)  # (n, P*D)
+    f = np.where(o[:, None], b.on, b.off)  # (n, Q, D, P)
+    total = f[:, :, 0].copy()  # (n, Q, P): the product over the slots
+    for j in range(1, D):
+        total *= f[:, :, j]
+    # the product over the other slots (every factor is > 0 at the interior nodes), integrated
+    integral = total[:, 0, None] / f[:, 0] * b.w[0]  # (n, D, P)
+    for q in range(1, len(b.w)):
+        integral += total[:, q, None] / f[:, q] * b.w[q]
+    phi = (o - b.z) * integral * b.value
     ids = (b.group.ravel()[None, :] + F * np.arange(n)[:, None]).ravel()
     return np.bincount(ids, weights=phi.ravel(), minlength=n * F).reshape(n, F)
 
@@ -120,9 +126,9 @@ def tree_explainer(
                 return None
     by_width: dict[int, list[tuple[float, dict[int, list[float]]]]] = {}
     for leaf in leaves:
-        # buckets of widths 1-2, 3-4, 5-8, 9-12, ...: little padding, few buckets
-        d = max(1, len(leaf[1]))
-        width = d if d <= 2 else (4 if d <= 4 else -(-d // 4) * 4)
+        # buckets of even widths (d/2 quadrature nodes either way): little padding, few buckets
+        d = len(leaf[1])
+        width = d + d % 2 if d > 1 else 1
         by_width.setdefault(width, []).append(leaf)
     buckets = [_bucket(w, group, column_features) for w, group in sorted(by_width.items())]
     return TreeExplainer(tuple(features), expected, buckets)
@@ -158,25 +164,29 @@ def _bucket(
     column_features: Sequence[int | None],
 ) -> _Bucket:
     P = len(leaves)
-    column = np.zeros((P, width), dtype=np.intp)
-    group = np.zeros((P, width), dtype=np.intp)
-    lo = np.full((P, width), -np.inf)
-    hi = np.full((P, width), np.inf)
-    nan_ok = np.ones((P, width), dtype=bool)
-    z = np.ones((P, width))
+    column = np.zeros((width, P), dtype=np.intp)
+    group = np.zeros((width, P), dtype=np.intp)
+    lo = np.full((width, P), -np.inf)
+    hi = np.full((width, P), np.inf)
+    nan_ok = np.ones((width, P), dtype=bool)
+    z = np.ones((width, P))
     value = np.zeros(P)
     for p, (v, cols) in enumerate(leaves):
         value[p] = v
         for j, (c, (a, b, ok, share)) in enumerate(sorted(cols.items())):
             g = column_features[c]
             assert g is not None
-            column[p, j], group[p, j] = c, g
-            lo[p, j], hi[p, j], nan_ok[p, j], z[p, j] = a, b, bool(ok), share
-    if (z <= 0).any():  # an empty child: the quadrature divides by its factor
-        z = np.maximum(z, np.finfo(np.float64).tiny)
+            column[j, p], group[j, p] = c, g
+            lo[j, p], hi[j, p], nan_ok[j, p], z[j, p] = a, b, bool(ok), share
+    # an empty child (never in a fitted tree): keep every factor > 0 for the division
+    z = np.maximum(z, np.finfo(np.float64).tiny)
     q = max(1, -(-width // 2))
     x, w = np.polynomial.legendre.leggauss(q)
-    return _Bucket(column, group, lo, hi, nan_ok, z, value, (x + 1) / 2, w / 2)
+    s = (x + 1) / 2
+    s = s[:, None, None]
+    off = z * (1 - s)
+    on = z + (1 - z) * s
+    return _Bucket(column, group, lo, hi, nan_ok, z, value, w / 2, off, on)
 
 
 # --------------------------------------------------------------------------- reading them
