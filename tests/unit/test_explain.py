@@ -6,6 +6,7 @@ rows, and the ranking measures the gate and the monitor read."""
 from __future__ import annotations
 
 import math
+
 import numpy as np
 import pytest
 

@@ -14,6 +14,12 @@ from pipelines.paths import Paths
 from pipelines.serve.trust import UntrustedModel
 from pipelines.stages.gate.decision import Decision, decide
 from pipelines.stages.gate.evidence import gather_evidence
+from pipelines.stages.gate.importance import (
+    gather_importance,
+    importance_html,
+    importance_markdown,
+    with_importance,
+)
 from pipelines.stages.gate.report import LABEL, render_html, render_markdown
 from pipelines.stages.window import trained_on_text
 
@@ -52,9 +58,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"gate: error: {err}", file=sys.stderr)
         return 2
     d = decide(ev, params.gate)
+    importance = gather_importance(params, ev.champion_version)  # a warning at most
+    d = with_importance(d, importance)
     files = write_decision(d, params.paths, Path(args.out) if args.out else None)
     window = trained_on_text(params.paths.window_manifest)  # the batches trained on
-    write_text(files["markdown"], files["markdown"].read_text() + window)
+    section = importance_markdown(importance)
+    write_text(files["markdown"], files["markdown"].read_text() + section + window)
+    page = files["html"].read_text()
+    write_text(files["html"], page.replace("</body>", importance_html(importance) + "</body>"))
     print(f"gate: {LABEL[d.verdict]}")
     for r in d.reasons:
         print(f"  - {r}")
