@@ -221,3 +221,24 @@ def test_a_bad_explain_option_is_a_clear_4xx(client, adult_current, spec, query,
     r = client.post(f"/predict?{query}", json=records[0] if rows == 1 else records)
     assert r.status_code == 422, r.text
     assert r.json()["kind"] == kind and r.json()["field"] == "explain"
+
+
+@pytest.mark.filterwarnings("ignore:Using `httpx`")
+def test_a_model_served_by_itself_answers_explain_with_a_clear_422(prefit, spec, adult_current):
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import FunctionTransformer
+    from starlette.testclient import TestClient
+
+    from pipelines.serve.app import ServingApp
+    from pipelines.serve.model import LoadedModel, ModelHolder
+
+    odd = Pipeline([("noop", FunctionTransformer()), *prefit["a"].steps])
+    scorer = CompiledScorer(odd, spec.fields)
+    assert scorer.mode == "model" and scorer.explainer() is None
+    app = ServingApp(ModelHolder(_Static(LoadedModel("3", scorer, run_id="r"))), spec)
+    record = frame_records(adult_current.head(1), spec.fields)[0]
+    with TestClient(app, raise_server_exceptions=False) as c:
+        app.holder.refresh()
+        assert c.post("/predict", json=record).status_code == 200
+        r = c.post("/predict?explain=3", json=record)
+        assert r.status_code == 422 and r.json()["kind"] == "not_explained"
