@@ -12,6 +12,7 @@ from pipelines.serve.model import ServingSpec
 from pipelines.stages.gate import Evidence, decide, render_markdown
 from pipelines.stages.gate.importance import (
     CHECK_NAME,
+    add_to_reports,
     compare_importance,
     importance_html,
     importance_markdown,
@@ -75,3 +76,19 @@ def test_without_a_champion_nothing_is_compared():
     assert d.checks[-1].value is None and "no champion" in d.checks[-1].detail
     assert "Ranking not compared" in importance_markdown(cmp)
     assert "<td>age</td>" in importance_html(cmp)
+
+
+def test_the_written_reports_carry_the_section(params, tmp_path):
+    from pipelines.stages.gate.stage import write_decision
+
+    reordered = {"sex": 0.9, "education": 0.5, "hours": 0.3, "age": 0.1}
+    cmp = compare_importance(reordered, CHAMPION, 0.9, 500)
+    d = with_importance(decide(Evidence(metrics=GOOD, fairness={}), CFG), cmp)
+    files = write_decision(d, params.paths, tmp_path)
+    add_to_reports(files, cmp)
+    md, page = files["markdown"].read_text(), files["html"].read_text()
+    assert md.index("## Checks") < md.index("## Feature importance")
+    assert "| sex | 0.9000 (#1) | 0.1000 (#4) |" in md
+    assert page.index("Feature importance") < page.index("</body>")
+    assert "<td>sex</td><td>0.9000 (#1)</td><td>0.1000 (#4)</td>" in page
+    assert "importance nDCG" in files["json"].read_text()

@@ -15,9 +15,11 @@ from __future__ import annotations
 import dataclasses
 import html
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from pipelines.config import Params
+from pipelines.files import write_text
 from pipelines.serve.explain import global_importance, rank_changes, ranking_ndcg
 from pipelines.stages.gate.decision import Decision
 from pipelines.stages.gate.rules import Check
@@ -167,3 +169,11 @@ def importance_html(cmp: ImportanceComparison) -> str:
         else ""
     )
     return f"<h2>Feature importance (mean |contribution| to the log-odds)</h2>{head}{table}"
+
+
+def add_to_reports(files: dict[str, Path], cmp: ImportanceComparison) -> None:
+    """Append the section to the written Markdown report and put it at the end of the HTML
+    report's body (``files``: what the stage's ``write_decision`` wrote)."""
+    write_text(files["markdown"], files["markdown"].read_text() + importance_markdown(cmp))
+    page = files["html"].read_text()
+    write_text(files["html"], page.replace("</body>", importance_html(cmp) + "</body>"))
