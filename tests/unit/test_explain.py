@@ -113,6 +113,25 @@ def test_contributions_add_up_to_the_raw_margin_on_the_test_rows(prefit, matrix,
             assert not phi[:, f].any(), name
 
 
+def test_contributions_equal_the_reference_tree_explainer(prefit, matrix, spec):
+    """The dev extra's reference implementation of path-dependent TreeSHAP (tree_path_dependent,
+    compiled): the same values per encoded column, summed per feature, on Adult test rows."""
+    shap = pytest.importorskip("shap")
+    model = prefit["a"]
+    scorer = CompiledScorer(model, spec.fields)
+    ex = scorer.explainer()
+    assert ex is not None
+    X = matrix["a"][:500]
+    reference = shap.TreeExplainer(model.steps[1][1], feature_perturbation="tree_path_dependent")
+    per_column = np.asarray(reference.shap_values(X))
+    want = np.zeros((len(X), len(ex.features)))
+    for c, f in enumerate(scorer._column_features()):
+        if f is not None:
+            want[:, f] += per_column[:, c]
+    np.testing.assert_allclose(ex.contributions(X), want, rtol=0, atol=1e-9)
+    assert ex.expected_value == pytest.approx(float(np.ravel(reference.expected_value)[0]))
+
+
 def test_top_contributions_per_record(prefit, adult_current, spec):
     scorer = CompiledScorer(prefit["a"], spec.fields)
     records = frame_records(adult_current.head(5), spec.fields)
