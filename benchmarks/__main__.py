@@ -19,7 +19,10 @@
 7. ``gate_decisions``: the gate's decisions on simulated nights with known truth (a challenger
    equal to, better or worse than the champion, with and without a fairness change) on Adult
    and Census-KDD: false promotions and wrongly blocked better models per scenario
-   (``--full``: 200 nights per scenario and 1,000 resamples instead of 50 and 200).
+   (``--full``: 200 nights per scenario and 1,000 resamples instead of 50 and 200);
+8. ``explain``: exact explanations: one record's explain call and a whole
+   ``/predict?explain=k`` request against the server on one core (p50/p99), and the sum of the
+   contributions against the raw margin.
 
 A table that fails is reported and the next one still runs; the exit code is then 1.
 """
@@ -33,7 +36,7 @@ import sys
 import time
 import traceback
 
-TABLES = ("stages", "scale", "serving", "scorer", "monitor", "gate", "gate_decisions")
+TABLES = ("stages", "scale", "serving", "scorer", "monitor", "gate", "gate_decisions", "explain")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -393,6 +393,13 @@ class GateConfig(_Frozen):
         description="a champion selecting at most this share (or at least 1 minus it) of the "
         "rows is degenerate: no fairness baseline",
     )
+    importance_ndcg_min: float = Field(
+        0.9,
+        ge=0.0,
+        le=1.0,
+        description="nDCG of the challenger's feature-importance ranking against the "
+        "champion's below this: a warning in the report and the reasons, never a block",
+    )
 
     @model_validator(mode="after")
     def _check_bound_ranges(self) -> GateConfig:
@@ -553,6 +560,13 @@ class MonitorConfig(_Frozen):
     max_drift_share: Fraction = Field(0.3, description="share of drifted columns that retrains")
     max_performance_drop: float = Field(
         0.03, ge=0.0, description="champion's evaluated metric minus the live interval's top"
+    )
+    attribution_ndcg_min: float = Field(
+        0.9,
+        ge=0.0,
+        le=1.0,
+        description="nDCG of the live window's feature-importance ranking against the "
+        "reference's below this: attribution drift is flagged (reported, never a retrain)",
     )
     pushgateway: str | None = Field(None, description="host:port of a Prometheus Pushgateway")
     outcome_guard: OutcomeGuardConfig = Field(default_factory=OutcomeGuardConfig)

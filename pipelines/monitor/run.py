@@ -28,6 +28,7 @@ import pandas as pd
 
 from pipelines.config import Params
 from pipelines.files import read_json, write_json, write_text
+from pipelines.monitor.attribution import AttributionDrift, add_gauges, assess_attribution
 from pipelines.monitor.live import (
     JUDGED_ARMS,
     LiveVerdict,
@@ -51,6 +52,7 @@ class MonitorResult:
     held_to: str | None = None
     published: list[str] = field(default_factory=list)
     mlflow_run: str | None = None
+    attribution: AttributionDrift | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -62,6 +64,7 @@ class MonitorResult:
             "held_to": self.held_to,
             "published": self.published,
             "mlflow_run": self.mlflow_run,
+            "attribution": self.attribution.to_dict() if self.attribution else None,
         }
 
 
@@ -127,9 +130,11 @@ def run_monitor(
         at=now.isoformat(timespec="seconds"),
     )
     out = params.paths.monitor_out()
-    result = MonitorResult(verdict)
+    attribution = assess_attribution(params, reference, live_frame(preds, params), champion)
+    result = MonitorResult(verdict, attribution=attribution)
     result.reports["verdict"] = str(write_json(out.verdict, verdict.to_dict()))
-    result.reports["markdown"] = str(write_text(out.markdown, report_markdown(verdict)))
+    markdown = report_markdown(verdict) + attribution.markdown()
+    result.reports["markdown"] = str(write_text(out.markdown, markdown))
     if verdict.drift is not None:
         from pipelines.stages.drift.evidently_engine import write_html_report
 
@@ -139,6 +144,7 @@ def run_monitor(
         result.reports["drift_html"] = str(html)
     share = canary_share(params)
     reg = metrics.registry_of(verdict, last_night(params), share, now.timestamp())
+    add_gauges(reg, attribution)
     try:
         gateway = settings().pushgateway or params.monitor.pushgateway
         result.published = metrics.publish(reg, out.metrics, gateway)
@@ -297,6 +303,8 @@ def log_to_mlflow(params: Params, result: MonitorResult) -> str:
     if v.drop is not None:
         nums["performance_drop"] = v.drop
     nums["retrain"] = float(v.retrain)
+    if result.attribution is not None and result.attribution.ndcg is not None:
+        nums["attribution_ndcg"] = result.attribution.ndcg
     for k, x in nums.items():
         client.log_metric(run_id, k, float(x))
     for p in result.reports.values():

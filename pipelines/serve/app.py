@@ -3,7 +3,8 @@
 Endpoints: ``POST /predict`` (one record as a JSON object, or a batch as a JSON array or
 ``{"records": [...]}``), ``POST /feedback`` (true outcomes of earlier answers, by request id),
 ``GET /health`` (alive), ``GET /ready`` (a model is loaded), ``GET /version`` (model version,
-data version, image tag, canary) and ``GET /metrics`` (Prometheus).
+data version, image tag, canary) and ``GET /metrics`` (Prometheus). ``POST /predict?explain=k``
+adds each record's ``k`` largest feature contributions (:mod:`pipelines.serve.explain`).
 
 Every answer carries a ``request_id`` (the ``X-Request-ID`` header, else 128 random bits) and the
 model version, and is appended to the prediction log (:mod:`pipelines.predlog`) off the hot path;
@@ -47,6 +48,7 @@ from pipelines import seams
 from pipelines.predlog.sinks import dead_letter_folder
 from pipelines.predlog.writer import PredictionLog
 from pipelines.serve.batching import MicroBatcher
+from pipelines.serve.explain import explain_option
 from pipelines.serve.feedback import Conflict, FeedbackPolicy, RecentAnswers
 from pipelines.serve.inputs import InputError, is_request_id, parse_outcomes
 from pipelines.serve.metrics import ServingMetrics
@@ -274,6 +276,7 @@ class ServingApp:
             if model is None:
                 raise _Reject(503, "no model loaded yet", "not_ready")
             records, single = self._records(body)
+            explain = explain_option(scope.get("query_string", b""), len(records))
             arm = "champion"
             challenger = self.canary.current if self.canary is not None else None
             shadow = challenger if challenger and _mode(challenger) == "shadow" else None
@@ -281,6 +284,8 @@ class ServingApp:
                 if zlib.crc32(rid.encode()) % 10_000 < _share(challenger) * 10_000:
                     model, arm = challenger, "canary"
             X = model.scorer.encode(records)
+            if explain and model.scorer.explainer() is None:
+                raise _Reject(422, f"v{model.version} is not explained", "not_explained")
         except _Reject as r:
             self.metrics.error(r.kind)
             return r.status, r.body(), None
@@ -325,6 +330,9 @@ class ServingApp:
                 "probabilities": probs,
                 "labels": [pos if p >= thr else neg for p in probs],
             }
+        if explain:  # contributions to the log-odds: base_value + their sum
+            why = model.scorer.explain_encoded(X, records, explain) or []
+            out["explanation" if single else "explanations"] = why[0] if single else why
         return 200, orjson.dumps(out), model.version.encode()
 
     def _shadow(self, challenger: LoadedModel, records: list[Any], rid: str) -> None:

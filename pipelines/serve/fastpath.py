@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from pipelines.serve import trees
+from pipelines.serve import explain, trees
 from pipelines.serve.inputs import (
     NUMERIC_TYPES,
     Encoded,
@@ -76,6 +76,8 @@ class CompiledScorer:
         self._width = 0
         self._clf: Any = None
         self._trees: trees.TreeTables | None = None
+        self._explainer: explain.TreeExplainer | None = None
+        self._explainer_built = False
         try:
             self._compile()
             self.mode = "compiled"
@@ -238,6 +240,45 @@ class CompiledScorer:
         return np.asarray(self._clf.predict_proba(X)[:, 1], dtype=np.float64)
 
     concat = staticmethod(concat)
+
+    # ---- explanations (:mod:`pipelines.serve.explain`)
+    def explainer(self) -> explain.TreeExplainer | None:
+        """TreeSHAP tables of the compiled trees, built once (None: this model is not
+        explained: not compiled, or not gradient-boosted trees the tables can read)."""
+        if not self._explainer_built:
+            self._explainer_built = True
+            if self.mode == "compiled" and self._trees is not None:
+                self._explainer = explain.tree_explainer(
+                    self._clf, self._column_features(), self.spec.names
+                )
+        return self._explainer
+
+    def _column_features(self) -> list[int | None]:
+        """The original feature (index into ``spec.names``) of each encoded column."""
+        names = list(self.spec.names)
+        out: list[int | None] = [None] * self._width
+        for part, out_cols in self._layout:
+            if part == "numeric":
+                assert self._numeric is not None
+                for c, name in zip(out_cols, self._numeric.columns, strict=True):
+                    out[c] = names.index(name)
+            else:
+                cb = self._categorical
+                assert cb is not None
+                for col, sl in zip(cb.columns, cb.slices, strict=True):
+                    for c in sl:
+                        out[int(out_cols[c])] = names.index(col.name)
+        return out
+
+    def explain_encoded(
+        self, enc: Encoded, records: Sequence[Any], k: int
+    ) -> list[dict[str, Any]] | None:
+        """Per record, the base value and the ``k`` largest contributions to the raw margin
+        (log-odds); None when this model is not explained."""
+        ex = self.explainer()
+        if ex is None:
+            return None
+        return explain.top_contributions(ex, ex.contributions(self.matrix(enc)), records, k)
 
     def predict_records(self, records: Sequence[Any]) -> np.ndarray:
         return self.predict_encoded(self.encode(records))

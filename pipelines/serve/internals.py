@@ -1,10 +1,11 @@
 """What the compiled scorer reads from fitted scikit-learn objects, and a check that it is there.
 
-The compiled scorer (:mod:`pipelines.serve.preprocess`, :mod:`pipelines.serve.trees`) reads
-the fitted pipeline's numbers directly, some of them private to scikit-learn (no deprecation
-cycle protects those). Every attribute it reads is listed in :data:`SKLEARN_INTERNALS`;
-:func:`check_internals` looks for each one on the parts of a fitted model and raises
-:class:`InternalsChanged` naming every one that is missing or changed. The scorer runs the check
+The compiled scorer (:mod:`pipelines.serve.preprocess`, :mod:`pipelines.serve.trees`) and the
+explanations (:mod:`pipelines.serve.explain`) read the fitted pipeline's numbers directly, some
+of them private to scikit-learn (no deprecation cycle protects those). Every attribute they read
+is listed in :data:`SKLEARN_INTERNALS`; :func:`check_internals` looks for each one on the parts
+of a fitted model and raises :class:`InternalsChanged` naming every one that is missing or
+changed. The scorer runs the check
 before compiling (a model that fails it is served by its own ``predict_proba``, with the
 message as the reason) and tests/model/test_sklearn_internals.py runs it on a freshly fitted
 model, so a scikit-learn upgrade that moves any of them fails loudly, by name.
@@ -49,8 +50,9 @@ class Reliance:
 
 
 _HGB = "HistGradientBoostingClassifier"
+# the last two: the explanations' covers and missing-value directions
 NODE_FIELDS = ("is_leaf", "value", "feature_idx", "num_threshold", "left", "right",
-               "is_categorical")  # fmt: skip
+               "is_categorical", "count", "missing_go_to_left")  # fmt: skip
 
 SKLEARN_INTERNALS: tuple[Reliance, ...] = (
     # private to scikit-learn

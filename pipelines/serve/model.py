@@ -146,6 +146,7 @@ def load_model_dir(
     check_signature(spec.fields, signature_inputs(model_dir))
     model = load_sklearn(model_dir)
     scorer = CompiledScorer(model, spec.fields, probe=input_example(model_dir))
+    scorer.explainer()  # built with the model, not by the first request that asks
     return LoadedModel(version, scorer, run_id, data_version or {}, source or str(model_dir))
 
 

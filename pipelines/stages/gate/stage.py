@@ -14,6 +14,7 @@ from pipelines.paths import Paths
 from pipelines.serve.trust import UntrustedModel
 from pipelines.stages.gate.decision import Decision, decide
 from pipelines.stages.gate.evidence import gather_evidence
+from pipelines.stages.gate.importance import add_to_reports, gather_importance, with_importance
 from pipelines.stages.gate.report import LABEL, render_html, render_markdown
 from pipelines.stages.window import trained_on_text
 
@@ -52,7 +53,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"gate: error: {err}", file=sys.stderr)
         return 2
     d = decide(ev, params.gate)
+    importance = gather_importance(params, ev.champion_version)  # a warning at most
+    d = with_importance(d, importance)
     files = write_decision(d, params.paths, Path(args.out) if args.out else None)
+    add_to_reports(files, importance)
     window = trained_on_text(params.paths.window_manifest)  # the batches trained on
     write_text(files["markdown"], files["markdown"].read_text() + window)
     print(f"gate: {LABEL[d.verdict]}")
