@@ -16,13 +16,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 
 from pipelines.config import Params
 from pipelines.edges import registry, tracking
 from pipelines.stages.gate import Decision
 from pipelines.stages.gate.rules import Check
+from tests.support import screens
 from tests.support.registry import make_params
 
 AT = datetime(2026, 3, 1, 2, 0, tzinfo=UTC).isoformat()
@@ -34,62 +34,6 @@ EVIDENCE = {
     },
     "differences": {"roc_auc": {"point": 0.01, "lower": -0.004, "upper": 0.02}},
 }
-
-
-def _log_run(params: Params, model: Any, frame: Any, name: str) -> dict[str, Any]:
-    from pipelines.stages.train import feature_frame
-
-    window = params.paths.window_train.parent
-    window.mkdir(parents=True, exist_ok=True)
-    frame.head(300).to_parquet(params.paths.window_train)
-    frame.tail(200).to_parquet(params.paths.window_eval)
-    X = feature_frame(frame.head(300), params.dataset)
-    return tracking.log_training_run(
-        params, model, X_example=X.head(5), train_path=params.paths.window_train,
-        metrics={"train_rows": 300}, out_dir=params.paths.model,
-        eval_path=params.paths.window_eval, run_name=name,
-    )  # fmt: skip
-
-
-def _evaluation(params: Params, model: Any, frame: Any) -> Any:
-    from pipelines.data import labels
-    from pipelines.stages.evaluate import evaluate_scores
-    from pipelines.stages.train import feature_frame, positive_proba
-
-    rows = frame.tail(200)
-    proba = positive_proba(model, feature_frame(rows, params.dataset))
-    cfg = params.evaluate.model_copy(update={"bootstrap_samples": 50})
-    return evaluate_scores(np.asarray(labels(rows, params.dataset)), proba, cfg)
-
-
-def _assess(params: Params, model: Any, frame: Any) -> None:
-    """The fairness stage's result and the window's manifest, as the model card reads them."""
-    from pipelines.data import labels
-    from pipelines.files import write_json
-    from pipelines.stages.fairness import assess_fairness
-    from pipelines.stages.train import feature_frame, positive_proba
-
-    rows = frame.tail(200)
-    pred = (positive_proba(model, feature_frame(rows, params.dataset)) >= 0.5).astype(int)
-    y = np.asarray(labels(rows, params.dataset))
-    fair = assess_fairness(y, pred, rows[list(params.dataset.sensitive)], params.fairness)
-    write_json(params.paths.fairness, fair.to_dict())
-    manifest = {"batches": ["2026-02-28"], "retracted": {}, "eval_source": "held-out part"}
-    write_json(params.paths.window_manifest, manifest)
-
-
-def _judge(params: Params, rec: dict[str, Any], decision: Decision, evaluation: Any) -> Any:
-    from pipelines.release.register import act_on_decision
-    from pipelines.serve.model import ServingSpec, load_challenger
-
-    report = params.root / "gate"
-    report.mkdir(exist_ok=True)
-    (report / "report.md").write_text(f"# gate: {decision.verdict}\n")
-    judged = {}
-    if decision.passed:
-        spec = ServingSpec.from_params(params)
-        judged = load_challenger(params.tracking_uri, rec["model_uri"], spec).digests
-    return act_on_decision(params, rec, decision, report, {}, judged, evaluation, EVIDENCE)
 
 
 @pytest.fixture(scope="module")
@@ -114,12 +58,20 @@ def judged(tmp_path_factory, prefit, adult_reference) -> Iterator[dict[str, Any]
              Check("f1", "metric", "insufficient", "0.50", ">= 0.5", "?", 900)),
             None, AT,
         )  # fmt: skip
-        first = _log_run(params, prefit["a"], adult_reference, "challenger 2026-03-01 (adult)")
-        _assess(params, prefit["a"], adult_reference)
-        reg_ok = _judge(params, first, ok, _evaluation(params, prefit["a"], adult_reference))
-        second = _log_run(params, prefit["b"], adult_reference, "challenger 2026-03-02 (adult)")
+        first = screens.log_run(
+            params, prefit["a"], adult_reference, "challenger 2026-03-01 (adult)"
+        )
+        screens.assess(params, prefit["a"], adult_reference)
+        reg_ok = screens.judge(
+            params, first, ok, screens.evaluation(params, prefit["a"], adult_reference), EVIDENCE
+        )
+        second = screens.log_run(
+            params, prefit["b"], adult_reference, "challenger 2026-03-02 (adult)"
+        )
         mp.setenv("RETRAIN_MLFLOW_UI_URL", UI)  # the second one's links: a public address
-        reg_bad = _judge(params, second, bad, _evaluation(params, prefit["b"], adult_reference))
+        reg_bad = screens.judge(
+            params, second, bad, screens.evaluation(params, prefit["b"], adult_reference), EVIDENCE
+        )
         yield {"params": params, "ok": (first, reg_ok), "bad": (second, reg_bad)}
 
 
