@@ -142,6 +142,8 @@ def _data(f: CardFacts) -> Section:
         ]
     ev = f.evidence
     eval_rows = ev.get("eval_rows", e.rows if e else None)
+    if eval_rows is None and f.evaluation is not None:
+        eval_rows = f.evaluation.n
     distinct = ev.get("distinct_eval_rows")
     held = _rows(eval_rows) + (f" ({distinct:,} distinct)" if distinct is not None else "")
     rows.append(("evaluation rows", held))
@@ -241,13 +243,15 @@ def _decision(f: CardFacts) -> Section:
 def _limits(f: CardFacts) -> Section:
     items: list[str] = []
     if f.fairness is not None:
+        least = f.fairness.min_group_size
         for a in f.fairness.attributes:
-            items += [
-                f"{a.attribute} = {g.group}: {g.n:,} rows, too few to judge "
-                f"(fewer than {f.fairness.min_group_size:,})"
-                for g in a.too_small
-            ]
-        items += list(f.fairness.notes)
+            if a.too_small:
+                groups = ", ".join(f"{g.group} ({g.n:,})" for g in a.too_small)
+                items.append(
+                    f"{a.attribute}: {len(a.too_small)} group(s) too small to judge (fewer than "
+                    f"{least:,} rows): {groups}"
+                )
+        items += [n for n in f.fairness.notes if "too small to judge" not in n]  # said above
     items += [f"fairness not judged: {x}" for x in f.evidence.get("fairness_not_judged") or []]
     for c in f.decision.checks:
         if c.verdict == "skip":
