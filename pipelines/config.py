@@ -98,6 +98,9 @@ class DatasetConfig(_Frozen):
     """Where the data comes from and what its columns mean."""
 
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    description: str = Field(
+        "", max_length=2000, description="what the data is and what a model of it is for"
+    )
     mirror: Path | None = Field(None, description="local folder holding the published files")
     source_url: str | None = Field(None, description="public URL prefix to fetch the files from")
     reference: DataFile

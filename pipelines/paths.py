@@ -110,6 +110,21 @@ class GateOut:
 
 
 @dataclass(frozen=True)
+class CardOut:
+    """A registered version's model card (:mod:`pipelines.release.card`)."""
+
+    folder: Path
+
+    @property
+    def markdown(self) -> Path:
+        return self.folder / "model_card.md"
+
+    @property
+    def html(self) -> Path:
+        return self.folder / "model_card.html"
+
+
+@dataclass(frozen=True)
 class MonitorOut:
     folder: Path
 
@@ -360,6 +375,10 @@ class Paths:
     def registration(self) -> Path:
         return self.stage("register") / "registration.json"
 
+    def model_card(self) -> CardOut:
+        """The card of the version ``register`` registered last."""
+        return CardOut(self.stage("register"))
+
     @property
     def reports_to_open(self) -> tuple[Path, ...]:
         """The reports a person opens after a run (HTML and plots), in pipeline order."""
@@ -370,6 +389,7 @@ class Paths:
             self.fairness_out().plot,
             self.gate_markdown,
             self.gate_report,
+            self.model_card().html,
         )
 
     # ---- the night, the registry, serving
@@ -389,6 +409,10 @@ class Paths:
 
     def night_drift(self, day: str) -> DriftOut:
         return DriftOut(self.night(day) / "drift")
+
+    def night_model_card(self, day: str) -> CardOut:
+        """The card of the version the night registered, with the night's other reports."""
+        return CardOut(self.night(day))
 
     @property
     def night_state(self) -> Path:

@@ -279,6 +279,16 @@ def log_judgement(
                 c.log_artifact(run_id, str(f), artifact_path="gate")
 
 
+def log_files(params: Params, run_id: str, files: list[Path], artifact_path: str) -> None:
+    """``files`` as artifacts of run ``run_id`` under ``artifact_path``."""
+    from mlflow import MlflowClient
+
+    setup(params)
+    c = MlflowClient(params.tracking_uri, params.tracking_uri)
+    for f in files:
+        c.log_artifact(run_id, str(f), artifact_path=artifact_path)
+
+
 # --------------------------------------------------------------------------- links
 def ui_base(params: Params) -> str | None:
     """The MLflow UI's address as a user's browser reaches it: ``RETRAIN_MLFLOW_UI_URL``, else

@@ -88,6 +88,9 @@ def finish(params: Params, day: str, dry_run: bool = False) -> NightRecord:
         rec.gate = with_approval(
             params, rec.gate, rec.challenger.version if rec.challenger else None
         )
+        from pipelines.release.card_files import copy_card  # the registered version's card
+
+        copy_card(params.paths.model_card(), params.paths.night_model_card(day))
     rec.serving = champion_after
     rec.finished_at = datetime.now(UTC).isoformat(timespec="seconds")
     return save_record(params, rec)

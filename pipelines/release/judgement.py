@@ -9,7 +9,8 @@ and the registered version's description (pure; :mod:`pipelines.edges.tracking` 
   ``gate_insufficient_checks``;
 - tags: ``gate`` (the verdict), ``gate.reasons`` and one ``gate.check.<name>`` per check;
 - the description: the verdict and the plan first (``REJECTED by the gate: ...`` for a
-  version the release plan rejects), then the reasons and where the gate report is.
+  version the release plan rejects), then the reasons and where the gate report and the
+  model card (:mod:`pipelines.release.card`) are.
 """
 
 from __future__ import annotations
@@ -83,20 +84,27 @@ def verdict_tag(step: Plan) -> str:
     return "rejected" if step.kind == "reject" else "passed"
 
 
-def version_description(decision: Decision, step: Plan, report: str) -> str:
-    """The version's description: the verdict and what became of it first, the reasons (the
-    first :data:`REASONS_SHOWN`), then the gate report's location."""
-    reasons = list(decision.reasons)
+def headline(decision: Decision, step: Plan) -> str:
+    """The verdict and what became of the version, in one line: the description's first line
+    and the model card's."""
     if step.kind == "reject":
-        first = reasons[0] if reasons else decision.verdict
-        head = f"REJECTED by the gate: {first}"
-        rest = reasons[1:]
-    else:
-        head = f"PASSED the gate: {PLAN_TEXT[step.kind]}"
-        rest = reasons
-    lines = [head, ""]
+        first = decision.reasons[0] if decision.reasons else decision.verdict
+        return f"REJECTED by the gate: {first}"
+    return f"PASSED the gate: {PLAN_TEXT[step.kind]}"
+
+
+def version_description(
+    decision: Decision, step: Plan, report: str, card: str | None = None
+) -> str:
+    """The version's description: the verdict and what became of it first, the reasons (the
+    first :data:`REASONS_SHOWN`), then where the gate report and the model card are."""
+    reasons = list(decision.reasons)
+    rest = reasons[1:] if step.kind == "reject" else reasons
+    lines = [headline(decision, step), ""]
     lines += [f"- {r}" for r in rest[:REASONS_SHOWN]]
     if len(rest) > REASONS_SHOWN:
         lines.append(f"- ... and {len(rest) - REASONS_SHOWN} more in the report")
     lines += ["", f"Gate report: {report}"]
+    if card:
+        lines += ["", f"Model card: {card}"]
     return "\n".join(lines).replace("\n\n\n", "\n\n")[:4900]

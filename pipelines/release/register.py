@@ -1,7 +1,9 @@
 """Stage `register`: record the gate's decision in the MLflow Model Registry and act on the
 release plan (:func:`pipelines.release.plan.plan`).
 
-The challenger is registered either way, with the gate's verdict, reasons and report. A version
+The challenger is registered either way, with the gate's verdict, reasons and report, and a
+model card (:mod:`pipelines.release.card`: ``model_card.md`` and ``.html`` beside
+``registration.json`` and under ``model_card/`` on the training run). A version
 the gate passed is signed (:func:`pipelines.release.signing.sign_registration`: the digests of
 the files the gate judged, recorded in ``evidence.json``); a rejected one never is, so nothing
 loads it. Then the plan decides: ``promote`` makes it the ``champion`` (the old one stays as
@@ -29,12 +31,14 @@ from typing import Any
 from pipelines import seams
 from pipelines.config import Params, load_params
 from pipelines.files import write_json
-from pipelines.records import HoldForApproval, HoldForRollout, Promote, Registration
+from pipelines.records import HoldForApproval, HoldForRollout, Plan, Promote, Registration
 from pipelines.release import judgement
 from pipelines.release.plan import plan
 from pipelines.release.signing import SigningError, sign_registration
 from pipelines.stages.evaluate import Evaluation
 from pipelines.stages.gate import Decision
+
+CARD_ARTIFACTS = "model_card"  # the card's folder among the training run's artifacts
 
 
 def act_on_decision(
@@ -78,10 +82,17 @@ def act_on_decision(
     c = registry.client(params)
     experiment = train_record.get("experiment_id") or c.get_run(run_id).info.experiment_id
     link = tracking.run_url(params, str(experiment), run_id, "gate/report.md")
+    card = _model_card(params, train_record, decision, step, version, evaluation, evidence)
+    card_link = tracking.run_url(params, str(experiment), run_id, f"{CARD_ARTIFACTS}/{card}")
     registry.describe(
         params,
         version,
-        judgement.version_description(decision, step, f"{tags['gate.report']} ({link})"),
+        judgement.version_description(
+            decision,
+            step,
+            f"{tags['gate.report']} ({link})",
+            f"runs:/{run_id}/{CARD_ARTIFACTS}/{card} ({card_link})",
+        ),
     )
     if decision.passed:  # signed before any alias can name it; a rejected version never is
         sign_registration(params, version, train_record["run_id"], judged or {})
@@ -103,6 +114,35 @@ def act_on_decision(
         event=event.to_dict(),
         plan=step,
     )
+
+
+def _model_card(
+    params: Params,
+    train_record: dict[str, Any],
+    decision: Decision,
+    step: Plan,
+    version: str,
+    evaluation: Evaluation | None,
+    evidence: Mapping[str, Any] | None,
+) -> str:
+    """Write the version's model card (:mod:`pipelines.release.card`) beside the registration
+    and log it on the training run under ``model_card/``; return the name of its HTML file."""
+    from pipelines.edges import tracking
+    from pipelines.release.card_files import gather_facts, write_card
+
+    facts = gather_facts(
+        params,
+        train_record,
+        decision,
+        judgement.verdict_tag(step),
+        judgement.headline(decision, step),
+        version,
+        evaluation,
+        evidence or {},
+    )
+    out = write_card(facts, params.paths.model_card())
+    tracking.log_files(params, train_record["run_id"], [out.markdown, out.html], CARD_ARTIFACTS)
+    return out.html.name
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -139,6 +139,9 @@ def test_drifted_batch_triggers_retraining(ws):
     assert rec.challenger.metrics["roc_auc"].lower <= rec.challenger.metrics["roc_auc"].point
     assert rec.champion.version is not None  # compared with the champion on the same rows
     assert "roc_auc" in rec.champion.difference
+    card = ws.paths.night_model_card(day).markdown  # the registered version's, with the night's
+    assert card.read_text().startswith(f"# Model card: {ws.mlflow.registered_model} v")
+    assert card.read_text() == ws.paths.model_card().markdown.read_text()
 
 
 def test_poisoned_batch_is_blocked_by_the_fairness_gate(ws):

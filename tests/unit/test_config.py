@@ -54,6 +54,8 @@ def test_project_params_load_frozen(params):
         ),
         ("gate.metrics", {"auc": {"min": 0.8}}, "gate.metrics.auc"),
         ("validate.suite", "../escape", "key 'validate.suite'"),
+        ("dataset.description", ["a", "list"], "key 'dataset.description'"),
+        ("dataset.description", "x" * 2001, "key 'dataset.description'"),
     ],
 )
 def test_bad_key_is_named(path, value, expected):

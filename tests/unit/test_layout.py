@@ -251,7 +251,8 @@ def _workspace_paths(params) -> set[Path]:
                 found.add(value)
 
     collect(paths)
-    for out in (paths.validate_out(), paths.drift_out(), paths.fairness_out(), paths.gate_out()):
+    outs = (paths.validate_out(), paths.drift_out(), paths.fairness_out(), paths.gate_out())
+    for out in (*outs, paths.model_card()):
         collect(out)
     ev = paths.evaluate_out()
     collect(ev)

@@ -5,7 +5,8 @@ the training run carries its data as dataset inputs and a name saying what it is
 ``register`` it carries the held-out metrics with their bounds, fairness per attribute, the
 gate's verdict and checks; the registered version's description starts with the verdict, a
 rejected one is tagged and described as rejected, and its ``gate.report`` names an artifact the
-run has. Links use the address a browser reaches, never a password.
+run has; each version's model card (issue 18) is an artifact of its run, linked from the
+description. Links use the address a browser reaches, never a password.
 """
 
 from __future__ import annotations
@@ -15,16 +16,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 
 from pipelines.config import Params
 from pipelines.edges import registry, tracking
 from pipelines.stages.gate import Decision
 from pipelines.stages.gate.rules import Check
+from tests.support import screens
 from tests.support.registry import make_params
 
 AT = datetime(2026, 3, 1, 2, 0, tzinfo=UTC).isoformat()
+UI = "https://mlflow.example.org"
 EVIDENCE = {
     "fairness_intervals": {
         "sex": {"demographic_parity_difference": {"point": 0.12, "lower": 0.08, "upper": 0.16}},
@@ -32,46 +34,6 @@ EVIDENCE = {
     },
     "differences": {"roc_auc": {"point": 0.01, "lower": -0.004, "upper": 0.02}},
 }
-
-
-def _log_run(params: Params, model: Any, frame: Any, name: str) -> dict[str, Any]:
-    from pipelines.stages.train import feature_frame
-
-    window = params.paths.window_train.parent
-    window.mkdir(parents=True, exist_ok=True)
-    frame.head(300).to_parquet(params.paths.window_train)
-    frame.tail(200).to_parquet(params.paths.window_eval)
-    X = feature_frame(frame.head(300), params.dataset)
-    return tracking.log_training_run(
-        params, model, X_example=X.head(5), train_path=params.paths.window_train,
-        metrics={"train_rows": 300}, out_dir=params.paths.model,
-        eval_path=params.paths.window_eval, run_name=name,
-    )  # fmt: skip
-
-
-def _evaluation(params: Params, model: Any, frame: Any) -> Any:
-    from pipelines.data import labels
-    from pipelines.stages.evaluate import evaluate_scores
-    from pipelines.stages.train import feature_frame, positive_proba
-
-    rows = frame.tail(200)
-    proba = positive_proba(model, feature_frame(rows, params.dataset))
-    cfg = params.evaluate.model_copy(update={"bootstrap_samples": 50})
-    return evaluate_scores(np.asarray(labels(rows, params.dataset)), proba, cfg)
-
-
-def _judge(params: Params, rec: dict[str, Any], decision: Decision, evaluation: Any) -> Any:
-    from pipelines.release.register import act_on_decision
-    from pipelines.serve.model import ServingSpec, load_challenger
-
-    report = params.root / "gate"
-    report.mkdir(exist_ok=True)
-    (report / "report.md").write_text(f"# gate: {decision.verdict}\n")
-    judged = {}
-    if decision.passed:
-        spec = ServingSpec.from_params(params)
-        judged = load_challenger(params.tracking_uri, rec["model_uri"], spec).digests
-    return act_on_decision(params, rec, decision, report, {}, judged, evaluation, EVIDENCE)
 
 
 @pytest.fixture(scope="module")
@@ -96,10 +58,20 @@ def judged(tmp_path_factory, prefit, adult_reference) -> Iterator[dict[str, Any]
              Check("f1", "metric", "insufficient", "0.50", ">= 0.5", "?", 900)),
             None, AT,
         )  # fmt: skip
-        first = _log_run(params, prefit["a"], adult_reference, "challenger 2026-03-01 (adult)")
-        reg_ok = _judge(params, first, ok, _evaluation(params, prefit["a"], adult_reference))
-        second = _log_run(params, prefit["b"], adult_reference, "challenger 2026-03-02 (adult)")
-        reg_bad = _judge(params, second, bad, _evaluation(params, prefit["b"], adult_reference))
+        first = screens.log_run(
+            params, prefit["a"], adult_reference, "challenger 2026-03-01 (adult)"
+        )
+        screens.assess(params, prefit["a"], adult_reference)
+        reg_ok = screens.judge(
+            params, first, ok, screens.evaluation(params, prefit["a"], adult_reference), EVIDENCE
+        )
+        second = screens.log_run(
+            params, prefit["b"], adult_reference, "challenger 2026-03-02 (adult)"
+        )
+        mp.setenv("RETRAIN_MLFLOW_UI_URL", UI)  # the second one's links: a public address
+        reg_bad = screens.judge(
+            params, second, bad, screens.evaluation(params, prefit["b"], adult_reference), EVIDENCE
+        )
         yield {"params": params, "ok": (first, reg_ok), "bad": (second, reg_bad)}
 
 
@@ -234,3 +206,41 @@ def test_a_night_run_has_its_numbers_and_a_name(judged, tmp_path):
     assert (m["rows"], m["drift_share"], m["drifted_columns"]) == (812.0, 0.25, 2.0)
     assert (m["gate_passed"], m["promoted"], m["warned_expectations"]) == (0.0, 0.0, 1.0)
     assert run.info.run_id in links["night_run"]
+
+
+def test_each_version_has_its_model_card_on_its_run(judged, adult_reference, tmp_path):
+    from pipelines.edges.lineage import data_version
+
+    params = judged["params"]
+    c = _client(params)
+    name = params.mlflow.registered_model
+    rec, reg = judged["ok"]
+    mv = c.get_model_version(name, reg.version)
+    assert f"Model card: runs:/{rec['run_id']}/model_card/model_card.html" in mv.description
+    files = {Path(f.path).name for f in c.list_artifacts(rec["run_id"], "model_card")}
+    assert files == {"model_card.md", "model_card.html"}
+    folder = Path(c.download_artifacts(rec["run_id"], "model_card", str(tmp_path)))
+    md = (folder / "model_card.md").read_text()
+    assert md.startswith(f"# Model card: {name} v{reg.version}\n\n"
+                         "**PASSED the gate: promoted to champion**")  # fmt: skip
+    assert f"| training data DVC hash | {data_version(params.paths.window_train)} |" in md
+    assert "| training rows | 300 |" in md and "| evaluation rows | " in md
+    assert "| training window | the reference data + 1 accepted batch(es): 2026-02-28 |" in md
+    sizes = adult_reference.tail(200)["sex"].value_counts()
+    for group, n in sizes.items():  # every group of the evaluation rows, with its size
+        assert f"| {group} | {n:,} |" in md
+    assert "- check skipped: group size: sex: 3 rows" in md
+    assert "## Feature importance\n\nNot computed for this version." in md
+    html = (folder / "model_card.html").read_text()
+    assert "PASSED the gate: promoted to champion" in html
+
+    rec, reg = judged["bad"]
+    mv = c.get_model_version(name, reg.version)
+    link = (f"{UI}/#/experiments/{rec['experiment_id']}/runs/{rec['run_id']}/artifacts/"
+            "model_card/model_card.html")  # fmt: skip
+    assert link in mv.description
+    folder = Path(c.download_artifacts(rec["run_id"], "model_card", str(tmp_path / "bad")))
+    assert (
+        "**REJECTED by the gate: roc_auc 0.60 [0.55, 0.65] below 0.80**"
+        in (folder / "model_card.md").read_text()
+    )
