@@ -92,3 +92,20 @@ def test_the_written_reports_carry_the_section(params, tmp_path):
     assert page.index("Feature importance") < page.index("</body>")
     assert "<td>sex</td><td>0.9000 (#1)</td><td>0.1000 (#4)</td>" in page
     assert "importance nDCG" in files["json"].read_text()
+
+
+def test_both_importances_reach_the_model_card_through_the_evidence(tmp_path):
+    import json
+
+    from pipelines.release.card import importances as card_importances
+    from pipelines.stages.gate.importance import record_importance
+
+    evidence = tmp_path / "evidence.json"
+    evidence.write_text(json.dumps({"rows": 10}))
+    challenger = {"age": 0.2, "hours": 0.8, "education": 0.3, "sex": 0.1}
+    record_importance(evidence, compare_importance(challenger, CHAMPION, 0.9, 1000))
+    data = json.loads(evidence.read_text())
+    assert data["rows"] == 10  # the rest of the evidence is kept
+    assert card_importances(data) == (challenger, CHAMPION)
+    record_importance(evidence, compare_importance(challenger, None, 0.9, 1000))
+    assert card_importances(json.loads(evidence.read_text())) == (challenger, None)

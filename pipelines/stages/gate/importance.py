@@ -177,3 +177,19 @@ def add_to_reports(files: dict[str, Path], cmp: ImportanceComparison) -> None:
     write_text(files["markdown"], files["markdown"].read_text() + importance_markdown(cmp))
     page = files["html"].read_text()
     write_text(files["html"], page.replace("</body>", importance_html(cmp) + "</body>"))
+
+
+def record_importance(evidence: Path, cmp: ImportanceComparison) -> None:
+    """Both importances into the gate's ``evidence.json`` (what the model card reads)."""
+    import json
+
+    if not evidence.is_file():
+        return
+    data = json.loads(evidence.read_text())
+    data["feature_importance"] = {
+        "challenger": cmp.challenger or None,
+        "champion": cmp.champion or None,
+        "ndcg": cmp.ndcg,
+        "rows": cmp.rows,
+    }
+    write_text(evidence, json.dumps(data, indent=2, default=float) + "\n")

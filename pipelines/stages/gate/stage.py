@@ -14,7 +14,12 @@ from pipelines.paths import Paths
 from pipelines.serve.trust import UntrustedModel
 from pipelines.stages.gate.decision import Decision, decide
 from pipelines.stages.gate.evidence import gather_evidence
-from pipelines.stages.gate.importance import add_to_reports, gather_importance, with_importance
+from pipelines.stages.gate.importance import (
+    add_to_reports,
+    gather_importance,
+    record_importance,
+    with_importance,
+)
 from pipelines.stages.gate.report import LABEL, render_html, render_markdown
 from pipelines.stages.window import trained_on_text
 
@@ -57,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     d = with_importance(d, importance)
     files = write_decision(d, params.paths, Path(args.out) if args.out else None)
     add_to_reports(files, importance)
+    record_importance(params.paths.gate_evidence, importance)  # the model card shows it
     window = trained_on_text(params.paths.window_manifest)  # the batches trained on
     write_text(files["markdown"], files["markdown"].read_text() + window)
     print(f"gate: {LABEL[d.verdict]}")
