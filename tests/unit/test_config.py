@@ -54,6 +54,7 @@ def test_project_params_load_frozen(params):
         ),
         ("gate.metrics", {"auc": {"min": 0.8}}, "gate.metrics.auc"),
         ("validate.suite", "../escape", "key 'validate.suite'"),
+        ("deploy.canary.method", "peek", "key 'deploy.canary.method'"),
     ],
 )
 def test_bad_key_is_named(path, value, expected):
