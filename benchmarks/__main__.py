@@ -19,7 +19,11 @@
 7. ``gate_decisions``: the gate's decisions on simulated nights with known truth (a challenger
    equal to, better or worse than the champion, with and without a fairness change) on Adult
    and Census-KDD: false promotions and wrongly blocked better models per scenario
-   (``--full``: 200 nights per scenario and 1,000 resamples instead of 50 and 200).
+   (``--full``: 200 nights per scenario and 1,000 resamples instead of 50 and 200);
+8. ``canary``: the canary's decisions on simulated canaries with known truth looked at every 50
+   labelled rows: the wrong promotions and roll backs of a fixed interval re-checked at every
+   look against the confidence sequence, and the rows to a decision for a better challenger
+   (``--full``: 1,000 canaries per scenario instead of 200).
 
 A table that fails is reported and the next one still runs; the exit code is then 1.
 """
@@ -33,7 +37,16 @@ import sys
 import time
 import traceback
 
-TABLES = ("stages", "scale", "serving", "scorer", "monitor", "gate", "gate_decisions")
+TABLES = (
+    "stages",
+    "scale",
+    "serving",
+    "scorer",
+    "monitor",
+    "gate",
+    "gate_decisions",
+    "canary",
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -58,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
             sub_argv.append("--keep")
         if name == "scale" and args.rows:
             sub_argv += ["--rows", args.rows]
-        elif name in ("scale", "monitor", "gate", "gate_decisions") and args.full:
+        elif name in ("scale", "monitor", "gate", "gate_decisions", "canary") and args.full:
             sub_argv.append("--full")
         print(f"\n# benchmarks.{name}", flush=True)
         t0 = time.perf_counter()

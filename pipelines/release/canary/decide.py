@@ -38,7 +38,7 @@ from pipelines.config import EvaluateConfig, Params
 from pipelines.records import Interval
 from pipelines.records import Mode as Mode  # re-exported: control imports it from here
 from pipelines.release.canary.groups import ArmSample, FairnessChange, compare_fairness
-from pipelines.release.canary.sequential import compare_arms_sequential
+from pipelines.release.canary.sequential import compare_arms_sequential, planned_rows
 
 # The evaluate stage's vectorised metrics and resampling: the unpaired CI needs the bootstrap
 # draws of each arm, which its public functions reduce to intervals.
@@ -142,7 +142,7 @@ def decide(
     hours = max(0.0, (now - started).total_seconds() / 3600.0)
     champ, chall = _arms(rows, mode, canary_version)
     paired = mode == "shadow"
-    planned = cfg.min_rows * (1 if paired else 2)  # the sequence is tightest at the first look
+    planned = planned_rows(cfg.min_rows, paired=paired)
     y_champ, y_chall = _labels(champ, params), _labels(chall, params)
 
     def result(
@@ -239,13 +239,13 @@ def decide(
         f"{c.regression.upper:.4f}], beyond the {cfg.fairness_margin} allowed"
         for c in worse
     ]
-    if diff.upper < -cfg.margin:
+    if metric_verdict(diff, cfg.margin) == "rollback":
         reasons.insert(
             0, f"canary is worse than the champion beyond the {cfg.margin} margin: {numbers}"
         )
     if reasons:
         return result("rollback", reasons, champion, canary, diff, changes)
-    if diff.lower > -cfg.margin:
+    if metric_verdict(diff, cfg.margin) == "promote":
         return result(
             "promote",
             [
@@ -259,6 +259,14 @@ def decide(
         )
     undecided = f"the CI reaches past -{cfg.margin}, so neither clearly fine nor worse: {numbers}"
     return wait_or_give_up([undecided], champion, canary, diff, changes)
+
+
+def metric_verdict(diff: Interval, margin: float) -> CanaryVerdict:
+    """The metric's part of the rule: roll back when the whole interval of (canary - champion)
+    lies below ``-margin``, promote when it lies above, else wait."""
+    if diff.upper < -margin:
+        return "rollback"
+    return "promote" if diff.lower > -margin else "wait"
 
 
 def compare_arms(

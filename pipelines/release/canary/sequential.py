@@ -44,6 +44,12 @@ from pipelines.stages.evaluate.linear import influence
 from pipelines.stages.evaluate.result import TooLittleData
 
 
+def planned_rows(min_rows: int, *, paired: bool) -> int:
+    """Where the sequence is tightest: the rows of the first possible decision (``min_rows``
+    per arm; paired arms share their rows)."""
+    return min_rows if paired else 2 * min_rows
+
+
 def mixture_rho2(planned_rows: float, alpha: float) -> float:
     """The normal mixture's ``rho^2`` that makes the boundary tightest at ``planned_rows``."""
     if planned_rows <= 0 or not 0.0 < alpha < 1.0:
