@@ -205,6 +205,7 @@ def run(canaries: int, max_rows: int, seed: int = 0) -> list[list[str]]:
                 for method in ("fixed", "sequential"):
                     out = [first_decision(s, method, margin, paired) for s in sims]
                     rows_out.append(_row(mode, delta, margin, method, out, seconds))
+                    print("  " + " | ".join(rows_out[-1]), flush=True)  # as it finishes
     return rows_out
 
 

@@ -1,9 +1,12 @@
-"""Bootstrap draws of the fairness stage's measures, so an arm's fairness has an interval too.
+"""Bootstrap draws and influence values of the fairness stage's measures, so an arm's fairness
+has an interval too.
 
 Point values of fairness measures on live traffic are noisy: on synthetic data where canary and
 champion are the same model, comparing the points against a 0.03 margin "finds" a regression in
 about 4 runs of 5, even at 3,000 rows per arm. So the canary compares fairness the way it
-compares the metric: with a bootstrap interval of the change.
+compares the metric: with an interval of the change, a bootstrap interval (``deploy.canary
+.method: fixed``) or a confidence sequence from the measures' influence values
+(``sequential``, :func:`measure_influence` and :mod:`pipelines.release.canary.sequential`).
 
 The fairness stage (:func:`~pipelines.stages.fairness.assess_fairness`) decides which groups
 are judged (size rules included) and gives the point values. Here the same three measures are

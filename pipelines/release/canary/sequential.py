@@ -8,7 +8,7 @@ probability, however often and whenever one looks, so a clear result may stop ea
 
 The construction is an asymptotic confidence sequence (time-uniform central limit theory): an
 estimator that is asymptotically linear, ``theta_t - theta ~ (1/t) sum_i IF_i`` over the ``t``
-rows seen, behaves like a Gaussian random walk uniformly in time, and Robbins' two-sided
+rows seen, behaves like a random walk with normal steps uniformly in time, and the two-sided
 normal-mixture boundary bounds that walk at all times. With ``s_t^2`` the estimated variance
 of one row's influence value (so the estimate's variance is ``v_t = s_t^2 / t``) the interval is
 
@@ -29,7 +29,9 @@ arms as one stream of ``t = n_champion + n_canary`` rows, the difference is asym
 linear in that stream with variance ``v_champion + v_canary`` (unpaired). The fairness
 measures (largest minus smallest group rate, their ratio, the equalized-odds gap) are
 linearised the same way at the groups that are largest and smallest at the point estimate:
-:func:`pipelines.release.canary.groups.measure_influence`.
+:func:`pipelines.release.canary.groups.measure_influence`. Where two groups share the largest
+or smallest rate the measure has a kink and the linearised variance is larger than the
+bootstrap's (conservative; tests/unit/test_canary_sequential.py shows both cases).
 """
 
 from __future__ import annotations
