@@ -35,7 +35,8 @@ Truths: the challenger equal to the champion (a roll back is wrong; with ``margi
 promotion too, as neither is worse), worse by exactly the margin (a promotion is wrong: the
 error the non-inferiority rule bounds), and better by 0.02 and 0.05 (rows to a promotion).
 
-By default 200 canaries per scenario (about a minute on 2 cores); ``--full``: 1,000.
+By default 200 canaries per scenario (71 s of CPU; 265 s on 2 cores shared with other jobs);
+``--full``: 1,000 (1,517 s there).
 
     python -m benchmarks.canary [--full] [--canaries N] [--max-rows N]
 """
