@@ -23,6 +23,10 @@
 8. ``explain``: exact explanations: one record's explain call and a whole
    ``/predict?explain=k`` request against the server on one core (p50/p99), and the sum of the
    contributions against the raw margin.
+9. ``canary``: the canary's decisions on simulated canaries with known truth looked at every 50
+   labelled rows: the wrong promotions and roll backs of a fixed interval re-checked at every
+   look against the confidence sequence, and the rows to a decision for a better challenger
+   (``--full``: 1,000 canaries per scenario instead of 200).
 
 A table that fails is reported and the next one still runs; the exit code is then 1.
 """
@@ -36,7 +40,17 @@ import sys
 import time
 import traceback
 
-TABLES = ("stages", "scale", "serving", "scorer", "monitor", "gate", "gate_decisions", "explain")
+TABLES = (
+    "stages",
+    "scale",
+    "serving",
+    "scorer",
+    "monitor",
+    "gate",
+    "gate_decisions",
+    "explain",
+    "canary",
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -61,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
             sub_argv.append("--keep")
         if name == "scale" and args.rows:
             sub_argv += ["--rows", args.rows]
-        elif name in ("scale", "monitor", "gate", "gate_decisions") and args.full:
+        elif name in ("scale", "monitor", "gate", "gate_decisions", "canary") and args.full:
             sub_argv.append("--full")
         print(f"\n# benchmarks.{name}", flush=True)
         t0 = time.perf_counter()

@@ -584,6 +584,11 @@ class CanaryConfig(_Frozen):
     metric: Literal["roc_auc", "accuracy", "f1", "precision", "recall"] = "roc_auc"
     margin: float = Field(0.01, ge=0.0, description="promote unless worse by more than this")
     fairness_margin: float = Field(0.03, ge=0.0, description="per-group regression allowed")
+    method: Literal["sequential", "fixed"] = Field(
+        "sequential",
+        description="sequential: confidence sequences, valid however often a pass looks; "
+        "fixed: a bootstrap interval at each look (its error grows with the looks)",
+    )
 
 
 class DeployConfig(_Frozen):

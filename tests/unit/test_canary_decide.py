@@ -13,6 +13,8 @@ import pytest
 
 from pipelines.config import CanaryConfig, Params
 from pipelines.release.canary.decide import CanaryDecision, compare_arms, decide
+from pipelines.release.canary.report import render_markdown
+from pipelines.release.canary.sequential import difference_interval, metric_influence
 from pipelines.stages.evaluate import paired_bootstrap_difference
 from tests.support.canary_data import (  # noqa: F401
     START,  # noqa: F401
@@ -63,8 +65,12 @@ def run(params: Params, rows: pd.DataFrame, mode="canary", now=NOW, **kw) -> Can
     return decide(rows, params, mode=mode, started=START, now=now, **kw)
 
 
-def test_clearly_better_canary_promotes(params):
-    p = with_canary(params, min_rows=300)
+METHODS = ["sequential", "fixed"]
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_clearly_better_canary_promotes(params, method):
+    p = with_canary(params, min_rows=300, method=method)
     d = run(p, canary_rows(p, 3000, champion=0.8, canary=1.5))
     assert d.verdict == "promote", d.reasons
     assert d.difference is not None and d.difference.lower > 0.02
@@ -75,8 +81,9 @@ def test_clearly_better_canary_promotes(params):
     assert d.fairness_changes and not any(c.regressed for c in d.fairness_changes)
 
 
-def test_clearly_worse_canary_rolls_back(params):
-    p = with_canary(params, min_rows=300)
+@pytest.mark.parametrize("method", METHODS)
+def test_clearly_worse_canary_rolls_back(params, method):
+    p = with_canary(params, min_rows=300, method=method)
     d = run(p, canary_rows(p, 3000, champion=1.5, canary=0.8))
     assert d.verdict == "rollback", d.reasons
     assert d.difference is not None and d.difference.upper < -p.deploy.canary.margin
@@ -92,8 +99,9 @@ def test_too_few_labelled_rows_waits(params):
     assert "canary arm has 120 labelled rows of the 300 needed" in d.reasons
 
 
-def test_equal_arms_with_a_wide_interval_wait(params):
-    p = with_canary(params, min_rows=300)
+@pytest.mark.parametrize("method", METHODS)
+def test_equal_arms_with_a_wide_interval_wait(params, method):
+    p = with_canary(params, min_rows=300, method=method)
     d = run(p, canary_rows(p, 400, champion=1.0, canary=1.0))
     assert d.verdict == "wait", d.reasons
     diff = d.difference
@@ -111,8 +119,9 @@ def test_undecided_after_max_hours_rolls_back(params, n):
     assert d.reasons[0].startswith("undecided after 25.0 h (limit 24 h)")
 
 
-def test_shadow_is_paired_and_narrower_than_unpaired(params):
-    p = with_canary(params, min_rows=300)
+@pytest.mark.parametrize("method", METHODS)
+def test_shadow_is_paired_and_narrower_than_unpaired(params, method):
+    p = with_canary(params, min_rows=300, method=method)
     rows = shadow_rows(p, 1500, champion=1.0, shadow=1.1)
     shadow = run(p, rows, mode="shadow")
     assert shadow.paired and shadow.champion.rows == shadow.canary.rows == 1500
@@ -126,17 +135,24 @@ def test_shadow_is_paired_and_narrower_than_unpaired(params):
     }
     assert width["paired"] < width["unpaired"] / 2, width
     assert shadow.difference.point == pytest.approx(unpaired.difference.point)
-    # and it is the evaluate stage's paired bootstrap on the requests both models answered
+    # and it is the paired interval on the requests both models answered: the evaluate
+    # stage's paired bootstrap, or the confidence sequence of the paired influence values
     champ = rows[rows["arm"] == "champion"]
     y = (champ["label"] == p.dataset.positive_label).to_numpy(dtype=int)
-    expected = paired_bootstrap_difference(
-        y,
-        rows[rows["arm"] == "shadow"]["probability"].to_numpy(),
-        champ["probability"].to_numpy(),
-        p.deploy.canary.metric,
-        p.evaluate,
-    )
+    p_new = rows[rows["arm"] == "shadow"]["probability"].to_numpy()
+    p_old = champ["probability"].to_numpy()
+    if method == "fixed":
+        expected = paired_bootstrap_difference(y, p_new, p_old, p.deploy.canary.metric, p.evaluate)
+    else:
+        expected = difference_interval(
+            metric_influence(y, p_old, "roc_auc", p.evaluate),
+            metric_influence(y, p_new, "roc_auc", p.evaluate),
+            p.evaluate.confidence,
+            paired=True,
+            planned_rows=300,
+        )
     assert shadow.difference == expected
+    assert (shadow.method, shadow.rows, unpaired.rows) == (method, 1500, 3000)
 
 
 def test_shadow_pairs_only_requests_both_models_answered(params):
@@ -147,8 +163,9 @@ def test_shadow_pairs_only_requests_both_models_answered(params):
     assert d.champion.rows == d.canary.rows == 800
 
 
-def test_fairness_regression_in_one_group_rolls_back(params):
-    p = with_canary(params, min_rows=300, fairness_margin=0.03)
+@pytest.mark.parametrize("method", METHODS)
+def test_fairness_regression_in_one_group_rolls_back(params, method):
+    p = with_canary(params, min_rows=300, fairness_margin=0.03, method=method)
     fair = run(p, canary_rows(p, 3000, champion=0.8, canary=1.5))
     unfair = run(p, canary_rows(p, 3000, champion=0.8, canary=1.5, female_shift=-1.5))
     assert fair.verdict == "promote"
@@ -206,10 +223,11 @@ def test_decision_serialises_and_rejects_unknown_mode(params):
         run(p, canary_rows(p, 10, 1.0, 1.0), mode="blue")
 
 
-def test_noisy_fairness_points_alone_do_not_roll_back(params):
+@pytest.mark.parametrize("method", METHODS)
+def test_noisy_fairness_points_alone_do_not_roll_back(params, method):
     """Two arms of the same model on different requests: some measure's point differs by more
     than the margin by chance; its interval includes no change, so nothing regressed."""
-    p = with_canary(params, min_rows=300, fairness_margin=0.03)
+    p = with_canary(params, min_rows=300, fairness_margin=0.03, method=method)
     d = run(p, canary_rows(p, 400, champion=1.0, canary=1.0))
     noisy = [c for c in d.fairness_changes if c.regression.point > 0.03]
     assert noisy, "the synthetic arms should show a chance difference beyond the margin"
@@ -239,3 +257,22 @@ def test_bootstrapped_measures_equal_the_fairness_stage_at_unit_weights(params, 
                 g.attribute,
                 measure,
             )
+
+
+def test_sequential_interval_is_wider_than_one_looks_and_the_record_names_it(params):
+    """The confidence sequence pays for looking at every pass with a wider interval; the
+    decision record and the report name the method and the rows seen."""
+    rows = canary_rows(params, 1000, champion=1.0, canary=1.2)
+    seq = run(with_canary(params, method="sequential"), rows)
+    fixed = run(with_canary(params, method="fixed"), rows)
+    assert seq.difference is not None and fixed.difference is not None
+    assert seq.difference.point == pytest.approx(fixed.difference.point)
+    width = {d.method: d.difference.upper - d.difference.lower for d in (seq, fixed)}  # type: ignore[union-attr]
+    assert 1.2 * width["fixed"] < width["sequential"] < 2.5 * width["fixed"], width
+    out = seq.to_dict()
+    assert (out["method"], out["rows"], out["rules"]["planned_rows"]) == ("sequential", 2000, 600)
+    assert "confidence sequence" in seq.reasons[0] and "2000 rows" in seq.reasons[0]
+    md = render_markdown(seq, "2", "1")
+    assert "Method: sequential; 2,000 labelled rows in both arms together seen." in md
+    assert "valid at every look" in md
+    assert "bootstrap CI, 400 resamples" in render_markdown(fixed, "2", "1")

@@ -56,6 +56,7 @@ def test_project_params_load_frozen(params):
         ("validate.suite", "../escape", "key 'validate.suite'"),
         ("dataset.description", ["a", "list"], "key 'dataset.description'"),
         ("dataset.description", "x" * 2001, "key 'dataset.description'"),
+        ("deploy.canary.method", "peek", "key 'deploy.canary.method'"),
     ],
 )
 def test_bad_key_is_named(path, value, expected):

@@ -7,10 +7,11 @@ make the labelled rows this package judges.
 
 Modules: :mod:`.decide` (the pure core: ``decide.decide`` returns a :class:`CanaryDecision`
 from the labelled rows and ``params.deploy.canary``; the function is not re-exported here, so
-``pipelines.release.canary.decide`` stays the module), :mod:`.groups` (bootstrap intervals of the
-fairness stage's measures), :mod:`.report` (the Markdown report and one-line summary) and
-:mod:`.control` (the edge: registry alias and tags, the prediction log, reports and
-notifications; ``retrain canary``).
+``pipelines.release.canary.decide`` stays the module), :mod:`.sequential` (confidence
+sequences: intervals valid at every monitor pass, ``deploy.canary.method: sequential``),
+:mod:`.groups` (bootstrap intervals and influence values of the fairness stage's measures),
+:mod:`.report` (the Markdown report and one-line summary) and :mod:`.control` (the edge:
+registry alias and tags, the prediction log, reports and notifications; ``retrain canary``).
 """
 
 from pipelines.release.canary.decide import Arm, CanaryDecision, compare_arms

@@ -11,13 +11,17 @@ The rows are the prediction log joined with the fed-back outcomes (one row per a
   and no fairness measure regressed;
 - otherwise keep waiting; still undecided after ``max_hours``: roll back.
 
-The intervals come from the evaluate stage's bootstrap (``params.evaluate``: samples,
-confidence, seed). In ``canary`` mode the arms answered different requests, so each arm is
-resampled on its own (unpaired). In ``shadow`` mode both models answered the same requests, so
-the rows are paired on (request_id, row) and resampled together (the evaluate stage's paired
-bootstrap): the variation the two models share cancels and the CI is narrower. Fairness
-measures come from the fairness stage (``params.fairness``, ``params.dataset.sensitive``); why
-their regression is judged on an interval too: :mod:`pipelines.release.canary.groups`.
+The decision is taken again on every monitor pass, so the intervals must stay valid however
+often one looks. ``method: sequential`` (the default) uses confidence sequences
+(:mod:`pipelines.release.canary.sequential`: time-uniform, from the rows' influence values);
+``method: fixed`` the evaluate stage's bootstrap (``params.evaluate``: samples, confidence,
+seed), whose error rate grows with the number of looks. In ``canary`` mode the arms answered
+different requests (unpaired). In ``shadow`` mode both models answered the same requests, so
+the rows are paired on (request_id, row) (fixed: resampled together, the evaluate stage's
+paired bootstrap; sequential: influence values subtracted row by row): the variation the two
+models share cancels and the CI is narrower. Fairness measures come from the fairness stage
+(``params.fairness``, ``params.dataset.sensitive``); why their regression is judged on an
+interval too: :mod:`pipelines.release.canary.groups`.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from pipelines.config import EvaluateConfig, Params
 from pipelines.records import Interval
 from pipelines.records import Mode as Mode  # re-exported: control imports it from here
 from pipelines.release.canary.groups import ArmSample, FairnessChange, compare_fairness
+from pipelines.release.canary.sequential import compare_arms_sequential, planned_rows
 
 # The evaluate stage's vectorised metrics and resampling: the unpaired CI needs the bootstrap
 # draws of each arm, which its public functions reduce to intervals.
@@ -82,6 +87,8 @@ class CanaryDecision:
     mode: Mode
     metric: str
     paired: bool
+    method: str  # sequential (confidence sequences) | fixed (a bootstrap CI per look)
+    rows: int  # labelled rows judged: both arms' (canary mode) or the pairs (shadow)
     champion: Arm
     canary: Arm
     difference: Interval | None  # canary - champion on ``metric``
@@ -102,6 +109,8 @@ class CanaryDecision:
             "mode": self.mode,
             "metric": self.metric,
             "paired": self.paired,
+            "method": self.method,
+            "rows": self.rows,
             "champion": self.champion.to_dict(),
             "canary": self.canary.to_dict(),
             "difference": None if self.difference is None else self.difference.to_dict(),
@@ -132,6 +141,8 @@ def decide(
         raise ValueError(f"canary metric {cfg.metric!r} must be one where higher is better")
     hours = max(0.0, (now - started).total_seconds() / 3600.0)
     champ, chall = _arms(rows, mode, canary_version)
+    paired = mode == "shadow"
+    planned = planned_rows(cfg.min_rows, paired=paired)
     y_champ, y_chall = _labels(champ, params), _labels(chall, params)
 
     def result(
@@ -148,6 +159,8 @@ def decide(
             mode=mode,
             metric=cfg.metric,
             paired=mode == "shadow",
+            method=cfg.method,
+            rows=champion.rows if mode == "shadow" else champion.rows + canary.rows,
             champion=champion,
             canary=canary,
             difference=difference,
@@ -161,6 +174,7 @@ def decide(
                 "bootstrap_samples": params.evaluate.bootstrap_samples,
                 "seed": params.evaluate.seed,
                 "min_group_size": params.fairness.min_group_size,
+                "planned_rows": planned,
             },
         )
 
@@ -194,7 +208,9 @@ def decide(
             chall["probability"].to_numpy(),
             cfg.metric,
             params.evaluate,
-            paired=mode == "shadow",
+            paired=paired,
+            sequential=cfg.method == "sequential",
+            planned_rows=planned,
         )
     except EvaluationError as err:
         return wait_or_give_up([f"cannot measure {cfg.metric} yet: {err}"], *counted)
@@ -203,13 +219,19 @@ def decide(
     s_chall = _fairness(chall, y_chall, params, seed + (mode != "shadow"))
     champion = _arm(CHAMPION_ARM, champ, y_champ, m_champ, s_champ.result if s_champ else None)
     canary = _arm(arm_name, chall, y_chall, m_chall, s_chall.result if s_chall else None)
-    changes = compare_fairness(s_champ, s_chall, params) if s_champ and s_chall else ()
+    changes = (
+        compare_fairness(s_champ, s_chall, params, paired=paired, planned_rows=planned)
+        if s_champ and s_chall
+        else ()
+    )
     worse = [c for c in changes if c.regressed]
     shown = f"{diff.point:+.4f} [{diff.lower:+.4f}, {diff.upper:+.4f}]"
     how = "paired on the same requests" if mode == "shadow" else "unpaired"
+    kind = "confidence sequence" if cfg.method == "sequential" else "CI"
     numbers = (
         f"{cfg.metric} canary {m_chall.point:.4f} vs champion {m_champ.point:.4f}, "
-        f"difference {shown} ({params.evaluate.confidence:.0%} CI, {how})"
+        f"difference {shown} ({params.evaluate.confidence:.0%} {kind}, {how}, "
+        f"{champion.rows if paired else champion.rows + canary.rows} rows)"
     )
     reasons = [
         f"{c.measure} for {c.attribute}: canary {c.canary:.4f} vs champion {c.champion:.4f}, "
@@ -217,13 +239,13 @@ def decide(
         f"{c.regression.upper:.4f}], beyond the {cfg.fairness_margin} allowed"
         for c in worse
     ]
-    if diff.upper < -cfg.margin:
+    if metric_verdict(diff, cfg.margin) == "rollback":
         reasons.insert(
             0, f"canary is worse than the champion beyond the {cfg.margin} margin: {numbers}"
         )
     if reasons:
         return result("rollback", reasons, champion, canary, diff, changes)
-    if diff.lower > -cfg.margin:
+    if metric_verdict(diff, cfg.margin) == "promote":
         return result(
             "promote",
             [
@@ -239,6 +261,14 @@ def decide(
     return wait_or_give_up([undecided], champion, canary, diff, changes)
 
 
+def metric_verdict(diff: Interval, margin: float) -> CanaryVerdict:
+    """The metric's part of the rule: roll back when the whole interval of (canary - champion)
+    lies below ``-margin``, promote when it lies above, else wait."""
+    if diff.upper < -margin:
+        return "rollback"
+    return "promote" if diff.lower > -margin else "wait"
+
+
 def compare_arms(
     y_champion: np.ndarray,
     p_champion: np.ndarray,
@@ -248,21 +278,32 @@ def compare_arms(
     cfg: EvaluateConfig,
     *,
     paired: bool,
+    sequential: bool = False,
+    planned_rows: float | None = None,
 ) -> tuple[Interval, Interval, Interval]:
     """Each arm's ``metric`` with its bootstrap CI, and the CI of (canary - champion).
 
     ``paired``: the arms are the same rows (same labels, in the same order) scored by two
     models; the difference is the evaluate stage's paired bootstrap. Otherwise the arms are
     resampled independently (seeds ``cfg.seed`` and ``cfg.seed + 1``) and the difference's CI
-    is that of the differences of the resampled metrics.
+    is that of the differences of the resampled metrics. ``sequential``: confidence sequences
+    instead, tightest at ``planned_rows`` (default: the rows seen)
+    (:func:`~pipelines.release.canary.sequential.compare_arms_sequential`).
     """
+    if paired and not np.array_equal(y_champion, y_canary):
+        raise EvaluationError("paired arms must hold the same rows with the same labels")
+    if sequential:
+        rows = len(y_champion) if paired else len(y_champion) + len(y_canary)
+        return compare_arms_sequential(
+            *(y_champion, p_champion, y_canary, p_canary, metric, cfg),
+            paired=paired,
+            planned_rows=planned_rows or rows,
+        )
     point_ch, draws_ch = metric_draws(y_champion, p_champion, metric, cfg, cfg.seed)
     point_ca, draws_ca = metric_draws(y_canary, p_canary, metric, cfg, cfg.seed + (not paired))
     champion = Interval(point_ch, *percentile_interval(draws_ch, cfg.confidence))
     canary = Interval(point_ca, *percentile_interval(draws_ca, cfg.confidence))
     if paired:
-        if not np.array_equal(y_champion, y_canary):
-            raise EvaluationError("paired arms must hold the same rows with the same labels")
         diff = paired_bootstrap_difference(y_canary, p_canary, p_champion, metric, cfg)
     else:
         diff = Interval(

@@ -1,9 +1,12 @@
-"""Bootstrap draws of the fairness stage's measures, so an arm's fairness has an interval too.
+"""Bootstrap draws and influence values of the fairness stage's measures, so an arm's fairness
+has an interval too.
 
 Point values of fairness measures on live traffic are noisy: on synthetic data where canary and
 champion are the same model, comparing the points against a 0.03 margin "finds" a regression in
 about 4 runs of 5, even at 3,000 rows per arm. So the canary compares fairness the way it
-compares the metric: with a bootstrap interval of the change.
+compares the metric: with an interval of the change, a bootstrap interval (``deploy.canary
+.method: fixed``) or a confidence sequence from the measures' influence values
+(``sequential``, :func:`measure_influence` and :mod:`pipelines.release.canary.sequential`).
 
 The fairness stage (:func:`~pipelines.stages.fairness.assess_fairness`) decides which groups
 are judged (size rules included) and gives the point values. Here the same three measures are
@@ -24,6 +27,7 @@ import pandas as pd
 from pipelines.config import FairnessConfig, Params
 from pipelines.groups import sensitive_groups
 from pipelines.records import Interval
+from pipelines.release.canary.sequential import difference_interval
 from pipelines.stages.evaluate.bootstrap import percentile_interval, resample_weights
 from pipelines.stages.fairness import FairnessResult, group_labels
 from pipelines.stages.fairness.core import INTERSECTION
@@ -68,15 +72,27 @@ class ArmSample:
 
 
 def compare_fairness(
-    champion: ArmSample, canary: ArmSample, params: Params
+    champion: ArmSample,
+    canary: ArmSample,
+    params: Params,
+    *,
+    paired: bool = False,
+    planned_rows: float | None = None,
 ) -> tuple[FairnessChange, ...]:
     """Every measure defined in both arms, attribute by attribute, with the interval of its
-    regression. Paired arms (the same rows, the same seed) share their resamples."""
+    regression. ``deploy.canary.method`` ``fixed``: a bootstrap interval (paired arms, the
+    same rows and seed, share their resamples); ``sequential``: the confidence sequence's
+    interval (``paired`` and ``planned_rows`` as in
+    :func:`~pipelines.release.canary.sequential.difference_interval`)."""
     cfg = params.evaluate
     margin = params.deploy.canary.fairness_margin
     attributes = compared_attributes(canary.result, params) & compared_attributes(
         champion.result, params
     )
+    if params.deploy.canary.method == "sequential":
+        return _compare_sequential(
+            champion, canary, params, attributes, paired, planned_rows or len(canary.y)
+        )
     draws = [
         _draws(arm, attributes, cfg.bootstrap_samples, params.fairness)
         for arm in (champion, canary)
@@ -96,6 +112,95 @@ def compare_fairness(
             change = Interval(sign * (new - old), lower, upper)
             out.append(FairnessChange(a.attribute, measure, old, new, change, lower > margin))
     return tuple(out)
+
+
+def _compare_sequential(
+    champion: ArmSample,
+    canary: ArmSample,
+    params: Params,
+    attributes: set[str],
+    paired: bool,
+    planned_rows: float,
+) -> tuple[FairnessChange, ...]:
+    """The regressions' intervals from the measures' influence values (confidence sequence)."""
+    margin = params.deploy.canary.fairness_margin
+    linear = [
+        {
+            g.attribute: measure_influence(g, arm.y, arm.y_pred)
+            for g in judged_groups(arm.frame, arm.result, attributes, params.fairness)
+        }
+        for arm in (champion, canary)
+    ]
+    before = {a.attribute: a.measures for a in champion.result.attributes}
+    out = []
+    for a in canary.result.attributes:
+        if a.attribute not in attributes:
+            continue
+        for measure, new in a.measures.items():
+            old = before[a.attribute][measure]
+            old_if, new_if = (lin[a.attribute].get(measure) for lin in linear)
+            if new is None or old is None or old_if is None or new_if is None:
+                continue
+            sign = 1.0 if measure in FAIRNESS_LOWER_IS_BETTER else -1.0
+            change = difference_interval(
+                (sign * old, sign * old_if[1]),
+                (sign * new, sign * new_if[1]),
+                params.evaluate.confidence,
+                paired=paired,
+                planned_rows=planned_rows,
+            )
+            out.append(
+                FairnessChange(a.attribute, measure, old, new, change, change.lower > margin)
+            )
+    return tuple(out)
+
+
+def measure_influence(
+    groups: JudgedGroups, y: np.ndarray, y_pred: np.ndarray
+) -> dict[str, tuple[float, np.ndarray]]:
+    """Each measure defined on these rows with its influence value per row (the delta method
+    at the groups that are largest and smallest at the point estimate; a group rate
+    ``r_g = sum_g x_i / n_g`` moves by ``(x_i - r_g) / n_g`` when row ``i`` of group ``g`` is
+    added). The points equal :func:`measure_values` at unit weights."""
+    m = groups.indicators
+    yf, pf = y.astype(np.float64), y_pred.astype(np.float64)
+    n = len(yf)
+
+    def rates(member: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Each group's rate of ``y_pred`` among ``member`` rows, and its influence values."""
+        size = member.sum(axis=0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            rate = (member * pf[:, None]).sum(axis=0) / size
+            values = member * (pf[:, None] - rate[None, :]) * n / size[None, :]
+        return rate, np.nan_to_num(values)
+
+    out: dict[str, tuple[float, np.ndarray]] = {}
+    rate, inf = rates(m)
+    seen = np.flatnonzero(m.sum(axis=0) > 0)
+    if len(seen) >= 2:
+        hi, lo = seen[np.argmax(rate[seen])], seen[np.argmin(rate[seen])]
+        out["demographic_parity_difference"] = (
+            float(rate[hi] - rate[lo]),
+            inf[:, hi] - inf[:, lo],
+        )
+        if rate[hi] > 0:
+            ratio = rate[lo] / rate[hi]
+            out["disparate_impact_ratio"] = (
+                float(ratio),
+                (inf[:, lo] - ratio * inf[:, hi]) / rate[hi],
+            )
+    gaps = []
+    for member, cols in (
+        (m * yf[:, None], groups.tpr_groups),
+        (m * (1 - yf)[:, None], groups.fpr_groups),
+    ):
+        if len(cols) >= 2:
+            r, v = rates(member[:, cols])
+            hi, lo = int(np.argmax(r)), int(np.argmin(r))
+            gaps.append((float(r[hi] - r[lo]), v[:, hi] - v[:, lo]))
+    if gaps:
+        out["equalized_odds_difference"] = max(gaps, key=lambda g: g[0])
+    return out
 
 
 def _draws(

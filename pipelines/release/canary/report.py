@@ -39,6 +39,14 @@ def render_markdown(d: CanaryDecision, version: str, champion: str | None) -> st
         if d.paired
         else "unpaired: the arms answered different requests"
     )
+    if d.method == "sequential":
+        method = (
+            f"{pct} confidence sequence, valid at every look (tightest at "
+            f"{r['planned_rows']:,} rows)"
+        )
+    else:
+        method = f"{pct} bootstrap CI, {r['bootstrap_samples']} resamples, one look's"
+    seen = "pairs answered by both models" if d.paired else "rows in both arms together"
     lines = [
         f"# Canary v{version}: {d.verdict.upper()} ({_DONE[d.verdict]})",
         "",
@@ -50,8 +58,9 @@ def render_markdown(d: CanaryDecision, version: str, champion: str | None) -> st
         "## Why",
         *[f"- {reason}" for reason in d.reasons],
         "",
-        f"## {d.metric} on labelled live traffic ({pct} bootstrap CI, {r['bootstrap_samples']} "
-        "resamples)",
+        f"## {d.metric} on labelled live traffic ({method})",
+        "",
+        f"Method: {d.method}; {d.rows:,} labelled {seen} seen.",
         "",
         "| arm | versions | labelled rows | positives | " + d.metric + " |",
         "|---|---|---|---|---|",
