@@ -54,6 +54,10 @@ def test_project_params_load_frozen(params):
         ),
         ("gate.metrics", {"auc": {"min": 0.8}}, "gate.metrics.auc"),
         ("validate.suite", "../escape", "key 'validate.suite'"),
+        ("deploy.replicas", 0, "key 'deploy.replicas': Input should be greater than or equal"),
+        ("deploy.replicas", 17, "key 'deploy.replicas': Input should be less than or equal"),
+        ("deploy.replicas", "2", "key 'deploy.replicas': Input should be a valid integer"),
+        ("deploy.replicas", 1.5, "key 'deploy.replicas'"),
     ],
 )
 def test_bad_key_is_named(path, value, expected):
