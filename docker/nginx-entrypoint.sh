@@ -5,9 +5,12 @@
 #                        address the host name has on the compose network is one upstream server
 #   RETRAIN_SERVE_TOKEN  when set, POST /predict needs "Authorization: Bearer <token>" (else 401);
 #                        [A-Za-z0-9_-], at least 16 characters (what `make stack` generates)
-# The name is looked up again every 5 s: when the set of addresses changes (a replica restarted
-# with a new address, the service scaled), the configuration is rendered again and nginx
-# reloaded gracefully (requests in flight finish on the old workers).
+# Every 5 s the name is looked up again and each address asked for /ready (200: a model is
+# loaded): the upstream is the ready replicas (all of them while none is ready, e.g. before the
+# first champion, so /health and /version still answer). When that set changes (a replica
+# started, restarted, died, or is loading a model), the configuration is rendered again and
+# nginx reloaded gracefully (requests in flight finish on the old workers). Between two looks,
+# nginx's passive checks take a failing replica out (max_fails=1 fail_timeout=5s).
 set -eu
 SERVING_UPSTREAM="${SERVING_UPSTREAM:-serving:8080}"
 host="${SERVING_UPSTREAM%:*}"
@@ -26,8 +29,16 @@ else
   AUTH_CHECK="if (\$http_authorization != \"Bearer $token\") { return 401; }"
 fi
 
-addresses() {  # the name's IPv4 addresses, sorted, one a line
-  getent ahostsv4 "$host" | awk '{print $1}' | sort -u
+addresses() {  # the name's IPv4 addresses that are ready (all of them if none is), sorted
+  all="$(getent ahostsv4 "$host" | awk '{print $1}' | sort -u)" || return 1
+  ready=""
+  for a in $all; do
+    if curl -fsS -o /dev/null -m 2 "http://$a:$port/ready" 2>/dev/null; then
+      ready="$ready$a
+"
+    fi
+  done
+  if [ -n "$ready" ]; then printf '%s' "$ready"; else printf '%s\n' "$all"; fi
 }
 
 render() {  # render <addresses>: the configuration for them, tested, then moved in place
@@ -43,7 +54,7 @@ render() {  # render <addresses>: the configuration for them, tested, then moved
 
 mkdir -p /tmp/nginx
 waited=0
-until now="$(addresses)" && [ -n "$now" ]; do  # the replicas start first; wait for one
+until now="$(addresses)" && [ -n "$now" ]; do  # the replicas start first; wait for one address
   waited=$((waited + 1))
   if [ "$waited" -ge 120 ]; then
     echo "nginx-entrypoint: $host has no address after 120 s" >&2
