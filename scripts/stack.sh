@@ -224,7 +224,7 @@ redis_ready() {
 }
 replicas_ready() {  # SERVING_REPLICAS serving containers run, each answering /health
     local want c count=0
-    want="$(setting SERVING_REPLICAS 2)"
+    want="$(setting SERVING_REPLICAS 1)"
     for c in $($ENGINE ps -q --filter "label=com.docker.compose.project=$PROJECT" \
             --filter "label=com.docker.compose.service=serving"); do
         $ENGINE exec "$c" python -c "import urllib.request as u
@@ -356,8 +356,8 @@ up() {
     datasets="$(setting RETRAIN_DATASETS ../shared/datasets)"
     [[ "$datasets" = /* ]] || datasets="$REPO/$datasets"
     [[ -d "$datasets" ]] || die "RETRAIN_DATASETS: no folder $datasets (it must hold adult/)"
-    [[ "$(setting SERVING_REPLICAS 2)" =~ ^([1-9]|1[0-6])$ ]] \
-        || die "SERVING_REPLICAS: a whole number from 1 to 16, got '$(setting SERVING_REPLICAS 2)'"
+    [[ "$(setting SERVING_REPLICAS 1)" =~ ^([1-9]|1[0-6])$ ]] \
+        || die "SERVING_REPLICAS: a whole number from 1 to 16, got '$(setting SERVING_REPLICAS 1)'"
     build_images
     if stale_containers; then  # rebuilt images: restart everything in order (volumes kept)
         say "images changed: restarting the stack"
@@ -385,7 +385,7 @@ up() {
     start airflow-worker-1 airflow-worker-2
     wait_for "celery workers (2)" 300 airflow-worker-1 airflow-worker-2 -- workers_ready
     start serving
-    wait_for "serving replicas ($(setting SERVING_REPLICAS 2))" 180 serving -- replicas_ready
+    wait_for "serving replicas ($(setting SERVING_REPLICAS 1))" 180 serving -- replicas_ready
     start nginx
     wait_for "serving behind nginx (http://127.0.0.1:$sport/health)" 180 serving nginx -- \
         http_check "http://127.0.0.1:$sport/health"
