@@ -9,7 +9,8 @@
 2. ``scale``: the same on Census-Income (KDD) resampled to 10k and 100k rows (``--full``: and
    1M rows, about 20 minutes more), and drift side by side with Evidently's default
    DataDriftPreset (``--rows`` picks other sizes);
-3. ``serving``: when ``benchmarks/serving.py`` exists;
+3. ``serving``: when ``benchmarks/serving.py`` exists; ``replicas``: 1 and 2 serving containers
+   behind nginx, 1 and 100 records per request (skipped, said so, without podman, nginx, wrk);
 4. ``scorer``: the compiled scorer against the model's own ``predict_proba`` on one row, and
    bit-identity of their probabilities on every Adult evaluation row;
 5. ``monitor``: one monitor pass's read of the prediction log at 1M logged answers (``--full``:
@@ -44,6 +45,7 @@ TABLES = (
     "stages",
     "scale",
     "serving",
+    "replicas",
     "scorer",
     "monitor",
     "gate",

@@ -239,7 +239,12 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     params = load_params(args.params)
     from pipelines.release import deploy
 
-    kw = {"engine": args.engine, "address": args.address, "base": args.base_image}
+    kw = {
+        "engine": args.engine,
+        "address": args.address,
+        "base": args.base_image,
+        "replicas": args.replicas,
+    }
     if args.rollback:
         res = deploy.rollback_deploy(params, reason=args.reason, **kw)
     else:
@@ -327,6 +332,19 @@ def _progress(msg: str) -> None:
     print(msg, flush=True)
 
 
+def _replicas(text: str) -> int:
+    """``--replicas``: checked by the params schema's own rule for ``deploy.replicas``."""
+    from pydantic import ValidationError
+
+    from pipelines.config import DeployConfig
+
+    try:
+        return DeployConfig(replicas=int(text)).replicas
+    except (ValueError, ValidationError) as err:
+        errors = err.errors() if isinstance(err, ValidationError) else [{"msg": str(err)}]
+        raise argparse.ArgumentTypeError(f"{text!r}: {errors[0]['msg']}") from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="retrain", description=__doc__.split("\n")[0])
     sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -391,6 +409,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--engine", default="auto", choices=["auto", "podman", "docker", "local"])
     p.add_argument("--address", default=None, help="stable HOST:PORT (default 127.0.0.1:8000)")
     p.add_argument("--base-image", default=None, help="default: python:3.11-slim, else offline")
+    p.add_argument(
+        "--replicas",
+        type=_replicas,
+        default=None,
+        help="serving containers behind nginx (default: deploy.replicas in the params)",
+    )
     p.add_argument("--rollback", action="store_true", help="roll the alias back and redeploy")
     p.add_argument("--reason", default="rollback", help="why (with --rollback; recorded)")
     p = add("labels", cmd_labels, "feed back true outcomes (CSV/Parquet: request_id, [row], label)")

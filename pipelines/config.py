@@ -597,6 +597,9 @@ class DeployConfig(_Frozen):
     rollout: Literal["direct", "canary", "shadow"] = "direct"
     approval: Literal["none", "required"] = "none"
     approval_timeout_minutes: float = Field(1440.0, gt=0.0, description="then: rejected")
+    replicas: int = Field(
+        1, ge=1, le=16, strict=True, description="serving containers behind nginx (retrain deploy)"
+    )
     canary: CanaryConfig = Field(default_factory=CanaryConfig)
 
 

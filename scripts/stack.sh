@@ -21,8 +21,9 @@
 #    postgres (pg_isready over TCP) and redis (PING with the password); mlflow (/health);
 #    airflow-init (`airflow db migrate`) and workspace-init, run to completion; api-server,
 #    scheduler, dag-processor, triggerer (/api/v2/monitor/health: every component healthy);
-#    the two Celery workers (both answer a Celery ping through the broker); serving and nginx
-#    (/health through nginx, the stable address); monitoring: pushgateway, statsd-exporter,
+#    the two Celery workers (both answer a Celery ping through the broker); the SERVING_REPLICAS
+#    serving replicas (each answers /health inside its container) and nginx (/health through
+#    nginx, the stable address); monitoring: pushgateway, statsd-exporter,
 #    prometheus (ready, and the serving and pushgateway targets up), grafana (/api/health).
 #    Then the URLs and how to log in.
 # A service that exits or keeps restarting stops the wait at once, with its log.
@@ -221,6 +222,17 @@ redis_ready() {
     $ENGINE exec -e REDISCLI_AUTH="$(setting REDIS_PASSWORD)" "$(cid redis)" redis-cli ping \
         | grep -q PONG
 }
+replicas_ready() {  # SERVING_REPLICAS serving containers run, each answering /health
+    local want c count=0
+    want="$(setting SERVING_REPLICAS 1)"
+    for c in $($ENGINE ps -q --filter "label=com.docker.compose.project=$PROJECT" \
+            --filter "label=com.docker.compose.service=serving"); do
+        $ENGINE exec "$c" python -c "import urllib.request as u
+u.urlopen('http://127.0.0.1:8080/health', timeout=3)" || return 1
+        count=$((count + 1))
+    done
+    [[ "$count" -eq "$want" ]]
+}
 workers_ready() {  # both workers answer a ping through the broker
     local out
     out="$($ENGINE exec "$(cid airflow-worker-1)" celery \
@@ -344,6 +356,8 @@ up() {
     datasets="$(setting RETRAIN_DATASETS ../shared/datasets)"
     [[ "$datasets" = /* ]] || datasets="$REPO/$datasets"
     [[ -d "$datasets" ]] || die "RETRAIN_DATASETS: no folder $datasets (it must hold adult/)"
+    [[ "$(setting SERVING_REPLICAS 1)" =~ ^([1-9]|1[0-6])$ ]] \
+        || die "SERVING_REPLICAS: a whole number from 1 to 16, got '$(setting SERVING_REPLICAS 1)'"
     build_images
     if stale_containers; then  # rebuilt images: restart everything in order (volumes kept)
         say "images changed: restarting the stack"
@@ -370,7 +384,9 @@ up() {
              ('metadatabase', 'scheduler', 'dag_processor', 'triggerer'))"
     start airflow-worker-1 airflow-worker-2
     wait_for "celery workers (2)" 300 airflow-worker-1 airflow-worker-2 -- workers_ready
-    start serving nginx
+    start serving
+    wait_for "serving replicas ($(setting SERVING_REPLICAS 1))" 180 serving -- replicas_ready
+    start nginx
     wait_for "serving behind nginx (http://127.0.0.1:$sport/health)" 180 serving nginx -- \
         http_check "http://127.0.0.1:$sport/health"
     start_monitoring

@@ -1,17 +1,20 @@
-"""Deploy the champion: build its image, start it beside the running one, check it, switch.
+"""Deploy the champion: build its image, start its replicas beside the running ones, check
+them, switch.
 
 With a container engine (podman, or docker with a daemon):
 
 1. build ``localhost/<model>-serving:v<version>`` (model baked in; labels carry the model and
    data versions) unless that tag exists already;
-2. start it beside the running container on a free loopback port;
-3. check it: ``/ready`` within a timeout, ``/version`` names the version, and its answers on a
-   fixed sample equal the offline predictions of that version (:mod:`pipelines.scoring`);
-4. point nginx (the stable address) at it and reload: nginx drains the old workers;
-5. stop the old container.
+2. start N containers of it (``deploy.replicas``, or ``replicas=``/``--replicas``) beside the
+   running ones, each on a free loopback port;
+3. check every one: ``/ready`` within a timeout, ``/version`` names the version, and its answers
+   on a fixed sample equal the offline predictions of that version (:mod:`pipelines.scoring`);
+4. point nginx (the stable address, ``least_conn`` over the N) at them and reload: nginx
+   drains the old workers;
+5. stop the old containers (:mod:`pipelines.release.replicas`).
 
 Every load of the version (smoke test, image, rollback target) verifies its signature first.
-If any check fails the old container keeps serving, the new one is removed, the failure is
+If any check fails the old containers keep serving, the new ones are removed, the failure is
 recorded (history file + registry version tags) and the ``champion`` alias goes back to the
 version that is serving.
 
@@ -20,8 +23,9 @@ the alias itself (polls it, loads and smoke-checks the new version in the backgr
 place); deploy then only starts it if needed and verifies it the same way.
 
 The steps' parts live beside this module: :mod:`pipelines.release.containers` (engine, image
-build, containers) and :mod:`pipelines.release.nginx` (nginx); their public names are re-exported
-here.
+build, containers), :mod:`pipelines.release.checks` (readiness and smoke checks),
+:mod:`pipelines.release.replicas` (the replica set's switch) and :mod:`pipelines.release.nginx`
+(nginx); their public names are re-exported here.
 """
 
 from __future__ import annotations
@@ -31,8 +35,6 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -41,6 +43,13 @@ from typing import Any
 
 from pipelines.config import Params
 from pipelines.files import write_json
+from pipelines.release.checks import (
+    http_json,
+    reference_scorer,
+    smoke_sample,
+    smoke_test,
+    wait_ready,
+)
 from pipelines.release.containers import (
     CONTAINER_PORT,
     RUNTIME_ROOTS,
@@ -53,11 +62,10 @@ from pipelines.release.containers import (
     image_labels,
     image_tag,
     prepare_context,
-    remove_container,
     runtime_requirements,
-    start_container,
 )
 from pipelines.release.nginx import nginx_prefix, stop_nginx, switch_nginx
+from pipelines.release.replicas import running_replicas, switch_replicas
 
 __all__ = [
     "CONTAINER_PORT",
@@ -98,7 +106,9 @@ class DeployResult:
     mode: str  # "podman" | "docker" | "local"
     address: str
     image: str = ""
-    container: str = ""
+    container: str = ""  # the first replica's (kept for readers of older records)
+    containers: list[str] = field(default_factory=list)
+    replicas: int = 1
     previous: str | None = None
     reason: str = ""
     checks: list[str] = field(default_factory=list)
@@ -142,87 +152,6 @@ def read_history(params: Params) -> list[dict[str, Any]]:
     return [json.loads(x) for x in p.read_text().splitlines() if x.strip()]
 
 
-# --------------------------------------------------------------------------- HTTP checks
-def http_json(url: str, body: Any = None, timeout: float = 10.0) -> tuple[int, Any]:
-    data = None if body is None else json.dumps(body).encode()
-    headers = {"Content-Type": "application/json", "X-Retrain-Probe": "deploy"}  # not traffic
-    req = urllib.request.Request(url, data, headers, method="POST" if data else "GET")
-    from pipelines.settings import settings
-
-    token = settings().serve_token
-    if token:  # the serving app asks for it on POST /predict
-        req.add_header("Authorization", f"Bearer {token}")
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as r:
-            return r.status, json.loads(r.read() or b"null")
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read() or b"null")
-
-
-def wait_ready(base_url: str, timeout: float, version: str | None = None) -> tuple[bool, str]:
-    """Until ``/ready`` is 200 (and serves ``version``, if given), or the timeout."""
-    deadline = time.monotonic() + timeout
-    last = "no answer"
-    while time.monotonic() < deadline:
-        try:
-            status, body = http_json(base_url + "/ready", timeout=2)
-            if status == 200 and (version is None or body.get("model_version") == version):
-                return True, f"ready: v{body.get('model_version')}"
-            last = f"/ready {status}: {body}"
-            if version is not None:
-                _, info = http_json(base_url + "/version", timeout=2)
-                if version in (info.get("rejected") or {}):
-                    return False, f"v{version} rejected by the server: {info['rejected'][version]}"
-        except (OSError, ValueError) as err:
-            last = f"{type(err).__name__}: {err}"
-        time.sleep(0.25)
-    return False, f"not ready after {timeout:.0f}s ({last})"
-
-
-def smoke_test(
-    params: Params, base_url: str, version: str, sample: Any, tol: float = 1e-6
-) -> tuple[bool, str]:
-    """The server's answers on ``sample`` vs the offline predictions of that model version."""
-    import numpy as np
-
-    from pipelines.serve.fastpath import frame_records
-    from pipelines.serve.model import ServingSpec
-
-    want = reference_scorer(params, version).predict_proba(sample)
-    records = frame_records(sample, ServingSpec.from_params(params).fields)
-    status, body = http_json(base_url + "/predict", {"records": records}, timeout=30)
-    if status != 200:
-        return False, f"/predict answered {status}: {body}"
-    if str(body.get("model_version")) != str(version):
-        return False, f"/predict served v{body.get('model_version')}, expected v{version}"
-    got = np.asarray(body["probabilities"], dtype=np.float64)
-    diff = float(np.max(np.abs(got - want))) if len(got) == len(want) else float("inf")
-    ok = diff <= tol
-    return ok, f"smoke: {len(got)} rows, max |served - offline| = {diff:.2e} (tolerance {tol:g})"
-
-
-def reference_scorer(params: Params, version: str) -> Any:
-    """A registered version's own ``predict_proba`` (:class:`pipelines.scoring.Scorer`), by the
-    one verifying load: an unsigned or tampered version is refused, nothing of it deserialised."""
-    from pipelines.scoring import Scorer
-    from pipelines.serve.model import ServingSpec, load_registered
-
-    spec, key = ServingSpec.from_params(params), params.paths.signing_public_key
-    loaded = load_registered(params.tracking_uri, spec, str(version), key)
-    return Scorer(loaded.scorer.model, params.dataset, f"models:/{spec.model_name}/{version}")
-
-
-def smoke_sample(params: Params, n: int = 200) -> Any:
-    import pandas as pd
-
-    from pipelines.serve.app import smoke_records
-
-    recs = smoke_records(params, n)
-    if not recs:
-        raise DeployError("no smoke sample: neither data/window/eval.parquet nor prepared data")
-    return pd.DataFrame.from_records(recs)
-
-
 # --------------------------------------------------------------------------- deploy
 def _free_port() -> int:
     with socket.socket() as s:
@@ -240,8 +169,12 @@ def deploy(
     container_env: dict[str, str] | None = None,
     rollback_alias_on_failure: bool = True,
     container_mounts: Sequence[Path | str] = (),
+    replicas: int | None = None,
 ) -> DeployResult:
     """Deploy ``version`` (default: the champion); see the module docstring for the steps.
+
+    ``replicas``: serving containers behind nginx (default ``deploy.replicas``); the local
+    server is one process whatever it says.
 
     ``container_env`` and ``container_mounts`` (host files, mounted read-only at the same path)
     are for tests that install a seams plugin in the new container
@@ -262,7 +195,8 @@ def deploy(
     previous = (state.get("active") or {}).get("version")
     if state.get("mode") not in (None, mode):
         previous = None  # switching between local and container serving: nothing to fall back to
-    result = DeployResult(False, version, mode, address, previous=previous)
+    n = params.deploy.replicas if replicas is None else replicas
+    result = DeployResult(False, version, mode, address, previous=previous, replicas=n)
     try:
         if eng is None:
             _deploy_local(params, result, ready_timeout)
@@ -287,6 +221,8 @@ def deploy(
                     "version": version,
                     "image": result.image,
                     "container": result.container,
+                    "containers": result.containers,
+                    "replicas": result.replicas,
                 },
                 "previous": state.get("active"),
             },
@@ -320,33 +256,21 @@ def _deploy_container(
     labels = image_labels(engine, tag)
     if labels.get("retrain.model.version") != version:
         raise DeployError(f"image {tag} is labelled v{labels.get('retrain.model.version')}")
-    port = _free_port()
-    name = f"{params.mlflow.registered_model.lower()}-v{version}-{port}"
-    start_container(engine, tag, name, port, env, mounts)
-    result.container = name
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        ok, detail = wait_ready(base_url, ready_timeout, version)
-        result.checks.append(detail)
-        if not ok:
-            raise DeployError(f"health check failed: {detail}")
-        ok, detail = smoke_test(params, base_url, version, smoke_sample(params))
-        result.checks.append(detail)
-        if not ok:
-            raise DeployError(f"smoke check failed: {detail}")
-        switch_nginx(params, result.address, f"127.0.0.1:{port}", version)
-        result.checks.append(f"nginx {result.address} -> {base_url}")
-    except BaseException:
-        remove_container(engine, name)
-        raise
-    old = (state.get("active") or {}).get("container")
-    if old and old != name:
-        remove_container(engine, old, stop_timeout=10)
-        result.checks.append(f"stopped {old}")
+    started, checks = switch_replicas(
+        params, engine, tag, version, result.address, result.replicas, ready_timeout,
+        old=running_replicas(state.get("active")), env=env, mounts=mounts,
+    )  # fmt: skip
+    result.containers = [r.name for r in started]
+    result.container = result.containers[0]
+    result.checks += checks
 
 
 def _deploy_local(params: Params, result: DeployResult, ready_timeout: float) -> None:
     """The local server follows the alias itself; start it if needed, then verify it."""
+    if result.replicas != 1:
+        result.checks.append(f"local: one retrain serve process ({result.replicas} replicas "
+                             "need a container engine)")  # fmt: skip
+        result.replicas = 1
     base_url = f"http://{result.address}"
     try:
         _, info = http_json(base_url + "/version", timeout=2)
@@ -386,13 +310,16 @@ def rollback_deploy(
 ) -> DeployResult:
     """Move the champion alias back (registry; ``to`` a version, default the ``previous``
     alias) and redeploy that version's image (kept from its first deploy, not rebuilt) with the
-    engine and behind the address of the recorded deployment, unless given."""
+    engine, behind the address and with the replica count of the recorded deployment, unless
+    given."""
     from pipelines.edges import registry
     from pipelines.release.signing import verify_version
 
     state = read_state(params)
     if kw.get("engine") in (None, "auto") and state.get("mode"):
         kw["engine"] = state["mode"]
+    if kw.get("replicas") is None and (state.get("active") or {}).get("replicas"):
+        kw["replicas"] = int(state["active"]["replicas"])
     c, name = registry.client(params), params.mlflow.registered_model
     if target := to or registry.alias_version(c, name, registry.PREVIOUS):
         verify_version(params, target)  # refused before the alias moves: the serving one stays

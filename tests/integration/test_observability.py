@@ -271,6 +271,7 @@ def prometheus_config(
         if name not in targets:
             dropped.append(name)
             continue
+        job.pop("dns_sd_configs", None)  # the replicas' name: one local server here
         job["static_configs"] = [{"targets": [targets[name]]}]
         if "basic_auth" in job and mlflow_password_file is not None:
             job["basic_auth"]["password_file"] = str(mlflow_password_file)

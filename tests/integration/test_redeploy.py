@@ -4,22 +4,29 @@ Two ways of serving, both for real:
 
 * the embedded default (no container engine): a `retrain serve` process follows the champion
   alias and swaps the model in place - promotion and rollback under load;
-* blue/green containers behind nginx (`retrain deploy`): redeploy and rollback under load, and a
-  deploy whose smoke check fails leaves the old version serving and the alias where it was.
+* blue/green containers behind nginx (`retrain deploy`), two replicas of each version:
+  redeploy and rollback under load move both replicas, a replica killed under load costs at
+  most its in-flight requests and gets no more after a second, and a deploy whose smoke check
+  fails leaves the old version serving and the alias where it was.
+
+One image build per version for the whole module (the later deploys reuse it).
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
 
 from pipelines.edges import registry
+from pipelines.release.replicas import running_replicas
 from tests.support import faults
 from tests.support.registry import register_model, registry_params
 from tests.support.traffic import Traffic  # noqa: F401
@@ -183,35 +190,56 @@ def blue_green(two_models, container_engine):  # noqa: F811
     yield params, container_engine, address
     state = deploy.read_state(params)
     for c in {
-        (state.get("active") or {}).get("container"),
-        (state.get("previous") or {}).get("container"),
+        *running_replicas(state.get("active")),
+        *running_replicas(state.get("previous")),
     }:
-        if c:
-            subprocess.run([container_engine, "rm", "-f", c], capture_output=True)
+        subprocess.run([container_engine, "rm", "-f", c], capture_output=True)
     deploy.stop_nginx(params)
     params.paths.deploy_state.unlink(missing_ok=True)
 
 
-def test_blue_green_redeploy_and_rollback_with_zero_failed_requests(blue_green):
+def _running(engine: str) -> list[str]:
+    out = subprocess.run([engine, "ps", "--format", "{{.Names}}"], capture_output=True, text=True)
+    return sorted(n for n in out.stdout.split() if n.startswith("serve-redeploy-test-"))
+
+
+def _predictions_served(port: int) -> float:
+    """POST /predict answered 200 by one replica, from its own /metrics."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+        text = r.read().decode()
+    m = re.search(r'retrain_serve_requests_total\{path="/predict",status="200"\} (\S+)', text)
+    return float(m.group(1)) if m else 0.0
+
+
+def _port(container: str) -> int:
+    return int(container.rsplit("-", 1)[1])  # <model>-v<version>-<port>
+
+
+def test_blue_green_two_replicas_redeploy_rollback_and_a_killed_replica(blue_green):
     from pipelines.release import deploy
 
     params, engine, address = blue_green
     registry.promote(params, "1", "start from v1")
-    first = deploy.deploy(params, engine=engine, address=address)
+    first = deploy.deploy(params, engine=engine, address=address, replicas=2)
     assert first.ok, first.reason
+    assert len(first.containers) == 2 and _running(engine) == sorted(first.containers)
     t = Traffic(address, _record(params), keep_alive=False)
     t.start()
     try:
         t.wait_for("1")
         registry.promote(params, "2", reason="promotion")
-        res = deploy.deploy(params, engine=engine, address=address)
+        res = deploy.deploy(params, engine=engine, address=address, replicas=2)
         assert res.ok, res.reason
         t.wait_for("2")
+        time.sleep(0.5)
+        # least_conn sends to both new replicas
+        assert all(_predictions_served(_port(c)) > 0 for c in res.containers), res.containers
         mark = len(t.versions)
-        # as `retrain rollback` does it: engine and address from the recorded deployment
+        # as `retrain rollback` does it: engine, address and replica count from the recorded
+        # deployment
         back = deploy.rollback_deploy(params, reason="rollback under load")
         assert back.ok, back.reason
-        assert back.version == "1" and "reused" in back.checks[0]
+        assert back.version == "1" and "reused" in back.checks[0] and back.replicas == 2
         t.wait_for("1")
         time.sleep(0.5)
     finally:
@@ -219,11 +247,36 @@ def test_blue_green_redeploy_and_rollback_with_zero_failed_requests(blue_green):
     assert t.failures == []
     assert_switch(t, 0, mark, "1", "2")  # the redeploy
     assert_switch(t, mark, len(t.versions), "2", "1")  # the rollback
-    running = subprocess.run(
-        [engine, "ps", "--format", "{{.Names}}"], capture_output=True, text=True
-    ).stdout.split()
-    ours = [n for n in running if n.startswith("serve-redeploy-test-")]
-    assert ours == [deploy.read_state(params)["active"]["container"]]  # old ones stopped
+    active = deploy.read_state(params)["active"]
+    assert _running(engine) == sorted(active["containers"])  # the old two stopped
+    assert len(active["containers"]) == 2
+
+    # One of the two replicas killed under load: four clients, keep-alive, so at most four
+    # requests are in flight, about half of them on the victim. Those may fail (502: a POST
+    # already sent is not retried); every later request goes to the survivor, also after
+    # the victim's fail_timeout (5 s), when one request probes it and is passed on.
+    victim, survivor = active["containers"]
+    clients = [Traffic(address, _record(params)) for _ in range(4)]
+    for c in clients:
+        c.start()
+    try:
+        for c in clients:
+            c.wait_for("1")
+        time.sleep(0.5)
+        subprocess.run([engine, "kill", victim], capture_output=True, check=True)
+        killed = time.monotonic()
+        before = _predictions_served(_port(survivor))
+        time.sleep(7)
+    finally:
+        for c in clients:
+            c.stop()
+    failures = [f for c in clients for f in c.failures]
+    late = [round(ft - killed, 2) for c in clients for ft in c.failure_times if ft > killed + 1]
+    assert len(failures) <= len(clients), failures
+    assert late == [], f"failed requests after the balancer should have taken it out: {late}"
+    for c in clients:
+        assert sum(1 for x in c.times if x > killed + 6) > 0  # all still answered after 6 s
+    assert _predictions_served(_port(survivor)) > before
 
 
 def test_failed_smoke_check_leaves_the_old_version_serving(blue_green):
@@ -244,6 +297,7 @@ def test_failed_smoke_check_leaves_the_old_version_serving(blue_green):
             address=address,
             container_env=faults.env(RETRAIN_SERVE_FAULT="shift"),
             container_mounts=[faults.PATH],
+            replicas=2,
         )
         time.sleep(0.5)
     finally:
@@ -257,4 +311,4 @@ def test_failed_smoke_check_leaves_the_old_version_serving(blue_green):
     running = subprocess.run(
         [engine, "ps", "--format", "{{.Names}}"], capture_output=True, text=True
     ).stdout.split()
-    assert not [n for n in running if n.startswith("serve-redeploy-test-v2-")]
+    assert not [n for n in running if n.startswith("serve-redeploy-test-v2-")]  # neither of two

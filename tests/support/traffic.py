@@ -21,6 +21,7 @@ class Traffic(threading.Thread):
         self.versions: list[str] = []
         self.times: list[float] = []
         self.failures: list[str] = []
+        self.failure_times: list[float] = []  # time.monotonic() of each failure
         self._halt = threading.Event()
 
     def run(self) -> None:
@@ -34,6 +35,7 @@ class Traffic(threading.Thread):
                 data = r.read()
                 if r.status != 200:
                     self.failures.append(f"{r.status}: {data[:200]!r}")
+                    self.failure_times.append(time.monotonic())
                 else:
                     self.versions.append(json.loads(data)["model_version"])
                     self.times.append(time.monotonic())
@@ -42,6 +44,7 @@ class Traffic(threading.Thread):
                     conn = None
             except Exception as err:  # noqa: BLE001 - every failure counts
                 self.failures.append(f"{type(err).__name__}: {err}")
+                self.failure_times.append(time.monotonic())
                 conn = None
             time.sleep(0.002)
 

@@ -287,3 +287,27 @@ def test_the_start_script_starts_every_service_without_health_conditions(compose
     for name, svc in compose["services"].items():
         deps = svc.get("depends_on", [])
         assert isinstance(deps, list), f"{name}: depends_on with conditions"
+
+
+def test_serving_runs_replicas_behind_least_conn(compose: dict) -> None:
+    """SERVING_REPLICAS serving containers (podman-compose and compose v2 read
+    ``deploy.replicas`` of a replicated service), one name for all of them on the compose
+    network, and nginx balancing them least_conn with passive health checks; a POST already
+    sent to a replica is never retried on another (it may have been logged there)."""
+    serving = compose["services"]["serving"]
+    assert serving["deploy"]["mode"] == "replicated"
+    m = re.fullmatch(r"\$\{SERVING_REPLICAS:-(\d+)\}", str(serving["deploy"]["replicas"]))
+    assert m, serving["deploy"]
+    assert _example_keys()["SERVING_REPLICAS"] == m.group(1)
+    assert "container_name" not in serving  # it would name every replica the same
+    assert "ports" not in serving  # replicas are reached through nginx only
+    nginx = compose["services"]["nginx"]
+    assert _env(nginx)["SERVING_UPSTREAM"] == "serving:8080"
+    template = (ROOT / "docker" / "nginx-stack.conf.template").read_text()
+    entrypoint = (ROOT / "docker" / "nginx-entrypoint.sh").read_text()
+    directives = [line.split("#")[0].strip() for line in template.splitlines()]
+    assert "least_conn;" in directives
+    assert "proxy_next_upstream error timeout;" in directives
+    assert "non_idempotent" not in " ".join(directives)
+    assert "${SERVERS}" in template and "max_fails=1 fail_timeout=5s" in entrypoint
+    assert all("proxy_pass http://serving;" == d for d in directives if "proxy_pass" in d)

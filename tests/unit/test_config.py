@@ -57,6 +57,10 @@ def test_project_params_load_frozen(params):
         ("dataset.description", ["a", "list"], "key 'dataset.description'"),
         ("dataset.description", "x" * 2001, "key 'dataset.description'"),
         ("deploy.canary.method", "peek", "key 'deploy.canary.method'"),
+        ("deploy.replicas", 0, "key 'deploy.replicas': Input should be greater than or equal"),
+        ("deploy.replicas", 17, "key 'deploy.replicas': Input should be less than or equal"),
+        ("deploy.replicas", "2", "key 'deploy.replicas': Input should be a valid integer"),
+        ("deploy.replicas", 1.5, "key 'deploy.replicas'"),
     ],
 )
 def test_bad_key_is_named(path, value, expected):

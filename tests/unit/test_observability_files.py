@@ -310,8 +310,14 @@ def test_scrape_jobs_match_the_compose_services(prometheus, compose) -> None:
         ("airflow", "statsd-exporter",
          _flag(services["statsd-exporter"], "--web.listen-address")),
     ):  # fmt: skip
-        targets = [t for sc in jobs[job]["static_configs"] for t in sc["targets"]]
+        targets = [t for sc in jobs[job].get("static_configs", []) for t in sc["targets"]]
+        # a replicated service: one target per address of its name
+        targets += [
+            f"{n}:{sd['port']}" for sd in jobs[job].get("dns_sd_configs", []) for n in sd["names"]
+        ]
         assert targets == [f"{service}:{port.rsplit(':', 1)[-1]}"], job
+    serving_sd = jobs["serving"]["dns_sd_configs"]
+    assert [sd["type"] for sd in serving_sd] == ["A"]  # every replica, not one per scrape
     assert (PROM_DIR / prometheus["rule_files"][0]).is_file()
     # the mlflow job's password file is the one the image's entrypoint writes
     entrypoint = (PROM_DIR / "entrypoint.sh").read_text()
