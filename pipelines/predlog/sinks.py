@@ -109,6 +109,7 @@ class PostgresSink:
         "CREATE INDEX IF NOT EXISTS retrain_predictions_id ON retrain_predictions (request_id);"
         "CREATE TABLE IF NOT EXISTS retrain_feedback (request_id text NOT NULL, row integer "
         "NOT NULL, label text NOT NULL, ts timestamptz NOT NULL);"
+        "CREATE INDEX IF NOT EXISTS retrain_feedback_id ON retrain_feedback (request_id);"
     )
 
     def __init__(self, url: str) -> None:

@@ -45,6 +45,7 @@ from typing import Any
 import orjson
 
 from pipelines import seams
+from pipelines.predlog.answers import SharedAnswers
 from pipelines.predlog.sinks import dead_letter_folder
 from pipelines.predlog.writer import PredictionLog
 from pipelines.serve.batching import MicroBatcher
@@ -87,12 +88,14 @@ class ServingApp:
         canary: ModelHolder | None = None,
         feedback: FeedbackPolicy | None = None,
         limits: RateLimits | None = None,
+        shared: SharedAnswers | None = None,
     ) -> None:
         self.holder = holder
         self.canary = canary
         self.predlog = prediction_log
         self._ids = _RequestIds()
         self.recent = RecentAnswers(feedback)  # answers /feedback takes outcomes for
+        self.shared = shared  # other replicas' answers, in a shared prediction log
         self.spec = spec
         self.image_tag = image_tag or settings().image_tag
         self.max_body = max_body
@@ -139,6 +142,8 @@ class ServingApp:
         self._stop.set()
         if self.predlog is not None:
             self.predlog.close()
+        if self.shared is not None:
+            self.shared.close()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -371,6 +376,7 @@ class ServingApp:
             if self._feedback_limit is not None:
                 key = client_key(self._feedback_token, _address(scope))
                 self._feedback_limit.take(key, len(parsed), time.monotonic())
+            await self._learn_shared(parsed)
             outcomes = self.recent.accept(parsed)
         except Limited as lim:
             self.metrics.error("rate_limited")
@@ -387,6 +393,18 @@ class ServingApp:
             return status, orjson.dumps(problem), []
         n = self.predlog.append_outcomes(outcomes)
         return 202, orjson.dumps({"accepted": n}), []
+
+    async def _learn_shared(self, outcomes: list[tuple[str, int, str]]) -> None:
+        """Answers this process does not know, looked up in the shared log (another replica's)."""
+        if self.shared is None:
+            return
+        missing = sorted({rid for rid, _, _ in outcomes if rid not in self.recent})
+        if not missing:
+            return
+        ttl = self.recent.policy.ttl_seconds
+        found = await asyncio.to_thread(self.shared.lookup, missing, ttl)
+        for rid, answer in found.items():
+            self.recent.learn(rid, answer.rows, answer.answered_at, answer.labels)
 
     async def _read_body(self, scope: Scope, receive: Receive) -> bytes:
         length = None
@@ -584,6 +602,7 @@ def local_app(
         RegistrySource(params.tracking_uri, canary_spec, key), smoke, optional=True
     )
     predlog = None
+    shared = None
     if log:
         where = params.prediction_log
         predlog = PredictionLog(
@@ -594,6 +613,7 @@ def local_app(
             dead_letter=settings().dead_letter
             or (dead_letter_folder(str(params.paths.live)) if "://" in where else None),
         )
+        shared = SharedAnswers(where) if "://" in where else None  # replicas share the log
     fb = params.serve.feedback
     policy = FeedbackPolicy(fb.memory, fb.ttl_hours * 3600.0, fb.relabel)
     rl = params.serve.rate_limit
@@ -606,6 +626,7 @@ def local_app(
         canary=canary,
         feedback=policy,
         limits=limits,
+        shared=shared,
     )
 
 

@@ -105,3 +105,14 @@ class RecentAnswers:
 
     def __len__(self) -> int:
         return len(self._seen)
+
+    def __contains__(self, request_id: object) -> bool:
+        return request_id in self._seen
+
+    def learn(self, request_id: str, rows: int, answered_at: float, labels: dict[int, str]) -> None:
+        """An answer another replica gave (found in the shared log), with the labels it has."""
+        if request_id in self._seen:
+            return
+        self.record(request_id, rows, answered_at)
+        if labels:
+            self._labels[request_id] = dict(labels)

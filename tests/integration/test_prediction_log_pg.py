@@ -73,3 +73,69 @@ def test_a_row_postgres_refuses_is_dead_lettered_and_the_rest_written(
     dead = [json.loads(x) for p in (tmp_path / "dead").glob("*.jsonl")
             for x in p.read_text().splitlines()]  # fmt: skip
     assert sorted(d["request_id"] for d in dead) == ["bad\x00id", "pg-7"]
+
+
+@pytest.mark.filterwarnings("ignore:Using `httpx`")
+def test_outcomes_reach_any_replica_through_the_shared_log(params, where, prefit, adult_current):
+    """Two serving processes on one PostgreSQL log: an answer given by one takes its outcome on
+    the other, by the same rules (row range, conflicting label, probes refused), and an id no
+    replica gave stays unknown."""
+    import time
+
+    from starlette.testclient import TestClient
+
+    from pipelines.predlog.answers import SharedAnswers
+    from pipelines.serve.app import ServingApp
+    from pipelines.serve.fastpath import CompiledScorer, frame_records
+    from pipelines.serve.model import LoadedModel, ModelHolder, ServingSpec
+
+    spec = ServingSpec.from_params(params)
+    records = frame_records(adult_current.head(10), spec.fields)
+    loaded = LoadedModel("5", CompiledScorer(prefit["a"], spec.fields))
+
+    class Static:
+        def resolve(self) -> str:
+            return loaded.version
+
+        def load(self, version: str) -> LoadedModel:
+            return loaded
+
+    def replica() -> ServingApp:
+        app = ServingApp(
+            ModelHolder(Static(), smoke=records[:3]),
+            spec,
+            prediction_log=PredictionLog(URL, flush_seconds=0.1),
+            shared=SharedAnswers(URL),
+        )
+        app.holder.refresh()
+        return app
+
+    pos, neg = params.dataset.positive_label, params.dataset.negative_label
+    a, b = replica(), replica()
+    with TestClient(a) as ca, TestClient(b) as cb:
+        rid = ca.post("/predict", json=records[:3]).json()["request_id"]
+        probe = ca.post("/predict", json=records[3], headers={"X-Retrain-Probe": "1"})
+        first = cb.post("/feedback", json={"request_id": rid, "row": 2, "label": pos})
+        deadline = time.monotonic() + 10
+        while first.status_code == 422 and time.monotonic() < deadline:  # A's writer flushes
+            time.sleep(0.2)
+            first = cb.post("/feedback", json={"request_id": rid, "row": 2, "label": pos})
+        assert first.status_code == 202, first.text
+        out = cb.post("/feedback", json={"request_id": rid, "row": 3, "label": pos})
+        assert out.status_code == 422 and out.json()["kind"] == "row_out_of_range"
+        unknown = cb.post("/feedback", json={"request_id": "never-answered", "label": pos})
+        assert unknown.status_code == 422 and unknown.json()["kind"] == "unknown_request"
+        probed = cb.post("/feedback", json={"request_id": probe.json()["request_id"], "label": pos})
+        assert probed.status_code == 422
+    # a third replica learns the label fed back through the second: a different one conflicts
+    b.stop()
+    c = replica()
+    with TestClient(c) as cc:
+        clash = cc.post("/feedback", json={"request_id": rid, "row": 2, "label": neg})
+        assert clash.status_code == 409, clash.text
+        assert (
+            cc.post("/feedback", json={"request_id": rid, "row": 0, "label": neg}).status_code
+            == 202
+        )
+    j = predlog.read_feedback(where)
+    assert sorted(zip(j.request_id, j.row, strict=True)) == [(rid, 0), (rid, 2)]
