@@ -5,6 +5,7 @@
 #                        address the host name has on the compose network is one upstream server
 #   RETRAIN_SERVE_TOKEN  when set, POST /predict needs "Authorization: Bearer <token>" (else 401);
 #                        [A-Za-z0-9_-], at least 16 characters (what `make stack` generates)
+#   RETRAIN_FEEDBACK_TOKEN  the same for POST /feedback (outcomes); unset: RETRAIN_SERVE_TOKEN's
 # Every 5 s the name is looked up again and each address asked for /ready (200: a model is
 # loaded): the upstream is the ready replicas (all of them while none is ready, e.g. before the
 # first champion, so /health and /version still answer). When that set changes (a replica
@@ -28,6 +29,17 @@ else
   # shellcheck disable=SC2089,SC2090  # the quotes are nginx's, written into its config
   AUTH_CHECK="if (\$http_authorization != \"Bearer $token\") { return 401; }"
 fi
+feedback_token="${RETRAIN_FEEDBACK_TOKEN:-$token}"
+if [ -z "$feedback_token" ]; then
+  FEEDBACK_CHECK="# no RETRAIN_FEEDBACK_TOKEN nor RETRAIN_SERVE_TOKEN: /feedback is open"
+else
+  if ! printf '%s' "$feedback_token" | grep -Eq '^[A-Za-z0-9_-]{16,}$'; then
+    echo "nginx-entrypoint: RETRAIN_FEEDBACK_TOKEN must be 16+ characters of [A-Za-z0-9_-]" >&2
+    exit 1
+  fi
+  # shellcheck disable=SC2089,SC2090
+  FEEDBACK_CHECK="if (\$http_authorization != \"Bearer $feedback_token\") { return 401; }"
+fi
 
 addresses() {  # the name's IPv4 addresses that are ready (all of them if none is), sorted
   all="$(getent ahostsv4 "$host" | awk '{print $1}' | sort -u)" || return 1
@@ -45,9 +57,9 @@ render() {  # render <addresses>: the configuration for them, tested, then moved
   SERVERS="$(printf '%s\n' "$1" \
     | awk -v p="$port" 'NF {printf "        server %s:%s max_fails=1 fail_timeout=5s;\n", $1, p}')"
   # shellcheck disable=SC2090
-  export SERVERS AUTH_CHECK
+  export SERVERS AUTH_CHECK FEEDBACK_CHECK
   # shellcheck disable=SC2016  # envsubst's list of the variables to replace, literally
-  envsubst '${SERVERS} ${AUTH_CHECK}' </etc/retrain/nginx.conf.template >"$conf.new"
+  envsubst '${SERVERS} ${AUTH_CHECK} ${FEEDBACK_CHECK}' </etc/retrain/nginx.conf.template >"$conf.new"
   chmod 600 "$conf.new"
   nginx -t -q -e stderr -p /tmp/nginx -c "$conf.new" && mv "$conf.new" "$conf"
 }

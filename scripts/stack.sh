@@ -443,10 +443,11 @@ print_access() {
   MLflow    http://127.0.0.1:$mport    user admin, password MLFLOW_ADMIN_PASSWORD in .env
             (clients: MLFLOW_TRACKING_USERNAME=admin MLFLOW_TRACKING_PASSWORD=...)
   Serving   http://127.0.0.1:$sport    POST /predict with "Authorization: Bearer \$RETRAIN_SERVE_TOKEN"
+            POST /feedback (outcomes) with "Authorization: Bearer \$RETRAIN_FEEDBACK_TOKEN"
             $champion
   Prometheus http://127.0.0.1:$pport   alerts: /alerts; rules docker/prometheus/alerts.yml
   Grafana   $grafana
-  Secrets   grep -E '^(AIRFLOW_ADMIN_PASSWORD|MLFLOW_ADMIN_PASSWORD|RETRAIN_SERVE_TOKEN|GRAFANA_ADMIN_PASSWORD)=' .env
+  Secrets   grep -E '^(AIRFLOW_ADMIN_PASSWORD|MLFLOW_ADMIN_PASSWORD|RETRAIN_SERVE_TOKEN|RETRAIN_FEEDBACK_TOKEN|GRAFANA_ADMIN_PASSWORD)=' .env
   Commands  $ENGINE exec -it $worker retrain status     (the workspace: volume ${PROJECT}_workspace)
   Stop      make stack-down   (volumes kept; '$ENGINE volume ls' lists them)
 

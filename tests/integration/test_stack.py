@@ -382,8 +382,11 @@ def test_answers_and_outcomes_reach_postgres_and_the_monitor_reaches_prometheus(
         {"request_id": rid, "row": i, "label": ">50K" if i % 2 else "<=50K"} for i in range(8)
     ]
     status, _ = _request(stack.serving + "/feedback", {"outcomes": outcomes})
-    assert status == 401  # outcomes need the token too
-    status, ack = _request(stack.serving + "/feedback", {"outcomes": outcomes}, headers=token)
+    assert status == 401  # outcomes need a token too: their own, not the serving one
+    status, _ = _request(stack.serving + "/feedback", {"outcomes": outcomes}, headers=token)
+    assert status == 401
+    feedback = _bearer(stack.secrets["RETRAIN_FEEDBACK_TOKEN"])
+    status, ack = _request(stack.serving + "/feedback", {"outcomes": outcomes}, headers=feedback)
     assert status == 202 and ack == {"accepted": 8}, ack
     script = (
         "from pipelines.config import load_params; "

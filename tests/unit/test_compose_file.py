@@ -311,3 +311,58 @@ def test_serving_runs_replicas_behind_least_conn(compose: dict) -> None:
     assert "non_idempotent" not in " ".join(directives)
     assert "${SERVERS}" in template and "max_fails=1 fail_timeout=5s" in entrypoint
     assert all("proxy_pass http://serving;" == d for d in directives if "proxy_pass" in d)
+
+
+def test_outcomes_have_their_own_token_at_the_stack_door(tmp_path: Path) -> None:
+    """nginx renders /predict with the serving token and /feedback with the feedback token
+    (the serving one when none is set): one client's token does not open the other door."""
+    envsubst = shutil.which("envsubst")
+    if envsubst is None:
+        pytest.skip("envsubst (gettext-base) not installed")
+    entry = (ROOT / "docker" / "nginx-entrypoint.sh").read_text()
+    start, end = entry.index('token="${RETRAIN_SERVE_TOKEN'), entry.index("addresses() {")
+    template = ROOT / "docker" / "nginx-stack.conf.template"
+    script = (
+        "set -eu\n" + entry[start:end] + "SERVERS='        server 127.0.0.1:9;'\n"
+        "export SERVERS AUTH_CHECK FEEDBACK_CHECK\n"
+        f"envsubst '${{SERVERS}} ${{AUTH_CHECK}} ${{FEEDBACK_CHECK}}' < {template}\n"
+    )
+
+    def render(**env: str) -> str:
+        proc = subprocess.run(
+            ["sh", "-c", script],
+            capture_output=True,
+            text=True,
+            env={"PATH": "/usr/bin:/bin", **env},
+        )
+        assert proc.returncode == 0, proc.stderr
+        return proc.stdout
+
+    serve, outcomes = "s" * 20, "f" * 20
+    conf = render(RETRAIN_SERVE_TOKEN=serve, RETRAIN_FEEDBACK_TOKEN=outcomes)
+    predict = conf[conf.index("location = /predict") :].split("}", 2)[:2]
+    feedback = conf[conf.index("location = /feedback") :].split("}", 2)[:2]
+    assert f"Bearer {serve}" in "}".join(predict) and outcomes not in "}".join(predict)
+    assert f"Bearer {outcomes}" in "}".join(feedback) and serve not in "}".join(feedback)
+    assert "@feedback_unauthorized" in "}".join(feedback)
+    shared = render(RETRAIN_SERVE_TOKEN=serve)
+    assert shared.count(f"Bearer {serve}") == 2  # no feedback token: the serving one guards both
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    if Path(nginx).is_file():
+        (tmp_path / "nginx.conf").write_text(conf.replace("/tmp/nginx", str(tmp_path)))
+        proc = subprocess.run(
+            [
+                nginx,
+                "-t",
+                "-q",
+                "-e",
+                "stderr",
+                "-p",
+                str(tmp_path),
+                "-c",
+                str(tmp_path / "nginx.conf"),
+            ],
+            capture_output=True,
+            text=True,
+        )
+        assert proc.returncode == 0, proc.stderr  # the rendered file is valid nginx
