@@ -511,6 +511,21 @@ class ServeConfig(_Frozen):
     feedback: FeedbackConfig = Field(default_factory=FeedbackConfig)
 
 
+class EstimatedConfig(_Frozen):
+    """Performance estimated before outcomes arrive, from the champion's calibrator (kept with
+    the version at evaluation): published always; a retrain on its drop only when switched on."""
+
+    retrain: bool = Field(
+        False, description="ask for a retrain when the estimated drop exceeds max_drop"
+    )
+    max_drop: float = Field(
+        0.03, ge=0.0, description="champion's evaluated metric minus the estimate's interval top"
+    )
+    draws: int = Field(
+        200, ge=50, le=10_000, description="simulated sets of outcomes behind the interval"
+    )
+
+
 class MonitorConfig(_Frozen):
     """`retrain monitor` / the `retrain_monitor` DAG: live drift and live performance."""
 
@@ -529,6 +544,7 @@ class MonitorConfig(_Frozen):
         0.03, ge=0.0, description="champion's evaluated metric minus the live interval's top"
     )
     pushgateway: str | None = Field(None, description="host:port of a Prometheus Pushgateway")
+    estimated: EstimatedConfig = Field(default_factory=EstimatedConfig)
 
 
 class CanaryConfig(_Frozen):

@@ -54,6 +54,10 @@ def test_project_params_load_frozen(params):
         ),
         ("gate.metrics", {"auc": {"min": 0.8}}, "gate.metrics.auc"),
         ("validate.suite", "../escape", "key 'validate.suite'"),
+        ("monitor.estimated.max_drop", -0.1, "key 'monitor.estimated.max_drop'"),
+        ("monitor.estimated.draws", 10, "key 'monitor.estimated.draws'"),
+        ("monitor.estimated.retrain", "sometimes", "key 'monitor.estimated.retrain'"),
+        ("monitor.estimated.max_dorp", 0.1, "unknown key 'monitor.estimated.max_dorp'"),
     ],
 )
 def test_bad_key_is_named(path, value, expected):
