@@ -7,11 +7,16 @@ expected ROC curve follow, and so does any metric of them. That holds under cova
 (the inputs' mix changes, the outcome given the inputs does not); when the outcomes later
 disagree with the estimate beyond its interval, the relation itself changed: concept change.
 
-The point is the metric of the expected confusion matrix (ROC AUC: of the expected ROC curve);
-the interval is where the *realised* metric of these rows falls if the calibration holds: the
-metric over ``draws`` sets of outcomes drawn from ``p``, its central ``confidence`` share. Draw
-``k`` takes its probabilities from the ``k``-th bootstrap refit of the calibrator, when given, so
-the interval carries the calibrator's own uncertainty as well as the outcomes' chance.
+The point is the metric of the expected confusion matrix (ROC AUC: of the expected ROC curve).
+Two intervals, each the central ``confidence`` share of ``draws`` replicates, replicate ``k``
+taking its probabilities from the ``k``-th bootstrap refit of the calibrator when given (so both
+carry the calibrator's own uncertainty):
+
+- ``lower``/``upper``, the estimate's: the expected metric over the rows resampled, which is
+  what a drop is judged on (as the measured metric's bootstrap interval is);
+- ``realised_lower``/``realised_upper``, where the *realised* metric of these very rows falls if
+  the calibration holds: outcomes drawn from ``p``, their chance included. A realised value
+  outside it is the sign of a concept change.
 Pure numpy: scores, probabilities and config in, an :class:`Estimate` out.
 """
 
@@ -38,6 +43,8 @@ class Estimate:
     upper: float
     rows: int
     confidence: float
+    realised_lower: float = math.nan  # where the realised metric of these rows should fall
+    realised_upper: float = math.nan
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -56,7 +63,8 @@ class Agreement:
     @property
     def outside(self) -> bool:
         """Outside the estimate's interval: the likely sign of a concept change."""
-        return not (self.estimate.lower <= self.realised <= self.estimate.upper)
+        e = self.estimate
+        return not (e.realised_lower <= self.realised <= e.realised_upper)
 
     @property
     def gap(self) -> float:
@@ -66,7 +74,9 @@ class Agreement:
     def to_dict(self) -> dict[str, Any]:
         return {
             "rows": self.estimate.rows,
-            "estimated": self.estimate.interval(),
+            "estimated": self.estimate.point,
+            "lower": self.estimate.realised_lower,
+            "upper": self.estimate.realised_upper,
             "realised": self.realised,
             "gap": self.gap,
             "outside": self.outside,
@@ -158,9 +168,10 @@ def estimate_metric(
     draws: int = 200,
     seed: int = 0,
 ) -> Estimate:
-    """The metric on these rows estimated from their calibrated probabilities, with the
-    interval the realised metric falls in when the calibration holds. ``replicates``: the
-    probabilities under each bootstrap refit of the calibrator (refits x rows)."""
+    """The metric on these rows estimated from their calibrated probabilities, its interval,
+    and the interval their realised metric falls in when the calibration holds.
+    ``replicates``: the probabilities under each bootstrap refit of the calibrator (refits x
+    rows)."""
     check_metric(metric)
     s = np.asarray(scores, dtype=np.float64)
     p = np.clip(np.asarray(probabilities, dtype=np.float64), 0.0, 1.0)
@@ -168,23 +179,33 @@ def estimate_metric(
     if len(s) != len(p) or reps.ndim != 2 or reps.shape[1] != len(s):
         raise ValueError(f"{len(s)} scores but {len(p)} probabilities ({reps.shape} replicates)")
     point = expected_metric(metric, s, p, threshold)
-    values: list[np.ndarray] = []
+    nan = Estimate(metric, math.nan, math.nan, math.nan, len(s), confidence)
+    if len(s) == 0 or not math.isfinite(point):
+        return nan
     rng = np.random.default_rng(seed)
+    picks = np.arange(draws) % len(reps)
+    expected = np.empty(draws)
+    for d, r in enumerate(picks):  # the rows resampled, under one calibrator refit
+        i = rng.integers(0, len(s), len(s))
+        expected[d] = expected_metric(metric, s[i], reps[r][i], threshold)
+    values: list[np.ndarray] = []
     block = max(1, _CHUNK // max(len(s), 1))
     for start in range(0, draws, block):
-        k = min(block, draws - start)
-        ys = rng.random((k, len(s))) < reps[np.arange(start, start + k) % len(reps)]
+        ks = picks[start : start + block]
+        ys = rng.random((len(ks), len(s))) < reps[ks]
         values.append(_draw_metrics(metric, ys, s, threshold))
-    sims = np.concatenate(values) if values else np.zeros(0)
-    sims = sims[np.isfinite(sims)]
-    if len(s) == 0 or not math.isfinite(point) or len(sims) < max(2, draws // 2):
-        return Estimate(metric, math.nan, math.nan, math.nan, len(s), confidence)
-    alpha = (1.0 - confidence) / 2
-    lower, upper = np.quantile(sims, [alpha, 1.0 - alpha])
-    # the point is the expectation: keep it inside the interval it summarises
+    realised = np.concatenate(values)
+    expected, realised = expected[np.isfinite(expected)], realised[np.isfinite(realised)]
+    if min(len(expected), len(realised)) < max(2, draws // 2):
+        return nan
+    q = [(1.0 - confidence) / 2, (1.0 + confidence) / 2]
+    lower, upper = np.quantile(expected, q)
+    r_lower, r_upper = np.quantile(realised, q)
+    # the point is the expectation: keep it inside the intervals that summarise it
     return Estimate(
-        metric, point, float(min(lower, point)), float(max(upper, point)), len(s), confidence
-    )
+        metric, point, float(min(lower, point)), float(max(upper, point)), len(s), confidence,
+        float(min(r_lower, point)), float(max(r_upper, point)),
+    )  # fmt: skip
 
 
 def compare(estimate: Estimate, realised: float) -> Agreement:

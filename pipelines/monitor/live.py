@@ -257,7 +257,7 @@ def assess_estimate(
             e = on_labelled
             said = (
                 f"{len(labelled):,} outcomes: realised {mon.metric} {realised:.3f}, "
-                f"estimated [{e.lower:.3f}, {e.upper:.3f}]"
+                f"expected in [{e.realised_lower:.3f}, {e.realised_upper:.3f}]"
             )
             reasons.append(
                 f"likely concept change: {said} (the outcome given the inputs moved)"

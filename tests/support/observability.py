@@ -79,8 +79,8 @@ def monitor_registry(now: float | None = None) -> Any:
         live={"point": 0.861, "lower": 0.842, "upper": 0.879}, baseline=0.929, drop=0.05,
         estimated={"point": 0.872, "lower": 0.858, "upper": 0.886, "rows": 5000.0},
         estimated_drop=0.043,
-        concept_change={"rows": 1200, "estimated": {"point": 0.874, "lower": 0.851,
-                        "upper": 0.896}, "realised": 0.861, "gap": -0.013, "outside": False},
+        concept_change={"rows": 1200, "estimated": 0.874, "lower": 0.851, "upper": 0.896,
+                        "realised": 0.861, "gap": -0.013, "outside": False},
         retrain=True, reasons=["test sample"],
     )  # fmt: skip
     last_night = {"timestamp": now - 5 * 3600, "outcome": "promoted"}

@@ -77,6 +77,7 @@ def test_on_calibrated_scores_the_estimate_holds_the_realised_metric(calibrator,
         est = _estimate(calibrator, metric, s, seed=i)
         realised = realised_metric(metric, y, s, THRESHOLD)
         assert est.lower <= est.point <= est.upper
+        assert est.realised_lower <= est.point <= est.realised_upper
         assert abs(est.point - realised) < 0.05
         inside += not compare(est, realised).outside
     assert inside >= 17, f"{metric}: the realised metric inside the interval {inside}/20 times"
