@@ -55,6 +55,60 @@ def test_the_monitor_reads_the_signed_calibrator(signed):
     assert np.array_equal(got.apply(s), cal.apply(s))
 
 
+def test_a_monitor_pass_publishes_the_estimate_and_its_check(signed, adult_current):
+    """`retrain monitor`'s pass on a logged window: the estimate on every answer of the
+    champion, estimate against realised on those with outcomes, in the verdict, MLflow and
+    the Prometheus text file."""
+    from datetime import UTC, datetime
+
+    import orjson
+    import pandas as pd
+    from mlflow import MlflowClient
+
+    from pipelines.monitor.run import run_monitor
+    from pipelines.predlog.readers import record_outcomes
+    from pipelines.predlog.sinks import open_sink
+    from pipelines.serve.model import load_sklearn
+
+    params, version, _, _ = signed
+    ds = params.dataset
+    rows = adult_current.iloc[3000:4000].reset_index(drop=True)
+    feats = [*ds.features.numeric, *ds.features.categorical]
+    proba = positive_proba(load_sklearn(params.paths.model), feature_frame(rows, ds))
+    records = rows[feats].astype(object).where(rows[feats].notna(), None).to_dict("records")
+    stored = pd.DataFrame(
+        {
+            "request_id": [f"q{i}" for i in range(len(rows))],
+            "ts": datetime.now(UTC),
+            "model_version": version,
+            "arm": "champion",
+            "probabilities": [orjson.dumps([float(p)]).decode() for p in proba],
+            "inputs": [orjson.dumps([r]).decode() for r in records],
+        }
+    )
+    sink = open_sink(str(params.prediction_log))
+    sink.write("predictions", stored)
+    sink.close()
+    half = rows.head(500)
+    record_outcomes(
+        params,
+        pd.DataFrame({"request_id": [f"q{i}" for i in range(500)], "label": half[ds.target]}),
+    )
+    res = run_monitor(params, land=False, mlflow=True)
+    v = res.verdict
+    assert v.champion_version == version and v.rows == 1000 and v.labelled_rows == 500
+    assert v.estimated is not None and v.estimated["rows"] == 1000
+    assert v.estimated_drop is None  # no evaluated baseline kept on this test version
+    assert v.concept_change is not None and v.concept_change["rows"] == 500
+    assert v.concept_change["outside"] is False
+    prom = params.paths.monitor_out().metrics.read_text()
+    assert 'retrain_live_estimated_metric{bound="estimate",metric="roc_auc"}' in prom
+    assert "retrain_live_concept_change 0.0" in prom
+    got = MlflowClient(params.tracking_uri).get_run(res.mlflow_run).data.metrics
+    assert got["estimated_roc_auc_point"] == pytest.approx(v.estimated["point"])
+    assert got["concept_change"] == 0.0
+
+
 def test_a_calibrator_changed_after_signing_is_refused(signed, tmp_path, caplog):
     from mlflow import MlflowClient
 
