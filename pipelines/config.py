@@ -547,6 +547,21 @@ class OutcomeGuardConfig(_Frozen):
     )
 
 
+class EstimatedConfig(_Frozen):
+    """Performance estimated before outcomes arrive, from the champion's calibrator (kept with
+    the version at evaluation): published always; a retrain on its drop only when switched on."""
+
+    retrain: bool = Field(
+        False, description="ask for a retrain when the estimated drop exceeds max_drop"
+    )
+    max_drop: float = Field(
+        0.03, ge=0.0, description="champion's evaluated metric minus the estimate's interval top"
+    )
+    draws: int = Field(
+        200, ge=50, le=10_000, description="simulated sets of outcomes behind the interval"
+    )
+
+
 class MonitorConfig(_Frozen):
     """`retrain monitor` / the `retrain_monitor` DAG: live drift and live performance."""
 
@@ -573,6 +588,7 @@ class MonitorConfig(_Frozen):
     )
     pushgateway: str | None = Field(None, description="host:port of a Prometheus Pushgateway")
     outcome_guard: OutcomeGuardConfig = Field(default_factory=OutcomeGuardConfig)
+    estimated: EstimatedConfig = Field(default_factory=EstimatedConfig)
 
 
 class CanaryConfig(_Frozen):

@@ -64,6 +64,11 @@ class EvaluateOut:
     def predictions(self) -> Path:
         return self.folder / "predictions.parquet"
 
+    @property
+    def calibrator(self) -> Path:
+        """The score calibrator fitted on the held-out rows (also kept in the model's folder)."""
+        return self.folder / "calibrator.json"
+
     def plot(self, name: str, suffix: str) -> Path:
         """``roc``, ``confusion`` or ``calibration``; ``.json`` (DVC's data) or ``.png``."""
         if name not in ("roc", "confusion", "calibration") or suffix not in (".json", ".png"):

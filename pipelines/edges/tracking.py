@@ -243,6 +243,32 @@ def log_data_inputs(
         mlflow.log_input(ds, context=context, tags=tags)
 
 
+def keep_with_model(params: Params, model_uri: str, path: Path) -> bool:
+    """Add ``path`` to the files of a logged model (``models:/m-...`` or ``runs:/RUN/model``),
+    once: a file of that name already there is left as it is (True only when added). Before
+    the gate judges the model, so the file is among the digests registration signs; never
+    after, when a changed file would break a signed version."""
+    from mlflow import MlflowClient
+
+    setup(params)
+    c = MlflowClient(params.tracking_uri, params.tracking_uri)
+    if model_uri.startswith("models:/m-"):
+        model_id = model_uri.removeprefix("models:/")
+        there = {a.path for a in c.list_logged_model_artifacts(model_id)}
+        if path.name in there:
+            return False
+        c.log_model_artifact(model_id, str(path))
+        return True
+    if model_uri.startswith("runs:/"):
+        run_id, _, folder = model_uri.removeprefix("runs:/").partition("/")
+        there = {a.path for a in c.list_artifacts(run_id, folder or None)}
+        if f"{folder}/{path.name}".lstrip("/") in there:
+            return False
+        c.log_artifact(run_id, str(path), artifact_path=folder or None)
+        return True
+    raise ValueError(f"{model_uri}: not a logged model URI (models:/m-... or runs:/...)")
+
+
 # --------------------------------------------------------------------------- the judgement
 def metric_key(name: str) -> str:
     """``name`` as an MLflow metric or tag key (letters, digits, ``_ - . `` and space)."""

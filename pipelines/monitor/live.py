@@ -7,18 +7,27 @@ predicted label, so the target test reads as *prediction drift*; it is reported,
 Performance uses the evaluate stage's bootstrap on the champion's labelled answers; the drop is
 the champion's evaluated metric minus the **top** of the live interval, so a retrain is asked for
 only when the model is worse than at its evaluation even in the most favourable reading.
+
+Before outcomes arrive, the same metric is *estimated* on every answer of the champion in the
+window from the calibrator kept with the version (:mod:`pipelines.monitor.estimate`), with its
+own drop (a retrain on it only with ``monitor.estimated.retrain``). Where outcomes did arrive,
+the estimate on those very rows is set against the realised metric: a realised value outside
+the estimate's interval is reported as a likely concept change.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from pipelines.config import Params
+
+if TYPE_CHECKING:
+    from pipelines.stages.evaluate.calibration import Calibrator
 
 JUDGED_ARMS = ("champion", "canary")  # live traffic: not shadow answers, not probes
 
@@ -40,6 +49,9 @@ class LiveVerdict:
     live: dict[str, float] | None = None  # point, lower, upper
     baseline: float | None = None
     drop: float | None = None
+    estimated: dict[str, float] | None = None  # point, lower, upper, rows (no outcomes needed)
+    estimated_drop: float | None = None
+    concept_change: dict[str, Any] | None = None  # estimate vs realised on the labelled rows
     retrain: bool = False
     reasons: list[str] = field(default_factory=list)
 
@@ -57,6 +69,13 @@ class LiveVerdict:
             )
         if self.drop is not None:
             parts.append(f"drop {self.drop:+.3f}")
+        if self.estimated is not None:
+            es = self.estimated
+            parts.append(
+                f"estimated {self.metric} {es['point']:.3f} [{es['lower']:.3f}, {es['upper']:.3f}]"
+            )
+        if self.concept_change is not None and self.concept_change["outside"]:
+            parts.append("likely concept change")
         return "; ".join(parts) + (" -> RETRAIN" if self.retrain else " -> ok")
 
 
@@ -82,6 +101,7 @@ def assess_live(
     baseline: float | None,
     champion_version: str | None,
     at: str,
+    calibrator: Calibrator | None = None,
 ) -> LiveVerdict:
     """Judge one window of live traffic. ``labelled`` is ``predictions`` joined with outcomes."""
     from pipelines.stages.drift.detect import detect_drift
@@ -152,6 +172,12 @@ def assess_live(
                     f"{live['upper']:.3f}] vs evaluated {baseline:.3f}: drop {drop:+.3f} "
                     f"<= {mon.max_performance_drop}"
                 )
+    champ = judged[judged["arm"] == "champion"]
+    if champion_version is not None:
+        champ = champ[champ["model_version"] == champion_version]
+    estimated = assess_estimate(champ, mine, params, baseline, calibrator, reasons)
+    retrain = bool(estimated.pop("estimated_retrain")) or retrain
+    verdict |= estimated
     return LiveVerdict(
         at=at,
         window_hours=mon.window_hours,
@@ -164,6 +190,81 @@ def assess_live(
         reasons=reasons,
         **verdict,
     )
+
+
+def assess_estimate(
+    answers: pd.DataFrame,
+    labelled: pd.DataFrame,
+    params: Params,
+    baseline: float | None,
+    calibrator: Calibrator | None,
+    reasons: list[str],
+) -> dict[str, Any]:
+    """The metric estimated on the champion's ``answers`` (no outcomes needed), its drop from
+    the evaluated ``baseline`` and, on the ``labelled`` ones, estimate against realised.
+    Appends its reasons; ``estimated_retrain`` says whether the estimate asks for a retrain."""
+    from pipelines.monitor.estimate import compare, estimate_metric, realised_metric
+
+    mon, ev = params.monitor, params.evaluate
+    out: dict[str, Any] = {"estimated_retrain": False}
+    if calibrator is None:
+        reasons.append(f"{mon.metric} not estimated: the champion keeps no calibrator")
+        return out
+    if len(answers) < mon.min_rows:
+        reasons.append(
+            f"{mon.metric} not estimated: {len(answers)} answers of the champion, "
+            f"fewer than {mon.min_rows}"
+        )
+        return out
+
+    def estimate(rows: pd.DataFrame) -> Any:
+        s = rows["probability"].to_numpy(dtype=float)
+        return estimate_metric(
+            mon.metric, s, calibrator.apply(s), ev.decision_threshold,
+            replicates=calibrator.apply_replicates(s), confidence=ev.confidence,
+            draws=mon.estimated.draws, seed=ev.seed,
+        )  # fmt: skip
+
+    est = estimate(answers)
+    if not math.isfinite(est.point):
+        reasons.append(f"{mon.metric} not estimated: undefined on these answers")
+        return out
+    out["estimated"] = est.interval() | {"rows": float(est.rows)}
+    shown = f"estimated {mon.metric} {est.point:.3f} [{est.lower:.3f}, {est.upper:.3f}]"
+    if baseline is not None:
+        drop = baseline - est.upper
+        out["estimated_drop"] = drop
+        if drop > mon.estimated.max_drop:
+            asks = mon.estimated.retrain
+            out["estimated_retrain"] = asks
+            reasons.append(
+                f"{shown} on {est.rows:,} answers is below the evaluated {baseline:.3f} by "
+                f"{drop:.3f} > {mon.estimated.max_drop}"
+                + ("" if asks else " (reported only: monitor.estimated.retrain is off)")
+            )
+        else:
+            reasons.append(f"{shown} vs evaluated {baseline:.3f}: drop {drop:+.3f}")
+    else:
+        reasons.append(f"{shown} on {est.rows:,} answers; no evaluated baseline to compare")
+    if len(labelled) >= mon.min_labelled_rows:
+        y = (labelled["label"].to_numpy() == params.dataset.positive_label).astype(int)
+        s = labelled["probability"].to_numpy(dtype=float)
+        realised = realised_metric(mon.metric, y, s, ev.decision_threshold)
+        on_labelled = estimate(labelled)
+        if math.isfinite(realised) and math.isfinite(on_labelled.point):
+            agree = compare(on_labelled, realised)
+            out["concept_change"] = agree.to_dict()
+            e = on_labelled
+            said = (
+                f"{len(labelled):,} outcomes: realised {mon.metric} {realised:.3f}, "
+                f"expected in [{e.realised_lower:.3f}, {e.realised_upper:.3f}]"
+            )
+            reasons.append(
+                f"likely concept change: {said} (the outcome given the inputs moved)"
+                if agree.outside
+                else f"estimate holds: {said}"
+            )
+    return out
 
 
 def landing_rows(labelled: pd.DataFrame, params: Params) -> pd.DataFrame:

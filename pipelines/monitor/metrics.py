@@ -21,6 +21,9 @@ NAMES = (
     "retrain_live_drifted",
     "retrain_live_metric",
     "retrain_live_performance_drop",
+    "retrain_live_estimated_metric",
+    "retrain_live_estimated_drop",
+    "retrain_live_concept_change",
     "retrain_monitor_retrain_triggered",
     "retrain_monitor_last_run_timestamp_seconds",
     "retrain_champion_version",
@@ -64,6 +67,23 @@ def registry_of(
         gauge("retrain_live_performance_drop", "Evaluated metric minus the live interval top").set(
             verdict.drop
         )
+    if verdict.estimated is not None:
+        e = gauge(
+            "retrain_live_estimated_metric",
+            "Live metric estimated from calibrated probabilities, before outcomes",
+            ("metric", "bound"),
+        )
+        for bound, key in (("estimate", "point"), ("low", "lower"), ("high", "upper")):
+            e.labels(verdict.metric, bound).set(verdict.estimated[key])
+    if verdict.estimated_drop is not None:
+        gauge("retrain_live_estimated_drop", "Evaluated metric minus the estimate's top").set(
+            verdict.estimated_drop
+        )
+    if verdict.concept_change is not None:
+        gauge(
+            "retrain_live_concept_change",
+            "1 if the realised metric fell outside the estimate's interval",
+        ).set(int(verdict.concept_change["outside"]))
     gauge("retrain_monitor_retrain_triggered", "1 if this pass asked for a retrain").set(
         int(verdict.retrain)
     )

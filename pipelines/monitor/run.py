@@ -7,6 +7,9 @@ champion's evaluated metric (from the night that promoted it), then:
 
 - writes ``reports/monitor/verdict.json``, ``report.md`` and Evidently's live drift report
   ``drift.html``;
+- estimates the metric on the window's answers before their outcomes arrive, from the calibrator
+  kept with the champion (read after its signature verifies), and sets the estimate against
+  the outcomes that did arrive (a likely concept change when they disagree);
 - publishes the numbers to Prometheus (``metrics.prom``; the Pushgateway when configured) and to
   MLflow (a run per pass in ``<mlflow.experiment>-monitor``);
 - appends outcomes not landed before to ``<landing>/<day>.parquet``, the first night whose batch
@@ -22,7 +25,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -38,6 +41,9 @@ from pipelines.monitor.live import (
 )
 from pipelines.monitor.outcome_guard import OutcomeCheck, judge_outcomes
 from pipelines.settings import settings
+
+if TYPE_CHECKING:
+    from pipelines.stages.evaluate.calibration import Calibrator
 
 log = logging.getLogger("pipelines.monitor")
 
@@ -92,6 +98,40 @@ def evaluated_baseline(params: Params, version: str | None) -> float | None:
     return registry.evaluated_metric(params, version, params.monitor.metric)
 
 
+def champion_calibrator(params: Params, version: str | None) -> Calibrator | None:
+    """The calibrator kept with ``version`` (fitted at its evaluation), read from the version's
+    files after their signature and digests verify (the one check every registered load
+    makes); None for a version without one (registered before calibrators were kept) or
+    whose files do not verify (logged: the rest of the pass goes on)."""
+    import shutil
+    import tempfile
+
+    from pipelines.edges import registry
+    from pipelines.serve import trust
+    from pipelines.stages.evaluate.calibration import (
+        CALIBRATOR_FILE,
+        CalibrationError,
+        Calibrator,
+    )
+
+    if version is None:
+        return None
+    tmp = Path(tempfile.mkdtemp(prefix="monitor-calibrator-"))
+    try:
+        folder, _, manifest = trust.verify_registered(
+            registry.client(params), params.tracking_uri, params.mlflow.registered_model,
+            str(version), params.paths.signing_public_key, tmp,
+        )  # fmt: skip
+        if CALIBRATOR_FILE not in manifest.files:
+            return None
+        return Calibrator.from_dict(read_json(folder / CALIBRATOR_FILE))
+    except (trust.UntrustedModel, CalibrationError) as err:
+        log.error("monitor: no estimate without outcomes: %s", err)
+        return None
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def last_night(params: Params) -> dict[str, Any] | None:
     for f in sorted(params.paths.nights.glob("*/summary.json"), reverse=True):
         rec = read_json(f)
@@ -128,6 +168,7 @@ def run_monitor(
         baseline=evaluated_baseline(params, champion),
         champion_version=champion,
         at=now.isoformat(timespec="seconds"),
+        calibrator=champion_calibrator(params, champion),
     )
     out = params.paths.monitor_out()
     attribution = assess_attribution(params, reference, live_frame(preds, params), champion)
@@ -302,6 +343,13 @@ def log_to_mlflow(params: Params, result: MonitorResult) -> str:
         nums |= {f"live_{v.metric}_{k}": x for k, x in v.live.items()}
     if v.drop is not None:
         nums["performance_drop"] = v.drop
+    if v.estimated is not None:
+        nums |= {f"estimated_{v.metric}_{k}": x for k, x in v.estimated.items()}
+    if v.estimated_drop is not None:
+        nums["estimated_drop"] = v.estimated_drop
+    if v.concept_change is not None:
+        nums[f"realised_{v.metric}"] = v.concept_change["realised"]
+        nums["concept_change"] = float(v.concept_change["outside"])
     nums["retrain"] = float(v.retrain)
     if result.attribution is not None and result.attribution.ndcg is not None:
         nums["attribution_ndcg"] = result.attribution.ndcg

@@ -87,6 +87,7 @@ def test_main_writes_its_files(workspace, capsys):
         "plots/roc.png",
         "plots/confusion.png",
         "plots/calibration.png",
+        "calibrator.json",
     ):
         assert (out / name).is_file(), name
     assert not list(out.rglob(".*.tmp"))
@@ -106,6 +107,47 @@ def test_main_writes_its_files(workspace, capsys):
     assert ((preds["proba"] >= 0.5).astype(int) == preds["y_pred"]).all()
     printed = capsys.readouterr().out
     assert "roc_auc" in printed and "95% CI" in printed
+
+
+def test_the_calibrator_is_kept_with_the_logged_model_once(tmp_path, capsys):
+    """The calibrator fitted on the held-out rows joins the logged model's files (so the gate's
+    digests and the version's signature cover it), as plain JSON; a rerun leaves it be."""
+    import mlflow
+    import mlflow.artifacts
+    import mlflow.sklearn
+
+    from pipelines.edges import tracking
+    from pipelines.files import write_json
+    from pipelines.serve.model import load_sklearn
+    from pipelines.serve.trust import file_digests
+    from pipelines.stages.evaluate.calibration import CALIBRATOR_FILE, Calibrator
+
+    (tmp_path / "ws").mkdir()
+    ws = write_workspace(tmp_path / "ws")
+    params = load_params(ws)
+    tracking.setup(params)
+    model = load_sklearn(params.paths.model)
+    with mlflow.start_run():
+        info = mlflow.sklearn.log_model(
+            sk_model=model, name="model", skops_trusted_types=tracking.trusted_types(model),
+            pip_requirements=["scikit-learn"],
+        )  # fmt: skip
+    write_json(params.paths.train_record, {"model_uri": info.model_uri})
+    assert main(["--params", str(ws)]) == 0
+    assert f"added to {info.model_uri}" in capsys.readouterr().out
+    got = Path(
+        mlflow.artifacts.download_artifacts(
+            artifact_uri=info.model_uri, dst_path=str(tmp_path / "dl"),
+            tracking_uri=params.tracking_uri,
+        )
+    )  # fmt: skip
+    kept = json.loads((got / CALIBRATOR_FILE).read_text())
+    assert kept == json.loads(params.paths.evaluate_out().calibrator.read_text())
+    cal = Calibrator.from_dict(kept)
+    assert cal.rows == 750 and 0 < cal.apply(np.array([0.5]))[0] < 1
+    assert CALIBRATOR_FILE in file_digests(got)  # what the gate records and register signs
+    assert main(["--params", str(ws)]) == 0
+    assert f"already kept with {info.model_uri}" in capsys.readouterr().out
 
 
 def test_main_with_explicit_paths(workspace, tmp_path):

@@ -63,7 +63,8 @@ def substitute(expr: str) -> str:
 def monitor_registry(now: float | None = None) -> Any:
     """The monitor job's own registry (pipelines.monitor.metrics.registry_of) for a pass with
     every part present: drift (one column drifted, share 0.4), a live interval and a drop of 0.05
-    (both above params.yaml's monitor thresholds), a champion, last night's outcome, a canary."""
+    (both above params.yaml's monitor thresholds), an estimate without outcomes and its
+    comparison with the realised metric, a champion, last night's outcome, a canary."""
     from pipelines.monitor.live import LiveVerdict
     from pipelines.monitor.metrics import registry_of
 
@@ -76,6 +77,10 @@ def monitor_registry(now: float | None = None) -> Any:
         drift={"columns": [{"column": c, "score": s, "drifted": d} for c, s, d in columns]},
         drift_share=0.4, drifted_columns=["age"],
         live={"point": 0.861, "lower": 0.842, "upper": 0.879}, baseline=0.929, drop=0.05,
+        estimated={"point": 0.872, "lower": 0.858, "upper": 0.886, "rows": 5000.0},
+        estimated_drop=0.043,
+        concept_change={"rows": 1200, "estimated": 0.874, "lower": 0.851, "upper": 0.896,
+                        "realised": 0.861, "gap": -0.013, "outside": False},
         retrain=True, reasons=["test sample"],
     )  # fmt: skip
     last_night = {"timestamp": now - 5 * 3600, "outcome": "promoted"}

@@ -61,6 +61,10 @@ def test_project_params_load_frozen(params):
         ("deploy.replicas", 17, "key 'deploy.replicas': Input should be less than or equal"),
         ("deploy.replicas", "2", "key 'deploy.replicas': Input should be a valid integer"),
         ("deploy.replicas", 1.5, "key 'deploy.replicas'"),
+        ("monitor.estimated.max_drop", -0.1, "key 'monitor.estimated.max_drop'"),
+        ("monitor.estimated.draws", 10, "key 'monitor.estimated.draws'"),
+        ("monitor.estimated.retrain", "sometimes", "key 'monitor.estimated.retrain'"),
+        ("monitor.estimated.max_dorp", 0.1, "unknown key 'monitor.estimated.max_dorp'"),
     ],
 )
 def test_bad_key_is_named(path, value, expected):

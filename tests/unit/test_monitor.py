@@ -129,3 +129,97 @@ def _exposition(reg) -> str:
     from prometheus_client import generate_latest
 
     return generate_latest(reg).decode()
+
+
+@pytest.fixture(scope="module")
+def calibrator(params, model, adult_current):
+    """The model's calibrator as the evaluate stage fits it, on held-out rows (not the live
+    rows the tests below log)."""
+    from pipelines.stages.evaluate.calibration import fit_calibrator
+    from pipelines.stages.train import positive_proba
+
+    held = adult_current.head(6000)
+    y = (held[params.dataset.target] == params.dataset.positive_label).to_numpy()
+    return fit_calibrator(y, positive_proba(model, held[list(params.dataset.features.all)]))
+
+
+def test_the_metric_is_estimated_before_outcomes_and_holds_when_they_come(
+    params, model, adult_reference, adult_current, calibrator
+):
+    p = _params(params)
+    logged = _logged(adult_current.iloc[6000:].sample(3000, random_state=3), model, p)
+    none = logged.head(0)  # no outcome arrived yet
+    v = assess_live(
+        adult_reference, logged, none, p, baseline=0.9, champion_version="1", at="t",
+        calibrator=calibrator,
+    )  # fmt: skip
+    assert v.live is None and v.estimated is not None
+    assert v.estimated["lower"] <= v.estimated["point"] <= v.estimated["upper"]
+    assert v.estimated["rows"] == 3000
+    assert v.estimated_drop == pytest.approx(0.9 - v.estimated["upper"])
+    assert v.concept_change is None and "estimated roc_auc" in v.summary()
+    # the outcomes arrive: the realised metric falls inside the estimate's interval
+    later = assess_live(
+        adult_reference, logged, logged, p, baseline=0.9, champion_version="1", at="t",
+        calibrator=calibrator,
+    )  # fmt: skip
+    cc = later.concept_change
+    assert cc is not None and cc["outside"] is False
+    assert cc["realised"] == pytest.approx(later.live["point"])
+    assert any(r.startswith("estimate holds") for r in later.reasons)
+    text = _exposition(registry_of(later))
+    assert 'retrain_live_estimated_metric{bound="low",metric="roc_auc"}' in text
+    assert "retrain_live_concept_change 0.0" in text
+
+
+def test_outcomes_that_disagree_with_the_estimate_are_a_likely_concept_change(
+    params, model, adult_reference, adult_current, calibrator
+):
+    p = _params(params, metric="accuracy")
+    rows = adult_current.iloc[6000:].sample(3000, random_state=4).copy()
+    # the same people, but among the married a third of the outcomes turned the other way
+    ds = p.dataset
+    rng = np.random.default_rng(0)
+    flip = rows["marital-status"].str.startswith("Married").to_numpy() & (
+        rng.random(len(rows)) < 1 / 3
+    )
+    neg = ds.negative_label
+    rows.loc[flip, ds.target] = np.where(
+        rows.loc[flip, ds.target] == ds.positive_label, neg, ds.positive_label
+    )
+    logged = _logged(rows, model, p)
+    v = assess_live(
+        adult_reference, logged, logged, p, baseline=None, champion_version="1", at="t",
+        calibrator=calibrator,
+    )  # fmt: skip
+    assert v.concept_change is not None and v.concept_change["outside"] is True
+    assert v.concept_change["gap"] < 0
+    assert any(r.startswith("likely concept change") for r in v.reasons)
+    assert "likely concept change" in v.summary()
+    assert "retrain_live_concept_change 1.0" in _exposition(registry_of(v))
+
+
+@pytest.mark.parametrize("switched_on", [False, True])
+def test_an_estimated_drop_asks_for_a_retrain_only_when_switched_on(
+    params, model, adult_reference, adult_current, calibrator, switched_on
+):
+    p = _params(params, max_drift_share=0.99)
+    estimated = p.monitor.estimated.model_copy(update={"retrain": switched_on})
+    p = p.model_copy(update={"monitor": p.monitor.model_copy(update={"estimated": estimated})})
+    logged = _logged(adult_current.iloc[6000:].sample(1000, random_state=5), model, p)
+    v = assess_live(
+        adult_reference, logged, logged.head(0), p, baseline=0.99, champion_version="1", at="t",
+        calibrator=calibrator,
+    )  # fmt: skip
+    assert v.estimated_drop is not None and v.estimated_drop > p.monitor.estimated.max_drop
+    assert v.retrain is switched_on
+    said = [r for r in v.reasons if "below the evaluated 0.990" in r]
+    assert said and ("reported only" in said[0]) is not switched_on
+
+
+def test_without_a_calibrator_nothing_is_estimated(params, model, adult_reference, adult_current):
+    p = _params(params)
+    logged = _logged(adult_current.head(500), model, p)
+    v = assess_live(adult_reference, logged, logged, p, baseline=0.9, champion_version="1", at="t")
+    assert v.estimated is None and v.concept_change is None
+    assert any("keeps no calibrator" in r for r in v.reasons)

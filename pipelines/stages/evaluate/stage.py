@@ -5,17 +5,26 @@ predictions for the fairness stage. Exit code 2 on unusable input."""
 from __future__ import annotations
 
 import argparse
+import json
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from pipelines.config import ConfigError, load_params
+from pipelines.config import ConfigError, Params, load_params
 from pipelines.data import DataError, labels, read_table, write_parquet
 from pipelines.files import write_json
 from pipelines.paths import EvaluateOut
 from pipelines.stages.evaluate.bootstrap import evaluate_scores, unmeasured
+from pipelines.stages.evaluate.calibration import (
+    CALIBRATOR_FILE,
+    CalibrationError,
+    Calibrator,
+    fit_calibrator,
+)
 from pipelines.stages.evaluate.model import (
     distinct_row_ids,
     load_model,
@@ -59,6 +68,33 @@ def write_outputs(
     }
 
 
+def keep_calibrator(
+    params: Params, y: np.ndarray, proba: np.ndarray, out: EvaluateOut, with_model: bool
+) -> tuple[Calibrator | None, str]:
+    """Fit the score calibrator on the held-out rows and write it (``calibrator.json``); with
+    ``with_model``, also add it to the logged model the train stage recorded, as
+    :data:`CALIBRATOR_FILE`, so the version keeps it among its signed files. What was done,
+    in one line."""
+    from pipelines.edges import tracking
+
+    try:
+        cal = fit_calibrator(y, proba, seed=params.evaluate.seed)
+    except CalibrationError as err:  # the file says why (dvc expects the output)
+        write_json(out.calibrator, {"method": None, "note": str(err)})
+        return None, f"no calibrator: {err}"
+    path = write_json(out.calibrator, cal.to_dict())
+    record = params.paths.train_record
+    if not with_model or not record.is_file():
+        return cal, f"calibrator on {cal.rows:,} rows: {path}"
+    uri = json.loads(record.read_text())["model_uri"]
+    with tempfile.TemporaryDirectory(prefix="calibrator-") as tmp:
+        named = Path(tmp) / CALIBRATOR_FILE
+        shutil.copyfile(path, named)
+        added = tracking.keep_with_model(params, uri, named)
+    where = "added to" if added else "already kept with"
+    return cal, f"calibrator on {cal.rows:,} rows: {path}, {where} {uri}"
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
         prog="evaluate",
@@ -86,6 +122,7 @@ def main(argv: list[str] | None = None) -> int:
         except TooLittleData as err:  # too little evidence is an outcome: the gate says so
             evaluation = unmeasured(y, proba, params.evaluate, str(err))
         write_outputs(evaluation, predictions_frame(df, y, proba, params), out)
+        _, kept = keep_calibrator(params, y, proba, out, with_model=args.model is None)
     except (ConfigError, DataError, EvaluationError) as err:
         print(f"evaluate: error: {err}", file=sys.stderr)
         return 2
@@ -98,5 +135,6 @@ def main(argv: list[str] | None = None) -> int:
         f"{evaluation.positive_rate:.3f}; {evaluation.bootstrap_samples} bootstrap resamples"
     )
     print(format_table(evaluation))
+    print(f"evaluate: {kept}")
     print(f"evaluate: wrote {out.folder}")
     return 0
