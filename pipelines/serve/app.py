@@ -1,7 +1,8 @@
 """The serving app: a bare ASGI application on uvicorn (httptools + uvloop).
 
-Endpoints: ``POST /predict`` (one record as a JSON object, or a batch as a JSON array or
-``{"records": [...]}``), ``POST /feedback`` (true outcomes of earlier answers, by request id),
+Endpoints: ``POST /predict`` (one record as a JSON object, or a batch as a JSON array,
+``{"records": [...]}`` or columns: ``{"columns": [...], "data": [[...], ...]}``),
+``POST /feedback`` (true outcomes of earlier answers, by request id),
 ``GET /health`` (alive), ``GET /ready`` (a model is loaded), ``GET /version`` (model version,
 data version, image tag, canary) and ``GET /metrics`` (Prometheus).
 
@@ -15,7 +16,8 @@ version's tags), a stable hash of the request id sends ``share`` of requests to 
 shadow mode every request is also scored by the challenger after the answer, and only logged.
 
 The hot path does only per-request work: parse JSON (orjson), check and encode the records in one
-pass (:mod:`pipelines.serve.inputs`, with the compiled scorer's codes), queue them for the
+pass (:mod:`pipelines.serve.inputs`, with the compiled scorer's codes; columns and larger
+batches column by column, :mod:`pipelines.serve.columns`), queue them for the
 micro-batcher (:mod:`pipelines.serve.batching`), write the answer. The micro-batcher scores
 everything that arrived in the same event-loop turn with one call, so concurrent single-record
 requests share the per-call cost. Bad input is answered with a 4xx that names the problem and
@@ -47,6 +49,7 @@ from pipelines import seams
 from pipelines.predlog.sinks import dead_letter_folder
 from pipelines.predlog.writer import PredictionLog
 from pipelines.serve.batching import MicroBatcher
+from pipelines.serve.columns import Columns, read_columns
 from pipelines.serve.feedback import Conflict, FeedbackPolicy, RecentAnswers
 from pipelines.serve.inputs import InputError, is_request_id, parse_outcomes
 from pipelines.serve.metrics import ServingMetrics
@@ -98,6 +101,7 @@ class ServingApp:
         self.metrics = ServingMetrics(spec, holder)
         self.batcher = MicroBatcher(self.metrics)
         self._batch_key_free = "records" not in spec.fields.names
+        self._columns_free = not {"columns", "data"} & set(spec.fields.names)
         self._stop = threading.Event()
         self._started = False
         # POST /predict needs "Authorization: Bearer <token>" when a token is configured;
@@ -261,6 +265,8 @@ class ServingApp:
                 if zlib.crc32(rid.encode()) % 10_000 < _share(challenger) * 10_000:
                     model, arm = challenger, "canary"
             X = model.scorer.encode(records)
+            # logged as received (one record as a list of one): no second encoding
+            inputs = b"[" + body + b"]" if single else body
         except _Reject as r:
             self.metrics.error(r.kind)
             return r.status, r.body(), None
@@ -271,7 +277,7 @@ class ServingApp:
                 problem["field"] = err.field
             return 422, orjson.dumps(problem), None
         try:
-            proba = await self.batcher.submit(model, X, len(records))
+            proba = await self.batcher.submit(model, X, len(X))
         except Exception as err:  # noqa: BLE001 - validated input the model still refused
             log.exception("prediction failed")
             self.metrics.error("model_error")
@@ -280,13 +286,13 @@ class ServingApp:
         proba = seams.adjust("serve.proba", proba)
         if self.predlog is not None:
             if probe:  # a smoke check or probe: logged apart, and no outcomes are taken for it
-                self.predlog.append(rid, model.version, PROBE_ARM, records, proba)
+                self.predlog.append(rid, model.version, PROBE_ARM, inputs, proba)
             else:
-                self.predlog.append(rid, model.version, arm, records, proba)
-                self.recent.record(rid, len(records), time.time())
+                self.predlog.append(rid, model.version, arm, inputs, proba)
+                self.recent.record(rid, len(proba), time.time())
         # the shadow scores in a later turn of the loop: the answer does not wait
         if shadow is not None and not probe:
-            self._shadow(shadow, records, rid)
+            self._shadow(shadow, records, inputs, rid)
         spec = self.spec
         thr, pos, neg = spec.threshold, spec.positive_label, spec.negative_label
         if single:
@@ -307,21 +313,23 @@ class ServingApp:
             }
         return 200, orjson.dumps(out), model.version.encode()
 
-    def _shadow(self, challenger: LoadedModel, records: list[Any], rid: str) -> None:
+    def _shadow(
+        self, challenger: LoadedModel, records: list[Any] | Columns, inputs: bytes, rid: str
+    ) -> None:
         """Queue the request for the shadow model (scored with the next micro-batch, after this
         answer); log its answer, send nothing."""
         try:
             X = challenger.scorer.encode(records)
         except InputError:
             return  # the champion's answer stands; the shadow model cannot read this input
-        fut = self.batcher.submit(challenger, X, len(records))
+        fut = self.batcher.submit(challenger, X, len(X))
         log_ = self.predlog
 
         def logged(f: Any) -> None:
             if f.cancelled() or f.exception() is not None:
                 self.metrics.error("shadow_error")
             elif log_ is not None:
-                log_.append(rid, challenger.version, "shadow", records, f.result())
+                log_.append(rid, challenger.version, "shadow", inputs, f.result())
 
         fut.add_done_callback(logged)
 
@@ -395,7 +403,7 @@ class ServingApp:
                 break
         return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
-    def _records(self, body: bytes) -> tuple[list[Any], bool]:
+    def _records(self, body: bytes) -> tuple[list[Any] | Columns, bool]:
         if not body.strip():
             raise _Reject(400, "empty body: send a JSON object or array of records", "empty_body")
         try:
@@ -415,11 +423,16 @@ class ServingApp:
                 if type(recs) is not list:
                     raise InputError("'records' must be an array of objects", "records", "shape")
                 return self._check_batch(recs), False
+            if self._columns_free and "columns" in data:
+                cols = read_columns(data)
+                self._check_batch(cols.data)
+                return cols, False
             return [data], True
         if type(data) is list:
             return self._check_batch(data), False
         raise InputError(
-            'expected a JSON object (one record), an array of records or {"records": [...]}',
+            'expected a JSON object (one record), an array of records, {"records": [...]} or '
+            '{"columns": [...], "data": [[...], ...]}',
             None,
             "shape",
         )
