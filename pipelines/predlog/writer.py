@@ -9,12 +9,13 @@ encoding, compression and file writes run without the GIL: the writer never hold
 thread for more than a fraction of a millisecond (the serving benchmark prices it: p99 with the
 log on against ``--no-log``). It writes when ``flush_rows`` wait or every ``flush_seconds``.
 
-The queue is bounded: at most ``max_pending`` rows wait. An answer that finds it full is still
-given, but not queued: it is counted in ``overflowed`` (``retrain_serve_prediction_log_rows_total
-{outcome="overflowed"}`` and a warning, at most one per ``flush_seconds``): never silently, and
-the hot path never blocks on the log. The same bound holds while the sink fails: past it the
-oldest rows go to the dead-letter file (counted in ``dropped``).
-:meth:`PredictionLog.close` writes what is left: serving calls it on shutdown, SIGTERM
+The queue is bounded (the decision when it is full): at most ``max_pending`` rows wait. An
+answer that finds it full is still given, but not queued: it is counted in ``overflowed``
+(``retrain_serve_prediction_log_records_total{outcome="overflowed"}``) and warned about (at
+most once per ``flush_seconds``): never silently, and the hot path never blocks on the log.
+While the sink fails, rows are kept for ``max_attempts`` flushes and then go to the dead-letter
+file, so a sink that is down does not fill the queue; one that is merely slower than the
+traffic does. :meth:`PredictionLog.close` writes what is left: serving calls it on shutdown, SIGTERM
 included, so a stopped server loses nothing it answered.
 
 Free of ``pipelines.config`` and of the readers: the serving image carries this module.
@@ -82,6 +83,10 @@ class PredictionLog:
         self.last_error = ""
         self._streak = {"predictions": 0, "feedback": 0}
         self._token = f"{os.getpid()}-{os.urandom(3).hex()}"
+        # imported here, not in the first flush: an import holds the GIL for its whole run
+        import pyarrow  # noqa: F401
+        import pyarrow.parquet  # noqa: F401
+
         self._thread = threading.Thread(target=self._loop, name="prediction-log", daemon=True)
         self._thread.start()
 

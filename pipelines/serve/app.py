@@ -99,6 +99,8 @@ class ServingApp:
         self.body_seconds = settings().serve_body_seconds if body_seconds is None else body_seconds
         self.watch_interval = watch_interval
         self.metrics = ServingMetrics(spec, holder)
+        if prediction_log is not None:
+            self.metrics.watch_log(prediction_log)
         self.batcher = MicroBatcher(self.metrics)
         self._batch_key_free = "records" not in spec.fields.names
         self._columns_free = not {"columns", "data"} & set(spec.fields.names)

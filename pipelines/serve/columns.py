@@ -65,13 +65,15 @@ def read_columns(body: dict[str, Any]) -> Columns:
         for i, row in enumerate(data):
             if type(row) is not list:
                 raise InputError(
-                    f"row {i}: expected an array of values, got {_json_type(row)}",
+                    f"row {i} of 'data': expected an array of values, got {_json_type(row)}",
                     "data",
                     "not_an_array",
                 )
             if len(row) != len(names):
                 raise InputError(
-                    f"row {i}: {len(row)} values for {len(names)} columns", "data", "ragged_row"
+                    f"row {i} of 'data': {len(row)} values for {len(names)} columns",
+                    "data",
+                    "ragged_row",
                 )
     return Columns(names, data)
 
