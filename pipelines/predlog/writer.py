@@ -15,8 +15,9 @@ answer that finds it full is still given, but not queued: it is counted in ``ove
 most once per ``flush_seconds``): never silently, and the hot path never blocks on the log.
 While the sink fails, rows are kept for ``max_attempts`` flushes and then go to the dead-letter
 file, so a sink that is down does not fill the queue; one that is merely slower than the
-traffic does. :meth:`PredictionLog.close` writes what is left: serving calls it on shutdown, SIGTERM
-included, so a stopped server loses nothing it answered.
+traffic does. :meth:`PredictionLog.close` writes what is left: serving calls it on shutdown,
+SIGTERM included, so a stopped server loses nothing it answered. Serving runs this writer in a
+process of its own (:mod:`pipelines.predlog.process`); tests and tools use it directly.
 
 Free of ``pipelines.config`` and of the readers: the serving image carries this module.
 """
@@ -44,6 +45,9 @@ _NUMPY = orjson.OPT_SERIALIZE_NUMPY
 # inputs: JSON bytes (a list of records, or an object holding them, as serving received them)
 # or the records themselves; probabilities: JSON bytes
 _Entry = tuple[str, float, str, str, "bytes | Sequence[Any]", bytes, int]
+CHUNK = 256  # requests turned into Arrow columns per step of a flush
+_COLUMNS = ("request_id", "ts", "model_version", "arm", "probabilities", "inputs")
+_TYPES: tuple[Any, ...] = ()  # the Arrow types of _COLUMNS (set when pyarrow is first imported)
 
 
 # --------------------------------------------------------------------------- the writer
@@ -83,9 +87,7 @@ class PredictionLog:
         self.last_error = ""
         self._streak = {"predictions": 0, "feedback": 0}
         self._token = f"{os.getpid()}-{os.urandom(3).hex()}"
-        # imported here, not in the first flush: an import holds the GIL for its whole run
-        import pyarrow  # noqa: F401
-        import pyarrow.parquet  # noqa: F401
+        _warm_up()  # here, not in the first flush: an import holds the GIL for its whole run
 
         self._thread = threading.Thread(target=self._loop, name="prediction-log", daemon=True)
         self._thread.start()
@@ -125,6 +127,16 @@ class PredictionLog:
                 "prediction log: %d rows waiting (max_pending): %d answers not logged so far",
                 self._pending_rows, self.overflowed,
             )  # fmt: skip
+
+    def extend(self, entries: list[_Entry], outcomes: list[tuple[str, int, str, float]]) -> None:
+        """Queue answers and outcomes already stamped and encoded (by
+        :class:`~pipelines.predlog.process.ProcessLog`, in the serving process)."""
+        with self._lock:
+            self._pending.extend(entries)
+            self._pending_rows += sum(e[6] for e in entries)
+            self._outcomes.extend(outcomes)
+        if self._pending_rows >= self.flush_rows or outcomes:
+            self._wake.set()
 
     def append_outcomes(self, outcomes: Iterable[tuple[str, int, str]]) -> int:
         now = time.time()
@@ -294,25 +306,30 @@ class PredictionLog:
         if over:
             self._dead_letter(kind, over)
 
-    def _prediction_frame(self, pending: list[_Entry]) -> Any:
-        """One row per request: meta, probabilities and inputs (JSON bytes), as Arrow columns:
-        one C call per column (the GIL is held for a fraction of a millisecond)."""
+    @staticmethod
+    def _prediction_frame(pending: list[_Entry]) -> Any:
+        """One row per request: meta, probabilities and inputs (JSON bytes), as Arrow columns.
+
+        Built :data:`CHUNK` requests at a time, one C call per column and chunk, the GIL let go
+        between chunks: the serving thread waits a fraction of a millisecond at most, however
+        many requests a flush holds."""
         import pyarrow as pa
 
-        rid, ts, version, arm, inputs, probs, _ = zip(*pending, strict=True)
-        if not all(type(i) is bytes for i in inputs):  # records from a caller other than serving
-            inputs = tuple(i if type(i) is bytes else orjson.dumps(i) for i in inputs)
-        ns = (np.asarray(ts, dtype=np.float64) * 1e9).astype(np.int64)
-        return pa.table(
-            {
-                "request_id": pa.array(rid, pa.string()),
-                "ts": pa.array(ns, pa.timestamp("ns", tz="UTC")),
-                "model_version": pa.array(version, pa.string()),
-                "arm": pa.array(arm, pa.string()),
-                "probabilities": pa.array(probs, pa.binary()),
-                "inputs": pa.array(inputs, pa.binary()),
-            }
-        )
+        chunks: list[list[Any]] = [[] for _ in _COLUMNS]
+        for start in range(0, len(pending), CHUNK):
+            rid, ts, version, arm, inputs, probs, _ = zip(
+                *pending[start : start + CHUNK], strict=True
+            )
+            if not all(type(i) is bytes for i in inputs):  # records from another caller
+                inputs = tuple(i if type(i) is bytes else orjson.dumps(i) for i in inputs)
+            ns = (np.asarray(ts, dtype=np.float64) * 1e9).astype(np.int64)
+            for out, values, kind in zip(
+                chunks, (rid, ns, version, arm, probs, inputs), _TYPES, strict=True
+            ):
+                out.append(pa.array(values, kind))
+            time.sleep(0)  # let the serving thread in
+        columns = zip(_COLUMNS, chunks, _TYPES, strict=True)
+        return pa.table({c: pa.chunked_array(ch, t) for c, ch, t in columns})
 
     def close(self, timeout: float = 30.0) -> None:
         """Stop the writer and write what is left (idempotent)."""
@@ -327,6 +344,23 @@ class PredictionLog:
     @property
     def pending(self) -> int:
         return self._pending_rows + len(self._outcomes)
+
+
+def _warm_up() -> None:
+    """Import pyarrow and build and encode one frame of each kind (the first costs about a
+    second: imports, time zones, kernels), before any answer waits on it."""
+    global _TYPES
+    import io
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    if not _TYPES:
+        _TYPES = (pa.string(), pa.timestamp("ns", tz="UTC"), pa.string(), pa.string(),
+                  pa.binary(), pa.binary())  # fmt: skip
+    entry = ("warm-up", time.time(), "0", "warm-up", b"[]", b"[]", 0)
+    for frame in (PredictionLog._prediction_frame([entry]), outcome_frame([("w", 0, "w", 0.0)])):
+        pq.write_table(frame, io.BytesIO())
 
 
 def _size(kind: str, items: list[Any]) -> int:

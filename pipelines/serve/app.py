@@ -46,6 +46,7 @@ from typing import Any
 import orjson
 
 from pipelines import seams
+from pipelines.predlog.process import ProcessLog
 from pipelines.predlog.sinks import dead_letter_folder
 from pipelines.predlog.writer import PredictionLog
 from pipelines.serve.batching import MicroBatcher
@@ -83,7 +84,7 @@ class ServingApp:
         max_records: int = MAX_RECORDS,
         body_seconds: float | None = None,
         watch_interval: float | None = None,
-        prediction_log: PredictionLog | None = None,
+        prediction_log: PredictionLog | ProcessLog | None = None,
         canary: ModelHolder | None = None,
         feedback: FeedbackPolicy | None = None,
     ) -> None:
@@ -553,7 +554,8 @@ def local_app(
     predlog = None
     if log:
         where = params.prediction_log
-        predlog = PredictionLog(
+        # written by a process of its own: serving's GIL never waits on the log
+        predlog = ProcessLog(
             where,
             flush_rows=params.serve.flush_rows,
             flush_seconds=params.serve.flush_seconds,

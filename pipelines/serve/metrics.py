@@ -41,6 +41,7 @@ from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
 if TYPE_CHECKING:
+    from pipelines.predlog.process import ProcessLog
     from pipelines.predlog.writer import PredictionLog
     from pipelines.serve.model import ModelHolder, ServingSpec
 
@@ -88,7 +89,7 @@ class ServingMetrics:
         self._error_children: dict[str, Any] = {}
         self._versions: dict[str, _VersionChildren] = {}
 
-    def watch_log(self, predlog: PredictionLog) -> None:
+    def watch_log(self, predlog: PredictionLog | ProcessLog) -> None:
         """Expose the prediction log's counts (read at scrape time)."""
         self.registry.register(_LogState(predlog))
 
@@ -228,7 +229,7 @@ class _ModelState(Collector):
 class _LogState(Collector):
     """What the prediction log's writer counted, read at scrape time."""
 
-    def __init__(self, predlog: PredictionLog) -> None:
+    def __init__(self, predlog: PredictionLog | ProcessLog) -> None:
         self.predlog = predlog
 
     def collect(self) -> Iterator[Metric]:
