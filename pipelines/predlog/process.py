@@ -11,8 +11,8 @@ GIL). The child runs the thread writer itself, sink, dead-letter file and all.
 
 The queue is bounded by ``max_pending`` rows not yet handed over: an answer finding it full is
 still given, counted in ``overflowed`` and warned about (never silently, never blocking). A
-child that died is restarted at the next send (an error is logged; the rows of the hand-over
-that failed are counted in ``overflowed``; what the dead child held is lost). On shutdown
+writer process that exited is replaced (at most once a second, an error logged, counted in
+``restarts``); the queue waits for it, and only what the dead process held is lost. On shutdown
 (SIGTERM too) :meth:`ProcessLog.close` sends what is left, and the child, which ignores the
 process group's SIGTERM and SIGINT, writes everything and exits. The serving image carries
 this module (standard library, numpy and orjson).
@@ -34,6 +34,7 @@ import orjson
 
 log = logging.getLogger("pipelines.predlog")
 SEND_SECONDS = 0.005  # how often the queue goes to the writer process
+RESTART_SECONDS = 1.0  # a writer process that exited is replaced at most this often
 _NUMPY = orjson.OPT_SERIALIZE_NUMPY
 _COUNTS = ("predictions", "feedback", "dead_lettered", "pending")
 _IGNORED = (signal.SIGTERM, signal.SIGINT)
@@ -65,7 +66,9 @@ class ProcessLog:
         self._lock = threading.Lock()
         self._closed = threading.Event()
         self.overflowed = 0
+        self.restarts = 0
         self._warned = 0.0
+        self._started = 0.0
         self._child: Any = None
         self._conn: Any = None
         self._start_child()
@@ -113,6 +116,15 @@ class ProcessLog:
             self._send()
 
     def _send(self) -> None:
+        if not self._child.is_alive():
+            if time.monotonic() - self._started < RESTART_SECONDS:
+                return  # the rows wait here (bounded by max_pending)
+            log.error(
+                "prediction log: the writer process exited (code %s); starting another",
+                self._child.exitcode,
+            )
+            self.restarts += 1
+            self._start_child()
         with self._lock:
             pending, self._pending = self._pending, []
             outcomes, self._outcomes = self._outcomes, []
@@ -121,15 +133,16 @@ class ProcessLog:
             return
         payload = pickle.dumps((pending, outcomes), protocol=pickle.HIGHEST_PROTOCOL)
         try:
-            if not self._child.is_alive():
-                raise BrokenPipeError("the writer process is gone")
             self._conn.send_bytes(payload)
-        except (OSError, ValueError) as err:
-            self.overflowed += rows
-            log.error("prediction log: %d rows lost (%s); restarting the writer", rows, err)
-            self._start_child()
+        except (OSError, ValueError) as err:  # the child went away meanwhile: try again later
+            log.error("prediction log: handing %d rows to the writer failed: %s", rows, err)
+            with self._lock:
+                self._pending[:0] = pending
+                self._outcomes[:0] = outcomes
+                self._rows += rows
 
     def _start_child(self) -> None:
+        self._started = time.monotonic()
         if self._conn is not None:
             self._conn.close()
         receive, self._conn = self._ctx.Pipe(duplex=False)

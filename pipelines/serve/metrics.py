@@ -12,8 +12,8 @@ Families (all named ``retrain_serve_*``):
 * with a prediction log: ``prediction_log_records_total{outcome}`` (answered records:
   ``written``, or ``overflowed``: answered while the log's queue was full, so not logged),
   ``prediction_log_dead_lettered_total`` (requests and outcomes the sink refused, in the
-  dead-letter file) and ``prediction_log_pending`` (rows waiting), read from the writer at
-  scrape time.
+  dead-letter file), ``prediction_log_pending`` (rows waiting) and
+  ``prediction_log_writer_restarts_total``, read from the writer at scrape time.
 
 Each app has its own :class:`~prometheus_client.CollectorRegistry` (several apps in one process,
 as in the tests, never share counts). Cost on the hot path: label children are looked up once
@@ -249,4 +249,9 @@ class _LogState(Collector):
         )
         yield GaugeMetricFamily(
             f"{PREFIX}_prediction_log_pending", "Rows waiting for the writer.", log.pending
+        )
+        yield CounterMetricFamily(
+            f"{PREFIX}_prediction_log_writer_restarts",
+            "Times the writer process exited and was replaced.",
+            getattr(log, "restarts", 0),
         )
