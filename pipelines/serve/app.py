@@ -41,12 +41,11 @@ import threading
 import time
 import zlib
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from pipelines import seams
-from pipelines.predlog.process import ProcessLog
 from pipelines.predlog.sinks import dead_letter_folder
 from pipelines.predlog.writer import PredictionLog
 from pipelines.serve.batching import MicroBatcher
@@ -56,6 +55,9 @@ from pipelines.serve.inputs import InputError, is_request_id, parse_outcomes
 from pipelines.serve.metrics import ServingMetrics
 from pipelines.serve.model import LoadedModel, ModelHolder, ServingSpec
 from pipelines.settings import MaskSecrets, mask_url, settings
+
+if TYPE_CHECKING:  # the image carries the thread writer only (its server logs nothing)
+    from pipelines.predlog.process import ProcessLog
 
 log = logging.getLogger("pipelines.serve")
 
@@ -553,6 +555,8 @@ def local_app(
     )
     predlog = None
     if log:
+        from pipelines.predlog.process import ProcessLog
+
         where = params.prediction_log
         # written by a process of its own: serving's GIL never waits on the log
         predlog = ProcessLog(
