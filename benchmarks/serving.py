@@ -1,17 +1,22 @@
 """Serving benchmark: this server vs `mlflow models serve`, same model version, same machine.
 
     .venv/bin/python benchmarks/serving.py [--params params.yaml] [--duration 10] [--connections 8]
+                                           [--repeat 2]
 
 Both servers serve the same registered version (the champion; without one, a model is trained
 on the reference data into a throwaway registry first). They are run one after the other, each
 alone on the machine, and loaded by wrk (Debian's; scripts/install-podman.sh installs it) with the
-same records: one record per request, then 100 records per request. Printed: throughput
-(requests and rows per second), p50/p99 latency, errors, and the throughput ratio.
+same records: 1 and 100 records per request, in two shapes: records (a JSON object per record;
+`mlflow models serve`: `dataframe_records`) and columns (`{"columns": [...], "data": [...]}`;
+`dataframe_split`). Each measurement is taken `--repeat` times: the table shows the median and
+the range. Printed: throughput (requests and rows per second), p50/p99 latency, errors, the
+throughput ratios, and the prediction log's cost (p99 with the log on against off).
 
 This server runs as one process (`retrain serve`), with its prediction log (the default) and
 without it (`--no-log`), which prices the log on the hot path; `mlflow models serve` with 2
-workers (its best on 2 cores). Not a test: numbers depend on the machine and on what else runs
-on it.
+workers (its best on 2 cores). The `replicas` column is 1 here: several replicas behind the
+load balancer are the release's own benchmark. Not a test: numbers depend on the machine and on
+what else runs on it (the load average is printed before and after).
 """
 
 from __future__ import annotations
@@ -49,14 +54,28 @@ class Row:
     payload: str
     rows_per_request: int
     connections: int
-    rps: float
-    p50_ms: float
-    p99_ms: float
+    rps: list[float]
+    p50_ms: list[float]
+    p99_ms: list[float]
     errors: int
+    replicas: int = 1
 
     @property
     def rows_per_s(self) -> float:
-        return self.rps * self.rows_per_request
+        return median(self.rps) * self.rows_per_request
+
+
+def median(values: list[float]) -> float:
+    v = sorted(values)
+    return (v[(len(v) - 1) // 2] + v[len(v) // 2]) / 2
+
+
+def spread(values: list[float], fmt: str) -> str:
+    """The median, and the range when the measurement was repeated."""
+    text = format(median(values), fmt)
+    if len(values) > 1:
+        text += f" ({format(min(values), fmt)}-{format(max(values), fmt)})"
+    return text
 
 
 def _free_port() -> int:
@@ -165,6 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
     ap.add_argument("--connections", type=int, default=8)
     ap.add_argument("--mlflow-workers", type=int, default=2)
+    ap.add_argument("--repeat", type=int, default=2, help="wrk runs per measurement")
     args = ap.parse_args(argv)
     if not shutil.which("wrk") and os.geteuid() == 0:
         subprocess.run(["bash", str(ROOT / "scripts" / "install-podman.sh")], check=False)
@@ -186,14 +206,23 @@ def main(argv: list[str] | None = None) -> int:
         records = frame_records(data.current.head(100), ServingSpec.from_params(params).fields)
     name = params.mlflow.registered_model
     work = Path(tempfile.mkdtemp(prefix="bench-serving-"))
+    names = list(records[0])
+
+    def split(recs: list[dict]) -> dict:
+        return {"columns": names, "data": [[r[c] for c in names] for r in recs]}
+
     payloads = {
         "ours": {
             "1 record": (json.dumps(records[0]), 1),
             "100 records": (json.dumps({"records": records[:100]}), 100),
+            "1 record, columns": (json.dumps(split(records[:1])), 1),
+            "100 records, columns": (json.dumps(split(records[:100])), 100),
         },
         "mlflow": {
             "1 record": (json.dumps({"dataframe_records": records[:1]}), 1),
             "100 records": (json.dumps({"dataframe_records": records[:100]}), 100),
+            "1 record, columns": (json.dumps({"dataframe_split": split(records[:1])}), 1),
+            "100 records, columns": (json.dumps({"dataframe_split": split(records[:100])}), 100),
         },
     }
     env = {
@@ -202,20 +231,21 @@ def main(argv: list[str] | None = None) -> int:
         "MLFLOW_TRACKING_URI": params.tracking_uri,
         "OMP_NUM_THREADS": "1",
     }
+    serve = [
+        sys.executable,
+        "-m",
+        "pipelines.cli",
+        "serve",
+        "--params",
+        str(params.root / "params.yaml"),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "{port}",
+    ]
     servers = {
-        "this server (retrain serve, 1 process)": (
-            "ours",
-            [sys.executable, "-m", "pipelines.cli", "serve", "--params",
-             str(params.root / "params.yaml"), "--host", "127.0.0.1", "--port", "{port}"],
-            "/predict",
-        ),
-        "this server, prediction log off (--no-log)": (
-            "ours",
-            [sys.executable, "-m", "pipelines.cli", "serve", "--params",
-             str(params.root / "params.yaml"), "--host", "127.0.0.1", "--port", "{port}",
-             "--no-log"],
-            "/predict",
-        ),
+        "this server, log on": ("ours", serve, "/predict"),
+        "this server, log off (--no-log)": ("ours", [*serve, "--no-log"], "/predict"),
         f"mlflow models serve ({args.mlflow_workers} workers)": (
             "mlflow",
             [str(VENV_BIN / "mlflow"), "models", "serve", "-m", f"models:/{name}/{version}",
@@ -227,7 +257,7 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[Row] = []
     answers: dict[str, list[float]] = {}
     print(f"serving bench: model {name} v{version}; wrk -t1 -c{args.connections} "
-          f"-d{args.duration}s, servers run one after the other; load average "
+          f"-d{args.duration}s x{args.repeat}, servers run one after the other; load average "
           f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores", flush=True)  # fmt: skip
     for label, (kind, cmd, path) in servers.items():
         port = _free_port()
@@ -238,22 +268,64 @@ def main(argv: list[str] | None = None) -> int:
         )  # fmt: skip
         try:
             url = f"http://127.0.0.1:{port}{path}"
-            first = wait_http(url, payloads[kind]["100 records"][0].encode())
-            if kind == "ours":
-                answers[kind] = first["probabilities"]
-            else:
-                answers[kind] = [p[1] for p in first["predictions"]]
+            wait_http(url, payloads[kind]["100 records"][0].encode())
+            for shape in ("100 records", "100 records, columns"):
+                first = wait_http(url, payloads[kind][shape][0].encode())
+                got = first["probabilities"] if kind == "ours" else first["predictions"]
+                answers.setdefault(f"{kind}: {shape}", [p if kind == "ours" else p[1] for p in got])
             for payload, (body, n) in payloads[kind].items():
-                f = work / f"{kind}-{n}.json"
+                f = work / f"{kind}-{len(body)}.json"
                 f.write_text(body)
                 run_wrk(url, f, args.connections, 2)  # warm-up
-                rps, p50, p99, errors = run_wrk(url, f, args.connections, args.duration)
-                rows.append(Row(label, payload, n, args.connections, rps, p50, p99, errors))
-                print(f"  {label:<42} {payload:<12} {rps:>9,.0f} req/s", flush=True)
+                runs = [
+                    run_wrk(url, f, args.connections, args.duration) for _ in range(args.repeat)
+                ]
+                row = Row(
+                    label,
+                    payload,
+                    n,
+                    args.connections,
+                    [r[0] for r in runs],
+                    [r[1] for r in runs],
+                    [r[2] for r in runs],
+                    sum(r[3] for r in runs),
+                )
+                rows.append(row)  # fmt: skip
+                print(f"  {label:<36} {payload:<22} {spread(row.rps, ',.0f'):>22} req/s "
+                      f"p99 {spread(row.p99_ms, '.1f')} ms", flush=True)  # fmt: skip
         finally:
             stop(proc)
             log.close()
+    print_table(rows, args)
+    check_answers(params, version, records, answers)
+    return 0
 
+
+def print_table(rows: list[Row], args: argparse.Namespace) -> None:
+    print()
+    print("| server | replicas | payload | req/s | rows/s | p50 ms | p99 ms | errors |")
+    print("|---|---:|---|---:|---:|---:|---:|---:|")
+    for r in rows:
+        print(f"| {r.server} | {r.replicas} | {r.payload} | {spread(r.rps, ',.0f')} | "
+              f"{r.rows_per_s:,.0f} | {spread(r.p50_ms, '.2f')} | {spread(r.p99_ms, '.2f')} | "
+              f"{r.errors} |")  # fmt: skip
+    print()
+
+    def pick(server: str, payload: str) -> Row:
+        return next(r for r in rows if r.payload == payload and r.server.startswith(server))
+
+    for payload in dict.fromkeys(r.payload for r in rows):
+        ours, off = pick("this server, log on", payload), pick("this server, log off", payload)
+        theirs = pick("mlflow", payload)
+        print(f"{payload}: {median(ours.rps) / median(theirs.rps):.1f}x mlflow models serve's "
+              f"req/s with the log ({median(off.rps) / median(theirs.rps):.1f}x without); "
+              f"p99 {median(ours.p99_ms):.1f} ms with the log, {median(off.p99_ms):.1f} ms "
+              f"without ({median(ours.p99_ms) / median(off.p99_ms):.2f}x), "
+              f"{median(theirs.p99_ms):.1f} ms mlflow")  # fmt: skip
+    print(f"load average at the end: {os.getloadavg()[0]:.1f} (other work here skews both)")
+
+
+def check_answers(params, version, records, answers) -> None:  # type: ignore[no-untyped-def]
     import numpy as np
     import pandas as pd
 
@@ -262,32 +334,10 @@ def main(argv: list[str] | None = None) -> int:
     offline = reference_scorer(params, version).predict_proba(
         pd.DataFrame.from_records(records[:100])
     )
-    diffs = {k: np.abs(np.asarray(v) - offline) for k, v in answers.items()}
-    print()
-    print("| server | payload | conns | req/s | rows/s | p50 ms | p99 ms | errors |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|")
-    for r in rows:
-        print(f"| {r.server} | {r.payload} | {r.connections} | {r.rps:,.0f} | "
-              f"{r.rows_per_s:,.0f} | {r.p50_ms:.2f} | {r.p99_ms:.2f} | {r.errors} |")  # fmt: skip
-    print()
-    for payload in ("1 record", "100 records"):
-        ours = next(
-            r for r in rows if r.payload == payload and r.server.startswith("this server (")
-        )
-        theirs = next(r for r in rows if r.payload == payload and r.server.startswith("mlflow"))
-        print(f"throughput ratio, {payload}: {ours.rps / theirs.rps:.1f}x "
-              f"(p99 {ours.p99_ms:.1f} ms vs {theirs.p99_ms:.1f} ms)")  # fmt: skip
-    for payload in ("1 record", "100 records"):
-        on = next(r for r in rows if r.payload == payload and r.server.startswith("this server ("))
-        off = next(r for r in rows if r.payload == payload and "log off" in r.server)
-        print(f"prediction log cost, {payload}: {1 - on.rps / off.rps:+.1%} req/s "
-              f"({on.rps:,.0f} with, {off.rps:,.0f} without; target: at most 10%)")  # fmt: skip
-    print(f"load average at the end: {os.getloadavg()[0]:.1f} (other work here skews both)")
-    for kind, label in (("ours", "this server"), ("mlflow", "mlflow models serve")):
-        d = diffs[kind]
+    for label, got in answers.items():
+        d = np.abs(np.asarray(got) - offline)
         print(f"{label}: max |served - registered model predict_proba| over 100 records = "
               f"{d.max():.2e} ({int((d > 1e-6).sum())} rows beyond 1e-6)")  # fmt: skip
-    return 0
 
 
 if __name__ == "__main__":

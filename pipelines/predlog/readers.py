@@ -1,9 +1,10 @@
 """The prediction log read back, for the monitor, the canary decision and the outcomes landed.
 
-The readers give one row per answered record: ``request_id, row, ts, model_version, arm,
-probability`` and then the features as they arrived (``row`` is the record's index in its
-request; ``arm`` is ``champion``, ``canary`` or ``shadow``, the mirrored answer nobody received).
-An outcome row is ``request_id, row, label, ts``: the true label, known later.
+The readers give one row per answered record, whatever shape its request came in (records or
+columns): ``request_id, row, ts, model_version, arm, probability`` and then the features as
+they arrived (``row`` is the record's index in its request; ``arm`` is ``champion``,
+``canary`` or ``shadow``, the mirrored answer nobody received). An outcome row is
+``request_id, row, label, ts``: the true label, known later.
 
 Never in the serving image (:mod:`pipelines.predlog.writer` is what serving needs).
 """
@@ -15,7 +16,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pipelines.predlog.sinks import _HOUR, FEEDBACK, META, STORED, PostgresSink, is_url, open_sink
+from pipelines.predlog.sinks import (
+    _HOUR,
+    FEEDBACK,
+    META,
+    STORED,
+    PostgresSink,
+    as_records,
+    is_url,
+    open_sink,
+)
 
 
 # --------------------------------------------------------------------------- reading
@@ -45,7 +55,9 @@ def explode(stored: Any, features: Sequence[str], numeric: Sequence[str] = ()) -
     import orjson
     import pandas as pd
 
-    records = [orjson.loads(j) if isinstance(j, bytes | str) else j for j in stored["inputs"]]
+    records = [
+        as_records(orjson.loads(j) if isinstance(j, bytes | str) else j) for j in stored["inputs"]
+    ]
     sizes = np.fromiter((len(r) for r in records), dtype=int, count=len(records))
     probs = [
         np.asarray(orjson.loads(p) if isinstance(p, bytes | str) else p, dtype=float).reshape(-1)[

@@ -7,9 +7,13 @@ of the closed hour into one file; rows the writer could not store go to ``dead-l
 :func:`dead_letter_folder`); or PostgreSQL (a ``postgresql://`` URL: tables
 ``retrain_predictions`` and ``retrain_feedback``, created when missing, inputs as JSONB).
 
-Stored is one row per *request* (:data:`STORED`): the meta data, and the probabilities and the
-records as JSON. The serving image carries this module: pandas, pyarrow and psycopg2 are
-imported only when a sink writes or reads.
+Stored is one row per *request* (:data:`STORED`): the meta data, the probabilities as JSON and
+the inputs as the JSON the client sent (a list of records, or an object holding them:
+``{"records": [...]}`` or ``{"columns": [...], "data": [...]}``; the readers turn each into
+records, :func:`as_records`). A sink takes an Arrow table (the writer's) or a pandas frame; the
+folder's Parquet is written and merged by pyarrow, without the GIL for the encoding and the
+files. The serving image carries this module: pyarrow and psycopg2 are imported only when a
+sink writes or reads.
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from pipelines.settings import mask_url
 
 log = logging.getLogger("pipelines.predlog")
@@ -30,7 +36,6 @@ META = ["request_id", "row", "ts", "model_version", "arm", "probability"]
 STORED = ["request_id", "ts", "model_version", "arm", "probabilities", "inputs"]
 FEEDBACK = ["request_id", "row", "label", "ts"]
 _HOUR = "%Y-%m-%dT%H"
-_NUMPY = 0x10  # orjson.OPT_SERIALIZE_NUMPY (orjson is imported by the writer thread only)
 
 
 class LogError(ValueError):
@@ -52,15 +57,13 @@ class FolderSink:
         self._hours: dict[str, set[str]] = {"predictions": set(), "feedback": set()}
 
     def write(self, kind: str, frame: Any) -> None:
-        import pandas as pd
-
+        table = as_table(frame)
         # whole hours since the epoch: integer math, a string only per distinct hour
         # (nanoseconds whatever unit the frame holds: `retrain labels` stamps microseconds)
-        ts = pd.to_datetime(frame["ts"], utc=True).dt.as_unit("ns")
-        hours = ts.astype("int64") // 3_600_000_000_000
-        distinct = sorted(set(hours.tolist()))
+        hours = _epoch_ns(table) // 3_600_000_000_000
+        distinct = np.unique(hours).tolist()
         for h in distinct:
-            part = frame if len(distinct) == 1 else frame[hours.to_numpy() == h]
+            part = table if len(distinct) == 1 else table.filter(hours == h)
             hour = datetime.fromtimestamp(h * 3600, UTC).strftime(_HOUR)
             self._seq += 1
             dst = self.folder / kind / hour / f"part-{self._token}-{self._seq:06d}.parquet"
@@ -80,22 +83,60 @@ class FolderSink:
             self.roll(kind, now=time.time() + 366 * 86400)  # every hour counts as closed
 
     def _merge(self, hour_dir: Path) -> None:
-        import pandas as pd
+        import pyarrow as pa
+        import pyarrow.parquet as pq
 
         parts = sorted(hour_dir.glob(f"part-{self._token}-*.parquet"))
         if len(parts) < 2:
             return
-        merged = pd.concat([pd.read_parquet(p) for p in parts], ignore_index=True)
+        merged = pa.concat_tables([pq.read_table(p) for p in parts], promote_options="permissive")
         _write_parquet(merged, hour_dir / f"hour-{self._token}-{int(time.time() * 1e3)}.parquet")
         for p in parts:  # readers drop the duplicates they may see for a moment
             p.unlink(missing_ok=True)
 
 
-def _write_parquet(frame: Any, dst: Path) -> None:
+def as_table(frame: Any) -> Any:
+    """An Arrow table: the writer's as it is, a pandas frame converted (``retrain labels``)."""
+    import pyarrow as pa
+
+    if isinstance(frame, pa.Table):
+        return frame
+    return pa.Table.from_pandas(frame, preserve_index=False)
+
+
+def _epoch_ns(table: Any) -> np.ndarray:
+    import pyarrow as pa
+
+    ts = table.column("ts").cast(pa.timestamp("ns", tz="UTC"))
+    return np.asarray(ts.cast(pa.int64()).to_numpy(), dtype=np.int64)
+
+
+def _column(table: Any, name: str) -> list[Any]:
+    import pyarrow as pa
+
+    col = table.column(name)
+    if pa.types.is_timestamp(col.type):
+        col = col.cast(pa.timestamp("us", tz="UTC"), safe=False)
+    return col.to_pylist()  # type: ignore[no-any-return]
+
+
+def _write_parquet(table: Any, dst: Path) -> None:
     """Whole or not at all (a full disk leaves no part file behind: :mod:`pipelines.files`)."""
+    import pyarrow.parquet as pq
+
     from pipelines.files import write_atomic
 
-    write_atomic(dst, lambda tmp: frame.to_parquet(tmp, index=False))
+    write_atomic(dst, lambda tmp: pq.write_table(table, tmp))
+
+
+def as_records(inputs: Any) -> list[Any]:
+    """One stored request's inputs (parsed JSON) as its records, whatever shape it came in."""
+    if type(inputs) is dict:
+        if "columns" in inputs:
+            cols = inputs["columns"]
+            return [dict(zip(cols, row, strict=True)) for row in inputs["data"]]
+        return list(inputs["records"])
+    return list(inputs)
 
 
 class PostgresSink:
@@ -130,17 +171,22 @@ class PostgresSink:
         from psycopg2.extras import execute_values
 
         conn = self.connect()
+        table = as_table(frame)
+        # microseconds, as PostgreSQL keeps them: plain datetimes
+        cols = {c: _column(table, c) for c in table.column_names}
         if kind == "predictions":
-            rows: Iterable[tuple[Any, ...]] = (
-                (r, t.to_pydatetime(warn=False), v, a, orjson.loads(p), j.decode())
-                for r, t, v, a, p, j in frame[STORED].itertuples(index=False, name=None)
-            )
+            rows: Iterable[tuple[Any, ...]] = zip(
+                cols["request_id"], cols["ts"], cols["model_version"], cols["arm"],
+                [orjson.loads(p) for p in cols["probabilities"]],
+                [j.decode() if isinstance(j, bytes) else j for j in cols["inputs"]],
+                strict=True,
+            )  # fmt: skip
             sql = "INSERT INTO retrain_predictions VALUES %s"
         else:
-            rows = (
-                (r, int(i), lab, t.to_pydatetime(warn=False))
-                for r, i, lab, t in frame[FEEDBACK].itertuples(index=False, name=None)
-            )
+            rows = zip(
+                cols["request_id"], [int(i) for i in cols["row"]], cols["label"], cols["ts"],
+                strict=True,
+            )  # fmt: skip
             sql = "INSERT INTO retrain_feedback VALUES %s"
         with conn, conn.cursor() as cur:
             execute_values(cur, sql, list(rows), page_size=1000)

@@ -34,7 +34,8 @@ CONTAINER_PORT = 8080
 RUNTIME_ROOTS = ("scikit-learn", "pandas", "skops", "cryptography", "pyyaml", "orjson",
                  "uvicorn", "httptools", "uvloop", "prometheus-client")  # fmt: skip
 # pipelines/ files the serving runtime imports besides pipelines/serve/: the prediction log's
-# writer and its storage (its readers are the monitor's, not serving's)
+# writer, its writer process, its storage and the lookup of other replicas' answers (its
+# readers are the monitor's, not serving's); tests/unit/test_image_files.py checks the closure
 RUNTIME_FILES = (
     "__init__.py",
     "files.py",
@@ -43,6 +44,8 @@ RUNTIME_FILES = (
     "predlog/__init__.py",
     "predlog/sinks.py",
     "predlog/writer.py",
+    "predlog/process.py",
+    "predlog/answers.py",
 )
 
 

@@ -1,7 +1,8 @@
 """The serving app: a bare ASGI application on uvicorn (httptools + uvloop).
 
-Endpoints: ``POST /predict`` (one record as a JSON object, or a batch as a JSON array or
-``{"records": [...]}``), ``POST /feedback`` (true outcomes of earlier answers, by request id),
+Endpoints: ``POST /predict`` (one record as a JSON object, or a batch as a JSON array,
+``{"records": [...]}`` or columns: ``{"columns": [...], "data": [[...], ...]}``),
+``POST /feedback`` (true outcomes of earlier answers, by request id),
 ``GET /health`` (alive), ``GET /ready`` (a model is loaded), ``GET /version`` (model version,
 data version, image tag, canary) and ``GET /metrics`` (Prometheus). ``POST /predict?explain=k``
 adds each record's ``k`` largest feature contributions (:mod:`pipelines.serve.explain`).
@@ -16,7 +17,8 @@ version's tags), a stable hash of the request id sends ``share`` of requests to 
 shadow mode every request is also scored by the challenger after the answer, and only logged.
 
 The hot path does only per-request work: parse JSON (orjson), check and encode the records in one
-pass (:mod:`pipelines.serve.inputs`, with the compiled scorer's codes), queue them for the
+pass (:mod:`pipelines.serve.inputs`, with the compiled scorer's codes; columns and larger
+batches column by column, :mod:`pipelines.serve.columns`), queue them for the
 micro-batcher (:mod:`pipelines.serve.batching`), write the answer. The micro-batcher scores
 everything that arrived in the same event-loop turn with one call, so concurrent single-record
 requests share the per-call cost. Bad input is answered with a 4xx that names the problem and
@@ -40,7 +42,7 @@ import threading
 import time
 import zlib
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -49,6 +51,7 @@ from pipelines.predlog.answers import SharedAnswers
 from pipelines.predlog.sinks import dead_letter_folder
 from pipelines.predlog.writer import PredictionLog
 from pipelines.serve.batching import MicroBatcher
+from pipelines.serve.columns import Columns, read_columns
 from pipelines.serve.explain import explain_option
 from pipelines.serve.feedback import Conflict, FeedbackPolicy, RecentAnswers
 from pipelines.serve.inputs import InputError, is_request_id, parse_outcomes
@@ -56,6 +59,9 @@ from pipelines.serve.metrics import ServingMetrics
 from pipelines.serve.model import LoadedModel, ModelHolder, ServingSpec
 from pipelines.serve.ratelimit import Buckets, Limited, RateLimits, client_key, retry_after_header
 from pipelines.settings import MaskSecrets, mask_url, settings
+
+if TYPE_CHECKING:  # the image carries the thread writer only (its server logs nothing)
+    from pipelines.predlog.process import ProcessLog
 
 log = logging.getLogger("pipelines.serve")
 
@@ -84,7 +90,7 @@ class ServingApp:
         max_records: int = MAX_RECORDS,
         body_seconds: float | None = None,
         watch_interval: float | None = None,
-        prediction_log: PredictionLog | None = None,
+        prediction_log: PredictionLog | ProcessLog | None = None,
         canary: ModelHolder | None = None,
         feedback: FeedbackPolicy | None = None,
         limits: RateLimits | None = None,
@@ -103,8 +109,11 @@ class ServingApp:
         self.body_seconds = settings().serve_body_seconds if body_seconds is None else body_seconds
         self.watch_interval = watch_interval
         self.metrics = ServingMetrics(spec, holder)
+        if prediction_log is not None:
+            self.metrics.watch_log(prediction_log)
         self.batcher = MicroBatcher(self.metrics)
         self._batch_key_free = "records" not in spec.fields.names
+        self._columns_free = not {"columns", "data"} & set(spec.fields.names)
         self._stop = threading.Event()
         self._started = False
         # POST /predict needs "Authorization: Bearer <token>" when a token is configured;
@@ -291,6 +300,8 @@ class ServingApp:
             X = model.scorer.encode(records)
             if explain and model.scorer.explainer() is None:
                 raise _Reject(422, f"v{model.version} is not explained", "not_explained")
+            # logged as received (one record as a list of one): no second encoding
+            inputs = b"[" + body + b"]" if single else body
         except _Reject as r:
             self.metrics.error(r.kind)
             return r.status, r.body(), None
@@ -301,7 +312,7 @@ class ServingApp:
                 problem["field"] = err.field
             return 422, orjson.dumps(problem), None
         try:
-            proba = await self.batcher.submit(model, X, len(records))
+            proba = await self.batcher.submit(model, X, len(X))
         except Exception as err:  # noqa: BLE001 - validated input the model still refused
             log.exception("prediction failed")
             self.metrics.error("model_error")
@@ -310,13 +321,13 @@ class ServingApp:
         proba = seams.adjust("serve.proba", proba)
         if self.predlog is not None:
             if probe:  # a smoke check or probe: logged apart, and no outcomes are taken for it
-                self.predlog.append(rid, model.version, PROBE_ARM, records, proba)
+                self.predlog.append(rid, model.version, PROBE_ARM, inputs, proba)
             else:
-                self.predlog.append(rid, model.version, arm, records, proba)
-                self.recent.record(rid, len(records), time.time())
+                self.predlog.append(rid, model.version, arm, inputs, proba)
+                self.recent.record(rid, len(proba), time.time())
         # the shadow scores in a later turn of the loop: the answer does not wait
         if shadow is not None and not probe:
-            self._shadow(shadow, records, rid)
+            self._shadow(shadow, records, inputs, rid)
         spec = self.spec
         thr, pos, neg = spec.threshold, spec.positive_label, spec.negative_label
         if single:
@@ -336,25 +347,32 @@ class ServingApp:
                 "labels": [pos if p >= thr else neg for p in probs],
             }
         if explain:  # contributions to the log-odds: base_value + their sum
-            why = model.scorer.explain_encoded(X, records, explain) or []
+            shown = (  # the values beside each contribution, by field name
+                [dict(zip(records.names, row, strict=True)) for row in records.data]
+                if isinstance(records, Columns)
+                else records
+            )
+            why = model.scorer.explain_encoded(X, shown, explain) or []
             out["explanation" if single else "explanations"] = why[0] if single else why
         return 200, orjson.dumps(out), model.version.encode()
 
-    def _shadow(self, challenger: LoadedModel, records: list[Any], rid: str) -> None:
+    def _shadow(
+        self, challenger: LoadedModel, records: list[Any] | Columns, inputs: bytes, rid: str
+    ) -> None:
         """Queue the request for the shadow model (scored with the next micro-batch, after this
         answer); log its answer, send nothing."""
         try:
             X = challenger.scorer.encode(records)
         except InputError:
             return  # the champion's answer stands; the shadow model cannot read this input
-        fut = self.batcher.submit(challenger, X, len(records))
+        fut = self.batcher.submit(challenger, X, len(X))
         log_ = self.predlog
 
         def logged(f: Any) -> None:
             if f.cancelled() or f.exception() is not None:
                 self.metrics.error("shadow_error")
             elif log_ is not None:
-                log_.append(rid, challenger.version, "shadow", records, f.result())
+                log_.append(rid, challenger.version, "shadow", inputs, f.result())
 
         fut.add_done_callback(logged)
 
@@ -452,7 +470,7 @@ class ServingApp:
                 break
         return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
-    def _records(self, body: bytes) -> tuple[list[Any], bool]:
+    def _records(self, body: bytes) -> tuple[list[Any] | Columns, bool]:
         if not body.strip():
             raise _Reject(400, "empty body: send a JSON object or array of records", "empty_body")
         try:
@@ -472,11 +490,16 @@ class ServingApp:
                 if type(recs) is not list:
                     raise InputError("'records' must be an array of objects", "records", "shape")
                 return self._check_batch(recs), False
+            if self._columns_free and "columns" in data:
+                cols = read_columns(data)
+                self._check_batch(cols.data)
+                return cols, False
             return [data], True
         if type(data) is list:
             return self._check_batch(data), False
         raise InputError(
-            'expected a JSON object (one record), an array of records or {"records": [...]}',
+            'expected a JSON object (one record), an array of records, {"records": [...]} or '
+            '{"columns": [...], "data": [[...], ...]}',
             None,
             "shape",
         )
@@ -604,8 +627,11 @@ def local_app(
     predlog = None
     shared = None
     if log:
+        from pipelines.predlog.process import ProcessLog
+
         where = params.prediction_log
-        predlog = PredictionLog(
+        # written by a process of its own: serving's GIL never waits on the log
+        predlog = ProcessLog(
             where,
             flush_rows=params.serve.flush_rows,
             flush_seconds=params.serve.flush_seconds,

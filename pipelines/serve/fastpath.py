@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from pipelines.serve import explain, trees
+from pipelines.serve.columns import Columns, encode_columns, records_columns
 from pipelines.serve.inputs import (
     NUMERIC_TYPES,
     Encoded,
@@ -44,6 +45,7 @@ from pipelines.serve.preprocess import CategoricalBlock, NumericBlock, numeric_s
 
 __all__ = [
     "NUMERIC_TYPES",
+    "Columns",
     "CompiledScorer",
     "Encoded",
     "FieldSpec",
@@ -54,6 +56,7 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+COLUMN_WISE = 16  # records: from this many in a request, read column by column
 
 
 class CompiledScorer:
@@ -188,17 +191,23 @@ class CompiledScorer:
         return frame
 
     # ---- hot path
-    def encode(self, records: Sequence[Any]) -> Encoded:
-        """Check records (JSON objects) in one pass; return them as numbers and category codes.
+    def encode(self, records: Sequence[Any] | Columns) -> Encoded:
+        """Check records (JSON objects), or a columnar batch, and return them as numbers and
+        category codes; many records are read column by column (:mod:`pipelines.serve.columns`).
 
         Raises :class:`InputError` naming the record and field. The matrix itself is built per
         batch in :meth:`predict_encoded`, so concurrent requests share that cost.
         """
-        if self.mode != "compiled":
-            return encode_records(records, self.spec, None)
-        return encode_records(
-            records, self.spec, self._categorical.columns if self._categorical else []
-        )
+        coded = None
+        if self.mode == "compiled":
+            coded = self._categorical.columns if self._categorical else []
+        if isinstance(records, Columns):
+            return encode_columns(records, self.spec, coded)
+        if len(records) >= COLUMN_WISE:
+            cols = records_columns(records, self.spec)
+            if cols is not None:
+                return encode_columns(cols, self.spec, coded, "record")
+        return encode_records(records, self.spec, coded)
 
     def matrix(self, enc: Encoded) -> Any:
         """The model input for encoded records: the preprocessed matrix (or, in model mode,
@@ -219,7 +228,7 @@ class CompiledScorer:
                 X[:, out_cols] = cb.gather(codes)
         return X
 
-    def _frame(self, num: np.ndarray, raw_cats: list[list[Any]]) -> Any:
+    def _frame(self, num: np.ndarray, raw_cats: list[list[Any]] | np.ndarray) -> Any:
         """Model mode: the checked records as the frame the pipeline was fitted on."""
         import pandas as pd
 

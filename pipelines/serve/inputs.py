@@ -65,10 +65,11 @@ class CodedColumn(Protocol):
 
 @dataclass
 class Encoded:
-    """Checked records: numeric values (NaN = missing) and category codes, row by row."""
+    """Checked records: numeric values (NaN = missing) and category codes, row by row (lists,
+    from records one by one) or as (rows, fields) arrays (from columns)."""
 
-    num: list[list[float]]
-    cats: list[list[Any]]
+    num: list[list[float]] | np.ndarray
+    cats: list[list[Any]] | np.ndarray
 
     def __len__(self) -> int:
         return len(self.num)
@@ -174,6 +175,15 @@ def concat(parts: list[Encoded]) -> Encoded:
     """Several requests' records as one batch."""
     if len(parts) == 1:
         return parts[0]
+    arrays = [p for p in parts if isinstance(p.num, np.ndarray)]
+    if arrays:  # some came as columns: one array each
+        like = arrays[0]
+        assert isinstance(like.num, np.ndarray) and isinstance(like.cats, np.ndarray)
+        (_, k), (_, c), kind = like.num.shape, like.cats.shape, like.cats.dtype
+        return Encoded(
+            np.concatenate([np.asarray(p.num, dtype=np.float64).reshape(len(p), k) for p in parts]),
+            np.concatenate([np.asarray(p.cats, dtype=kind).reshape(len(p), c) for p in parts]),
+        )
     num: list[list[float]] = []
     cats: list[list[Any]] = []
     for p in parts:

@@ -59,8 +59,10 @@ SKLEARN_INTERNALS: tuple[Reliance, ...] = (
     Reliance(_HGB, "_predictors", private=True),
     Reliance(_HGB, "_baseline_prediction", private=True),
     Reliance(_HGB, "_loss", "predict_proba", "method", private=True),
-    Reliance(_HGB, "_raw_predict", "n_threads", "keyword", private=True),
     *(Reliance("TreePredictor", "nodes", f, "field", private=True) for f in NODE_FIELDS),
+    # (and the module function each tree is walked with, imported by name in trees.walk:
+    # sklearn.ensemble._hist_gradient_boosting._predictor._predict_from_raw_data)
+    Reliance("TreePredictor", "raw_left_cat_bitsets", private=True),
     # public: fitted attributes and parameters
     Reliance(_HGB, "classes_"),
     Reliance("Pipeline", "steps"),

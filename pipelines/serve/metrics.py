@@ -8,7 +8,12 @@ Families (all named ``retrain_serve_*``):
   probability), ``predictions_total{version,label}``, ``batch_size{version}`` (records per
   model call: the micro-batches);
 * ``model_info{model,version,scorer}`` (1 for the version being served),
-  ``model_reloads_total{result}`` and ``ready``, read from the model holder at scrape time.
+  ``model_reloads_total{result}`` and ``ready``, read from the model holder at scrape time;
+* with a prediction log: ``prediction_log_records_total{outcome}`` (answered records:
+  ``written``, or ``overflowed``: answered while the log's queue was full, so not logged),
+  ``prediction_log_dead_lettered_total`` (requests and outcomes the sink refused, in the
+  dead-letter file), ``prediction_log_pending`` (rows waiting) and
+  ``prediction_log_writer_restarts_total``, read from the writer at scrape time.
 
 Each app has its own :class:`~prometheus_client.CollectorRegistry` (several apps in one process,
 as in the tests, never share counts). Cost on the hot path: label children are looked up once
@@ -36,6 +41,8 @@ from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
 if TYPE_CHECKING:
+    from pipelines.predlog.process import ProcessLog
+    from pipelines.predlog.writer import PredictionLog
     from pipelines.serve.model import ModelHolder, ServingSpec
 
 PREFIX = "retrain_serve"
@@ -81,6 +88,10 @@ class ServingMetrics:
         self._request_children: dict[tuple[str, int], Any] = {}
         self._error_children: dict[str, Any] = {}
         self._versions: dict[str, _VersionChildren] = {}
+
+    def watch_log(self, predlog: PredictionLog | ProcessLog) -> None:
+        """Expose the prediction log's counts (read at scrape time)."""
+        self.registry.register(_LogState(predlog))
 
     # ---- hot path
     def request(self, path: str, status: int) -> None:
@@ -212,4 +223,35 @@ class _ModelState(Collector):
         yield reloads
         yield GaugeMetricFamily(
             f"{PREFIX}_ready", "1 when a model is loaded.", int(cur is not None)
+        )
+
+
+class _LogState(Collector):
+    """What the prediction log's writer counted, read at scrape time."""
+
+    def __init__(self, predlog: PredictionLog | ProcessLog) -> None:
+        self.predlog = predlog
+
+    def collect(self) -> Iterator[Metric]:
+        log = self.predlog
+        rows = CounterMetricFamily(
+            f"{PREFIX}_prediction_log_records",
+            "Answered records by what became of them in the prediction log.",
+            labels=["outcome"],
+        )
+        rows.add_metric(["written"], log.written["predictions"])
+        rows.add_metric(["overflowed"], log.overflowed)
+        yield rows
+        yield CounterMetricFamily(
+            f"{PREFIX}_prediction_log_dead_lettered",
+            "Requests and outcomes the sink refused (in the dead-letter file).",
+            log.dead_lettered,
+        )
+        yield GaugeMetricFamily(
+            f"{PREFIX}_prediction_log_pending", "Rows waiting for the writer.", log.pending
+        )
+        yield CounterMetricFamily(
+            f"{PREFIX}_prediction_log_writer_restarts",
+            "Times the writer process exited and was replaced.",
+            getattr(log, "restarts", 0),
         )

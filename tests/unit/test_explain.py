@@ -227,6 +227,10 @@ def test_predict_answers_with_the_top_contributions_when_asked(client, adult_cur
         batch["explanations"][0]
         == client.post("/predict?explain=3", json=records[0]).json()["explanation"]
     )
+    names = list(records[0])
+    columns = {"columns": names, "data": [[r[c] for c in names] for r in records]}
+    by_columns = client.post("/predict?explain=3", json=columns).json()
+    assert by_columns["explanations"] == batch["explanations"]  # the columnar shape alike
 
 
 @pytest.mark.filterwarnings("ignore:Using `httpx`")

@@ -274,7 +274,7 @@ def test_a_row_the_store_refuses_is_found_among_many_and_set_aside(params, tmp_p
 
     class Strict(sinks.FolderSink):
         def write(self, kind, frame):
-            if frame["request_id"].str.contains("\x00", regex=False).any():
+            if any("\x00" in r for r in sinks.as_table(frame).column("request_id").to_pylist()):
                 raise ValueError("A string literal cannot contain NUL (0x00) characters.")
             super().write(kind, frame)
 

@@ -310,7 +310,7 @@ def test_uncompilable_model_falls_back_to_its_own_predict_proba(small_model, spe
 
 
 def test_a_large_batch_answers_like_single_records(client, records):
-    """Over 64 rows the trees are walked by scikit-learn's own predictor, below by the tables."""
+    """Over 64 rows each tree is walked by scikit-learn's own routine, below by the tables."""
     one_by_one = [client.post("/predict", json=r).json()["probability"] for r in records[:150]]
     r = client.post("/predict", json=records[:150])
     assert r.status_code == 200
