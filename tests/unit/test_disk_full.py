@@ -37,9 +37,10 @@ def test_a_record_is_never_half_written(tmp_path, monkeypatch):
 
 
 def test_a_prediction_log_part_is_whole_or_absent(tmp_path, monkeypatch):
-    monkeypatch.setattr(
-        pd.DataFrame, "to_parquet", lambda self, p, **kw: _fill_up(p, b"PAR1" * 1000)
-    )
+    import pyarrow.parquet as pq
+
+    # the sink writes Arrow tables with pyarrow: the disk fills up there
+    monkeypatch.setattr(pq, "write_table", lambda table, p, **kw: _fill_up(p, b"PAR1" * 1000))
     sink = FolderSink(tmp_path / "live")
     frame = pd.DataFrame({"ts": [pd.Timestamp("2026-12-06T10:00Z")], "p": [0.5]})
     with pytest.raises(DiskFullError, match=r"no space left writing .*part-.*\.parquet \(.*free"):
