@@ -148,3 +148,9 @@ def test_the_gate_holds_the_challenger_on_scored_rows(params: Params):
     assert scored.evidence.rows == 260
     check = {c.name: c for c in decide(scored.evidence, cfg.gate).checks}[NAME]
     assert check.verdict == "insufficient" and FEMALE in check.detail
+
+
+def test_evidence_from_scores_needs_the_champion_whole(params: Params):
+    y, new, _, sex = _rows()
+    with pytest.raises(ValueError, match="version and its scores"):
+        evidence_from_scores(y, new.astype(float), sex, params, champion_version="1")

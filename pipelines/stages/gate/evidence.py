@@ -88,10 +88,10 @@ def gather_evidence(params: Params) -> Evidence:
         proba_old=proba_old,
         champion_version=champion,
         metrics=evaluation.metrics,
+        fairness=worst_points(fairness, params),
     )
     ev = replace(
         scored.evidence,
-        fairness=worst_points(fairness, params),
         validation_failures=len(validation.get("failed", [])),
         serving_ok=ok,
         serving_detail=detail,

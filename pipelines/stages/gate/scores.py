@@ -45,9 +45,11 @@ def evidence_from_scores(
     proba_old: np.ndarray | None = None,
     champion_version: str | None = None,
     metrics: Mapping[str, Interval] | None = None,
+    fairness: Mapping[str, float] | None = None,
 ) -> Scored:
     """What the gate judges on these held-out rows: the challenger's metrics (``metrics``, the
-    evaluate stage's, or measured here), the champion's on the same rows with the paired
+    evaluate stage's, or measured here; ``fairness``: the fairness stage's worst points, or
+    measured here when no attribute has intervals), the champion's on the same rows with the paired
     differences, and the fairness measures with their CIs and paired changes. ``rows``: an id
     per row, equal for copies of one row (None: every row distinct). Validation and the serving
     check are the edge's: it adds them to the evidence."""
@@ -78,14 +80,16 @@ def evidence_from_scores(
         record |= {"champion_evaluation": champ_eval.to_dict(), "champion_degenerate": degenerate}
     intervals = judge_fairness(y, pred_new, pred_old, sensitive, ids, params)
     # the fairness stage's worst points: judged only when no attribute has intervals
-    fairness: dict[str, float] = {}
-    if not intervals.measures:
-        fairness = worst_points(assess_fairness(y, pred_new, sensitive, params.fairness), params)
+    if fairness is None:
+        fairness = {}
+        if not intervals.measures:
+            measured = assess_fairness(y, pred_new, sensitive, params.fairness)
+            fairness = worst_points(measured, params)
     by_attr = points(intervals.measures)
     champ_by_attr = points(intervals.other) if pred_old is not None else {}
     ev = Evidence(
         metrics=dict(metrics),
-        fairness=fairness,
+        fairness=dict(fairness),
         champion_version=champion_version,
         champion_metrics=champ_metrics,
         differences=diffs,
