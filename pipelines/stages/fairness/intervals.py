@@ -36,13 +36,16 @@ class SmallGroups:
     """One measure's groups of one attribute below its minimum size: not judged on an interval.
     ``point`` (and ``other``, the other model's) is the measure with those groups pooled as one
     group beside the judged ones; ``rows_needed``: rows until each reaches the minimum at its
-    share of the rows (None when a group has none of what it needs)."""
+    share of the rows (None when a group has none of what it needs). ``comparable``: false when
+    the measure (or a half of equalized odds) has fewer than two groups to compare that are large
+    enough, even with the small ones pooled: then it cannot be judged for the attribute at all."""
 
     groups: tuple[str, ...]  # "'Female' (24 actual positives)"
     minimum: int
     point: float
     other: float | None = None
     rows_needed: int | None = None
+    comparable: bool = True
 
 
 @dataclass(frozen=True)
@@ -223,12 +226,14 @@ def _small_groups(
             for what, i in idx
             if counts[what][i] > 0
         ]
+        pooled_large = {w: counts[w][small[w]].sum() >= need[w] for w in uses}
         out[m] = SmallGroups(
             groups=named,
             minimum=need[uses[0]],
             point=float(point[m][0]),
             other=None if point_other is None else float(point_other[m][0]),
             rows_needed=max(known) if len(known) == len(idx) else None,
+            comparable=all(len(keep[w]) + int(pooled_large[w]) >= 2 for w in uses if len(small[w])),
         )
     return out
 

@@ -92,16 +92,26 @@ def _bound_check(ev: Evidence, name: str, bound: Bound) -> Check:
             judged[a] = (v, k, why.replace(name, f"{name} ({a})", 1), value_text(est), est.point)
     for a, by_measure in ev.fairness_small.items():
         sg = by_measure.get(name)
-        if sg is None or not math.isfinite(sg.point) or _within(sg.point, bound):
+        if sg is None or (a in judged and judged[a][0] != "pass"):
+            continue  # no small groups, or the judged groups already hold the check
+        finite = math.isfinite(sg.point)
+        pooled = f"{sg.point:.4f}" if finite else "undefined"
+        if not sg.comparable:
+            why = (
+                f"{name} ({a}): {NOT_ENOUGH}: {_small_text(sg)}, and fewer than two groups "
+                f"large enough to compare even with them pooled (pooled point {pooled}); "
+                f"{needed_text(sg.rows_needed)}"
+            )
+        elif finite and not _within(sg.point, bound):
+            why = (
+                f"{name} ({a}): {NOT_ENOUGH}: {_small_text(sg)} are not judged, and with them "
+                f"pooled as one group the point is {pooled}, beyond {thr}; "
+                f"{needed_text(sg.rows_needed)}"
+            )
+        else:
             continue
-        if a in judged and judged[a][0] != "pass":
-            continue  # the judged groups already hold the check
-        why = (
-            f"{name} ({a}): {NOT_ENOUGH}: {_small_text(sg)} are not judged, and with them "
-            f"pooled as one group the point is {sg.point:.4f}, beyond {thr}; "
-            f"{needed_text(sg.rows_needed)}"
-        )
-        judged[a] = ("insufficient", sg.rows_needed, why, f"{sg.point:.4f}", sg.point)
+        point = sg.point if finite else math.inf
+        judged[a] = ("insufficient", sg.rows_needed, why, pooled, point)
     if judged:  # judged attribute by attribute
         verdict, k = worst_verdict([(v, k) for v, k, *_ in judged.values()])
         # the attribute shown: the worst point among those with the worst verdict
@@ -149,21 +159,28 @@ def _small_regression(
 ) -> Check:
     """A regression check that passed on the judged groups (or had none), held when the groups
     too small to judge, pooled, regress beyond the margin."""
-    if sg.other is None or not (math.isfinite(sg.point) and math.isfinite(sg.other)):
+    both = sg.other is not None and math.isfinite(sg.point) and math.isfinite(sg.other)
+    reg = _worse(measure, sg.point - sg.other) if both and sg.other is not None else math.nan
+    if not sg.comparable:
+        shown = f"{reg:+.4f}" if math.isfinite(reg) else "undefined"
+        detail = (
+            f"{measure} for {attr}: {NOT_ENOUGH}: {_small_text(sg)}, and fewer than two groups "
+            f"large enough to compare even with them pooled (pooled regression {shown}); "
+            f"{needed_text(sg.rows_needed)}"
+        )
+    elif math.isfinite(reg) and reg > margin:
+        detail = (
+            f"{measure} for {attr}: {NOT_ENOUGH}: {_small_text(sg)} are not judged, and with "
+            f"them pooled as one group it regresses by {reg:+.4f} ({sg.point:.4f} vs "
+            f"{sg.other:.4f}), beyond the {margin} margin; {needed_text(sg.rows_needed)}"
+        )
+    else:
         return check
-    reg = _worse(measure, sg.point - sg.other)
-    if reg <= margin:
-        return check
-    detail = (
-        f"{measure} for {attr}: {NOT_ENOUGH}: {_small_text(sg)} are not judged, and with them "
-        f"pooled as one group it regresses by {reg:+.4f} ({sg.point:.4f} vs {sg.other:.4f}), "
-        f"beyond the {margin} margin; {needed_text(sg.rows_needed)}"
-    )
     return Check(
         check.name,
         "fairness_regression",
         "insufficient",
-        round(reg, 6),
+        round(reg, 6) if math.isfinite(reg) else None,
         f"regression <= {margin}",
         detail,
         sg.rows_needed,
