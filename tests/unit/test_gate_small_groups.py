@@ -93,6 +93,20 @@ def test_a_measure_undefined_on_the_judged_groups_is_held_by_its_small_groups():
     assert within[EOD].verdict == "skip"
 
 
+def test_a_measure_small_groups_leave_uncomparable_is_not_enough_evidence_whatever_its_point():
+    """'F' pooled is still below the minimum and 'M' is the only group large enough: nothing
+    to compare, so a point within the margin shows nothing (the benchmark's 18% of false
+    promotions with the point rule alone)."""
+    fine = SmallGroups((FEMALE,), 30, 0.06, 0.05, 780, comparable=False)
+    d = decide(evidence(0.0, 0.0, fairness_small={"sex": {EOD: fine}}), CFG)
+    got = {c.name: c for c in d.checks}
+    for name in (NAME, EOD):
+        assert got[name].verdict == "insufficient" and got[name].rows_needed == 780
+        assert "fewer than two groups large enough" in got[name].detail
+        assert FEMALE in got[name].detail
+    assert d.verdict == "insufficient"
+
+
 def test_a_bound_hidden_in_small_groups_is_not_enough_evidence():
     got = checks(evidence(small_point=0.3, small_other=0.29))
     assert got[EOD].verdict == "insufficient"
@@ -135,6 +149,14 @@ def test_fairness_intervals_pool_the_small_groups_and_say_how_many_rows_would_ju
     assert small[EOD].groups == (FEMALE,)
     assert small[EOD].point == pytest.approx(0.4) and small[EOD].other == pytest.approx(0.0)
     assert small[EOD].rows_needed == 780  # 260 rows * 30 / 10 positives
+    assert not small[EOD].comparable  # TPR: 'M' alone is large enough, 'F' pooled is not
+    # a third group large enough to compare with 'M': the TPR half is judged without 'F'
+    labels = {"sex": np.r_[["M"] * 200, ["F"] * 60, ["W"] * 80]}
+    y3 = np.r_[y, np.ones(40), np.zeros(40)].astype(np.int64)
+    new3 = np.r_[new, np.ones(20), np.zeros(20), np.ones(4), np.zeros(36)]
+    three = fairness_intervals(y3, new3, labels, sizes, 100, 0.95, 0, other_pred=new3)
+    assert three.small["sex"][EOD].groups == ("'F' (10 actual positives)",)
+    assert three.small["sex"][EOD].comparable
 
 
 def test_the_gate_holds_the_challenger_on_scored_rows(params: Params):
@@ -148,6 +170,9 @@ def test_the_gate_holds_the_challenger_on_scored_rows(params: Params):
     assert scored.evidence.rows == 260
     check = {c.name: c for c in decide(scored.evidence, cfg.gate).checks}[NAME]
     assert check.verdict == "insufficient" and FEMALE in check.detail
+    # the old rule, blind to the groups it skipped: the regression passed
+    blind = replace(scored.evidence, fairness_small={})
+    assert {c.name: c for c in decide(blind, cfg.gate).checks}[NAME].verdict == "pass"
 
 
 def test_evidence_from_scores_needs_the_champion_whole(params: Params):
