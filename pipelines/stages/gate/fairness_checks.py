@@ -6,12 +6,14 @@ upwards; a point within the bound passes, a whole CI beyond it fails, and a poin
 with a CI reaching back is not enough evidence (with the rows a decision would need). A
 degenerate champion is no fairness baseline.
 
-Groups below a measure's minimum size have no interval of their own, but a check they could
-fail never passes unseen: pooled as one group beside the judged ones, their point is read
-against the bound and the margin. Beyond it, the check is not enough evidence, naming the groups,
-their sizes and about how many rows would judge them; within it, they are reported as not
-judged and do not block. (Pooled, because one group of a few rows has rates in steps of 0.2 or
-more: its own point would block on noise.)"""
+Groups below a measure's minimum size have no interval of their own, but a regression they
+could hide never passes unseen: pooled as one group beside the judged ones, a regression of
+their point beyond the margin is not enough evidence, naming the groups, their sizes and about
+how many rows would judge them. A measure with fewer than two groups large enough to compare,
+even pooled, is not enough evidence for its bound and its regression whatever its point.
+Otherwise they are reported as not judged and do not block (a bound is on gaps between groups
+as they are: a pooled point beyond it is reported, not held). Pooled, because one group of a
+few rows has rates in steps of 0.2 or more: its own point would block on noise."""
 
 from __future__ import annotations
 
@@ -102,13 +104,9 @@ def _bound_check(ev: Evidence, name: str, bound: Bound) -> Check:
                 f"large enough to compare even with them pooled (pooled point {pooled}); "
                 f"{needed_text(sg.rows_needed)}"
             )
-        elif finite and not _within(sg.point, bound):
-            why = (
-                f"{name} ({a}): {NOT_ENOUGH}: {_small_text(sg)} are not judged, and with them "
-                f"pooled as one group the point is {pooled}, beyond {thr}; "
-                f"{needed_text(sg.rows_needed)}"
-            )
         else:
+            # a bound is on gaps between groups as they are: a pooled point beyond it is
+            # reported (the group-size note), not held; the regression checks hold it
             continue
         point = sg.point if finite else math.inf
         judged[a] = ("insufficient", sg.rows_needed, why, pooled, point)
