@@ -21,13 +21,12 @@ quality on that population:
   a well-fitted model is), so the gate's absolute bounds judge them as they would a real model.
 
 Each night draws fresh held-out rows (without replacement) and runs the gate's own code on
-them: the evidence the gate stage gathers (:func:`~pipelines.stages.evaluate.evaluate_scores`,
-:func:`~pipelines.stages.gate.evidence.judge_champion`, ``judge_fairness``, ...) and
-:func:`~pipelines.stages.gate.decide` with the dataset's ``gate`` section; only the serving
-check (a file round-trip) is left out. The truth is measured on the population: a pass is a
-*false promotion* when the challenger is worse by the non-inferiority margin or more, or
-regresses on a fairness measure beyond the fairness margin; a non-pass of a challenger better
-on ROC AUC without a fairness regression is *wrongly blocked*.
+them: :func:`~pipelines.stages.gate.evidence_from_scores`, the function the gate stage makes its
+evidence with, and :func:`~pipelines.stages.gate.decide` with the dataset's ``gate`` section;
+only the serving check (a file round-trip) and validation are left out. The truth is measured
+on the population: a pass is a *false promotion* when the challenger is worse by the
+non-inferiority margin or more, or regresses on a fairness measure beyond the fairness margin;
+a non-pass of a challenger better on ROC AUC without a fairness regression is *wrongly blocked*.
 
 By default 50 nights per scenario and size with 200 resamples per interval (a few minutes on
 2 cores); ``--full``: 200 nights with the params' own 1,000 resamples.
@@ -272,57 +271,18 @@ def build_population(name: str, seed: int = 0, progress: Any = print) -> Populat
 
 # --------------------------------------------------------------------------- one night
 def night_decision(params: Any, y: Any, p_new: Any, p_old: Any, sensitive: Any) -> Any:
-    """The gate's decision on these rows: the evidence the gate stage gathers from the
-    challenger's evaluation and fairness and the champion scored on the same rows (its
-    :func:`gather_evidence` without the files, the registry and the serving check), judged by
-    :func:`decide`."""
+    """The gate's decision on these rows: the evidence the gate stage makes from the two
+    models' scores (:func:`~pipelines.stages.gate.evidence_from_scores`, the same function; only
+    the serving check, a file round-trip, and validation are left out), judged by
+    :func:`~pipelines.stages.gate.decide`."""
     from datetime import UTC, datetime
 
-    import numpy as np
+    from pipelines.stages.gate import decide, evidence_from_scores
 
-    from pipelines.stages.evaluate import TooLittleData, evaluate_scores, unmeasured
-    from pipelines.stages.fairness import assess_fairness
-    from pipelines.stages.gate import Evidence, decide
-    from pipelines.stages.gate.evidence import (
-        _points,
-        _worst,
-        degenerate_reason,
-        judge_champion,
-        judge_fairness,
-    )
-
-    ids = np.arange(len(y))  # drawn without replacement: every row distinct
-    try:
-        evaluation = evaluate_scores(y, p_new, params.evaluate, rows=ids)
-    except TooLittleData as err:
-        evaluation = unmeasured(y, p_new, params.evaluate, str(err))
-    thr = params.evaluate.decision_threshold
-    pred_new = (p_new >= thr).astype(np.int64)
-    pred_old = (p_old >= thr).astype(np.int64)
-    champ_eval, diffs = judge_champion(y, p_new, p_old, ids, params)
-    degenerate = degenerate_reason(pred_old, params.gate.degenerate_selection_rate)
-    intervals = judge_fairness(y, pred_new, pred_old, sensitive, ids, params)
-    # The fairness stage's point values (``Evidence.fairness``) are read by decide() only when
-    # no attribute has intervals, and the champion's never: computed only then (they cost
-    # more than the rest of the night together).
-    fairness = {}
-    if not intervals.measures:
-        fairness = _worst(assess_fairness(y, pred_new, sensitive, params.fairness), params)
-    ev = Evidence(
-        metrics=dict(evaluation.metrics),
-        fairness=fairness,
-        champion_version="1",
-        champion_metrics=dict(champ_eval.metrics),
-        differences=diffs,
-        fairness_by_attribute=_points(intervals.measures),
-        champion_fairness_by_attribute=_points(intervals.other),
-        rows=len(y),
-        fairness_intervals=intervals.measures,
-        fairness_changes=intervals.changes if degenerate is None else {},
-        fairness_not_judged=intervals.not_judged,
-        champion_degenerate=degenerate,
-    )
-    return decide(ev, params.gate, now=datetime(2026, 1, 1, tzinfo=UTC))
+    scored = evidence_from_scores(
+        y, p_new, sensitive, params, proba_old=p_old, champion_version="1"
+    )  # drawn without replacement: every row distinct
+    return decide(scored.evidence, params.gate, now=datetime(2026, 1, 1, tzinfo=UTC))
 
 
 def _blockers(decision: Any) -> tuple[str, ...]:

@@ -5,17 +5,21 @@ attribute (the fairness stage, the gate's view of the champion, the canary's arm
 has one name everywhere. A numeric attribute is binned as ``fairness.bins`` says: fixed
 ``edges``, or ``quantiles`` of the rows being grouped (the gate judges champion and challenger
 on the same rows, so both get the same groups). Groups are named by their range, ``[25, 45)``;
-an attribute with more groups than ``fairness.max_groups`` is refused with the key to set.
+an attribute with more groups than ``fairness.max_groups`` is refused with the key to set, and
+so is an intersection of attributes (:func:`cross_groups`, ``"Female x White"``) with more.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from itertools import pairwise
 
 import numpy as np
 import pandas as pd
 
 from pipelines.config import BinsConfig, FairnessConfig
+
+INTERSECTION = " x "  # crossed attributes and their groups: "sex x race", "Female x White"
 
 
 class GroupingError(ValueError):
@@ -73,3 +77,23 @@ def sensitive_groups(column: pd.Series, cfg: FairnessConfig) -> pd.Series:
     present = ~np.isnan(values)
     out[present] = names[np.searchsorted(edges, values[present], side="right")]
     return pd.Series(out, index=column.index, name=column.name, dtype=object)
+
+
+def cross_groups(labels: Mapping[str, np.ndarray], cfg: FairnessConfig) -> np.ndarray:
+    """The groups of two or more attributes crossed (each attribute's labels, as grouped by
+    :func:`sensitive_groups`), named ``"Female x White"``. More distinct groups than
+    ``fairness.max_groups``: an error naming the intersection and the keys that decide it."""
+    names = list(labels)
+    crossed = np.asarray(labels[names[0]]).astype(str)
+    for name in names[1:]:
+        other = np.asarray(labels[name]).astype(str)
+        crossed = np.char.add(np.char.add(crossed, INTERSECTION), other)
+    n = len(np.unique(crossed))
+    if n > cfg.max_groups:
+        raise GroupingError(
+            f"the intersection {INTERSECTION.join(names)!r} has {n} groups, more than "
+            f"fairness.max_groups ({cfg.max_groups}): bin its attributes (fairness.bins), raise "
+            "fairness.max_groups, or leave the intersection out (fairness.intersection and "
+            "gate.fairness_include_intersection false)"
+        )
+    return crossed

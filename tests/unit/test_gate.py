@@ -12,6 +12,7 @@ from pydantic import ValidationError
 
 from pipelines.config import Bound, GateConfig, parse_params
 from pipelines.records import Interval
+from pipelines.stages.fairness.intervals import SmallGroups
 from pipelines.stages.gate import (
     Decision,
     Evidence,
@@ -21,7 +22,7 @@ from pipelines.stages.gate import (
     render_markdown,
     rows_needed,
 )
-from pipelines.stages.gate.evidence import degenerate_reason, judge_champion
+from pipelines.stages.gate.scores import degenerate_reason, judge_champion
 
 CFG = GateConfig(
     metrics={"roc_auc": Bound(min=0.85), "ece": Bound(max=0.05)},
@@ -88,7 +89,6 @@ def test_non_inferiority_on_paired_interval(diff, passes):
         metrics=GOOD,
         fairness=FAIR,
         champion_version="3",
-        champion_fairness=FAIR,
         differences={"roc_auc": diff},
     )
     d = decide(ev, CFG)
@@ -109,7 +109,6 @@ def test_fairness_bound_and_regression_against_champion():
         metrics=GOOD,
         fairness={"equalized_odds_difference": 0.14},  # within the 0.15 bound ...
         champion_version="2",
-        champion_fairness={"equalized_odds_difference": 0.14},
         differences={"roc_auc": Interval(0.0, -0.001, 0.001)},
         # ... and the worst is unchanged, but 'sex' got 0.08 worse (hidden by the worst)
         fairness_by_attribute={
@@ -138,7 +137,6 @@ def test_fairness_bound_violation_and_ratio_direction():
         metrics=GOOD,
         fairness={"disparate_impact_ratio": 0.85},
         champion_version="1",
-        champion_fairness={"disparate_impact_ratio": 0.95},
         differences={"roc_auc": Interval(0, 0, 0)},
         fairness_by_attribute={"sex": {"disparate_impact_ratio": 0.85}},
         champion_fairness_by_attribute={"sex": {"disparate_impact_ratio": 0.95}},
@@ -229,7 +227,7 @@ def test_every_skipped_check_says_why():
     assert all(c.detail for c in skipped)
     assert all(any(c.detail in r for r in d.reasons) for c in skipped)
     md = render_markdown(d)
-    assert "not defined for champion v3 on these rows" in md
+    assert "not defined for champion v3 on the groups large enough to judge" in md
 
 
 def test_a_fail_outranks_not_enough_evidence():
@@ -341,14 +339,19 @@ def test_a_fairness_difference_from_small_groups_is_not_a_fail():
         fairness={"equalized_odds_difference": 0.317},
         rows=300,
         fairness_intervals={"sex": {"equalized_odds_difference": eod}},
-        fairness_not_judged=("sex: groups with < 30 rows not judged for ...: 'x' (11)",),
+        fairness_small={
+            "sex": {
+                "equalized_odds_difference": SmallGroups(("'x' (11 actual positives)",), 30, 0.1)
+            }
+        },
     )
     d = decide(ev, CFG)
     check = {c.name: c for c in d.checks}["equalized_odds_difference"]
     assert check.verdict == "insufficient" and check.rows_needed is not None
     assert "(sex) not shown to meet <= 0.15" in check.detail
     assert d.verdict == "insufficient"
-    assert any("'x' (11)" in r for r in d.reasons)  # the small group is named, with its size
+    # the small group is named, with its size
+    assert any("'x' (11 actual positives)" in r for r in d.reasons)
     # a point within the bound whose CI reaches beyond it: no violation shown, a pass (on
     # Adult, small race groups stretch the EOD interval past the bound)
     within = {"sex": {"equalized_odds_difference": Interval(0.12, 0.07, 0.16)}}

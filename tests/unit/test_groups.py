@@ -12,8 +12,9 @@ import pytest
 import yaml
 
 from pipelines.config import BinsConfig, ConfigError, FairnessConfig, parse_params
-from pipelines.groups import GroupingError, range_names, sensitive_groups
+from pipelines.groups import GroupingError, cross_groups, range_names, sensitive_groups
 from pipelines.stages.fairness import assess_fairness
+from pipelines.stages.fairness.intervals import attribute_labels
 
 ROOT = Path(__file__).resolve().parents[2]
 RAW = yaml.safe_load((ROOT / "params.yaml").read_text())
@@ -113,3 +114,35 @@ def test_bins_of_a_sensitive_number_load():
     raw["dataset"]["sensitive"] = ["sex", "race", "age"]
     raw["fairness"]["bins"] = {"age": {"edges": [25, 45, 65]}}
     assert parse_params(raw).fairness.bins["age"].groups == 4
+
+
+def _crossable() -> pd.DataFrame:
+    """Five values of ``a`` by five of ``b``: each attribute within the default 20 groups, the
+    intersection 25."""
+    a, b = np.meshgrid(list("vwxyz"), list("12345"))
+    return pd.DataFrame({"a": np.repeat(a.ravel(), 4), "b": np.repeat(b.ravel(), 4)})
+
+
+def test_an_intersection_with_too_many_groups_is_named():
+    sensitive = _crossable()
+    labels = {c: sensitive[c].to_numpy() for c in sensitive}
+    with pytest.raises(GroupingError) as err:
+        cross_groups(labels, FairnessConfig())
+    msg = str(err.value)
+    assert "intersection 'a x b' has 25 groups, more than fairness.max_groups (20)" in msg
+    assert "fairness.intersection" in msg and "gate.fairness_include_intersection" in msg
+    wide = FairnessConfig(max_groups=25)
+    crossed = cross_groups(labels, wide)
+    assert crossed[0] == "v x 1" and len(set(crossed)) == 25
+
+
+def test_the_fairness_stage_and_the_gate_refuse_it_unless_left_out():
+    sensitive = _crossable()
+    y = np.tile([0, 1], len(sensitive) // 2)
+    with pytest.raises(GroupingError, match="intersection 'a x b'"):
+        assess_fairness(y, y, sensitive, FairnessConfig())
+    with pytest.raises(GroupingError, match="intersection 'a x b'"):
+        attribute_labels(sensitive, FairnessConfig(), intersection=True)
+    single = assess_fairness(y, y, sensitive, FairnessConfig(intersection=False))
+    assert [a.attribute for a in single.attributes] == ["a", "b"]
+    assert set(attribute_labels(sensitive, FairnessConfig(), intersection=False)) == {"a", "b"}

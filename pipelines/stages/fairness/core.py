@@ -13,12 +13,12 @@ import numpy as np
 import pandas as pd
 
 from pipelines.config import FairnessConfig, FairnessMeasure
-from pipelines.groups import sensitive_groups
+from pipelines.groups import INTERSECTION as INTERSECTION  # re-exported: named here before
+from pipelines.groups import cross_groups, sensitive_groups
 
 MEASURES: tuple[str, ...] = get_args(FairnessMeasure)
 _WORST_IS_MIN = frozenset({"disparate_impact_ratio"})  # the others: larger is worse
 MISSING = "missing"
-INTERSECTION = " x "
 
 
 class FairnessError(ValueError):
@@ -335,9 +335,7 @@ def assess_fairness(
         for c in sensitive.columns
     ]
     if cfg.intersection and len(names) >= 2:
-        crossed = labels[sensitive.columns[0]].astype(str)
-        for c in sensitive.columns[1:]:
-            crossed = np.char.add(np.char.add(crossed, INTERSECTION), labels[c].astype(str))
+        crossed = cross_groups({str(c): labels[c] for c in sensitive.columns}, cfg)
         attrs.append(
             _assess_attribute(
                 INTERSECTION.join(names), tuple(names), yt, yp, crossed.astype(object), cfg, notes

@@ -7,6 +7,9 @@ measure's interval and the metrics' intervals rest on the same evidence. Each me
 over the groups large enough for it (``min_sizes``: demographic parity and disparate impact on
 the group's rows, equalized odds on its actual positives (TPR) and negatives (FPR)); the groups
 are fixed on the data, not per resample, and those below the minimum are named with their size.
+A measure's groups below the minimum are also pooled as one group, and the measure's point
+with that group beside the judged ones is kept (:class:`SmallGroups`): too few rows for an
+interval, but enough for the gate to see whether they could hide a violation.
 """
 
 from __future__ import annotations
@@ -19,13 +22,30 @@ import numpy as np
 import pandas as pd
 
 from pipelines.config import FairnessConfig
-from pipelines.groups import sensitive_groups
+from pipelines.groups import INTERSECTION, cross_groups, sensitive_groups
 from pipelines.records import Interval
 from pipelines.stages.evaluate.bootstrap import percentile_interval, resample_weights
 from pipelines.stages.evaluate.linear import linear_interval
-from pipelines.stages.fairness.core import INTERSECTION, MEASURES, group_labels
+from pipelines.stages.fairness.core import MEASURES, group_labels
 
 _NAN = Interval(float("nan"), float("nan"), float("nan"))
+
+
+@dataclass(frozen=True)
+class SmallGroups:
+    """One measure's groups of one attribute below its minimum size: not judged on an interval.
+    ``point`` (and ``other``, the other model's) is the measure with those groups pooled as one
+    group beside the judged ones; ``rows_needed``: rows until each reaches the minimum at its
+    share of the rows (None when a group has none of what it needs). ``comparable``: false when
+    the measure (or a half of equalized odds) has fewer than two groups to compare that are large
+    enough, even with the small ones pooled: then it cannot be judged for the attribute at all."""
+
+    groups: tuple[str, ...]  # "'Female' (24 actual positives)"
+    minimum: int
+    point: float
+    other: float | None = None
+    rows_needed: int | None = None
+    comparable: bool = True
 
 
 @dataclass(frozen=True)
@@ -36,6 +56,7 @@ class FairnessIntervals:
     changes: Mapping[str, Mapping[str, Interval]] = field(default_factory=dict)
     not_judged: tuple[str, ...] = ()
     other: Mapping[str, Mapping[str, float]] = field(default_factory=dict)  # the other's points
+    small: Mapping[str, Mapping[str, SmallGroups]] = field(default_factory=dict)  # attr -> measure
 
 
 def attribute_labels(
@@ -48,11 +69,7 @@ def attribute_labels(
         for c in sensitive.columns
     }
     if intersection and len(labels) >= 2:
-        names = list(labels)
-        crossed = labels[names[0]]
-        for name in names[1:]:
-            crossed = np.char.add(np.char.add(crossed, INTERSECTION), labels[name])
-        labels[INTERSECTION.join(names)] = crossed
+        labels[INTERSECTION.join(labels)] = cross_groups(labels, cfg)
     return labels
 
 
@@ -147,19 +164,85 @@ def _gap(values: np.ndarray) -> np.ndarray:
     return out
 
 
-def _judged(
-    attr: str, groups: np.ndarray, s: np.ndarray, min_sizes: Mapping[str, int], notes: list[str]
-) -> dict[str, np.ndarray]:
-    """Which groups each measure judges (sizes from the data as it is), naming the others."""
-    n, pos = s[0, 0], s[0, 1]
-    counts = {"rows": n, "positives": pos, "negatives": n - pos}
-    need = {
+_UNITS = {"rows": "rows", "positives": "actual positives", "negatives": "actual negatives"}
+_USES = {  # which counts each measure's groups need
+    "demographic_parity_difference": ("rows",),
+    "disparate_impact_ratio": ("rows",),
+    "equalized_odds_difference": ("positives", "negatives"),
+}
+
+
+def _need(min_sizes: Mapping[str, int]) -> dict[str, int]:
+    return {
         "rows": min(
             min_sizes["demographic_parity_difference"], min_sizes["disparate_impact_ratio"]
         ),
         "positives": min_sizes["equalized_odds_difference"],
         "negatives": min_sizes["equalized_odds_difference"],
     }
+
+
+def _counts(s: np.ndarray) -> dict[str, np.ndarray]:
+    n, pos = s[0, 0], s[0, 1]
+    return {"rows": n, "positives": pos, "negatives": n - pos}
+
+
+def _small_groups(
+    groups: np.ndarray,
+    base: np.ndarray,
+    base_other: np.ndarray | None,
+    keep: Mapping[str, np.ndarray],
+    min_sizes: Mapping[str, int],
+    distinct: int,
+) -> dict[str, SmallGroups]:
+    """Per measure with groups below its minimum: the point with those groups pooled as one
+    group beside the judged ones (for both models), so that a violation they could hide shows.
+    Pooled, because a single group of a few rows has rates in steps too coarse to read."""
+    counts, need = _counts(base), _need(min_sizes)
+    k = len(groups)
+    small = {what: np.setdiff1d(np.arange(k), keep[what]) for what in counts}
+    pooled_keep = {
+        # the pooled group of each kind is column k, k + 1, k + 2 of the widened sums
+        what: np.r_[keep[what], k + i] if len(small[what]) else keep[what]
+        for i, what in enumerate(counts)
+    }
+
+    def widened(s: np.ndarray) -> np.ndarray:
+        extra = [s[:, :, small[what]].sum(axis=2, keepdims=True) for what in counts]
+        return np.concatenate([s, *extra], axis=2)
+
+    point = _measures(widened(base), pooled_keep)
+    point_other = None if base_other is None else _measures(widened(base_other), pooled_keep)
+    out = {}
+    for m, uses in _USES.items():
+        idx = [(what, i) for what in uses for i in small[what]]
+        if not idx:
+            continue
+        named = tuple(
+            f"{str(groups[i])!r} ({int(counts[what][i])} {_UNITS[what]})" for what, i in idx
+        )
+        known = [
+            math.ceil(distinct * need[what] / counts[what][i])
+            for what, i in idx
+            if counts[what][i] > 0
+        ]
+        pooled_large = {w: counts[w][small[w]].sum() >= need[w] for w in uses}
+        out[m] = SmallGroups(
+            groups=named,
+            minimum=need[uses[0]],
+            point=float(point[m][0]),
+            other=None if point_other is None else float(point_other[m][0]),
+            rows_needed=max(known) if len(known) == len(idx) else None,
+            comparable=all(len(keep[w]) + int(pooled_large[w]) >= 2 for w in uses if len(small[w])),
+        )
+    return out
+
+
+def _judged(
+    attr: str, groups: np.ndarray, s: np.ndarray, min_sizes: Mapping[str, int], notes: list[str]
+) -> dict[str, np.ndarray]:
+    """Which groups each measure judges (sizes from the data as it is), naming the others."""
+    counts, need = _counts(s), _need(min_sizes)
     keep = {}
     for what, c in counts.items():
         keep[what] = np.flatnonzero(c >= need[what])
@@ -206,6 +289,7 @@ def fairness_intervals(
     measures: dict[str, dict[str, Interval]] = {}
     changes: dict[str, dict[str, Interval]] = {}
     others: dict[str, dict[str, float]] = {}
+    small: dict[str, dict[str, SmallGroups]] = {}
     distinct = n if ids is None else int(ids.max(initial=-1)) + 1
     linear = linear_above_rows is not None and distinct > linear_above_rows
     prepared = []
@@ -218,6 +302,9 @@ def fairness_intervals(
         if base_other is not None:
             point_other = _measures(base_other, keep)
             others[attr] = {m: float(point_other[m][0]) for m in MEASURES}
+        pooled = _small_groups(groups, base, base_other, keep, min_sizes, distinct)
+        if pooled:
+            small[attr] = pooled
         if linear:  # one pass over the rows, no resamples
             v = _influence(y, pred, inverse, base, keep)
             measures[attr] = {
@@ -239,7 +326,7 @@ def fairness_intervals(
         prepared.append((attr, cols, cols_other, keep))
         measures[attr] = {m: Interval(float(point[m][0]), math.nan, math.nan) for m in MEASURES}
     if linear:
-        return FairnessIntervals(measures, changes, tuple(notes), others)
+        return FairnessIntervals(measures, changes, tuple(notes), others, small)
     draws: dict[tuple[str, str], list[np.ndarray]] = {}
     diffs: dict[tuple[str, str], list[np.ndarray]] = {}
     if n >= 2:  # every attribute on the same resamples, drawn once
@@ -261,7 +348,7 @@ def fairness_intervals(
                 m: _interval(point_new[m] - others[attr][m], diffs.get((attr, m), []), confidence)
                 for m in MEASURES
             }
-    return FairnessIntervals(measures, changes, tuple(notes), others)
+    return FairnessIntervals(measures, changes, tuple(notes), others, small)
 
 
 def _interval(point: float, draws: list[np.ndarray], confidence: float) -> Interval:

@@ -8,7 +8,9 @@ Markdown / HTML reports are made from that object.
 Modules: :mod:`.decision` (the pure core), :mod:`.rules` (checks, evidence and how an
 interval is judged: pass, fail or not enough evidence), :mod:`.fairness_checks` (bounds and
 regressions of the fairness measures), :mod:`.report` (the reports rendered from a decision),
-:mod:`.evidence` (gathers the evidence from the stage outputs and the registry) and
+:mod:`.scores` (the evidence from the two models' scores on the held-out rows:
+:func:`evidence_from_scores`, pure), :mod:`.evidence` (the edge that loads and scores the
+models and gathers the rest from the stage outputs and the registry) and
 :mod:`.stage` (the edge: :func:`main`, which ``python -m pipelines.stages.gate`` runs).
 """
 
@@ -16,14 +18,17 @@ from pipelines.stages.gate.decision import Decision, decide
 from pipelines.stages.gate.evidence import gather_evidence
 from pipelines.stages.gate.report import render_html, render_markdown
 from pipelines.stages.gate.rules import Check, Evidence, Verdict, judge, rows_needed
+from pipelines.stages.gate.scores import Scored, evidence_from_scores
 from pipelines.stages.gate.stage import main, write_decision
 
 __all__ = [
     "Check",
     "Decision",
     "Evidence",
+    "Scored",
     "Verdict",
     "decide",
+    "evidence_from_scores",
     "gather_evidence",
     "judge",
     "main",

@@ -17,7 +17,9 @@ Rules:
   a paired bootstrap CI of (challenger - champion) on the same fresh rows;
 - fairness bounds hold and no fairness measure regresses beyond a margin against the champion,
   judged on the measure's CI and the paired CI of the change when the evidence has them; a
-  degenerate champion (selection rate near 0 or 1) is no fairness baseline;
+  degenerate champion (selection rate near 0 or 1) is no fairness baseline; groups too small
+  for a measure never pass unseen (:mod:`.fairness_checks`: pooled, a regression beyond the
+  margin, or a measure they leave with nothing to compare, is not enough evidence);
 - the model loads and predicts through the serving code path;
 - the champion is held to the same absolute bounds on the same rows (reported, never blocking).
   When it fails one and ``replace_failing_champion`` is on, a challenger significantly better

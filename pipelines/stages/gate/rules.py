@@ -18,6 +18,7 @@ from typing import Literal
 
 from pipelines.config import Bound
 from pipelines.records import Interval
+from pipelines.stages.fairness.intervals import SmallGroups
 
 Verdict = Literal["pass", "fail", "insufficient", "skip", "info"]
 Outcome = Literal["pass", "fail", "insufficient"]
@@ -48,7 +49,6 @@ class Evidence:
     validation_failures: int = 0
     champion_version: str | None = None
     champion_metrics: Mapping[str, Interval] = field(default_factory=dict)
-    champion_fairness: Mapping[str, float] = field(default_factory=dict)
     differences: Mapping[str, Interval] = field(default_factory=dict)  # challenger - champion
     # attribute -> measure -> value, for regressions judged attribute by attribute
     fairness_by_attribute: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
@@ -59,7 +59,8 @@ class Evidence:
     # attribute -> measure -> CI of the measure; and the paired CI of (challenger - champion)
     fairness_intervals: Mapping[str, Mapping[str, Interval]] = field(default_factory=dict)
     fairness_changes: Mapping[str, Mapping[str, Interval]] = field(default_factory=dict)
-    fairness_not_judged: tuple[str, ...] = ()  # groups below a measure's minimum size
+    # attribute -> measure -> its groups below the minimum size, pooled (judged on the point)
+    fairness_small: Mapping[str, Mapping[str, SmallGroups]] = field(default_factory=dict)
     champion_degenerate: str | None = None  # why the champion is no fairness baseline
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from pipelines.config import load_params
 from pipelines.files import write_text
+from pipelines.groups import GroupingError
 from pipelines.paths import Paths
 from pipelines.serve.trust import UntrustedModel
 from pipelines.stages.gate.decision import Decision, decide
@@ -54,7 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     params = load_params(args.params)
     try:
         ev = gather_evidence(params)
-    except UntrustedModel as err:  # the champion compared with is unsigned or tampered
+    # the champion compared with is unsigned or tampered; groups that cannot be judged as set
+    except (UntrustedModel, GroupingError) as err:
         print(f"gate: error: {err}", file=sys.stderr)
         return 2
     d = decide(ev, params.gate)
