@@ -104,6 +104,12 @@ APPROVAL_TASKS = ("needs_approval", "approve", "promote")  # deploy.approval: no
 pytestmark = pytest.mark.slow
 
 
+def outcome_tasks(tasks: dict[str, str]) -> dict[str, str]:
+    """The outcome tasks that did not skip: exactly one per finished night."""
+    assert tasks["outcome"] == "success"
+    return {t: s for t, s in tasks.items() if t.startswith("night_") and s != "skipped"}
+
+
 # --------------------------------------------------------------------------- the paths
 def test_rejected_batch_fails_ingest_alerts_and_skips_the_rest(airflow_home, ws):
     day = "2026-03-01"
@@ -117,6 +123,11 @@ def test_rejected_batch_fails_ingest_alerts_and_skips_the_rest(airflow_home, ws)
         assert tasks[t] == "skipped", t
     assert tasks["deploy"] == "skipped"
     assert tasks["summary"] == "success" and tasks["watcher"] == "failed"
+    assert outcome_tasks(tasks) == {"night_quarantined": "success"}
+    # a short, wrapped message; no traceback of the task runner's frames, here or in watcher
+    assert f"night {day}: batch {batch} REJECTED (" in run["log"]
+    assert "Traceback" not in run["log"] and "Task exited" in run["log"]
+    assert "note: 2026-03-01: quarantined: " in run["log"]
 
     rec = record(ws, day)
     assert rec["outcome"] == "batch_rejected" and rec["serving"] == "1"
@@ -142,8 +153,13 @@ def test_no_drift_skips_retraining_and_succeeds(airflow_home, ws):
         assert tasks[t] == "skipped", t
     assert tasks["watcher"] == "skipped"
     assert tasks["summary"] == "success"
+    assert outcome_tasks(tasks) == {"night_no_retrain": "success"}
+    assert (
+        f"note: {day}: no retrain (no drift, not scheduled, not forced); v1 serving" in run["log"]
+    )
     rec = record(ws, day)
     assert rec["outcome"] == "no_retrain" and not rec["drift"]["dataset_drift"]
+    assert rec["run"] == run["run_id"]  # the run that has the night
     assert rec["data_version"] and rec["serving"] == "1" and rec["finished_at"]
     assert (ws / "data" / "accepted" / f"{day}.parquet").is_file()
     assert notifications(ws) == []
@@ -165,6 +181,7 @@ def test_retrain_promotes_notifies_and_records_the_night_in_mlflow(airflow_home,
     # no approval asked: register promoted; promote has nothing left to do, approve never asks
     assert tasks["needs_approval"] == "success" and tasks["approve"] == "skipped"
     assert tasks["promote"] == "success"
+    assert outcome_tasks(tasks) == {"night_promoted": "success"}
 
     rec = record(ws, day)
     assert rec["outcome"] == "promoted" and rec["gate"]["verdict"] == "pass"
@@ -205,6 +222,7 @@ def test_gate_rejection_keeps_the_champion_and_skips_promotion_and_deploy(airflo
     assert tasks["register"] == "skipped" and tasks["deploy"] == "skipped"
     assert all(tasks[t] == "skipped" for t in APPROVAL_TASKS), tasks
     assert tasks["summary"] == "success" and tasks["watcher"] == "skipped"
+    assert outcome_tasks(tasks) == {"night_rejected": "success"}  # not the promotion's green
 
     rec = record(ws, day)
     assert rec["outcome"] == "not_promoted" and rec["gate"]["verdict"] == "fail"
