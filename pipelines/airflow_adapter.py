@@ -512,7 +512,8 @@ class Night:
         if self.scheduled and rec.run and rec.run != self.run:
             word, note = "not_run", f"{self.day}: not run again (already run by {rec.run})"
         elif finished and finished.get("outcome"):
-            word, note = outcome_word(rec), night_note(rec)
+            link = (finished.get("mlflow") or {}).get("night_run")
+            word, note = outcome_word(rec), night_note(rec, link)
         else:
             failed = ", ".join((finished or {}).get("failed") or []) or "see the failed task"
             word, note = "unfinished", f"{self.day}: did not finish ({failed})"

@@ -56,8 +56,10 @@ def _rejected_why(rec: NightRecord) -> str:
     return _first(list(gate.reasons) if gate else [], "the gate did not pass")
 
 
-def night_note(rec: NightRecord) -> str:
-    """The run's note: ``<date>: <outcome>`` and the one thing a reader wants next to it."""
+def night_note(rec: NightRecord, link: str | None = None) -> str:
+    """The run's note: ``<date>: <outcome>`` and the one thing a reader wants next to it;
+    ``link``: the night's run in MLflow (its reports are its artifacts), added as a Markdown
+    link when it is an address a browser opens (``RETRAIN_MLFLOW_UI_URL``)."""
     from pipelines.records import HoldForRollout
 
     word = outcome_word(rec)
@@ -90,7 +92,10 @@ def night_note(rec: NightRecord) -> str:
     else:
         text = "did not finish"
     note = f"{rec.date}: {text}"
-    return note if len(note) <= NOTE_LIMIT else note[: NOTE_LIMIT - 3] + "..."
+    web = link is not None and link.startswith(("http://", "https://"))
+    tail = f" ([the night in MLflow]({link}))" if web else ""
+    room = NOTE_LIMIT - len(tail)
+    return (note if len(note) <= room else note[: room - 3] + "...") + tail
 
 
 def rejected_batch_message(rec: NightRecord, report: str | None = None, first: int = 3) -> str:

@@ -54,6 +54,19 @@ print("RESULT " + json.dumps({
 """
 
 
+MONITOR_RUNNER = r"""
+import json, sys
+from airflow.dag_processing.dagbag import DagBag
+
+bag = DagBag(dag_folder=sys.argv[1])
+assert not bag.import_errors, bag.import_errors
+dr = bag.dags["retrain_monitor"].test()
+print("RESULT " + json.dumps({
+    "state": str(getattr(dr.state, "value", dr.state)),
+    "tasks": {t.task_id: str(getattr(t.state, "value", t.state)) for t in dr.get_task_instances()},
+}))
+"""
+
 # --------------------------------------------------------------------------- workspaces
 
 
@@ -232,3 +245,24 @@ def test_gate_rejection_keeps_the_champion_and_skips_promotion_and_deploy(airflo
     rejected = mlflow_client(ws).get_model_version(model, rec["challenger"]["version"])
     assert rejected.tags["status"] == "rejected"
     assert notifications(ws) == []  # nothing failed, nothing promoted
+
+
+def test_the_monitor_s_verdict_is_the_last_line_of_its_task_log(airflow_home, ws):
+    proc = subprocess.run(
+        [sys.executable, "-c", MONITOR_RUNNER, str(DAGS / "retrain_monitor.py")],
+        env=night_env(airflow_home, ws),
+        cwd=airflow_home,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    line = next((x for x in proc.stdout.splitlines() if x.startswith("RESULT ")), None)
+    assert proc.returncode == 0 and line, proc.stdout[-5000:] + proc.stderr[-3000:]
+    assert json.loads(line[len("RESULT ") :])["tasks"]["monitor"] == "success"
+    lines = [x for x in (proc.stdout + proc.stderr).splitlines() if x.strip()]
+    at = next(i for i, x in enumerate(lines) if "monitor verdict: " in x)
+    verdict = lines[at].split("monitor verdict: ", 1)[1].split(" [retrain_monitor]")[0].strip()
+    # the task's own last line; Airflow's "Done. Returned value was: ..." right after it
+    # starts with the verdict too
+    assert "Done. Returned value was: {'verdict': " in lines[at + 1], lines[at : at + 3]
+    assert verdict in lines[at + 1], (verdict, lines[at + 1])

@@ -121,6 +121,17 @@ def test_a_note_is_cut_to_what_airflow_keeps():
     assert len(note) == NOTE_LIMIT and note.startswith(f"{DAY}: rejected") and note[-3:] == "..."
 
 
+def test_a_note_links_the_night_in_mlflow_only_where_a_browser_can_open_it():
+    rec = night(outcome="no_batch")
+    url = "https://mlflow.example.org/#/experiments/3/runs/abc"
+    assert night_note(rec, url) == f"{DAY}: no batch ([the night in MLflow]({url}))"
+    local = "`mlflow ui --backend-store-uri sqlite:///m.db`, then http://127.0.0.1:5000/#/x"
+    assert night_note(rec, local) == night_note(rec) == f"{DAY}: no batch"
+    long = judged("fail", "not_promoted", reasons=["x" * 3000])
+    note = night_note(long, url)
+    assert len(note) == NOTE_LIMIT and note.endswith(f"... ([the night in MLflow]({url}))")
+
+
 def test_a_rejected_batch_fails_with_a_short_wrapped_message():
     failed = [f"expect_min: column 'age': {k} values below 17 " + "y" * 120 for k in range(6)]
     rec = night(
