@@ -203,6 +203,7 @@ class Night:
     actor: str
     run: str = ""  # the DAG run's id
     scheduled: bool = False  # created by the schedule, not asked for by a person or an asset
+    dag_id: str = "retrain_nightly"
 
     @classmethod
     def of(cls, context: Mapping[str, Any], default_params: Path) -> Night:
@@ -227,7 +228,22 @@ class Night:
         dag_run = context["dag_run"]
         run_type = getattr(dag_run, "run_type", None)
         scheduled = str(getattr(run_type, "value", run_type)) == "scheduled"
-        return cls(params, day, form, actor(context), str(dag_run.run_id), scheduled)
+        run, dag_id = str(dag_run.run_id), str(dag_run.dag_id)
+        return cls(params, day, form, actor(context), run, scheduled, dag_id)
+
+    def taken_by(self) -> str | None:
+        """For a scheduled run: the run that has its night instead, a run triggered by hand for
+        the same date (waiting or running: unpausing on trigger adds this scheduled run too,
+        and it may start first) or the run in the night's record; None: the night is its own."""
+        from pipelines.night.record import load_record
+
+        if not self.scheduled:
+            return None
+        other = triggered_night(self.dag_id, self.day, self.run)
+        if other is None and self.params.paths.night_record(self.day).is_file():
+            held = load_record(self.params, self.day).run
+            other = held if held and held != self.run else None
+        return other
 
     def _batch(self) -> Path | None:
         """The ``batch`` param as a path (relative to the workspace), or None: the landing."""
@@ -259,11 +275,13 @@ class Night:
 
         batch = self._batch()
         with night_lock(self.params):
-            other = claim_night(self.params, self.day, self.run, only_if_new=self.scheduled)
+            other = self.taken_by() or claim_night(
+                self.params, self.day, self.run, only_if_new=self.scheduled
+            )
             if other:
                 raise skip(
-                    f"night {self.day} was already run by {other}: this scheduled run does not "
-                    f"run it again (trigger a run with date {self.day} to do that)"
+                    f"night {self.day} is run by {other}: this scheduled run leaves it to that "
+                    f"one (trigger a run with date {self.day} to run the night again)"
                 )
             rec = ingest(self.params, self.day, batch, progress=log.info)
         if rec.outcome == "batch_rejected":
@@ -509,8 +527,9 @@ class Night:
         from pipelines.night.record import load_record
 
         rec = load_record(self.params, self.day)
-        if self.scheduled and rec.run and rec.run != self.run:
-            word, note = "not_run", f"{self.day}: not run again (already run by {rec.run})"
+        other = None if finished and finished.get("outcome") else self.taken_by()
+        if other:
+            word, note = "not_run", f"{self.day}: not run by this scheduled run (run by {other})"
         elif finished and finished.get("outcome"):
             link = (finished.get("mlflow") or {}).get("night_run")
             word, note = outcome_word(rec), night_note(rec, link)
@@ -550,46 +569,80 @@ API_CONNECTION = (
 )
 
 
-def set_run_note(dag_id: str, run_id: str, note: str) -> bool:
-    """Put ``note`` on the run through Airflow's REST API (the Task SDK has no call for it),
-    as the user of the connection :data:`API_CONNECTION`; without that connection the note
-    is only logged (said once, with how to set one). An API that refuses is logged, never
-    fatal: the night's outcome does not depend on its note."""
-    import urllib.error
-    import urllib.parse
-    import urllib.request
+class AirflowApi:
+    """Airflow's REST API as the user of the connection :data:`API_CONNECTION` (the Task SDK
+    can neither put a run's note nor read other runs' forms)."""
 
-    from airflow.sdk import Connection
+    def __init__(self, base: str, login: str, password: str) -> None:
+        self.base, self._auth, self._token = base, {"username": login, "password": password}, ""
 
-    try:
-        conn = Connection.get(API_CONNECTION)
-    except Exception:  # not configured: the note stays in the log
-        log.info(
-            "no connection %r: the run's note is not set (see docs/operations.md)", API_CONNECTION
-        )
-        return False
-    scheme = "https" if conn.conn_type == "https" else "http"
-    base = f"{scheme}://{conn.host}" + (f":{conn.port}" if conn.port else "")
+    @classmethod
+    def connect(cls) -> AirflowApi | None:
+        """The API, or None when the connection is not configured (said in the log)."""
+        from airflow.sdk import Connection
 
-    def call(method: str, path: str, body: dict[str, Any], token: str | None = None) -> Any:
+        try:
+            conn = Connection.get(API_CONNECTION)
+        except Exception:  # not configured
+            log.info("no connection %r (see docs/operations.md)", API_CONNECTION)
+            return None
+        scheme = "https" if conn.conn_type == "https" else "http"
+        base = f"{scheme}://{conn.host}" + (f":{conn.port}" if conn.port else "")
+        return cls(base, conn.login or "", conn.password or "")
+
+    def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        """One request; urllib's errors (OSError) are the caller's to handle."""
+        import urllib.request
+
+        if not self._token and path != "/auth/token":
+            self._token = self.call("POST", "/auth/token", self._auth)["access_token"]
         headers = {"Content-Type": "application/json"}
-        if token:
-            headers["Authorization"] = f"Bearer {token}"
-        req = urllib.request.Request(
-            base + path, data=json.dumps(body).encode(), method=method, headers=headers
-        )
+        if self._token:
+            headers["Authorization"] = f"Bearer {self._token}"
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(self.base + path, data=data, method=method, headers=headers)
         with urllib.request.urlopen(req, timeout=30) as resp:
             return json.loads(resp.read() or b"null")
 
-    path = f"/api/v2/dags/{dag_id}/dagRuns/{urllib.parse.quote(run_id, safe='')}"
+
+def _run_path(dag_id: str, run_id: str) -> str:
+    import urllib.parse
+
+    return f"/api/v2/dags/{dag_id}/dagRuns/{urllib.parse.quote(run_id, safe='')}"
+
+
+def set_run_note(dag_id: str, run_id: str, note: str) -> bool:
+    """Put ``note`` on the run through the REST API (:class:`AirflowApi`); without the
+    connection the note is only logged. An API that refuses is logged, never fatal: the
+    night's outcome does not depend on its note."""
+    api = AirflowApi.connect()
+    if api is None:
+        return False
     try:
-        auth = {"username": conn.login, "password": conn.password}
-        token = call("POST", "/auth/token", auth)["access_token"]
-        call("PATCH", path, {"note": note}, token)
+        api.call("PATCH", _run_path(dag_id, run_id), {"note": note})
     except (OSError, KeyError, ValueError) as err:  # urllib's errors are OSErrors
-        log.warning("the run's note was not set: %s %s: %s", base, path, err)
+        log.warning("the run's note was not set: %s: %s", api.base, err)
         return False
     return True
+
+
+def triggered_night(dag_id: str, day: str, me: str) -> str | None:
+    """A run triggered by hand, queued or running, for the night ``day`` (its form's date, else
+    the date it was due), other than ``me``; None when there is none or no API to ask."""
+    api = AirflowApi.connect()
+    if api is None:
+        return None
+    try:
+        runs = api.call("GET", f"/api/v2/dags/{dag_id}/dagRuns?state=queued&state=running")
+    except (OSError, KeyError, ValueError) as err:
+        log.warning("could not list the runs of %s: %s", dag_id, err)
+        return None
+    for run in runs.get("dag_runs", []):
+        when = str(run.get("logical_date") or run.get("run_after") or "")[:10]
+        night = (run.get("conf") or {}).get("date") or when
+        if run["dag_run_id"] != me and run.get("run_type") == "manual" and night == day:
+            return str(run["dag_run_id"])
+    return None
 
 
 # --------------------------------------------------------------------------- the DAG's parts
