@@ -76,10 +76,11 @@ are refused before the run starts.
 **Uncheck "Unpause on trigger"** when the DAG is paused and you want this one night only. The
 box is checked by default; unpausing starts the schedule, and Airflow then creates the latest
 missed 02:00 night at once (`catchup=False` still keeps that one), a night nobody asked for
-(its date is today's: with the `date` left empty, the same night twice). A scheduled night
-that finds its date already run by another run of this DAG stops at `ingest` (skipped, the
-log says which run) instead of running it again; unpause deliberately, from the DAG's toggle,
-when the nights should start.
+(its date is today's: with the `date` left empty, the same night twice; due earlier, it
+even starts first). A scheduled night whose date a triggered run has (waiting or running,
+asked through the REST API as the note's user; or run already, as the night record says)
+stops at `ingest` (skipped; the log and the note say which run) and leaves the night to it;
+unpause deliberately, from the DAG's toggle, when the nights should start.
 
 ## Settings (environment, nothing committed)
 
