@@ -25,6 +25,7 @@ Settings as for `retrain_nightly`: `RETRAIN_PARAMS`, `MLFLOW_TRACKING_URI`;
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,7 @@ from pipelines.settings import settings  # the standard library only
 DEFAULT_PARAMS = Path(__file__).resolve().parents[1] / "params.yaml"
 SCHEDULE = settings().monitor_schedule
 LIVE_TRIGGER = Asset("retrain-live-trigger")  # retrain_nightly is scheduled on it too
+log = logging.getLogger("retrain_monitor")
 
 
 def _params() -> Any:
@@ -63,10 +65,18 @@ def retrain_monitor() -> None:
         from pipelines.monitor.run import run_monitor
 
         res = run_monitor(_params())
-        print(f"monitor: {res.verdict.summary()}")
+        for name, path in res.reports.items():
+            log.info("%s: %s", name.replace("_", " "), path)
+        if res.landed_rows:
+            log.info("landed %d outcomes as %s", res.landed_rows, res.landed_to)
         for r in res.verdict.reasons:
-            print(f"  - {r}")
-        return {"retrain": res.verdict.retrain, "reasons": res.verdict.reasons}
+            log.info("  - %s", r)
+        # the verdict is the task's last line (logged, not printed: a print reaches the log
+        # only when the process ends, inside "Post Execute"); Airflow's "Done. Returned value
+        # was: ..." after it starts with the verdict too
+        verdict = res.verdict.summary()
+        log.info("monitor verdict: %s", verdict)
+        return {"verdict": verdict, "retrain": res.verdict.retrain, "reasons": res.verdict.reasons}
 
     @task.short_circuit(task_id="needs_retrain")
     def needs_retrain(result: dict[str, Any]) -> bool:

@@ -26,13 +26,28 @@ the `retrain nightly` CLI and `dvc repro` (`pipelines.night.run`); nothing here 
   `skip_deploy`, or when the plan put the version out as a canary/shadow. A failed deploy
   puts the champion alias back on the serving version and fails the task (not retried).
 - `summary`: finish the night record, log it with its reports, record the night in MLflow.
+- `outcome`: what the night came to. It runs the one task named after it, so the grid tells
+  nights apart at a glance: `night_promoted`, `night_rejected` (the gate or a human said no),
+  `night_held` (waiting for approval, or out as a canary/shadow), `night_no_retrain`,
+  `night_no_batch`, `night_quarantined`, `night_dry_run` (none: the night did not finish).
+  It puts the run's **note**: the night's date and outcome (`2026-04-01: promoted v3 (was
+  v2)`, `2026-04-02: rejected v4: <first reason>; v3 serving`, `... no batch`,
+  `... quarantined: 2 failed expectation(s): ...`), through the REST API as the user of the
+  connection `retrain_airflow_api` (the Task SDK cannot set a note); without that connection
+  the note is only logged. Airflow 3.3 has no display name for a run: a manual run's id is
+  `manual__<when it was triggered>`, so the note is where the night's date shows.
 - `watcher`: runs only when a task failed, and fails the run with it.
+
+Asset events: `assess` emits `retrain-accepted-data` when a batch was accepted (extra: night,
+batch, rows, data_version); `night_promoted` emits `retrain-champion` (extra: night, version).
 
 ## How a night branches
 
-- **Batch rejected**: `ingest` fails (red) with the failed expectations and the quarantine
-  folder, a failure notification is sent, everything after it is skipped, `summary` still
-  writes the night record, and the run ends *failed*. No retry: the batch will not improve.
+- **Batch rejected**: `ingest` fails (red); its log ends with a short message (the first
+  failed expectations, the quarantine folder, the report) and no traceback; a failure
+  notification is sent, everything after it is skipped, `summary` still writes the night
+  record, `night_quarantined` runs, and the run ends *failed*. No retry: the batch will not
+  improve.
 - **No batch** for the date: `assess` is skipped and the rest with it; the run succeeds.
 - **No drift, not scheduled, not forced**: `assess` succeeds and skips the retraining tasks
   (skipped, not failed); the run succeeds.
@@ -54,8 +69,18 @@ shows it, the report paths and the MLflow links (experiment `<mlflow.experiment>
 ## Trigger a night by hand
 
 *Trigger* (play button) opens a form: `date` (empty: the run's logical date), `batch` (a file;
-default: the landing folder), `force_retrain`, `skip_deploy`, `dry_run`. Values that break the
-schema are refused before the run starts.
+default: the landing folder), `force_retrain`, `skip_deploy`, `dry_run`, `approval` (as
+params.yaml, or required / not required for this night only). Values that break the schema
+are refused before the run starts.
+
+**Uncheck "Unpause on trigger"** when the DAG is paused and you want this one night only. The
+box is checked by default; unpausing starts the schedule, and Airflow then creates the latest
+missed 02:00 night at once (`catchup=False` still keeps that one), a night nobody asked for
+(its date is today's: with the `date` left empty, the same night twice; due earlier, it
+even starts first). A scheduled night whose date a triggered run has (waiting or running,
+asked through the REST API as the note's user; or run already, as the night record says)
+stops at `ingest` (skipped; the log and the note say which run) and leaves the night to it;
+unpause deliberately, from the DAG's toggle, when the nights should start.
 
 ## Settings (environment, nothing committed)
 
@@ -83,7 +108,10 @@ from airflow.sdk import (
     Asset,
     AssetOrTimeSchedule,
     CronTriggerTimetable,
+    ExceptionRetryPolicy,
     Param,
+    RetryAction,
+    RetryRule,
     TaskGroup,
     TriggerRule,
     dag,
@@ -92,6 +120,7 @@ from airflow.sdk import (
 )
 
 from pipelines import airflow_adapter as af  # Airflow + the standard library at import time
+from pipelines.night.outcome import OUTCOME_WORDS  # the standard library only
 from pipelines.settings import settings  # the standard library only
 
 DEFAULT_PARAMS = Path(__file__).resolve().parents[1] / "params.yaml"
@@ -105,6 +134,13 @@ APPROVAL_WINDOW = timedelta(hours=SETTINGS.approval_window_hours)
 ON_FAILURE: list[Any] = [af.notifier("failure", DEFAULT_PARAMS)]
 ON_PROMOTION: list[Any] = [af.notifier("promotion", DEFAULT_PARAMS)]
 on_promotion = af.promotion_callback(ON_PROMOTION)
+
+
+ACCEPTED_DATA, CHAMPION = Asset(af.ACCEPTED_DATA), Asset(af.CHAMPION)
+# a rejected batch will not improve: no retry (other errors of ingest are retried)
+NO_RETRY_ON_REJECTION = ExceptionRetryPolicy(
+    rules=[RetryRule(exception=af.BatchRejected, action=RetryAction.FAIL, reason="batch rejected")]
+)
 
 
 def _night() -> af.Night:
@@ -168,18 +204,32 @@ def _night() -> af.Night:
             title="Dry run",
             description="Train and judge a challenger; register and deploy nothing.",
         ),
+        "approval": Param(
+            "params",
+            type="string",
+            enum=["params", "required", "none"],
+            values_display={
+                "params": "As params.yaml (deploy.approval)",
+                "required": "Required for this night",
+                "none": "Not required for this night",
+            },
+            title="Approval",
+            description="Whether a human approves this night's challenger before it is "
+            "promoted (the approve task waits for the answer).",
+        ),
     },
 )
 def retrain_nightly() -> None:
-    @task(task_id="ingest")
+    @task(task_id="ingest", retry_policy=NO_RETRY_ON_REJECTION)
     def ingest() -> dict[str, Any]:
         """Validate the night's batch; accept + version it, or quarantine it and fail."""
         return _night().ingest().to_dict()
 
-    @task.branch(task_id="assess", trigger_rule=TriggerRule.ALL_DONE)
-    def assess(ingested: dict[str, Any] | None) -> list[str]:
-        """Drift and the retrain decision; skips the rest when there is nothing to retrain."""
-        return _night().assess(ingested).branch
+    @task.branch(task_id="assess", trigger_rule=TriggerRule.ALL_DONE, outlets=[ACCEPTED_DATA])
+    def assess(ingested: dict[str, Any] | None, *, outlet_events: Any = None) -> list[str]:
+        """Drift and the retrain decision; skips the rest when there is nothing to retrain.
+        Emits the accepted data version (Asset `retrain-accepted-data`)."""
+        return _night().assess(ingested, outlet_events).branch
 
     def stage(name: str) -> Any:
         @task(task_id=name, doc_md=f"`dvc repro -s {name}` under the workspace lock.")
@@ -251,6 +301,17 @@ def retrain_nightly() -> None:
         answer = ti.xcom_pull(task_ids="approve", key="answer")
         return _night().summary(af.task_states(), tags, answer).to_dict()
 
+    @task.branch(task_id="outcome", trigger_rule=TriggerRule.ALL_DONE)
+    def outcome(finished: dict[str, Any] | None) -> list[str]:
+        """The night's outcome task (`night_<outcome>`) and the run's note."""
+        ti = get_current_context()["ti"]
+        return _night().outcome(finished, (ti.dag_id, ti.run_id))
+
+    @task(task_id="night_promoted", outlets=[CHAMPION])
+    def night_promoted(finished: dict[str, Any], *, outlet_events: Any = None) -> None:
+        """A new champion: its Asset event (`retrain-champion`)."""
+        af.promoted_event(finished, outlet_events)
+
     @task(
         task_id="watcher", trigger_rule=TriggerRule.ONE_FAILED, retries=0, on_failure_callback=None
     )
@@ -273,6 +334,11 @@ def retrain_nightly() -> None:
     asked >> [approve, promoted]
     approve >> promoted >> roll_out
     [roll_out, rejected] >> finish
+    # what the night came to, as a task of its own: only the one that happened runs
+    chosen = outcome(finish)
+    chosen >> night_promoted(finish)
+    for word in OUTCOME_WORDS[1:]:
+        chosen >> af.EmptyOperator(task_id=f"night_{word}", doc_md=f"The night's outcome: {word}.")
     # not approve: Reject skips every task right after it (a failure of approve reaches the
     # watcher through promote, upstream_failed)
     [*steps, registered, rejected, asked, promoted, roll_out, finish] >> watcher()

@@ -48,8 +48,9 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
+from airflow.providers.standard.operators.empty import EmptyOperator as EmptyOperator
 from airflow.providers.standard.operators.hitl import ApprovalOperator as ApprovalOperator
-from airflow.sdk import BaseNotifier, get_current_context
+from airflow.sdk import Asset, BaseNotifier, get_current_context
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from pipelines.stages import NIGHT_STAGES as NIGHT_STAGES  # a tuple of names: imports nothing else
@@ -61,6 +62,20 @@ if TYPE_CHECKING:  # the pipeline's modules are imported inside the methods (par
 
 # --------------------------------------------------------------------------- context
 PARAMS_VARIABLE = "RETRAIN_PARAMS"  # Airflow Variable (AIRFLOW_VAR_RETRAIN_PARAMS) or plain env
+
+
+def quiet_library_deprecations() -> None:
+    """Drop Airflow's DeprecatedImportWarning raised from other libraries' code, in a task's
+    process: a library that looks an object up in every loaded module (a model loader finding
+    a class's module) touches each of Airflow's moved names once, some thousand warnings in
+    the task log. Warnings raised from our own code (``pipelines``, the DAG files) still show;
+    the ruff AIR3 rules keep our imports off Airflow's deprecated paths."""
+    import warnings
+
+    from airflow.utils.deprecation_tools import DeprecatedImportWarning
+
+    ours = r"(?!pipelines\b|dags\b|unusual_prefix_)"  # not ours (DAG files: unusual_prefix_)
+    warnings.filterwarnings("ignore", category=DeprecatedImportWarning, module=ours)
 
 
 def params_file(default: Path) -> Path:
@@ -101,6 +116,28 @@ def asked_by_monitor(context: Mapping[str, Any]) -> bool:
 
 # --------------------------------------------------------------------------- tasks
 log = logging.getLogger("retrain_nightly")
+ACCEPTED_DATA = "retrain-accepted-data"  # Asset: a night accepted a batch (a new data version)
+CHAMPION = "retrain-champion"  # Asset: a night made a new champion
+
+
+class NightStops(SystemExit):
+    """An expected end of a task that fails it: a SystemExit, so Airflow's task runner logs it
+    as one line ("Task exited") instead of a traceback of its own frames. The message says what
+    happened; the full story is logged just before."""
+
+
+class BatchRejected(NightStops):
+    """The night's batch failed validation: ``ingest`` fails, not retried (the DAG's retry
+    policy names this class)."""
+
+
+def skip(reason: str) -> AirflowSkipException:
+    """A skip whose reason is the task log's last line of its own (Airflow logs a skip's reason
+    only inside the collapsed "Post Execute" group)."""
+    log.info("skipped: %s", reason)
+    return AirflowSkipException(reason)
+
+
 # the branch by the gate's verdict; what "not enough evidence" leads to is the release plan's
 REGISTER = {"pass": "register", "fail": "register_rejected", "insufficient": "register_rejected"}
 APPROVE, PROMOTE = "approve", "promote"  # the tasks needs_approval chooses between
@@ -164,12 +201,16 @@ class Night:
     day: str
     form: Mapping[str, Any]
     actor: str
+    run: str = ""  # the DAG run's id
+    scheduled: bool = False  # created by the schedule, not asked for by a person or an asset
+    dag_id: str = "retrain_nightly"
 
     @classmethod
     def of(cls, context: Mapping[str, Any], default_params: Path) -> Night:
         from pipelines.config import ConfigError, load_params
         from pipelines.night.record import parse_day
 
+        quiet_library_deprecations()
         path = params_file(default_params)
         try:
             params = load_params(path)
@@ -184,7 +225,25 @@ class Night:
 
             day = open_day(params, date.fromisoformat(day))
             form["force_retrain"] = True
-        return cls(params, day, form, actor(context))
+        dag_run = context["dag_run"]
+        run_type = getattr(dag_run, "run_type", None)
+        scheduled = str(getattr(run_type, "value", run_type)) == "scheduled"
+        run, dag_id = str(dag_run.run_id), str(dag_run.dag_id)
+        return cls(params, day, form, actor(context), run, scheduled, dag_id)
+
+    def taken_by(self) -> str | None:
+        """For a scheduled run: the run that has its night instead, a run triggered by hand for
+        the same date (waiting or running: unpausing on trigger adds this scheduled run too,
+        and it may start first) or the run in the night's record; None: the night is its own."""
+        from pipelines.night.record import load_record
+
+        if not self.scheduled:
+            return None
+        other = triggered_night(self.dag_id, self.day, self.run)
+        if other is None and self.params.paths.night_record(self.day).is_file():
+            held = load_record(self.params, self.day).run
+            other = held if held and held != self.run else None
+        return other
 
     def _batch(self) -> Path | None:
         """The ``batch`` param as a path (relative to the workspace), or None: the landing."""
@@ -212,29 +271,46 @@ class Night:
         """Validate the batch; accept + version it, or quarantine it and fail the task."""
         from pipelines.lock import night_lock
         from pipelines.night.ingest import ingest
+        from pipelines.night.record import claim_night
 
         batch = self._batch()
         with night_lock(self.params):
+            other = self.taken_by() or claim_night(
+                self.params, self.day, self.run, only_if_new=self.scheduled
+            )
+            if other:
+                raise skip(
+                    f"night {self.day} is run by {other}: this scheduled run leaves it to that "
+                    f"one (trigger a run with date {self.day} to run the night again)"
+                )
             rec = ingest(self.params, self.day, batch, progress=log.info)
         if rec.outcome == "batch_rejected":
-            failed = rec.failed_expectations
+            from pipelines.night.outcome import rejected_batch_message
+
             report = rec.validation.report if rec.validation else None
-            raise AirflowFailException(
-                f"night {self.day}: batch {rec.batch} REJECTED, {len(failed)} failed "
-                f"expectation(s): {'; '.join(failed[:5])}. Quarantined in "
-                f"{rec.quarantined_to} (report {report})."
+            log.error("%s", rejected_batch_message(rec, report))
+            raise BatchRejected(
+                f"night {self.day}: batch REJECTED, quarantined in {rec.quarantined_to} "
+                "(the failed expectations are above)"
             )
         return Ingested(self.day, rec.outcome, rec.batch, rec.rows, rec.data_version)
 
-    def assess(self, ingested: Mapping[str, Any] | None) -> Assessed:
-        """Drift and the retrain decision; skips the rest when there is nothing to retrain."""
+    def assess(self, ingested: Mapping[str, Any] | None, events: Any = None) -> Assessed:
+        """Drift and the retrain decision; skips the rest when there is nothing to retrain.
+        Runs only past an accepted batch: its Asset event (``events``, the task's outlet
+        events) is the night's accepted data version."""
         from pipelines.lock import night_lock
         from pipelines.night.assess import assess
 
         if not ingested:
-            raise AirflowSkipException("ingest did not accept a batch (see ingest): stopping")
+            raise skip("ingest did not accept a batch (see ingest): stopping")
         if ingested["outcome"] == "no_batch":
-            raise AirflowSkipException(f"no batch landed for {self.day}: nothing to do")
+            raise skip(f"no batch landed for {self.day}: nothing to do")
+        if events is not None:
+            keys = ("batch", "rows", "data_version")
+            events[Asset(ACCEPTED_DATA)].extra = {"night": self.day} | {
+                k: ingested[k] for k in keys
+            }
         with night_lock(self.params):
             rec = assess(self.params, self.day, bool(self.form.get("force_retrain")), log.info)
         if rec.outcome == "no_retrain":
@@ -248,8 +324,9 @@ class Night:
         from pipelines.lock import night_lock
         from pipelines.night.run import run_stage
 
+        approval = self.form.get("approval")  # the form's "params": as params.yaml
         with night_lock(self.params):
-            run_stage(self.params, name, actor=self.actor)
+            run_stage(self.params, name, self.actor, None if approval == "params" else approval)
 
     def gate(self) -> Judged:
         """The promotion gate; its verdict picks the registration branch."""
@@ -364,10 +441,10 @@ class Night:
         from pipelines.release.plan import final
 
         if self.form.get("skip_deploy"):
-            raise AirflowSkipException("skip_deploy: champion promoted, serving left as it is")
+            raise skip("skip_deploy: champion promoted, serving left as it is")
         reg = Registration.from_dict(registration)
         if reg.plan is not None and isinstance(final(reg.plan), HoldForRollout):
-            raise AirflowSkipException("a canary/shadow is out: serving follows the alias itself")
+            raise skip("a canary/shadow is out: serving follows the alias itself")
         version = str(registration["version"])
         result = deploy.deploy(self.params, version=version)
         out: dict[str, Any] = json.loads(json.dumps(result.to_dict(), default=str))
@@ -396,6 +473,9 @@ class Night:
         from pipelines.records import Registration
 
         path = self.params.paths.night_record(self.day)
+        if self.scheduled and states.get("ingest") == "skipped":  # another run's night
+            log.info("night %s belongs to another run (see ingest): nothing to sum up", self.day)
+            return Finished(self.day, None, str(path), [])
         dry_run = bool(self.form.get("dry_run"))
         registered = "success" in (states.get("register"), states.get("register_rejected"))
         judged = states.get("gate") == "success" and (dry_run or registered)
@@ -439,6 +519,35 @@ class Night:
             links,
         )
 
+    def outcome(self, finished: Mapping[str, Any] | None, run: tuple[str, str]) -> list[str]:
+        """What the night came to, on the screens: the outcome task to run (``night_<word>``:
+        a rejected or held night is not the same green as a promotion) and the run's note
+        (the night's date and outcome; see :func:`set_run_note`)."""
+        from pipelines.night.outcome import OUTCOME_WORDS, night_note, outcome_word
+        from pipelines.night.record import load_record
+
+        rec = load_record(self.params, self.day)
+        other = None if finished and finished.get("outcome") else self.taken_by()
+        if other:
+            word, note = "not_run", f"{self.day}: not run by this scheduled run (run by {other})"
+        elif finished and finished.get("outcome"):
+            link = (finished.get("mlflow") or {}).get("night_run")
+            word, note = outcome_word(rec), night_note(rec, link)
+        else:
+            failed = ", ".join((finished or {}).get("failed") or []) or "see the failed task"
+            word, note = "unfinished", f"{self.day}: did not finish ({failed})"
+        log.info("note: %s", note)
+        set_run_note(*run, note)
+        return [f"night_{word}"] if word in OUTCOME_WORDS else []
+
+
+def promoted_event(finished: Mapping[str, Any], events: Any) -> None:
+    """The Asset event of a night that made a new champion: its version and night."""
+    extra = {"night": finished["day"], "version": finished["promoted"], "outcome": "promoted"}
+    log.info("champion v%s: Asset event %r", finished["promoted"], CHAMPION)
+    if events is not None:
+        events[Asset(CHAMPION)].extra = extra
+
 
 def failed_tasks(states: Mapping[str, str | None]) -> list[str]:
     """The tasks of a run that failed (or could not run because one did)."""
@@ -451,7 +560,89 @@ def failed_tasks(states: Mapping[str, str | None]) -> list[str]:
 def watch(states: Mapping[str, str | None], me: str) -> None:
     """The watcher runs only when a task failed, and fails the run with it."""
     failed = sorted(t for t, s in states.items() if s == "failed" and t != me)
-    raise AirflowFailException(f"the night failed at: {', '.join(failed) or 'a task'}")
+    raise NightStops(f"the night failed at: {', '.join(failed) or 'a task'}")  # retries=0
+
+
+# --------------------------------------------------------------------------- the run's note
+API_CONNECTION = (
+    "retrain_airflow_api"  # AIRFLOW_CONN_RETRAIN_AIRFLOW_API='http://user:pw@host:port'
+)
+
+
+class AirflowApi:
+    """Airflow's REST API as the user of the connection :data:`API_CONNECTION` (the Task SDK
+    can neither put a run's note nor read other runs' forms)."""
+
+    def __init__(self, base: str, login: str, password: str) -> None:
+        self.base, self._auth, self._token = base, {"username": login, "password": password}, ""
+
+    @classmethod
+    def connect(cls) -> AirflowApi | None:
+        """The API, or None when the connection is not configured (said in the log)."""
+        from airflow.sdk import Connection
+
+        try:
+            conn = Connection.get(API_CONNECTION)
+        except Exception:  # not configured
+            log.info("no connection %r (see docs/operations.md)", API_CONNECTION)
+            return None
+        scheme = "https" if conn.conn_type == "https" else "http"
+        base = f"{scheme}://{conn.host}" + (f":{conn.port}" if conn.port else "")
+        return cls(base, conn.login or "", conn.password or "")
+
+    def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        """One request; urllib's errors (OSError) are the caller's to handle."""
+        import urllib.request
+
+        if not self._token and path != "/auth/token":
+            self._token = self.call("POST", "/auth/token", self._auth)["access_token"]
+        headers = {"Content-Type": "application/json"}
+        if self._token:
+            headers["Authorization"] = f"Bearer {self._token}"
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(self.base + path, data=data, method=method, headers=headers)
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return json.loads(resp.read() or b"null")
+
+
+def _run_path(dag_id: str, run_id: str) -> str:
+    import urllib.parse
+
+    return f"/api/v2/dags/{dag_id}/dagRuns/{urllib.parse.quote(run_id, safe='')}"
+
+
+def set_run_note(dag_id: str, run_id: str, note: str) -> bool:
+    """Put ``note`` on the run through the REST API (:class:`AirflowApi`); without the
+    connection the note is only logged. An API that refuses is logged, never fatal: the
+    night's outcome does not depend on its note."""
+    api = AirflowApi.connect()
+    if api is None:
+        return False
+    try:
+        api.call("PATCH", _run_path(dag_id, run_id), {"note": note})
+    except (OSError, KeyError, ValueError) as err:  # urllib's errors are OSErrors
+        log.warning("the run's note was not set: %s: %s", api.base, err)
+        return False
+    return True
+
+
+def triggered_night(dag_id: str, day: str, me: str) -> str | None:
+    """A run triggered by hand, queued or running, for the night ``day`` (its form's date, else
+    the date it was due), other than ``me``; None when there is none or no API to ask."""
+    api = AirflowApi.connect()
+    if api is None:
+        return None
+    try:
+        runs = api.call("GET", f"/api/v2/dags/{dag_id}/dagRuns?state=queued&state=running")
+    except (OSError, KeyError, ValueError) as err:
+        log.warning("could not list the runs of %s: %s", dag_id, err)
+        return None
+    for run in runs.get("dag_runs", []):
+        when = str(run.get("logical_date") or run.get("run_after") or "")[:10]
+        night = (run.get("conf") or {}).get("date") or when
+        if run["dag_run_id"] != me and run.get("run_type") == "manual" and night == day:
+            return str(run["dag_run_id"])
+    return None
 
 
 # --------------------------------------------------------------------------- the DAG's parts

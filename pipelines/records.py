@@ -271,6 +271,7 @@ class NightRecord(_Section):
     finished_at: str | None = None
     seconds: float | None = None
     scenario: str | None = None  # set by the series (`make run`), not by a night
+    run: str | None = None  # the orchestrator's run that has the night (Airflow: the DAG run)
 
     @property
     def finished(self) -> bool:

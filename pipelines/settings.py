@@ -55,6 +55,8 @@ SETTINGS: dict[str, Setting] = {
                 "`monitor.pushgateway`"),
         Setting("RETRAIN_ACTOR", str, None, "who acts on the registry (the audit trail); "
                 "default the user. The night sets it for its stages (the DAG run)"),
+        Setting("RETRAIN_APPROVAL", str, None, "one night's `deploy.approval` (`required` or "
+                "`none`), over params: the nightly DAG's form sets it for its `register` stage"),
         Setting("RETRAIN_SIGNING_KEY", Path, None, "the model signing key (Ed25519, PEM, mode "
                 "600; made on first use), its public half beside it as `.pub`; default "
                 "`<workspace>/.keys/model-signing.key`"),
@@ -95,6 +97,7 @@ class Settings:
     notifications: Path | None = None
     pushgateway: str | None = None
     actor: str | None = None
+    approval: str | None = None
     signing_key: Path | None = None
     serve_token: str | None = field(default=None, repr=False)
     image_tag: str = "local"

@@ -15,14 +15,28 @@ from pipelines.config import PARAMS_ENV, Params
 from pipelines.edges.registry import ACTOR_ENV
 from pipelines.lock import run_in_group
 
+APPROVAL_ENV = "RETRAIN_APPROVAL"  # a night's own deploy.approval (pipelines.settings)
+# DVC's own command line, without its git hints: after each stage DVC tells the user to
+# `git add dvc.lock` and how to turn on auto staging (seven lines in every stage task's log).
+# The night decides what happens to dvc.lock; DVC 3.67 has no setting that drops the hint
+# without staging files in git (`core.autostage`), so its logger (dvc.repo.scm_context) is
+# set to warnings. Inline, not a module of ours: a workspace runs its own copy of pipelines/.
+DVC_CLI = (
+    "import logging, sys; logging.getLogger('dvc.repo.scm_context').setLevel(logging.WARNING); "
+    "from dvc.cli import main; sys.exit(main(sys.argv[1:]))"
+)
+
 
 class DvcError(RuntimeError):
     """A DVC command failed; the message has the command and its output."""
 
 
-def dvc_env(params: Params | None = None, actor: str | None = None) -> dict[str, str]:
+def dvc_env(
+    params: Params | None = None, actor: str | None = None, approval: str | None = None
+) -> dict[str, str]:
     """The stages' environment: `python` is this interpreter, the params file is the one in
-    use, and the registry records ``actor`` (who triggered the night) as who acted."""
+    use, the registry records ``actor`` (who triggered the night) as who acted, and
+    ``approval`` (``RETRAIN_APPROVAL``) is the night's own ``deploy.approval`` when it has one."""
     env = dict(os.environ)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     env.setdefault("DVC_NO_ANALYTICS", "1")
@@ -31,15 +45,21 @@ def dvc_env(params: Params | None = None, actor: str | None = None) -> dict[str,
         env[PARAMS_ENV] = str(params.file)
     if actor:
         env[ACTOR_ENV] = actor
+    if approval:
+        env[APPROVAL_ENV] = approval
     return env
 
 
 def dvc(
-    params: Params, *args: str, capture: bool = False, actor: str | None = None
+    params: Params,
+    *args: str,
+    capture: bool = False,
+    actor: str | None = None,
+    approval: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """Run a DVC command at the workspace root; raise DvcError when it fails."""
-    cmd = [sys.executable, "-m", "dvc", *args]
-    env = dvc_env(params, actor)
+    cmd = [sys.executable, "-c", DVC_CLI, *args]
+    env = dvc_env(params, actor, approval)
     proc = run_in_group(cmd, cwd=params.root, env=env, capture=capture)
     if proc.returncode != 0:
         out = (proc.stderr or "") + (proc.stdout or "") if capture else "(see output above)"

@@ -58,6 +58,20 @@ def start_night(params: Params, day: str, given: NightFlags) -> tuple[NightFlags
     return flags, note
 
 
+def claim_night(params: Params, day: str, run: str, only_if_new: bool) -> str | None:
+    """Record ``run`` as the run that has the night, unless ``only_if_new`` and another run
+    had it first: then that run, and the record is left as it is (a night nobody asked for,
+    such as the scheduled one Airflow adds when a DAG is unpaused, does not run a date again)."""
+    exists = params.paths.night_record(day).is_file()
+    rec = load_record(params, day)
+    if only_if_new and exists and rec.run and rec.run != run:
+        return rec.run
+    if rec.run != run:
+        rec.run = run
+        save_record(params, rec)
+    return None
+
+
 def save_record(params: Params, record: NightRecord) -> NightRecord:
     write_json(params.paths.night_record(record.date), record.to_dict(), strict=False)
     return record

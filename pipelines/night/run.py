@@ -48,14 +48,17 @@ from pipelines.records import (
 from pipelines.stages import DRY_RUN_LAST, NIGHT_STAGES
 
 
-def run_stage(params: Params, stage: str, actor: str | None = None) -> None:
-    """One stage of the DVC pipeline, exactly as `dvc repro -s STAGE` runs it."""
+def run_stage(
+    params: Params, stage: str, actor: str | None = None, approval: str | None = None
+) -> None:
+    """One stage of the DVC pipeline, exactly as `dvc repro -s STAGE` runs it (``approval``:
+    the night's own ``deploy.approval``, for ``register``)."""
     from pipelines.edges import dvc
 
     if stage not in NIGHT_STAGES:
         raise ValueError(f"unknown stage {stage!r}; a night's stages are {list(NIGHT_STAGES)}")
     dvc.ensure(params)
-    dvc.dvc(params, "repro", "-s", stage, actor=actor)
+    dvc.dvc(params, "repro", "-s", stage, actor=actor, approval=approval)
 
 
 def retrain(params: Params, day: str, dry_run: bool = False) -> None:

@@ -145,13 +145,28 @@ def _model_card(
     return out.html.name
 
 
+def night_approval(params: Params, value: str | None = None) -> Params:
+    """``params`` with this night's ``deploy.approval`` when one was asked for
+    (``RETRAIN_APPROVAL``, set by the nightly DAG's form), for the release plan to read."""
+    from pipelines.config import ConfigError
+    from pipelines.settings import settings
+
+    value = value if value is not None else settings().approval
+    if not value:
+        return params
+    if value not in ("none", "required"):
+        raise ConfigError(f"RETRAIN_APPROVAL={value!r}: must be 'required' or 'none'")
+    deploy = params.deploy.model_copy(update={"approval": value})
+    return params.model_copy(update={"deploy": deploy})
+
+
 def main(argv: list[str] | None = None) -> int:
     from pipelines.edges.registry import registration_line
 
     ap = argparse.ArgumentParser(prog="register", description=__doc__.split("\n")[0])
     ap.add_argument("--params", default=None)
     args = ap.parse_args(argv)
-    params = load_params(args.params)
+    params = night_approval(load_params(args.params))
     record = json.loads(params.paths.train_record.read_text())
     decision = Decision.from_dict(json.loads(params.paths.gate_decision.read_text()))
     evaluation = Evaluation.from_dict(json.loads(params.paths.evaluation.read_text()))

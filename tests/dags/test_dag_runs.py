@@ -54,6 +54,19 @@ print("RESULT " + json.dumps({
 """
 
 
+MONITOR_RUNNER = r"""
+import json, sys
+from airflow.dag_processing.dagbag import DagBag
+
+bag = DagBag(dag_folder=sys.argv[1])
+assert not bag.import_errors, bag.import_errors
+dr = bag.dags["retrain_monitor"].test()
+print("RESULT " + json.dumps({
+    "state": str(getattr(dr.state, "value", dr.state)),
+    "tasks": {t.task_id: str(getattr(t.state, "value", t.state)) for t in dr.get_task_instances()},
+}))
+"""
+
 # --------------------------------------------------------------------------- workspaces
 
 
@@ -104,6 +117,12 @@ APPROVAL_TASKS = ("needs_approval", "approve", "promote")  # deploy.approval: no
 pytestmark = pytest.mark.slow
 
 
+def outcome_tasks(tasks: dict[str, str]) -> dict[str, str]:
+    """The outcome tasks that did not skip: exactly one per finished night."""
+    assert tasks["outcome"] == "success"
+    return {t: s for t, s in tasks.items() if t.startswith("night_") and s != "skipped"}
+
+
 # --------------------------------------------------------------------------- the paths
 def test_rejected_batch_fails_ingest_alerts_and_skips_the_rest(airflow_home, ws):
     day = "2026-03-01"
@@ -117,6 +136,11 @@ def test_rejected_batch_fails_ingest_alerts_and_skips_the_rest(airflow_home, ws)
         assert tasks[t] == "skipped", t
     assert tasks["deploy"] == "skipped"
     assert tasks["summary"] == "success" and tasks["watcher"] == "failed"
+    assert outcome_tasks(tasks) == {"night_quarantined": "success"}
+    # a short, wrapped message; no traceback of the task runner's frames, here or in watcher
+    assert f"night {day}: batch {batch} REJECTED (" in run["log"]
+    assert "Traceback" not in run["log"] and "Task exited" in run["log"]
+    assert "note: 2026-03-01: quarantined: " in run["log"]
 
     rec = record(ws, day)
     assert rec["outcome"] == "batch_rejected" and rec["serving"] == "1"
@@ -142,8 +166,13 @@ def test_no_drift_skips_retraining_and_succeeds(airflow_home, ws):
         assert tasks[t] == "skipped", t
     assert tasks["watcher"] == "skipped"
     assert tasks["summary"] == "success"
+    assert outcome_tasks(tasks) == {"night_no_retrain": "success"}
+    assert (
+        f"note: {day}: no retrain (no drift, not scheduled, not forced); v1 serving" in run["log"]
+    )
     rec = record(ws, day)
     assert rec["outcome"] == "no_retrain" and not rec["drift"]["dataset_drift"]
+    assert rec["run"] == run["run_id"]  # the run that has the night
     assert rec["data_version"] and rec["serving"] == "1" and rec["finished_at"]
     assert (ws / "data" / "accepted" / f"{day}.parquet").is_file()
     assert notifications(ws) == []
@@ -165,6 +194,7 @@ def test_retrain_promotes_notifies_and_records_the_night_in_mlflow(airflow_home,
     # no approval asked: register promoted; promote has nothing left to do, approve never asks
     assert tasks["needs_approval"] == "success" and tasks["approve"] == "skipped"
     assert tasks["promote"] == "success"
+    assert outcome_tasks(tasks) == {"night_promoted": "success"}
 
     rec = record(ws, day)
     assert rec["outcome"] == "promoted" and rec["gate"]["verdict"] == "pass"
@@ -205,6 +235,7 @@ def test_gate_rejection_keeps_the_champion_and_skips_promotion_and_deploy(airflo
     assert tasks["register"] == "skipped" and tasks["deploy"] == "skipped"
     assert all(tasks[t] == "skipped" for t in APPROVAL_TASKS), tasks
     assert tasks["summary"] == "success" and tasks["watcher"] == "skipped"
+    assert outcome_tasks(tasks) == {"night_rejected": "success"}  # not the promotion's green
 
     rec = record(ws, day)
     assert rec["outcome"] == "not_promoted" and rec["gate"]["verdict"] == "fail"
@@ -214,3 +245,24 @@ def test_gate_rejection_keeps_the_champion_and_skips_promotion_and_deploy(airflo
     rejected = mlflow_client(ws).get_model_version(model, rec["challenger"]["version"])
     assert rejected.tags["status"] == "rejected"
     assert notifications(ws) == []  # nothing failed, nothing promoted
+
+
+def test_the_monitor_s_verdict_is_the_last_line_of_its_task_log(airflow_home, ws):
+    proc = subprocess.run(
+        [sys.executable, "-c", MONITOR_RUNNER, str(DAGS / "retrain_monitor.py")],
+        env=night_env(airflow_home, ws),
+        cwd=airflow_home,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    line = next((x for x in proc.stdout.splitlines() if x.startswith("RESULT ")), None)
+    assert proc.returncode == 0 and line, proc.stdout[-5000:] + proc.stderr[-3000:]
+    assert json.loads(line[len("RESULT ") :])["tasks"]["monitor"] == "success"
+    lines = [x for x in (proc.stdout + proc.stderr).splitlines() if x.strip()]
+    at = next(i for i, x in enumerate(lines) if "monitor verdict: " in x)
+    verdict = lines[at].split("monitor verdict: ", 1)[1].split(" [retrain_monitor]")[0].strip()
+    # the task's own last line; Airflow's "Done. Returned value was: ..." right after it
+    # starts with the verdict too
+    assert "Done. Returned value was: {'verdict': " in lines[at + 1], lines[at : at + 3]
+    assert verdict in lines[at + 1], (verdict, lines[at + 1])

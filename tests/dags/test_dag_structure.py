@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from pipelines.night.outcome import OUTCOME_WORDS
 from pipelines.stages import NIGHT_STAGES
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -95,6 +96,11 @@ if d is not None:
                 "on_success": callbacks(t.on_success_callback),
                 "operator": type(t).__name__,
                 "bases": [c.__name__ for c in type(t).__mro__],
+                "outlets": [getattr(o, "name", str(o)) for o in t.outlets],
+                "retry_policy": [
+                    (r.exception_path, r.action.value)
+                    for r in getattr(getattr(t, "retry_policy", None), "rules", [])
+                ],
             }
             for t in d.tasks
         },
@@ -114,7 +120,8 @@ if d is not None:
     for name, value in [
         ("date", "2026-02-30"), ("date", "yesterday"), ("date", "2026-01-05"), ("date", None),
         ("batch", ""), ("batch", "data/landing/x.csv"), ("force_retrain", "yes"),
-        ("dry_run", True),
+        ("dry_run", True), ("approval", "required"), ("approval", "maybe"),
+        ("approval", None),
     ]:
         try:
             d.params.get_param(name).resolve(value)
@@ -160,6 +167,7 @@ def test_parse_is_fast_and_imports_nothing_heavy(probe):
     project = [m for m in probe["loaded"] if m.split(".")[0] == "pipelines"]
     # only the list of stages, a module of constants
     allowed = {"pipelines", "pipelines.stages", "pipelines.airflow_adapter", "pipelines.settings"}
+    allowed |= {"pipelines.night", "pipelines.night.outcome"}  # the outcome words
     assert set(project) <= allowed, project
     # tens of milliseconds (a loaded 2-core machine included); heavy imports cost seconds
     assert probe["parse_s"] < 0.1, f"parse {probe['parse_s'] * 1000:.0f} ms"
@@ -195,8 +203,10 @@ def test_one_task_per_stage_in_pipeline_order(probe):
     assert tasks["promote"]["upstream"] == ["approve", "needs_approval", "register"]
     assert tasks["deploy"]["upstream"] == ["promote", "register"]
     assert tasks["summary"]["upstream"] == ["deploy", "register_rejected"]
-    # every task but approve, whose Reject skips the tasks right after it (the watcher too)
-    assert set(tasks["watcher"]["upstream"]) == set(tasks) - {"watcher", "approve"}
+    # every task but approve, whose Reject skips the tasks right after it (the watcher too),
+    # and the outcome tasks, which come after the summary and only say what happened
+    outcome = {"outcome", *(f"night_{w}" for w in OUTCOME_WORDS)}
+    assert set(tasks["watcher"]["upstream"]) == set(tasks) - {"watcher", "approve"} - outcome
     # the stages the DVC pipeline runs are all there, under their own names
     assert set(NIGHT_STAGES) <= set(tasks)
 
@@ -213,6 +223,21 @@ def test_branches_and_trigger_rules(probe):
         assert tasks[t]["trigger_rule"] == "all_success", t
     # promote runs after an approval, or straight after needs_approval when none was asked
     assert tasks["promote"]["trigger_rule"] == "none_failed_min_one_success"
+
+
+def test_one_task_per_outcome_after_the_summary_and_asset_events(probe):
+    tasks = probe["dag"]["tasks"]
+    assert tasks["outcome"]["upstream"] == ["summary"] and "Branch" in tasks["outcome"]["operator"]
+    assert tasks["outcome"]["trigger_rule"] == "all_done"  # a failed night has an outcome too
+    assert OUTCOME_WORDS[0] == "promoted"
+    assert tasks["night_promoted"]["upstream"] == ["outcome", "summary"]
+    for word in OUTCOME_WORDS[1:]:
+        assert tasks[f"night_{word}"]["upstream"] == ["outcome"], word
+        assert tasks[f"night_{word}"]["operator"] == "EmptyOperator"  # no worker process
+    assert tasks["assess"]["outlets"] == ["retrain-accepted-data"]
+    assert tasks["night_promoted"]["outlets"] == ["retrain-champion"]
+    # a rejected batch fails ingest at once; other errors of ingest are retried
+    assert tasks["ingest"]["retry_policy"] == [["pipelines.airflow_adapter.BatchRejected", "fail"]]
 
 
 def test_retries_with_backoff_and_notifications(probe):
@@ -234,7 +259,7 @@ def test_retries_with_backoff_and_notifications(probe):
 
 def test_params_form_is_validated_by_json_schema(probe):
     params = probe["dag"]["params"]
-    assert set(params) == {"date", "batch", "force_retrain", "skip_deploy", "dry_run"}
+    assert set(params) == {"date", "batch", "force_retrain", "skip_deploy", "dry_run", "approval"}
     assert params["date"]["format"] == "date" and "null" in params["date"]["type"]
     assert "null" in params["batch"]["type"]
     for flag in ("force_retrain", "skip_deploy", "dry_run"):
@@ -245,8 +270,12 @@ def test_params_form_is_validated_by_json_schema(probe):
         "force_retrain": False,
         "skip_deploy": False,
         "dry_run": False,
+        "approval": "params",  # as params.yaml; or required / not for this night
     }
+    assert params["approval"]["enum"] == ["params", "required", "none"]
     checks = probe["param_checks"]
+    assert checks["approval='required'"] == "ok"
+    assert checks["approval='maybe'"] == checks["approval=None"] == "ParamValidationError"
     assert checks["date='2026-01-05'"] == "ok" and checks["date=None"] == "ok"
     assert checks["date='2026-02-30'"] == "ParamValidationError"
     assert checks["date='yesterday'"] == "ParamValidationError"

@@ -13,13 +13,14 @@ database dropped at the end of the session.
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from tests.support.airflow_servers import (
     DAG_ID,
+    asset_events,
     dag_runs,
     log_text,
     task_instances,
@@ -32,7 +33,10 @@ from tests.support.nights import base_workspace, champion, record
 
 pytestmark = pytest.mark.integration
 
-MANUAL_DAY = "2026-04-01"  # a stable batch, forced retrain: the challenger is promoted
+# a stable batch, forced retrain: the challenger is promoted. The batch is the one drawn for
+# this date, written for the night of the latest 02:00 (UTC): the night the scheduler adds
+# when the DAG is unpaused, which must then leave the triggered night alone
+BATCH_OF = "2026-04-01"
 
 
 @pytest.fixture(scope="module")
@@ -52,10 +56,13 @@ def test_triggered_and_scheduled_nights_run_on_postgres(airflow):
     from pipelines.config import load_params
     from pipelines.demo.simulate import write_scenario
 
-    write_scenario(load_params(ws / "params.yaml"), MANUAL_DAY, "stable")
+    params = load_params(ws / "params.yaml")
+    day = (datetime.now(UTC) - timedelta(hours=2)).date().isoformat()  # the latest 02:00's
+    same_batch = params.simulate.seed + int(BATCH_OF.replace("-", "")) - int(day.replace("-", ""))
+    write_scenario(params, day, "stable", seed=same_batch)
 
     # the form's values, as the UI posts them (logical date left empty)
-    form = {"date": MANUAL_DAY, "batch": None, "force_retrain": True}
+    form = {"date": day, "batch": None, "force_retrain": True}
     form |= {"skip_deploy": True, "dry_run": False}
     bad = ui_body({**form, "date": "2026-02-30"})
     status, body = api.call("POST", f"/api/v2/dags/{DAG_ID}/dagRuns", bad)
@@ -64,9 +71,11 @@ def test_triggered_and_scheduled_nights_run_on_postgres(airflow):
     status, run = api.call("POST", f"/api/v2/dags/{DAG_ID}/dagRuns", ui_body(form))
     assert status == 200, (status, run)
     manual_id = run["dag_run_id"]
-    assert run["run_type"] == "manual" and run["conf"]["date"] == MANUAL_DAY
+    assert run["run_type"] == "manual" and run["conf"]["date"] == day
 
-    # unpausing makes the scheduler create the latest missed cron run (02:00 UTC) on its own
+    # unpausing (as "Unpause on trigger" does right after) makes the scheduler create the
+    # latest missed cron run (02:00 UTC) on its own, for the same night; due earlier, it may
+    # well start first
     unpaused_at = datetime.now(UTC)
     status, body = api.call("PATCH", f"/api/v2/dags/{DAG_ID}", {"is_paused": False})
     assert status == 200 and body["is_paused"] is False, body
@@ -87,19 +96,44 @@ def test_triggered_and_scheduled_nights_run_on_postgres(airflow):
     assert manual["state"] == "success", states
     assert states["register"] == "success" and states["register_rejected"] == "skipped"
     assert states["deploy"] == "skipped" and states["watcher"] == "skipped"
-    rec = record(ws, MANUAL_DAY)
+    rec = record(ws, day)
     assert rec["outcome"] == "promoted" and rec["gate"]["verdict"] == "pass"
     assert rec["promoted"] == rec["serving"] == champion(ws) == "2"
     history = (ws / "reports" / "registry" / "history.jsonl").read_text().splitlines()
     assert json.loads(history[-1])["actor"].startswith(f"airflow:{DAG_ID}/{manual_id}")
     log = log_text(api, manual_id, "summary", tasks["summary"]["try_number"])
     assert "night summary" in log and "summary.json" in log and "MLflow" in log
+    # the screens: the run's note, the outcome's own task, the Asset events
+    assert manual["note"] == f"{day}: promoted v2 (was v1)", manual
+    assert states["night_promoted"] == "success"
+    assert all(
+        s == "skipped"
+        for t, s in states.items()
+        if t.startswith("night_") and t != "night_promoted"
+    )
+    events = asset_events(api, manual_id)
+    assert events["retrain-accepted-data"]["night"] == day, events
+    assert events["retrain-accepted-data"]["data_version"] == rec["data_version"]
+    assert events["retrain-champion"] == {"night": day, "version": "2", "outcome": "promoted"}
 
-    # the scheduled night: created by the scheduler for the latest 02:00, for its own date
+    # the scheduled night: created by the scheduler for the latest 02:00, for its own date,
+    # which the triggered run has: it leaves the night alone, and its logs and note say why
     scheduled = next(r for r in runs if r["run_type"] == "scheduled")
-    assert scheduled["state"] == "success", task_instances(api, scheduled["dag_run_id"])
+    sched_id = scheduled["dag_run_id"]
+    sched_tasks = task_instances(api, sched_id)
+    assert scheduled["state"] == "success", sched_tasks
     logical = datetime.fromisoformat(scheduled["logical_date"].replace("Z", "+00:00"))
     assert logical <= unpaused_at and (logical.hour, logical.minute) == (2, 0)
-    night = logical.date().isoformat()
-    assert record(ws, night)["outcome"] == "no_batch"  # nothing landed for that date
+    assert logical.date().isoformat() == day
+    assert {t: x["state"] for t, x in sched_tasks.items() if x["state"] != "skipped"} == {
+        "summary": "success",
+        "outcome": "success",
+    }
+    ingest_log = log_text(api, sched_id, "ingest", sched_tasks["ingest"]["try_number"])
+    assert f"night {day} is run by {manual_id}" in ingest_log, ingest_log[-2000:]
+    assess_log = log_text(api, sched_id, "assess", sched_tasks["assess"]["try_number"])
+    assert "skipped: ingest did not accept a batch" in assess_log, assess_log[-2000:]
+    assert scheduled["note"] == f"{day}: not run by this scheduled run (run by {manual_id})"
+    assert record(ws, day)["outcome"] == "promoted" and record(ws, day)["run"] == manual_id
+    assert asset_events(api, sched_id) == {}
     assert len([r for r in runs if r["run_type"] == "scheduled"]) == 1  # catchup is off

@@ -66,14 +66,15 @@ def set_params(ws: Path, **deploy: Any) -> None:
     (ws / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
 
 
-def night(ws: Path, api: Api, day: str) -> str:
-    """A forced retrain of a stable batch for ``day``; the run id."""
+def night(ws: Path, api: Api, day: str, **more: Any) -> str:
+    """A forced retrain of a stable batch for ``day`` (``more``: other fields of the form);
+    the run id."""
     from pipelines.config import load_params
     from pipelines.demo.simulate import write_scenario
 
     write_scenario(load_params(ws / "params.yaml"), day, "stable")
     form = {"date": day, "batch": None, "force_retrain": True, "skip_deploy": True}
-    return trigger(api, {**form, "dry_run": False})
+    return trigger(api, {**form, "dry_run": False, **more})
 
 
 def registry_state(ws: Path) -> tuple[dict[str, str], Any]:
@@ -152,14 +153,18 @@ def three_nights(dep: Any) -> None:
     assert "approved by admin" in promotion["reason"]
     rec = night_record(ws, APPROVED)
     assert rec["outcome"] == "promoted" and rec["promoted"] == rec["serving"] == "2"
+    assert run["note"] == f"{APPROVED}: promoted v2 (was v1)", run
+    assert tasks["night_promoted"] == "success"
     assert rec["gate"]["approval"]["decision"] == "approved"
     assert rec["gate"]["approval"]["by"] == "admin"
     # one promotion notification, from the task that promoted (register only held v2)
     alerts = [(a["event"], a["task_id"]) for a in notifications(ws)]
     assert alerts == [("promotion", "promote")], alerts
 
-    # ---- 2. rejected: the champion keeps its alias and keeps serving; who and why recorded
-    run_id = night(ws, api, REJECTED)
+    # ---- 2. rejected: the champion keeps its alias and keeps serving; who and why recorded.
+    # The params ask no approval: the form asks it for this night
+    set_params(ws, approval="none")
+    run_id = night(ws, api, REJECTED, approval="required")
     waiting_for(dep, run_id, version="3", champion="2")
     status, answer = answer_hitl(api, run_id, "approve", "Reject", {"reason": "not this week"})
     assert status == 200, (status, answer)
@@ -169,6 +174,9 @@ def three_nights(dep: Any) -> None:
     assert tasks["approve"] == "success" and tasks["summary"] == "success"
     assert tasks["promote"] == "skipped" and tasks["deploy"] == "skipped", tasks
     assert tasks["watcher"] == "skipped"
+    assert tasks["night_rejected"] == "success" and tasks["night_promoted"] == "skipped"
+    note = f"{REJECTED}: rejected v3: approval rejected by admin: rejected: not this week; "
+    assert run["note"] == note + "v2 serving", run
     status, log = api.call("GET", f"{run_path(run_id)}/taskInstances/deploy/logs/1")
     assert status == 404 or "skip_deploy" not in json.dumps(log), log  # never ran
 

@@ -181,6 +181,12 @@ def dag_runs(api: Api) -> list[dict[str, Any]]:
     return api.get(f"/api/v2/dags/{DAG_ID}/dagRuns?limit=50")["dag_runs"]
 
 
+def asset_events(api: Api, run_id: str) -> dict[str, dict[str, Any]]:
+    """The Asset events a run emitted, by asset name: each one's extra."""
+    body = api.get(f"/api/v2/assets/events?source_dag_id={DAG_ID}&limit=100")
+    return {e["name"]: e["extra"] for e in body["asset_events"] if e["source_run_id"] == run_id}
+
+
 def task_instances(api: Api, run_id: str) -> dict[str, dict[str, Any]]:
     body = api.get(f"{run_path(run_id)}/taskInstances")
     return {t["task_id"]: t for t in body["task_instances"]}
@@ -373,6 +379,8 @@ def airflow_deployment(
     port, password = free_port(), secrets.token_urlsafe(12)
     (home / "passwords.json").write_text(json.dumps({"admin": password}))
     env = {**deployment_env(home, ws, database, port, variable_in_env), **settings}
+    # the user the night puts its run's note as (the Task SDK has no call for a note)
+    env["AIRFLOW_CONN_RETRAIN_AIRFLOW_API"] = f"http://admin:{password}@127.0.0.1:{port}"
     if not migrated:
         migrate(env, home)
 

@@ -13,7 +13,13 @@ import pytest
 from pipelines.config import NightlyConfig, Params, load_params
 from pipelines.night.assess import retrain_reasons
 from pipelines.night.ingest import quarantine_batch
-from pipelines.night.record import load_record, parse_day, save_record, start_night
+from pipelines.night.record import (
+    claim_night,
+    load_record,
+    parse_day,
+    save_record,
+    start_night,
+)
 from pipelines.records import NightFlags, NightRecord, Registration
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -99,6 +105,22 @@ def test_a_rerun_of_an_unfinished_night_given_no_flags_takes_the_recorded_ones(w
     rec.finished_at = "2026-03-06T03:00:00+00:00"
     save_record(ws, rec)
     assert start_night(ws, day, NightFlags()) == (NightFlags(), None)
+
+
+def test_a_scheduled_night_leaves_a_date_another_run_has_alone(ws):
+    day = "2026-03-07"
+    manual, scheduled = "manual__2026-03-07T10:00:00", "scheduled__2026-03-07T02:00:00"
+    # nobody has the night yet: a scheduled run takes it like any run
+    assert claim_night(ws, "2026-03-08", scheduled, only_if_new=True) is None
+    assert load_record(ws, "2026-03-08").run == scheduled
+    # a triggered run has it: the scheduled run (unpausing adds one) is told whose it is
+    assert claim_night(ws, day, manual, only_if_new=False) is None
+    assert claim_night(ws, day, scheduled, only_if_new=True) == manual
+    assert load_record(ws, day).run == manual  # left as it was
+    # the same run again (a retry, a cleared task) keeps it; an asked run takes it over
+    assert claim_night(ws, day, manual, only_if_new=True) is None
+    assert claim_night(ws, day, "manual__again", only_if_new=False) is None
+    assert load_record(ws, day).run == "manual__again"
 
 
 def test_registration_reads_back_typed(tmp_path):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -145,3 +146,21 @@ def test_not_enough_evidence_keeps_the_champion(rollout, approval):
     step = plan(decision, DeployConfig(rollout=rollout, approval=approval))
     assert isinstance(step, Reject) and step.by == "gate"
     assert any("rows needed" in r for r in step.reasons)
+
+
+def test_a_night_can_ask_for_approval_or_not_over_params(tmp_path, monkeypatch):
+    from pipelines.config import ConfigError, load_params
+    from pipelines.release.register import night_approval
+
+    root = Path(__file__).resolve().parents[2]
+    (tmp_path / "params.yaml").write_text((root / "params.yaml").read_text())
+    params = load_params(tmp_path / "params.yaml")
+    assert params.deploy.approval == "none"
+    monkeypatch.delenv("RETRAIN_APPROVAL", raising=False)
+    assert night_approval(params) is params  # nothing asked: params.yaml decides
+    monkeypatch.setenv("RETRAIN_APPROVAL", "required")  # what the DAG's form sets
+    held = night_approval(params)
+    assert held.deploy.approval == "required" and params.deploy.approval == "none"
+    assert night_approval(held, "none").deploy.approval == "none"
+    with pytest.raises(ConfigError, match="RETRAIN_APPROVAL='maybe'"):
+        night_approval(params, "maybe")
