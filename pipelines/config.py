@@ -545,6 +545,12 @@ class OutcomeGuardConfig(_Frozen):
     max_share_change: float = Field(
         0.35, gt=0.0, le=1.0, description="hold when the positive share moved more (CI)"
     )
+    confident: float = Field(
+        0.9, ge=0.5, lt=1.0, description="an answer this sure (either way) is a confident one"
+    )
+    max_confident_contradicted: float = Field(
+        0.6, gt=0.0, lt=1.0, description="hold when more confident answers are contradicted (CI)"
+    )
 
 
 class EstimatedConfig(_Frozen):

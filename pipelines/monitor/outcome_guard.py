@@ -12,7 +12,11 @@ judged against what the model answered for them:
   that affects part of the population moves the AUC toward 0.5, not far below it, so the
   default bound (0.3) holds flips and lets such changes land;
 - **label share**: the share of positive outcomes (Wilson interval) entirely farther than
-  ``max_share_change`` from the training data's share.
+  ``max_share_change`` from the training data's share;
+- **confident answers contradicted**: among answers the model gave with a probability beyond
+  ``confident`` (either way), the share whose outcome says the opposite; its Wilson interval
+  entirely above ``max_confident_contradicted`` holds the outcomes (a sound model is rarely
+  wrong when it is sure; a flip makes it wrong on most of them).
 
 Fewer than ``min_rows`` new outcomes are landed unjudged, and the pass says so with the numbers.
 Held outcomes are kept with this judgement under ``quarantine/outcomes-<time>/`` and never
@@ -44,6 +48,7 @@ class OutcomeCheck:
     roc_auc: dict[str, float] | None = None  # point, lower, upper
     positive_share: dict[str, float] | None = None
     reference_share: float | None = None
+    confident_contradicted: dict[str, float] | None = None  # share of confident answers
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -117,4 +122,18 @@ def judge_outcomes(
             )
     else:
         reasons.append(f"all {n} new outcomes have one label: agreement not measurable")
-    return OutcomeCheck(n, True, held, reasons, auc, share, reference_share)
+    sure = (proba >= cfg.confident) | (proba <= 1 - cfg.confident)
+    m = int(sure.sum())
+    contradicted: dict[str, float] | None = None
+    if m >= cfg.min_rows // 4 and m > 0:
+        wrong = int(((proba[sure] >= 0.5).astype(np.int64) != y[sure]).sum())
+        c_lo, c_hi = wilson(wrong, m, confidence)
+        contradicted = {"point": wrong / m, "lower": c_lo, "upper": c_hi, "answers": m}
+        if c_lo > cfg.max_confident_contradicted:
+            held = True
+            reasons.append(
+                f"{wrong} of the {m} confident answers (probability beyond {cfg.confident:g}) "
+                f"are contradicted: {wrong / m:.0%} [{c_lo:.0%}, {c_hi:.0%}], more than "
+                f"monitor.outcome_guard.max_confident_contradicted {cfg.max_confident_contradicted}"
+            )
+    return OutcomeCheck(n, True, held, reasons, auc, share, reference_share, contradicted)

@@ -37,6 +37,22 @@ def test_flipped_labels_are_held_with_the_numbers() -> None:
     assert "min_auc" in text and "max_share_change" in text  # both checks name their key
 
 
+def test_outcomes_contradicting_the_confident_answers_are_held() -> None:
+    """Only the answers the model was sure of flipped: the ranking as a whole still looks fair
+    (AUC above the bound, share in range), but a sound model is rarely wrong when it is sure."""
+    y, p = answers(3000, 1.6, seed=5)
+    sure = (p >= 0.9) | (p <= 0.1)
+    flipped = np.where(sure, 1 - y, y)
+    check = judge_outcomes(flipped, p, 0.25, OutcomeGuardConfig(), EVAL)
+    assert check.held, check.summary()
+    assert check.confident_contradicted is not None
+    assert check.confident_contradicted["lower"] > 0.6
+    assert "max_confident_contradicted" in check.summary()
+    honest = judge_outcomes(y, p, 0.25, OutcomeGuardConfig(), EVAL)
+    assert honest.confident_contradicted is not None
+    assert honest.confident_contradicted["point"] < 0.2 and not honest.held
+
+
 def test_a_concept_change_in_half_the_population_still_lands() -> None:
     """Labels flipped in one half (a changed relationship there) move the AUC toward 0.5,
     not below the default bound: the monitor and the next night deal with it, not the guard."""
