@@ -389,6 +389,13 @@ class GateConfig(_Frozen):
         description="rows (parity, impact) or actual positives and negatives (equalized odds) "
         "a group needs to be judged, per measure; unset: fairness.min_group_size",
     )
+    fairness_small_groups_hold_share: float = Field(
+        0.2,
+        ge=0.0,
+        le=1.0,
+        description="groups too small to judge hold a decision on their pooled point only when "
+        "together they are at least this share of the held-out rows; fewer are reported",
+    )
     degenerate_selection_rate: float = Field(
         0.02,
         ge=0.0,

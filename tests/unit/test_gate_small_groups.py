@@ -60,6 +60,24 @@ def test_a_regression_hidden_in_small_groups_is_not_enough_evidence():
     assert d.verdict == "insufficient" and any(FEMALE in r for r in d.reasons)
 
 
+def test_rare_small_groups_are_reported_with_their_regression_but_do_not_hold():
+    """A handful of rare categories (together under gate.fairness_small_groups_hold_share of
+    the rows) moves by noise alone: their pooled regression is reported, not held; the same
+    groups as a fifth of the rows hold the decision."""
+    rare = SmallGroups((FEMALE,), 30, 0.12, 0.05, 780, share=0.05)
+    ev = evidence(0.12, 0.05, fairness_small={"sex": {EOD: rare}})
+    d = decide(ev, CFG)
+    by_name = {c.name: c for c in d.checks}
+    assert by_name[NAME].verdict == "pass" and d.verdict == "pass"
+    note = by_name[f"{EOD} (sex) group size"]
+    assert note.verdict == "skip" and "0.1200 (champion 0.0500)" in note.detail
+    material = replace(rare, share=0.2)
+    held = decide(evidence(0.12, 0.05, fairness_small={"sex": {EOD: material}}), CFG)
+    assert held.verdict == "insufficient"
+    stricter = CFG.model_copy(update={"fairness_small_groups_hold_share": 0.01})
+    assert decide(ev, stricter).verdict == "insufficient"
+
+
 def test_small_groups_within_the_margin_are_reported_not_judged_and_do_not_block():
     d = decide(evidence(small_point=0.06, small_other=0.05), CFG)
     by_name = {c.name: c for c in d.checks}

@@ -46,6 +46,7 @@ class SmallGroups:
     other: float | None = None
     rows_needed: int | None = None
     comparable: bool = True
+    share: float = 1.0  # of the rows, the small groups' together
 
 
 @dataclass(frozen=True)
@@ -227,6 +228,8 @@ def _small_groups(
             if counts[what][i] > 0
         ]
         pooled_large = {w: counts[w][small[w]].sum() >= need[w] for w in uses}
+        members = np.unique(np.concatenate([small[w] for w in uses]))
+        rows = counts["rows"]
         out[m] = SmallGroups(
             groups=named,
             minimum=need[uses[0]],
@@ -234,6 +237,7 @@ def _small_groups(
             other=None if point_other is None else float(point_other[m][0]),
             rows_needed=max(known) if len(known) == len(idx) else None,
             comparable=all(len(keep[w]) + int(pooled_large[w]) >= 2 for w in uses if len(small[w])),
+            share=float(rows[members].sum() / rows.sum()) if rows.sum() > 0 else 1.0,
         )
     return out
 

@@ -7,10 +7,14 @@ with a CI reaching back is not enough evidence (with the rows a decision would n
 degenerate champion is no fairness baseline.
 
 Groups below a measure's minimum size have no interval of their own, but a regression they
-could hide never passes unseen: pooled as one group beside the judged ones, a regression of
+could hide never passes unseen when they are a material part of the population (together at
+least ``gate.fairness_small_groups_hold_share`` of the rows: a sex with few positives, not a
+handful of rare categories): pooled as one group beside the judged ones, a regression of
 their point beyond the margin is not enough evidence, naming the groups, their sizes and about
-how many rows would judge them. A measure with fewer than two groups large enough to compare,
-even pooled, is not enough evidence for its bound and its regression whatever its point.
+how many rows would judge them. Below that share they are reported with their pooled point
+and the rows needed, and do not block: a ratio on 25 rows moves by noise alone. A measure
+with fewer than two groups large enough to compare, even pooled (and the small ones at least
+that share), is not enough evidence for its bound and its regression whatever its point.
 Otherwise they are reported as not judged and do not block (a bound is on gaps between groups
 as they are: a pooled point beyond it is reported, not held). Pooled, because one group of a
 few rows has rates in steps of 0.2 or more: its own point would block on noise."""
@@ -40,7 +44,8 @@ from pipelines.stages.gate.rules import (
 
 
 def fairness_checks(ev: Evidence, cfg: GateConfig) -> list[Check]:
-    checks = [_bound_check(ev, name, bound) for name, bound in cfg.fairness.items()]
+    share = cfg.fairness_small_groups_hold_share
+    checks = [_bound_check(ev, name, bound, share) for name, bound in cfg.fairness.items()]
     checks += [
         Check(f"{m} ({a}) group size", "fairness", "skip", None, "", _not_judged(a, m, sg))
         for a, by_measure in ev.fairness_small.items()
@@ -83,7 +88,7 @@ def _not_judged(attr: str, measure: str, sg: SmallGroups) -> str:
     )
 
 
-def _bound_check(ev: Evidence, name: str, bound: Bound) -> Check:
+def _bound_check(ev: Evidence, name: str, bound: Bound, min_share: float) -> Check:
     thr = threshold_text(bound)
     # attribute -> (verdict, rows needed, reason, value shown, point)
     judged: dict[str, tuple[Verdict, int | None, str, str, float]] = {}
@@ -96,6 +101,8 @@ def _bound_check(ev: Evidence, name: str, bound: Bound) -> Check:
         sg = by_measure.get(name)
         if sg is None or (a in judged and judged[a][0] != "pass"):
             continue  # no small groups, or the judged groups already hold the check
+        if sg.share < min_share:
+            continue  # a small share of the rows: reported (the group-size note), not held
         finite = math.isfinite(sg.point)
         pooled = f"{sg.point:.4f}" if finite else "undefined"
         if not sg.comparable:
@@ -141,7 +148,8 @@ def _regression_checks(ev: Evidence, cfg: GateConfig, champ: str) -> list[Check]
         for measure in dict.fromkeys([*measures, *small]):
             check = _regression_check(ev, cfg, champ, attr, measure)
             sg = small.get(measure)
-            if sg is not None and check.verdict in ("pass", "skip"):
+            held = sg is not None and sg.share >= cfg.fairness_small_groups_hold_share
+            if sg is not None and held and check.verdict in ("pass", "skip"):
                 check = _small_regression(check, sg, cfg.fairness_regression_margin, attr, measure)
             checks.append(check)
     return checks
