@@ -75,7 +75,10 @@ airflow: setup
 # The container stack (docker-compose.yml) with podman or docker: .env with generated secrets,
 # images built offline (the venv's pip makes the wheelhouse), services started in order and each
 # one waited for; scripts/install-podman.sh installs the engine. stack-down keeps the volumes.
-stack: setup
+# the engine is looked for first: no two minutes of set-up before "no container engine"
+stack:
+	bash scripts/stack.sh engine
+	$(MAKE) setup
 	bash scripts/stack.sh up
 
 stack-down:

@@ -445,7 +445,7 @@ print_access() {
   Serving   http://127.0.0.1:$sport    POST /predict with "Authorization: Bearer \$RETRAIN_SERVE_TOKEN"
             POST /feedback (outcomes) with "Authorization: Bearer \$RETRAIN_FEEDBACK_TOKEN"
             $champion
-  Prometheus http://127.0.0.1:$pport   alerts: /alerts; rules docker/prometheus/alerts.yml
+  Prometheus http://127.0.0.1:$pport   alerts: /classic/alerts; rules docker/prometheus/alerts.yml
   Grafana   $grafana
   Secrets   grep -E '^(AIRFLOW_ADMIN_PASSWORD|MLFLOW_ADMIN_PASSWORD|RETRAIN_SERVE_TOKEN|RETRAIN_FEEDBACK_TOKEN|GRAFANA_ADMIN_PASSWORD)=' .env
   Commands  $ENGINE exec -it $worker retrain status     (the workspace: volume ${PROJECT}_workspace)
@@ -479,6 +479,10 @@ status() {
 main() {
     local action="${1:-up}"
     pick_engine
+    if [[ "$action" == engine ]]; then  # `make stack` asks first, before building anything
+        say "container engine: $ENGINE (${COMPOSE[*]})"
+        return 0
+    fi
     ensure_env
     load_env
     PROJECT="$(setting COMPOSE_PROJECT_NAME retrain)"
@@ -489,7 +493,7 @@ main() {
         down) down ;;
         build) build_images; remove_replaced ;;
         status) status ;;
-        *) die "usage: $0 up|down|build|status" ;;
+        *) die "usage: $0 up|down|build|status|engine" ;;
     esac
 }
 
