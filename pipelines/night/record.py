@@ -73,7 +73,11 @@ def claim_night(params: Params, day: str, run: str, only_if_new: bool) -> str | 
 
 
 def save_record(params: Params, record: NightRecord) -> NightRecord:
+    """The record, and its page for people (``summary.html``, linking the night's reports)."""
+    from pipelines.night.page import write_page
+
     write_json(params.paths.night_record(record.date), record.to_dict(), strict=False)
+    write_page(params, record)
     return record
 
 

@@ -94,6 +94,10 @@ def finish(params: Params, day: str, dry_run: bool = False) -> NightRecord:
         from pipelines.release.card_files import copy_card  # the registered version's card
 
         copy_card(params.paths.model_card(), params.paths.night_model_card(day))
+    if rec.gate:  # the gate's report as tonight judged: the next retrain overwrites its own
+        from pipelines.night.page import copy_gate_report
+
+        copy_gate_report(params, rec)
     rec.serving = champion_after
     rec.finished_at = datetime.now(UTC).isoformat(timespec="seconds")
     return save_record(params, rec)
