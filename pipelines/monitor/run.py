@@ -180,7 +180,13 @@ def run_monitor(
         from pipelines.stages.drift.evidently_engine import write_html_report
 
         html = write_html_report(
-            reference, live_frame(preds, params), params.dataset, params.drift, out.drift_report
+            reference,
+            live_frame(preds, params),
+            params.dataset,
+            params.drift,
+            out.drift_report,
+            title=f"Live drift, {verdict.at}",
+            sides=("the training data", f"live answers of the last {verdict.window_hours:g} h"),
         )
         result.reports["drift_html"] = str(html)
     share = canary_share(params)

@@ -74,7 +74,15 @@ def assess(
     dr = drift.detect_drift(reference, current, params.dataset, params.drift)
     drift.write_result(dr, out)
     report = out.report
-    drift.write_html_report(reference, current, params.dataset, params.drift, report)
+    drift.write_html_report(
+        reference,
+        current,
+        params.dataset,
+        params.drift,
+        report,
+        title=f"Night {day}: drift of the batch",
+        sides=("the training window before this night", f"the batch accepted for {day}"),
+    )
     rec.drift = BatchDrift(
         dataset_drift=dr.drifted,
         share=dr.share,

@@ -505,9 +505,20 @@ def test_markup_sent_to_predict_is_inert_in_the_monitors_report(
     current = live_frame(predlog.read_predictions(where), params)
     assert current.isin(bad).any().any()  # the values did travel the data path
     page = write_html_report(
-        adult_reference.head(600), current, params.dataset, params.drift, tmp_path / "drift.html"
+        adult_reference.head(600),
+        current,
+        params.dataset,
+        params.drift,
+        tmp_path / "drift.html",
+        title="Live drift <b>now</b>",
+        sides=("the training data", "live answers"),
     )
     text = page.read_text()
+    # headed with what each side is and its rows, escaped, before Evidently's own page
+    head = text.index("<h1>Live drift &lt;b&gt;now&lt;/b&gt;</h1>")
+    assert "Reference: the training data (600 rows)" in text[head:]
+    assert f"Current: live answers ({len(current):,} rows)" in text[head:]
+    assert head < text.index("<script", head)
     for needle in ("<script>alert", "<img src=x", '" onerror=alert', "\\u003cscript"):
         assert needle not in text, needle
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in text  # shown, as text

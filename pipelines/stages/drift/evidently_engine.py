@@ -66,9 +66,12 @@ def write_html_report(
     dataset: DatasetConfig,
     cfg: DriftConfig,
     path: Path,
+    title: str = "Drift",
+    sides: tuple[str, str] = ("reference", "current"),
 ) -> Path:
     """Evidently's own drift report (HTML) on a seeded sample of at most
-    ``cfg.report_sample_rows`` rows per side, written atomically.
+    ``cfg.report_sample_rows`` rows per side, written atomically, headed with ``title``, what
+    each side is (``sides``) and the rows behind it.
 
     It shows the distributions behind the numbers. The decision is ``detect_drift``'s, on all
     rows: on a sample the report's scores are close to ``drift.json``'s, not equal.
@@ -115,7 +118,36 @@ def write_html_report(
                 inert(_for_evidently(cur, tests), features), data_definition=definition
             ),
         )
-    return write_atomic(Path(path), lambda tmp: snapshot.save_html(str(tmp)))
+    head = report_heading(title, sides, (len(reference), len(current)), (len(ref), len(cur)))
+
+    def save(tmp: Path) -> None:
+        snapshot.save_html(str(tmp))
+        tmp.write_text(with_heading(tmp.read_text(encoding="utf-8"), head), encoding="utf-8")
+
+    return write_atomic(Path(path), save)
+
+
+def report_heading(
+    title: str, sides: tuple[str, str], rows: tuple[int, int], sampled: tuple[int, int]
+) -> str:
+    """What the page shows, in words, escaped: which data on each side and how many rows."""
+    e = html.escape
+    ref, cur = sides
+    note = (
+        f"Reference: {e(ref)} ({rows[0]:,} rows). Current: {e(cur)} ({rows[1]:,} rows). "
+        f"The figures below are Evidently's on a seeded sample of {sampled[0]:,} and "
+        f"{sampled[1]:,} rows; the decision (drift.json) is on all rows."
+    )
+    return (
+        '<div style="font-family:system-ui,sans-serif;padding:1rem;border-bottom:1px solid #ccc">'
+        f"<h1>{e(title)}</h1><p>{note}</p></div>"
+    )
+
+
+def with_heading(page: str, heading: str) -> str:
+    at = page.find("<body")
+    end = page.find(">", at) if at >= 0 else -1
+    return page[: end + 1] + heading + page[end + 1 :] if end >= 0 else heading + page
 
 
 def _definition(tests: Sequence[ColumnTest]) -> Any:

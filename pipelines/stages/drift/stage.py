@@ -74,7 +74,15 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     full, flat = write_result(result, out)
     if result.n_current:
-        html = write_html_report(reference, current, params.dataset, params.drift, out.report)
+        html = write_html_report(
+            reference,
+            current,
+            params.dataset,
+            params.drift,
+            out.report,
+            title="Drift: the current data against the reference (stage `drift`)",
+            sides=("the prepared reference", "the prepared current data"),
+        )
     else:  # the page says why there is no report (DVC keeps it as the stage's output)
         page = "<!doctype html><title>drift</title><p>" + escape(result.reasons[0]) + "</p>\n"
         html = write_text(out.report, page)
