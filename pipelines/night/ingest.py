@@ -105,19 +105,20 @@ def quarantine_batch(params: Params, batch: Path, day: str, report_files: list[P
 
 
 def accept_batch(params: Params, df: pd.DataFrame, batch: Path, day: str) -> Path:
-    """Write the cleaned batch into the accepted set; keep the original under processed/."""
+    """Write the cleaned batch into the accepted set; keep the original under processed/.
+    Returns where the original is kept now (the night's record names that file)."""
     from pipelines.stages.window import ACCEPTED_AT
 
     batch = confine_batch(params, batch)
     at = {ACCEPTED_AT: datetime.now(UTC).isoformat(timespec="microseconds")}  # the window's judge
-    out = write_parquet(df, params.paths.accepted_batch(day), metadata=at)
+    write_parquet(df, params.paths.accepted_batch(day), metadata=at)
     params.paths.processed.mkdir(parents=True, exist_ok=True)
     kept = _free_name(params.paths.processed, batch.name)
     if _in_workspace(params, batch):
         batch.rename(kept)
     else:  # a file outside the workspace is never moved
         shutil.copy2(batch, kept)
-    return out
+    return kept
 
 
 def ingest(
@@ -170,10 +171,11 @@ def ingest(
             dest = quarantine_batch(params, batch, day, [vjson, docs])
             progress(f"[{day}] batch REJECTED ({len(result.failed)} failed); quarantined in {dest}")
             rec.quarantined_to = str(dest)
+            rec.batch = str(dest / batch.name)  # where the file is now
             rec.outcome = "batch_rejected"
             return save_record(params, rec)
         df = read_table(batch, params.dataset)
-        accept_batch(params, df, batch, day)
+        rec.batch = str(accept_batch(params, df, batch, day))  # where the file is now
         progress(f"[{day}] batch {accepted_text(rec)}: {len(df):,} rows")
     elif accepted_file.is_file():
         progress(f"[{day}] batch already accepted on an earlier run: continuing")

@@ -212,7 +212,8 @@ def test_an_allowed_folder_outside_the_workspace_is_copied_from_never_moved(ws, 
         update={"nightly": ws.nightly.model_copy(update={"batch_folders": (far.parent,)})}
     )
     assert confine_batch(allowed, far) == far
-    accept_batch(allowed, pd.DataFrame({"age": [1]}), far, "2026-01-05")
+    kept = accept_batch(allowed, pd.DataFrame({"age": [1]}), far, "2026-01-05")
+    assert kept == allowed.paths.processed / far.name  # what the night's record names
     dest = quarantine_batch(allowed, far, "2026-01-06", [])
     assert far.read_text() == "age,income\n1,x\n"
     assert (allowed.paths.processed / far.name).is_file() and (dest / far.name).is_file()
