@@ -454,11 +454,15 @@ def test_bad_requests_set_off_the_error_rate_alert(observed: Observed) -> None:
     `for:`), with its annotations rendered; the live drift and performance rules go pending on
     the pushed sample; nothing else (no 5xx, fresh timestamps, fast answers)."""
 
-    def alerts() -> Any:
-        got = {a["labels"]["alertname"]: a for a in observed.api("/api/v1/alerts")["alerts"]}
-        return got if "RetrainServingErrorRate" in got else None
+    expected = {"RetrainServingErrorRate", "RetrainLiveDrift", "RetrainLivePerformanceDrop"}
 
-    got = _wait("RetrainServingErrorRate in /api/v1/alerts", alerts, 60, every=1)
+    def alerts() -> Any:
+        # the live rules need the pushed sample scraped and a rule evaluation after it: wait for
+        # all three rather than read the live ones at the moment the serving one first shows
+        got = {a["labels"]["alertname"]: a for a in observed.api("/api/v1/alerts")["alerts"]}
+        return got if expected <= set(got) else None
+
+    got = _wait(f"{sorted(expected)} in /api/v1/alerts", alerts, 90, every=1)
     alert = got["RetrainServingErrorRate"]
     assert alert["state"] in ("pending", "firing"), alert
     assert alert["labels"]["instance"] == observed.serving
