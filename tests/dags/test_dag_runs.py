@@ -138,13 +138,13 @@ def test_rejected_batch_fails_ingest_alerts_and_skips_the_rest(airflow_home, ws)
     assert tasks["summary"] == "success" and tasks["watcher"] == "failed"
     assert outcome_tasks(tasks) == {"night_quarantined": "success"}
     # a short, wrapped message; no traceback of the task runner's frames, here or in watcher
-    assert f"night {day}: batch {batch} REJECTED (" in run["log"]
+    rec = record(ws, day)
+    quarantine = Path(rec["quarantined_to"])
+    assert rec["batch"] == str(quarantine / batch.name)  # the record names where the file is
+    assert f"night {day}: batch {quarantine / batch.name} REJECTED (" in run["log"]
     assert "Traceback" not in run["log"] and "Task exited" in run["log"]
     assert "note: 2026-03-01: quarantined: " in run["log"]
-
-    rec = record(ws, day)
     assert rec["outcome"] == "batch_rejected" and rec["serving"] == "1"
-    quarantine = Path(rec["quarantined_to"])
     assert (quarantine / batch.name).is_file() and (quarantine / "validation_docs").is_dir()
     assert not batch.exists()
     alerts = notifications(ws)
