@@ -32,7 +32,7 @@ OFFLINE_BASE = "localhost/debian-python:bookworm"
 CONTAINER_PORT = 8080
 # the image's runtime: these and their dependencies, pinned to the versions of this virtualenv
 RUNTIME_ROOTS = ("scikit-learn", "pandas", "skops", "cryptography", "pyyaml", "orjson",
-                 "uvicorn", "httptools", "uvloop", "prometheus-client")  # fmt: skip
+                 "uvicorn", "httptools", "uvloop", "prometheus-client", "numba")  # fmt: skip
 # pipelines/ files the serving runtime imports besides pipelines/serve/: the prediction log's
 # writer, its writer process, its storage and the lookup of other replicas' answers (its
 # readers are the monitor's, not serving's); tests/unit/test_image_files.py checks the closure

@@ -247,6 +247,7 @@ class ServingApp:
             "run_id": cur.run_id if cur else None,
             "image_tag": self.image_tag,
             "scorer": cur.scorer.mode if cur else None,
+            "scorer_walk": cur.scorer.walker if cur else None,
             "source": cur.source if cur else None,
         }
         if self.holder.rejected:

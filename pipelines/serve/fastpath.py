@@ -95,6 +95,11 @@ class CompiledScorer:
         if self.mode != "compiled":
             log.warning("serving with the model's own predict_proba: %s", self.reason)
 
+    @property
+    def walker(self) -> str:
+        """How the trees are walked ("compiled walk", or "tables" and why), '' without trees."""
+        return self._trees.walker if self._trees is not None else ""
+
     # ---- compile
     def _compile(self) -> None:
         from sklearn.compose import ColumnTransformer

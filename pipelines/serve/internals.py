@@ -65,6 +65,7 @@ SKLEARN_INTERNALS: tuple[Reliance, ...] = (
     Reliance("TreePredictor", "raw_left_cat_bitsets", private=True),
     # public: fitted attributes and parameters
     Reliance(_HGB, "classes_"),
+    Reliance(_HGB, "n_features_in_"),  # the compiled walk checks every split's feature
     Reliance("Pipeline", "steps"),
     Reliance("ColumnTransformer", "transformers_"),
     Reliance("SimpleImputer", "missing_values"),

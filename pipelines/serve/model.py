@@ -97,6 +97,7 @@ class LoadedModel:
             "run_id": self.run_id,
             "data_version": self.data_version,
             "scorer": self.scorer.mode,
+            "scorer_walk": self.scorer.walker,
             "source": self.source,
         }
 
@@ -362,7 +363,13 @@ class ModelHolder:
             gc.freeze()  # the model's objects are long-lived: keep them out of GC passes
             self.reloads["ok"] += 1
             self.rejected.pop(version, None)
-            log.warning("serving v%s (%s, %s)", version, loaded.scorer.mode, detail)
+            log.warning(
+                "serving v%s (%s%s, %s)",
+                version,
+                loaded.scorer.mode,
+                f": {loaded.scorer.walker}" if loaded.scorer.walker else "",
+                detail,
+            )
             if self.on_swap:
                 self.on_swap(loaded)
             return True

@@ -104,3 +104,45 @@ def test_a_missing_attribute_is_named(model, spec, rel, monkeypatch):
     # and the server then answers with the model itself, saying why
     sc = CompiledScorer(broken, spec.fields)
     assert sc.mode == "model" and str(rel) in sc.reason
+
+
+def test_the_trees_are_walked_by_the_compiled_walk(model, spec):
+    sc = CompiledScorer(model, spec.fields)
+    assert sc.walker == "compiled walk"
+
+
+def test_without_numba_the_numpy_paths_answer_the_same(model, spec, adult_current, monkeypatch):
+    from pipelines.serve import treewalk
+
+    monkeypatch.setattr(treewalk, "kernel", lambda: (None, "numba is not installed"))
+    sc = CompiledScorer(model, spec.fields)
+    assert sc.mode == "compiled" and sc.walker == "tables (numba is not installed)"
+    frame = adult_current[list(spec.fields.names)]
+    records = frame_records(adult_current, spec.fields)
+    got = np.concatenate([sc.predict_records(records[i : i + 100]) for i in range(0, 1000, 100)])
+    assert np.array_equal(got, model.predict_proba(frame.iloc[:1000])[:, 1])
+
+
+@pytest.mark.parametrize("nan_share", [0.0, 0.3])
+def test_compiled_walk_routes_missing_values_as_the_trees_learned(nan_share):
+    """Missing values in training (trees learn a side for them) and at scoring, on both sides:
+    the walk's raw scores are the model's own, bit for bit, one row and a batch."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    from pipelines.serve import trees
+
+    rng = np.random.default_rng(7)
+    X = rng.normal(size=(2000, 5))
+    X[rng.random(X.shape) < nan_share] = np.nan
+    y = (np.nan_to_num(X[:, 0], nan=1.0) + rng.normal(size=2000) > 0.3).astype(int)
+    clf = HistGradientBoostingClassifier(max_iter=25, random_state=0).fit(X, y)
+    tables = trees.tree_tables(clf)
+    assert tables is not None and tables.flat is not None
+    Xt = rng.normal(size=(300, 5))
+    Xt[rng.random(Xt.shape) < 0.25] = np.nan
+    want = clf._raw_predict(Xt).ravel()
+    assert np.array_equal(tables.flat.raw(Xt), want)
+    assert np.array_equal(
+        np.concatenate([tables.flat.raw(Xt[i : i + 1]) for i in range(50)]), want[:50]
+    )
+    assert np.array_equal(trees.predict_proba(clf, tables, Xt), clf.predict_proba(Xt)[:, 1])
