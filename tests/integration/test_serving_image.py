@@ -73,6 +73,7 @@ def test_image_builds_runs_and_serves_the_registered_model(
         assert info["image_tag"] == tag
         assert info["data_version"]["train"] == mv.tags["data_version.train"]
         assert info["scorer"] == "compiled"
+        assert info["scorer_walk"] == "compiled walk"  # numba in the image, compiled at load
         assert deploy.http_json(url + "/health")[0] == 200
 
         sample = adult_current.sample(1000, random_state=3)
