@@ -2,15 +2,14 @@
 
 First choice: every tree walked for every row in one call compiled by numba
 (:mod:`pipelines.serve.treewalk`; 1 record in about 4 µs, 100 records in about 0.6 ms on 200
-trees). Without numba, two numpy paths, described here. For a handful of rows, scikit-learn's predictor costs one Cython call per tree. Here all trees
-are padded to the same number of internal nodes and leaves, so a batch is scored with a few
-numpy calls: every node's decision at once, a matrix product of those decisions with each
-leaf's path (how many left turns lead to it), and one gather of the leaf values; then the
-trees are added in scikit-learn's order, starting from the baseline, so the raw score is the
-same float64 sum. Larger batches walk each tree with scikit-learn's own compiled routine
-(``_predict_from_raw_data``, what its predictor calls per tree), called directly: its
-per-call wrapper (validation, allocation, one Python frame per tree) was most of the cost of a
-100-record request; the sum is the same, in the same order.
+trees). Without numba, two numpy paths, described here. For a handful of rows, scikit-learn's
+predictor costs one Cython call per tree. Here all trees are padded to the same number of
+internal nodes and leaves, so a batch is scored with a few numpy calls: every node's decision
+at once, a matrix product of those decisions with each leaf's path (how many left turns lead
+to it), and one gather of the leaf values; then the trees are added in scikit-learn's order,
+starting from the baseline, so the raw score is the same float64 sum. Larger batches walk
+each tree with scikit-learn's own compiled routine (``_predict_from_raw_data``, what its
+predictor calls per tree), called directly; the sum is the same, in the same order.
 
 Reads private attributes of the fitted classifier (listed in :mod:`pipelines.serve.internals`);
 trees with native categorical splits are not compiled.

@@ -36,7 +36,7 @@ def _compile() -> Any:
 
     import numba
 
-    @numba.njit(nogil=True, cache=False)  # type: ignore[misc]
+    @numba.njit(nogil=True, cache=False)
     def walk_all(  # type: ignore[no-untyped-def]
         X, feature, threshold, nan_left, left, right, is_leaf, value, roots, baseline, out
     ):
