@@ -18,8 +18,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pydantic import computed_field
+
 from pipelines.config import Params
 from pipelines.files import write_text
+from pipelines.records import JsonRecord
 from pipelines.serve.explain import global_importance, rank_changes, ranking_ndcg
 from pipelines.stages.gate.decision import Decision
 from pipelines.stages.gate.rules import Check
@@ -29,7 +32,7 @@ CHECK_NAME = "feature importance ranking"
 
 
 @dataclass(frozen=True)
-class ImportanceComparison:
+class ImportanceComparison(JsonRecord):
     """Both models' importances (largest first) and how alike their rankings are."""
 
     challenger: dict[str, float]
@@ -40,12 +43,10 @@ class ImportanceComparison:
     changes: list[dict[str, Any]] = field(default_factory=list)
     note: str = ""
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def flagged(self) -> bool:
         return self.ndcg is not None and self.ndcg < self.bound
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self) | {"flagged": self.flagged}
 
 
 def compare_importance(
