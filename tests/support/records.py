@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from pipelines.monitor.attribution import AttributionDrift
 from pipelines.records import (
     BatchDrift,
     BatchValidation,
@@ -42,6 +43,13 @@ from pipelines.stages.gate.rules import Check
 from pipelines.stages.validate.result import ExpectationCheck, FailedExpectation, ValidationResult
 
 NAN, INF = math.nan, math.inf
+_MOVED = {
+    "feature": "age",
+    "reference_rank": 1,
+    "rank": 2,
+    "reference_importance": 0.4,
+    "importance": 0.2,
+}
 
 
 def _fairness() -> FairnessResult:
@@ -161,12 +169,20 @@ def record_samples() -> dict[str, Any]:
         "DriftResult": drift,
         "Decision": _decision(),
         "ImportanceComparison": ImportanceComparison(
-            {"age": 0.4, "hours": 0.1},
-            {"hours": 0.3, "age": 0.2},
             0.8,
             0.9,
             500,
             [{"feature": "age", "champion_rank": 2, "challenger_rank": 1}],
+            challenger={"age": 0.4, "hours": 0.1},
+            champion={"hours": 0.3, "age": 0.2},
+        ),
+        "AttributionDrift": AttributionDrift(
+            0.7,
+            0.9,
+            500,
+            [_MOVED],
+            reference={"age": 0.4, "hours": 0.1},
+            live={"hours": 0.3, "age": 0.2},
         ),
         "Calibrator": Calibrator(
             (0.1, 0.5, 0.9), (0.05, 0.4, 0.95), 500, 0.24, (Breakpoints((0.1, 0.9), (0.0, 1.0)),)

@@ -52,7 +52,7 @@ def test_round_trip_through_a_json_file(name: str) -> None:
 @pytest.mark.parametrize("name", sorted(GOLDEN))
 def test_files_written_before_still_read_and_write_alike(name: str) -> None:
     record = SAMPLES[name]
-    if name == "ImportanceComparison":  # written for the report, never read back
+    if name in ("ImportanceComparison", "AttributionDrift"):  # for reports, never read back
         assert record.to_dict() == GOLDEN[name]
         return
     read = type(record).from_dict(GOLDEN[name])
