@@ -11,6 +11,11 @@ import math
 from typing import Any
 
 from pipelines.monitor.attribution import AttributionDrift
+from pipelines.monitor.estimate import Agreement
+from pipelines.monitor.estimate import Estimate as LiveEstimate
+from pipelines.monitor.live import LiveVerdict
+from pipelines.monitor.outcome_guard import OutcomeCheck
+from pipelines.monitor.run import MonitorResult
 from pipelines.records import (
     BatchDrift,
     BatchValidation,
@@ -145,6 +150,33 @@ def _night() -> NightRecord:
     )
 
 
+def _monitor() -> dict[str, Any]:
+    estimate = LiveEstimate("roc_auc", 0.84, 0.8, 0.88, 900, 0.95, 0.79, 0.9)
+    verdict = LiveVerdict(
+        at="2026-12-06T10:00:00+00:00",
+        window_hours=24.0,
+        rows=900,
+        labelled_rows=0,
+        champion_version="3",
+        versions={"3": 900},
+        metric="roc_auc",
+        drift_share=0.1,
+        estimated={"point": 0.84, "lower": 0.8, "upper": 0.88, "rows": 900},
+        estimated_drop=None,
+        reasons=["no outcomes yet"],
+    )
+    check = OutcomeCheck(120, True, False, ["ok"], {"point": 0.8, "lower": 0.7, "upper": 0.9})
+    return {
+        "LiveEstimate": LiveEstimate("log_loss", NAN, NAN, NAN, 0, 0.95),
+        "Agreement": Agreement(estimate, 0.81),
+        "LiveVerdict": verdict,
+        "OutcomeCheck": check,
+        "MonitorResult": MonitorResult(
+            verdict, {"verdict": "reports/monitor/verdict.json"}, 40, "data/landed", None
+        ),
+    }
+
+
 def record_samples() -> dict[str, Any]:
     """Name -> a sample record of each kind written to JSON."""
     fairness = _fairness()
@@ -197,4 +229,5 @@ def record_samples() -> dict[str, Any]:
             plan=Promote(reason="passed"),
         ),
         "NightRecord": _night(),
+        **_monitor(),
     }

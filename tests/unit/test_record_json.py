@@ -27,6 +27,7 @@ from tests.support.records import record_samples
 
 GOLDEN: dict[str, Any] = json.loads((Path(__file__).parent / "data" / "records.json").read_text())
 SAMPLES = record_samples()
+WRITE_ONLY = ("Agreement",)  # a flat view of an estimate: written for reports, never read
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -42,6 +43,9 @@ def _through_file(record: Any) -> Any:
 @pytest.mark.parametrize("name", sorted(SAMPLES))
 def test_round_trip_through_a_json_file(name: str) -> None:
     record = SAMPLES[name]
+    if name in WRITE_ONLY:
+        json.dumps(record.to_dict(), allow_nan=False)
+        return
     back = _through_file(record)
     assert type(back) is type(record)
     assert _same(back, record)
@@ -52,7 +56,7 @@ def test_round_trip_through_a_json_file(name: str) -> None:
 @pytest.mark.parametrize("name", sorted(GOLDEN))
 def test_files_written_before_still_read_and_write_alike(name: str) -> None:
     record = SAMPLES[name]
-    if name in ("ImportanceComparison", "AttributionDrift"):  # for reports, never read back
+    if name in WRITE_ONLY:
         assert record.to_dict() == GOLDEN[name]
         return
     read = type(record).from_dict(GOLDEN[name])
