@@ -20,6 +20,7 @@ import json
 import math
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self, TypeVar
 
@@ -29,6 +30,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PlainSerializer,
     TypeAdapter,
     ValidationError,
     field_validator,
@@ -43,6 +45,10 @@ def _null_as(value: float) -> BeforeValidator:
 
 NanFloat = Annotated[float, _null_as(math.nan)]  # null in JSON: NaN (undefined)
 InfFloat = Annotated[float, _null_as(math.inf)]  # null in JSON: +infinity
+# a time written to the second in ISO form with its offset ("2026-12-06T10:00:00+00:00")
+IsoSeconds = Annotated[
+    datetime, PlainSerializer(lambda t: t.isoformat(timespec="seconds"), when_used="json")
+]
 # a number or None, never NaN or infinity (read as None)
 OptFloat = Annotated[
     float | None, AfterValidator(lambda v: None if v is None or not math.isfinite(v) else v)

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import math
+from datetime import UTC, datetime
 from typing import Any
 
 from pipelines.monitor.attribution import AttributionDrift
@@ -31,6 +32,11 @@ from pipelines.records import (
     Promote,
     Registration,
 )
+from pipelines.release.approval import Answer
+from pipelines.release.canary.control import Canary
+from pipelines.release.canary.decide import Arm, CanaryDecision
+from pipelines.release.canary.groups import FairnessChange
+from pipelines.release.deploy import DeployResult
 from pipelines.stages.drift.result import ColumnDrift as DriftColumn
 from pipelines.stages.drift.result import DriftResult
 from pipelines.stages.evaluate.calibration import Breakpoints, Calibrator
@@ -177,6 +183,50 @@ def _monitor() -> dict[str, Any]:
     }
 
 
+def _release(fairness: FairnessResult) -> dict[str, Any]:
+    change = FairnessChange(
+        "sex", "demographic_parity_difference", 0.1, 0.14, Interval(0.04, -0.01, 0.09), False
+    )
+    champion = Arm("champion", ("3",), 400, 100, Interval(0.85, 0.82, 0.88), fairness)
+    canary = Arm("canary", ("4",), 0, 0)
+    decision = CanaryDecision(
+        verdict="wait",
+        reasons=("too few rows",),
+        mode="canary",
+        metric="roc_auc",
+        paired=False,
+        method="sequential",
+        rows=400,
+        champion=champion,
+        canary=canary,
+        difference=None,
+        fairness_changes=(change,),
+        started="2026-12-06T08:00:00+00:00",
+        decided_at="2026-12-06T10:00:00+00:00",
+        hours=2.25,
+        rules={"min_rows": 200, "margins": [0.01, 0.02], "share": 0.1},
+    )
+    started = datetime(2026, 12, 6, 8, 0, 0, tzinfo=UTC)
+    return {
+        "Answer": Answer("approved", "reviewer", "2026-12-06T09:00:00+00:00", "looks right"),
+        "Canary": Canary("m", "4", "shadow", 0.25, started),
+        "FairnessChange": change,
+        "Arm": champion,
+        "CanaryDecision": decision,
+        "DeployResult": DeployResult(
+            ok=True,
+            version="4",
+            mode="local",
+            address="127.0.0.1:8000",
+            containers=["a", "b"],
+            replicas=2,
+            checks=["ready"],
+            seconds=3.5,
+            at="2026-12-06T10:00:00+00:00",
+        ),
+    }
+
+
 def record_samples() -> dict[str, Any]:
     """Name -> a sample record of each kind written to JSON."""
     fairness = _fairness()
@@ -230,4 +280,5 @@ def record_samples() -> dict[str, Any]:
         ),
         "NightRecord": _night(),
         **_monitor(),
+        **_release(fairness),
     }

@@ -4,6 +4,7 @@ JSON file, NaN and infinity included, and files written by the hand-written meth
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from dataclasses import dataclass
@@ -133,3 +134,9 @@ def test_a_calibrator_from_the_registry_is_still_checked() -> None:
         Calibrator.from_dict({**good, "scores": [0.9, 0.5, 0.1]})
     with pytest.raises(CalibrationError, match="method"):
         Calibrator.from_dict({**good, "method": "platt"})
+
+
+def test_a_canary_decision_writes_its_hours_to_three_places() -> None:
+    decision = dataclasses.replace(SAMPLES["CanaryDecision"], hours=2.00049)
+    assert decision.to_dict()["hours"] == 2.0
+    assert SAMPLES["Canary"].to_dict()["started"] == "2026-12-06T08:00:00+00:00"

@@ -26,7 +26,7 @@ import pandas as pd
 
 from pipelines.config import FairnessConfig, Params
 from pipelines.groups import sensitive_groups
-from pipelines.records import Interval
+from pipelines.records import Interval, JsonRecord
 from pipelines.release.canary.sequential import difference_interval
 from pipelines.stages.evaluate.bootstrap import percentile_interval, resample_weights
 from pipelines.stages.fairness import FairnessResult, group_labels
@@ -35,7 +35,7 @@ from pipelines.stages.gate.rules import FAIRNESS_LOWER_IS_BETTER
 
 
 @dataclass(frozen=True)
-class FairnessChange:
+class FairnessChange(JsonRecord):
     """One measure of one attribute, canary against champion on the live traffic.
 
     ``regression`` is positive where the canary is worse (a larger difference, a smaller ratio),
@@ -48,16 +48,6 @@ class FairnessChange:
     canary: float
     regression: Interval
     regressed: bool
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "attribute": self.attribute,
-            "measure": self.measure,
-            "champion": self.champion,
-            "canary": self.canary,
-            "regression": self.regression.to_dict(),
-            "regressed": self.regressed,
-        }
 
 
 @dataclass(frozen=True)
