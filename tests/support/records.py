@@ -11,6 +11,8 @@ import math
 from datetime import UTC, datetime
 from typing import Any
 
+from pipelines.edges.lineage import GitState
+from pipelines.edges.registry import Event
 from pipelines.monitor.attribution import AttributionDrift
 from pipelines.monitor.estimate import Agreement
 from pipelines.monitor.estimate import Estimate as LiveEstimate
@@ -37,6 +39,7 @@ from pipelines.release.canary.control import Canary
 from pipelines.release.canary.decide import Arm, CanaryDecision
 from pipelines.release.canary.groups import FairnessChange
 from pipelines.release.deploy import DeployResult
+from pipelines.reproduce import Reproduction
 from pipelines.stages.drift.result import ColumnDrift as DriftColumn
 from pipelines.stages.drift.result import DriftResult
 from pipelines.stages.evaluate.calibration import Breakpoints, Calibrator
@@ -208,6 +211,11 @@ def _release(fairness: FairnessResult) -> dict[str, Any]:
     )
     started = datetime(2026, 12, 6, 8, 0, 0, tzinfo=UTC)
     return {
+        "GitState": GitState("0123abcd", False),
+        "Event": Event(
+            "promotion", "m", "4", "3", "night", "gate passed", "2026-12-06T10:00:00+00:00"
+        ),
+        "Reproduction": Reproduction("4", 30000, 5000, 0.0, True, "md5a", "md5b"),
         "Answer": Answer("approved", "reviewer", "2026-12-06T09:00:00+00:00", "looks right"),
         "Canary": Canary("m", "4", "shadow", 0.25, started),
         "FairnessChange": change,
