@@ -23,6 +23,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -335,6 +336,40 @@ def _run_stage(
     progress(f"  {name}: {shlex.join(argv)}")
     cmd = [sys.executable, "-m", "benchmarks.common", "stage", str(core_file), module, *args]
     return run_measured(name, cmd, ws, env, core_file=core_file)
+
+
+# --------------------------------------------------------------------------- a real model
+# The datasets the model benchmarks run on, how many reference rows the real model is fitted
+# on, and its boosting iterations (params.yaml says 200: fewer keeps a table in minutes).
+DATASETS = {"adult": "params.yaml", "census_kdd": "params/census_kdd.yaml"}
+TRAIN_ROWS = {"adult": 20_000, "census_kdd": 40_000}
+MAX_ITER = 100
+
+
+@dataclass
+class RealModel:
+    """A dataset prepared as the project prepares it and the real model fitted on it."""
+
+    params: Any
+    data: Any  # the prepared reference and current rows
+    reference: Any  # the reference rows the model was fitted on (a seeded sample)
+    model: Any
+
+
+def fit_real_model(name: str, seed: int = 0) -> RealModel:
+    """Prepare ``name`` (a key of :data:`DATASETS`) in a throwaway folder and fit the project's
+    model on a seeded sample of its reference rows, with :data:`MAX_ITER` iterations."""
+    from pipelines.config import load_params
+    from pipelines.stages.prepare import prepare
+    from pipelines.stages.train import fit
+
+    params = load_params(ROOT / DATASETS[name])
+    with tempfile.TemporaryDirectory(prefix=f"bench-{name}-") as raw:
+        data = prepare(params, Path(raw))
+    ref = data.reference.sample(min(TRAIN_ROWS[name], len(data.reference)), random_state=seed)
+    hyper = {**params.train.hyperparameters, "max_iter": MAX_ITER}
+    model = fit(ref, params.dataset, params.train.model_copy(update={"hyperparameters": hyper}))
+    return RealModel(params, data, ref, model)
 
 
 # --------------------------------------------------------------------------- tables
