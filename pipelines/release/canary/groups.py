@@ -18,6 +18,7 @@ every weight 1 they equal the stage's values (tested).
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -87,21 +88,30 @@ def compare_fairness(
         _draws(arm, attributes, cfg.bootstrap_samples, params.fairness)
         for arm in (champion, canary)
     ]
-    before = {a.attribute: a.measures for a in champion.result.attributes}
     out = []
+    for attribute, measure, old, new, sign in _measures_of_both(champion, canary, attributes):
+        old_d, new_d = (d[attribute][measure] for d in draws)
+        lower, upper = percentile_interval(sign * (new_d - old_d), cfg.confidence)
+        change = Interval(sign * (new - old), lower, upper)
+        out.append(FairnessChange(attribute, measure, old, new, change, lower > margin))
+    return tuple(out)
+
+
+def _measures_of_both(
+    champion: ArmSample, canary: ArmSample, attributes: set[str]
+) -> Iterator[tuple[str, str, float, float, float]]:
+    """``(attribute, measure, champion's value, canary's value, sign)`` for each measure both
+    arms define; ``sign * (canary - champion)`` is the regression (+1 where a larger value is
+    worse, a difference; -1 where a smaller one is, a ratio)."""
+    before = {a.attribute: a.measures for a in champion.result.attributes}
     for a in canary.result.attributes:
         if a.attribute not in attributes:
             continue
         for measure, new in a.measures.items():
             old = before[a.attribute][measure]
-            if new is None or old is None:
-                continue
-            sign = 1.0 if measure in FAIRNESS_LOWER_IS_BETTER else -1.0
-            old_d, new_d = (d[a.attribute][measure] for d in draws)
-            lower, upper = percentile_interval(sign * (new_d - old_d), cfg.confidence)
-            change = Interval(sign * (new - old), lower, upper)
-            out.append(FairnessChange(a.attribute, measure, old, new, change, lower > margin))
-    return tuple(out)
+            if new is not None and old is not None:
+                sign = 1.0 if measure in FAIRNESS_LOWER_IS_BETTER else -1.0
+                yield a.attribute, measure, old, new, sign
 
 
 def _compare_sequential(
@@ -121,27 +131,19 @@ def _compare_sequential(
         }
         for arm in (champion, canary)
     ]
-    before = {a.attribute: a.measures for a in champion.result.attributes}
     out = []
-    for a in canary.result.attributes:
-        if a.attribute not in attributes:
+    for attribute, measure, old, new, sign in _measures_of_both(champion, canary, attributes):
+        old_if, new_if = (lin[attribute].get(measure) for lin in linear)
+        if old_if is None or new_if is None:
             continue
-        for measure, new in a.measures.items():
-            old = before[a.attribute][measure]
-            old_if, new_if = (lin[a.attribute].get(measure) for lin in linear)
-            if new is None or old is None or old_if is None or new_if is None:
-                continue
-            sign = 1.0 if measure in FAIRNESS_LOWER_IS_BETTER else -1.0
-            change = difference_interval(
-                (sign * old, sign * old_if[1]),
-                (sign * new, sign * new_if[1]),
-                params.evaluate.confidence,
-                paired=paired,
-                planned_rows=planned_rows,
-            )
-            out.append(
-                FairnessChange(a.attribute, measure, old, new, change, change.lower > margin)
-            )
+        change = difference_interval(
+            (sign * old, sign * old_if[1]),
+            (sign * new, sign * new_if[1]),
+            params.evaluate.confidence,
+            paired=paired,
+            planned_rows=planned_rows,
+        )
+        out.append(FairnessChange(attribute, measure, old, new, change, change.lower > margin))
     return tuple(out)
 
 
