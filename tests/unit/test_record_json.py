@@ -140,3 +140,13 @@ def test_a_canary_decision_writes_its_hours_to_three_places() -> None:
     decision = dataclasses.replace(SAMPLES["CanaryDecision"], hours=2.00049)
     assert decision.to_dict()["hours"] == 2.0
     assert SAMPLES["Canary"].to_dict()["started"] == "2026-12-06T08:00:00+00:00"
+
+
+def test_a_task_result_is_plain_json_for_its_xcom() -> None:
+    from pipelines.airflow_adapter import Finished
+
+    gate = {"verdict": "pass", "score": math.nan}
+    d = Finished("2026-12-06", "promoted", "summary.json", [], "v4", "4", gate).to_dict()
+    assert d["gate"] == {"verdict": "pass", "score": None}
+    assert (d["failed"], d["mlflow"], d["promoted"]) == ([], {}, "4")
+    json.dumps(d, allow_nan=False)
