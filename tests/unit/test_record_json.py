@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import random
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ from pipelines.records import (
     dump_record,
     load_record,
 )
-from pipelines.stages.evaluate.calibration import CalibrationError, Calibrator
+from pipelines.stages.evaluate.calibration import Breakpoints, CalibrationError, Calibrator
 from tests.support.records import record_samples
 
 GOLDEN: dict[str, Any] = json.loads((Path(__file__).parent / "data" / "records.json").read_text())
@@ -150,3 +151,28 @@ def test_a_task_result_is_plain_json_for_its_xcom() -> None:
     assert d["gate"] == {"verdict": "pass", "score": None}
     assert (d["failed"], d["mlflow"], d["promoted"]) == ([], {}, "4")
     json.dumps(d, allow_nan=False)
+
+
+def test_any_interval_survives_a_json_file() -> None:
+    """Seeded random intervals, awkward values included: a finite number comes back exactly,
+    anything else (NaN, an infinity) as NaN, undefined, as the hand-written methods read it."""
+    rng = random.Random(20)
+    awkward = [math.nan, math.inf, -math.inf, 0.0, -0.0, 1e-300, 1e300, 5e-324]
+    for _ in range(500):
+        values = [rng.choice(awkward) if rng.random() < 0.4 else rng.uniform(-9, 9) for _ in "abc"]
+        back = _through_file(Interval(*values))
+        for got, sent in zip((back.point, back.lower, back.upper), values, strict=True):
+            assert got == sent if math.isfinite(sent) else math.isnan(got)
+
+
+def test_any_calibrator_survives_a_json_file() -> None:
+    rng = random.Random(21)
+
+    def fit(n: int) -> Breakpoints:
+        xs = sorted(rng.uniform(-5, 5) for _ in range(n))
+        return Breakpoints(tuple(xs), tuple(sorted(rng.random() for _ in range(n))))
+
+    for _ in range(100):
+        main, reps = fit(rng.randint(1, 30)), tuple(fit(rng.randint(1, 5)) for _ in range(3))
+        cal = Calibrator(main.scores, main.probabilities, rng.randint(2, 10**6), rng.random(), reps)
+        assert _through_file(cal) == cal
