@@ -80,14 +80,13 @@ def load_record(cls: type[R], data: Any) -> R:
         return record
     except ValidationError as err:
         error: type[ValueError] = getattr(cls, "json_error", ValueError)
-        name = re.sub(
-            r"(?<=[a-z])(?=[A-Z])", " ", cls.__name__
-        ).lower()  # NightRecord: night record
+        name = re.sub(r"(?<=[a-z])(?=[A-Z])", " ", cls.__name__).lower()  # "night record"
         raise error(f"unreadable {name}: {_problems(err)}") from None
 
 
 class JsonRecord:
-    """A record whose JSON form pydantic writes and reads (see :func:`dump_record`)."""
+    """A record whose JSON form pydantic writes and reads (see :func:`dump_record`). A class
+    may name the error a bad file raises in a ``json_error: ClassVar`` (default ValueError)."""
 
     def to_dict(self) -> dict[str, Any]:
         return dump_record(self)
