@@ -451,7 +451,7 @@ class Night:
             raise skip("a canary/shadow is out: serving follows the alias itself")
         version = str(registration["version"])
         result = deploy.deploy(self.params, version=version)
-        out: dict[str, Any] = json.loads(json.dumps(result.to_dict(), default=str))
+        out: dict[str, Any] = result.to_dict()  # plain JSON (records.dump_record)
         if not result.ok:
             checks = out.get("checks") or []
             raise AirflowFailException(
