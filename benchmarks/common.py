@@ -23,6 +23,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -335,6 +336,98 @@ def _run_stage(
     progress(f"  {name}: {shlex.join(argv)}")
     cmd = [sys.executable, "-m", "benchmarks.common", "stage", str(core_file), module, *args]
     return run_measured(name, cmd, ws, env, core_file=core_file)
+
+
+# --------------------------------------------------------------------------- a real model
+# The datasets the model benchmarks run on, how many reference rows the real model is fitted
+# on, and its boosting iterations (params.yaml says 200: fewer keeps a table in minutes).
+DATASETS = {"adult": "params.yaml", "census_kdd": "params/census_kdd.yaml"}
+TRAIN_ROWS = {"adult": 20_000, "census_kdd": 40_000}
+MAX_ITER = 100
+
+
+@dataclass
+class RealModel:
+    """A dataset prepared as the project prepares it and the real model fitted on it."""
+
+    params: Any
+    data: Any  # the prepared reference and current rows
+    reference: Any  # the reference rows the model was fitted on (a seeded sample)
+    model: Any
+
+
+def fit_real_model(name: str, seed: int = 0) -> RealModel:
+    """Prepare ``name`` (a key of :data:`DATASETS`) in a throwaway folder and fit the project's
+    model on a seeded sample of its reference rows, with :data:`MAX_ITER` iterations."""
+    from pipelines.config import load_params
+    from pipelines.stages.prepare import prepare
+    from pipelines.stages.train import fit
+
+    params = load_params(ROOT / DATASETS[name])
+    with tempfile.TemporaryDirectory(prefix=f"bench-{name}-") as raw:
+        data = prepare(params, Path(raw))
+    ref = data.reference.sample(min(TRAIN_ROWS[name], len(data.reference)), random_state=seed)
+    hyper = {**params.train.hyperparameters, "max_iter": MAX_ITER}
+    model = fit(ref, params.dataset, params.train.model_copy(update={"hyperparameters": hyper}))
+    return RealModel(params, data, ref, model)
+
+
+# --------------------------------------------------------------------------- loading a server
+# wrk's script: POST the body in the file $BENCH_BODY as JSON, marked as a probe.
+LUA = """
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["X-Retrain-Probe"] = "bench"
+local f = io.open(os.getenv("BENCH_BODY"), "r")
+wrk.body = f:read("*a")
+f:close()
+"""
+
+
+def request_records(params: Any, n: int) -> list[dict[str, Any]]:
+    """``n`` records to send: the serving smoke rows, else the first prepared current rows."""
+    from pipelines.serve.app import smoke_records
+
+    records = smoke_records(params, n)
+    if not records:
+        from pipelines.serve.fastpath import frame_records
+        from pipelines.serve.model import ServingSpec
+        from pipelines.stages.prepare import prepare
+
+        data = prepare(params, Path(tempfile.mkdtemp(prefix="bench-raw-")))
+        records = frame_records(data.current.head(n), ServingSpec.from_params(params).fields)
+    return records
+
+
+def _ms(value: str) -> float:
+    m = re.match(r"([\d.]+)(us|ms|s)", value)
+    if not m:
+        return float("nan")
+    return float(m.group(1)) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[m.group(2)]
+
+
+def run_wrk(
+    url: str, body_file: Path, connections: int, duration: int
+) -> tuple[float, float, float, int]:
+    """req/s, p50 ms, p99 ms, errors (non-2xx + socket errors) of one wrk run."""
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
+        f.write(LUA)
+        script = f.name
+    env = {**os.environ, "BENCH_BODY": str(body_file)}
+    cmd = ["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency", "-s", script, url]
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=duration + 60).stdout
+    os.unlink(script)
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    p50 = _ms(re.search(r"50%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+    p99 = _ms(re.search(r"99%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+    errors = 0
+    m = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    if m:
+        errors += int(m.group(1))
+    m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    if m:
+        errors += sum(int(x) for x in m.groups())
+    return rps, p50, p99, errors
 
 
 # --------------------------------------------------------------------------- tables

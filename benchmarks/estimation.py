@@ -39,18 +39,13 @@ from __future__ import annotations
 
 import argparse
 import math
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from benchmarks.common import ROOT, machine_note, table
+from benchmarks.common import DATASETS, fit_real_model, machine_note, table
 
-DATASETS = {"adult": "params.yaml", "census_kdd": "params/census_kdd.yaml"}
-TRAIN_ROWS = {"adult": 20_000, "census_kdd": 40_000}
-MAX_ITER = 100
 CAL_ROWS = 8_000  # the evaluation's held-out rows: the calibrator and the baseline
 SAMPLE_ROWS = 2_000  # live rows per estimate in table 1
 REPEATS = 30
@@ -95,20 +90,14 @@ class Population:
 def build_population(name: str, seed: int = 0, progress: Any = print) -> Population:
     import pandas as pd
 
-    from pipelines.config import load_params
     from pipelines.data import feature_frame, labels
     from pipelines.monitor.estimate import realised_metric
     from pipelines.stages.evaluate.calibration import fit_calibrator
-    from pipelines.stages.prepare import prepare
-    from pipelines.stages.train import fit, positive_proba
+    from pipelines.stages.train import positive_proba
 
-    params = load_params(ROOT / DATASETS[name])
     t0 = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="bench-estimation-") as raw:
-        data = prepare(params, Path(raw))
-    ref = data.reference.sample(min(TRAIN_ROWS[name], len(data.reference)), random_state=seed)
-    hyper = {**params.train.hyperparameters, "max_iter": MAX_ITER}
-    model = fit(ref, params.dataset, params.train.model_copy(update={"hyperparameters": hyper}))
+    real = fit_real_model(name, seed)
+    params, data, ref, model = real.params, real.data, real.reference, real.model
     held = data.current.sample(frac=1.0, random_state=seed).reset_index(drop=True)
     cal, live = held.iloc[:CAL_ROWS], held.iloc[CAL_ROWS:].reset_index(drop=True)
     s_cal = positive_proba(model, feature_frame(cal, params.dataset))

@@ -39,19 +39,14 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from benchmarks.common import ROOT, machine_note, table
+from benchmarks.common import DATASETS, fit_real_model, machine_note, table
 
-DATASETS = {"adult": "params.yaml", "census_kdd": "params/census_kdd.yaml"}
-TRAIN_ROWS = {"adult": 20_000, "census_kdd": 40_000}  # reference rows the real model is fitted on
-MAX_ITER = 100  # the real model's boosting iterations (params.yaml says 200)
 POOL_ROWS = 40_000  # held-out rows at most: the population the truth is measured on
 HEADROOM = 0.035  # the champion's ROC AUC below the real model's: room for "better by 0.03"
 SIZES = (2_000, 400)  # fresh held-out rows per night
@@ -182,19 +177,13 @@ def build_population(name: str, seed: int = 0, progress: Any = print) -> Populat
     """Prepare the dataset as the project does, fit the real model, make the scenarios' models."""
     import numpy as np
 
-    from pipelines.config import load_params
     from pipelines.data import feature_frame, labels
     from pipelines.stages.fairness.intervals import attribute_labels
-    from pipelines.stages.prepare import prepare
-    from pipelines.stages.train import fit, positive_proba
+    from pipelines.stages.train import positive_proba
 
-    params = load_params(ROOT / DATASETS[name])
     t0 = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="bench-gate-decisions-") as raw:
-        data = prepare(params, Path(raw))
-    ref = data.reference.sample(min(TRAIN_ROWS[name], len(data.reference)), random_state=seed)
-    hyper = {**params.train.hyperparameters, "max_iter": MAX_ITER}
-    model = fit(ref, params.dataset, params.train.model_copy(update={"hyperparameters": hyper}))
+    real = fit_real_model(name, seed)
+    params, data, ref, model = real.params, real.data, real.reference, real.model
     pool = data.current.sample(min(POOL_ROWS, len(data.current)), random_state=seed)
     pool = pool.reset_index(drop=True)
     y = labels(pool, params.dataset)

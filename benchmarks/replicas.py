@@ -26,7 +26,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from benchmarks.serving import ROOT, Row, ensure_champion, run_wrk
+from benchmarks.common import ROOT, request_records, run_wrk
+from benchmarks.serving import Row, ensure_champion
 
 NGINX = ("nginx", "/usr/sbin/nginx")
 
@@ -126,17 +127,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     from pipelines.config import load_params
-    from pipelines.serve.app import smoke_records
 
     params, version = ensure_champion(load_params(args.params))
-    records = smoke_records(params, 100)
-    if not records:
-        from pipelines.serve.fastpath import frame_records
-        from pipelines.serve.model import ServingSpec
-        from pipelines.stages.prepare import prepare
-
-        data = prepare(params, Path(tempfile.mkdtemp(prefix="bench-raw-")))
-        records = frame_records(data.current.head(100), ServingSpec.from_params(params).fields)
+    records = request_records(params, 100)
     print(f"replicas bench: model {params.mlflow.registered_model} v{version}; wrk -t1 "
           f"-c{args.connections} -d{args.duration}s; load average {os.getloadavg()[0]:.1f} on "
           f"{os.cpu_count()} cores", flush=True)  # fmt: skip

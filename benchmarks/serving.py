@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import shutil
 import socket
 import subprocess
@@ -35,17 +34,9 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-VENV_BIN = Path(sys.executable).parent
+from benchmarks.common import ROOT, request_records, run_wrk
 
-LUA = """
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-wrk.headers["X-Retrain-Probe"] = "bench"
-local f = io.open(os.getenv("BENCH_BODY"), "r")
-wrk.body = f:read("*a")
-f:close()
-"""
+VENV_BIN = Path(sys.executable).parent
 
 
 @dataclass
@@ -82,37 +73,6 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def _ms(value: str) -> float:
-    m = re.match(r"([\d.]+)(us|ms|s)", value)
-    if not m:
-        return float("nan")
-    return float(m.group(1)) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[m.group(2)]
-
-
-def run_wrk(
-    url: str, body_file: Path, connections: int, duration: int
-) -> tuple[float, float, float, int]:
-    """req/s, p50 ms, p99 ms, errors (non-2xx + socket errors) of one wrk run."""
-    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
-        f.write(LUA)
-        script = f.name
-    env = {**os.environ, "BENCH_BODY": str(body_file)}
-    cmd = ["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency", "-s", script, url]
-    out = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=duration + 60).stdout
-    os.unlink(script)
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    p50 = _ms(re.search(r"50%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
-    p99 = _ms(re.search(r"99%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
-    errors = 0
-    m = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
-    if m:
-        errors += int(m.group(1))
-    m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
-    if m:
-        errors += sum(int(x) for x in m.groups())
-    return rps, p50, p99, errors
 
 
 def wait_http(url: str, body: bytes, timeout: float = 180) -> dict:
@@ -193,17 +153,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     from pipelines.config import load_params
-    from pipelines.serve.app import smoke_records
 
     params, version = ensure_champion(load_params(args.params))
-    records = smoke_records(params, 100)
-    if not records:
-        from pipelines.serve.fastpath import frame_records
-        from pipelines.serve.model import ServingSpec
-        from pipelines.stages.prepare import prepare
-
-        data = prepare(params, Path(tempfile.mkdtemp(prefix="bench-raw-")))
-        records = frame_records(data.current.head(100), ServingSpec.from_params(params).fields)
+    records = request_records(params, 100)
     name = params.mlflow.registered_model
     work = Path(tempfile.mkdtemp(prefix="bench-serving-"))
     names = list(records[0])

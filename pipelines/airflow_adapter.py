@@ -43,7 +43,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -144,9 +144,13 @@ APPROVE, PROMOTE = "approve", "promote"  # the tasks needs_approval chooses betw
 
 
 class _Result:
+    """A task's result (its XCom): :class:`pipelines.records.JsonRecord`'s JSON form, imported
+    when a task runs, never when the DAG file is parsed."""
+
     def to_dict(self) -> dict[str, Any]:
-        as_json = json.dumps(asdict(self), default=str)  # type: ignore[call-overload]
-        return cast(dict[str, Any], json.loads(as_json))
+        from pipelines.records import dump_record
+
+        return dump_record(self)
 
 
 @dataclass(frozen=True)
@@ -447,7 +451,7 @@ class Night:
             raise skip("a canary/shadow is out: serving follows the alias itself")
         version = str(registration["version"])
         result = deploy.deploy(self.params, version=version)
-        out: dict[str, Any] = json.loads(json.dumps(result.to_dict(), default=str))
+        out: dict[str, Any] = result.to_dict()  # plain JSON (records.dump_record)
         if not result.ok:
             checks = out.get("checks") or []
             raise AirflowFailException(

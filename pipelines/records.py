@@ -1,4 +1,11 @@
-"""Typed value objects that travel between the stages, the night, the edges and the DAG.
+"""Typed value objects that travel between the stages, the night, the edges and the DAG, and
+the one way every record is written to and read from JSON.
+
+:class:`JsonRecord` gives a record (a frozen dataclass or a pydantic model) its ``to_dict`` and
+``from_dict``, both done by pydantic (:func:`dump_record`, :func:`load_record`): no record
+class writes its own. The JSON form keeps tuples as lists, enums as their values, dates in ISO
+form, and NaN and infinities as null (JSON has none); a field whose null means NaN or infinity
+says so in its type (:data:`NanFloat`, :data:`InfFloat`).
 
 The records that cross a file boundary (the registration, the release plan, the night record
 and its sections) are pydantic models: the library writes and reads their JSON, and a file
@@ -9,38 +16,93 @@ between two models, a live estimate); :class:`Estimate` is its JSON form in the 
 
 from __future__ import annotations
 
+import json
 import math
-from collections.abc import Mapping
+import re
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+)
+
+R = TypeVar("R")
 
 
-def _num(x: float) -> float | None:
-    """JSON has no NaN or infinity: such values are written as null."""
-    return None if x is None or not math.isfinite(x) else float(x)
+def _null_as(value: float) -> BeforeValidator:
+    return BeforeValidator(lambda v: value if v is None else v)
 
 
-def _from_num(x: float | None) -> float:
-    return math.nan if x is None else float(x)
+NanFloat = Annotated[float, _null_as(math.nan)]  # null in JSON: NaN (undefined)
+InfFloat = Annotated[float, _null_as(math.inf)]  # null in JSON: +infinity
+# a time written to the second in ISO form with its offset ("2026-12-06T10:00:00+00:00")
+IsoSeconds = Annotated[
+    datetime, PlainSerializer(lambda t: t.isoformat(timespec="seconds"), when_used="json")
+]
+# a number or None, never NaN or infinity (read as None)
+OptFloat = Annotated[
+    float | None, AfterValidator(lambda v: None if v is None or not math.isfinite(v) else v)
+]
+
+
+_ADAPTERS: dict[type, TypeAdapter[Any]] = {}
+
+
+def _adapter(cls: type) -> TypeAdapter[Any]:
+    """One adapter per record class, built on first use (building one costs milliseconds)."""
+    adapter = _ADAPTERS.get(cls)
+    if adapter is None:
+        adapter = _ADAPTERS[cls] = TypeAdapter(cls)
+    return adapter
+
+
+def dump_record(record: object) -> dict[str, Any]:
+    """The record's JSON form as a dict (NaN and infinities as null: the dict is valid JSON)."""
+    out: dict[str, Any] = json.loads(_adapter(type(record)).dump_json(record))
+    return out
+
+
+def load_record(cls: type[R], data: Any) -> R:
+    """``cls`` read from its JSON form. Bad data raises the class's ``json_error`` (a
+    ValueError unless it names its own) naming each field that is wrong."""
+    try:
+        record: R = _adapter(cls).validate_python(data)
+        return record
+    except ValidationError as err:
+        error: type[ValueError] = getattr(cls, "json_error", ValueError)
+        name = re.sub(r"(?<=[a-z])(?=[A-Z])", " ", cls.__name__).lower()  # "night record"
+        raise error(f"unreadable {name}: {_problems(err)}") from None
+
+
+class JsonRecord:
+    """A record whose JSON form pydantic writes and reads (see :func:`dump_record`). A class
+    may name the error a bad file raises in a ``json_error: ClassVar`` (default ValueError)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dump_record(self)
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Self:
+        return load_record(cls, data)
 
 
 @dataclass(frozen=True)
-class Interval:
+class Interval(JsonRecord):
     """A point estimate and its interval (NaN where undefined)."""
 
-    point: float
-    lower: float
-    upper: float
-
-    def to_dict(self) -> dict[str, float | None]:
-        return {"point": _num(self.point), "lower": _num(self.lower), "upper": _num(self.upper)}
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> Interval:
-        return cls(_from_num(d["point"]), _from_num(d["lower"]), _from_num(d["upper"]))
+    point: NanFloat
+    lower: NanFloat
+    upper: NanFloat
 
 
 Verdict = Literal["pass", "fail"]
@@ -90,7 +152,7 @@ Plan = Annotated[Promote | HoldForApproval | HoldForRollout | Reject, Field(disc
 PLAN: TypeAdapter[Plan] = TypeAdapter(Plan)
 
 
-class Registration(BaseModel):
+class Registration(JsonRecord, BaseModel):
     """What the ``register`` stage did with the gate's decision (``registration.json``)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -122,13 +184,6 @@ class Registration(BaseModel):
         value = self.event.get("previous_champion")
         return None if value is None else str(value)
 
-    def to_dict(self) -> dict[str, Any]:
-        return self.model_dump(mode="json")
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> Registration:
-        return cls.model_validate(dict(d))
-
     @classmethod
     def read(cls, path: Path) -> Registration:
         return cls.model_validate_json(path.read_text())
@@ -139,7 +194,7 @@ STOPPED_EARLY: tuple[Outcome, ...] = ("no_batch", "batch_rejected", "no_retrain"
 
 
 # --------------------------------------------------------------------------- the night record
-class _Section(BaseModel):
+class _Section(JsonRecord, BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
@@ -285,22 +340,13 @@ class NightRecord(_Section):
     def failed_expectations(self) -> list[str]:
         return list(self.validation.failed) if self.validation else []
 
-    def to_dict(self) -> dict[str, Any]:
-        return self.model_dump(mode="json")
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> NightRecord:
-        try:
-            return cls.model_validate(dict(d))
-        except ValidationError as err:
-            raise ValueError(f"night record: {_problems(err)}") from None
-
 
 def _problems(err: ValidationError) -> str:
     """A validation error in one line that names each field."""
     unknown = [".".join(map(str, e["loc"])) for e in err.errors() if e["type"] == "extra_forbidden"]
     other = [
-        f"field '{'.'.join(map(str, e['loc']))}': {e['msg']}"
+        (f"field '{'.'.join(map(str, e['loc']))}': " if e["loc"] else "")
+        + e["msg"].removeprefix("Value error, ")
         for e in err.errors()
         if e["type"] != "extra_forbidden"
     ]

@@ -12,13 +12,13 @@ from __future__ import annotations
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from pipelines.config import Params, parse_params
 from pipelines.files import write_json
+from pipelines.records import JsonRecord
 
 
 class ReproduceError(RuntimeError):
@@ -26,7 +26,7 @@ class ReproduceError(RuntimeError):
 
 
 @dataclass(frozen=True)
-class Reproduction:
+class Reproduction(JsonRecord):
     version: str
     train_rows: int
     compared_rows: int
@@ -34,9 +34,6 @@ class Reproduction:
     identical: bool
     train_version: str
     eval_version: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return dict(vars(self))
 
 
 def fetch_by_hash(params: Params, md5: str, dest: Path) -> Path:

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from pipelines.config import Params, load_params
+from pipelines.serve.model import ServingSpec
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -28,6 +29,12 @@ os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
 def params() -> Params:
     """The project's own params.yaml (Adult)."""
     return load_params(ROOT / "params.yaml")
+
+
+@pytest.fixture(scope="session")
+def spec(params: Params) -> ServingSpec:
+    """What serving reads and answers, from the project's params."""
+    return ServingSpec.from_params(params)
 
 
 @pytest.fixture(scope="session")

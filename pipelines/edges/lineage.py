@@ -8,19 +8,17 @@ from __future__ import annotations
 
 import configparser
 import subprocess
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 from pipelines.files import md5_of
+from pipelines.records import JsonRecord
 
 
 @dataclass(frozen=True)
-class GitState:
+class GitState(JsonRecord):
     commit: str
     dirty: bool
-
-    def to_dict(self) -> dict[str, object]:
-        return asdict(self)
 
 
 def git_state(root: Path) -> GitState:

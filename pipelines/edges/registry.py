@@ -21,13 +21,13 @@ import getpass
 import json
 import logging
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pipelines import seams
 from pipelines.config import Params
-from pipelines.records import HoldForApproval, HoldForRollout, Registration
+from pipelines.records import HoldForApproval, HoldForRollout, JsonRecord, Registration
 from pipelines.settings import settings
 
 CHAMPION = "champion"
@@ -60,7 +60,7 @@ class RegistryError(RuntimeError):
 
 
 @dataclass(frozen=True)
-class Event:
+class Event(JsonRecord):
     kind: EventKind
     model: str
     version: str
@@ -68,9 +68,6 @@ class Event:
     actor: str
     reason: str
     at: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def actor() -> str:

@@ -12,15 +12,16 @@ never a retrain on its own (the drift and performance verdicts decide that).
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 from prometheus_client import CollectorRegistry, Gauge
+from pydantic import computed_field
 
 from pipelines.config import Params
-from pipelines.serve.explain import global_importance, rank_changes, ranking_ndcg
+from pipelines.records import JsonRecord
+from pipelines.serve.explain import RankingComparison, compare_rankings, global_importance
 
 SAMPLE_ROWS = 500  # rows explained per side: a seeded sample of the window and of the reference
 NAMES = (
@@ -30,24 +31,14 @@ NAMES = (
 )
 
 
-@dataclass(frozen=True)
-class AttributionDrift:
-    """Reference and live importances (largest first) and how alike their rankings are."""
+@dataclass(frozen=True, kw_only=True)
+class AttributionDrift(RankingComparison, JsonRecord):
+    """Reference and live importances (largest first) and how alike their rankings are
+    (``rows``: live rows explained; ``ndcg`` None: not measured, see ``note``)."""
 
     reference: dict[str, float]
     live: dict[str, float]
-    ndcg: float | None  # None: not measured (see ``note``)
-    bound: float
-    rows: int  # live rows explained
-    changes: list[dict[str, Any]] = field(default_factory=list)
-    note: str = ""
-
-    @property
-    def flagged(self) -> bool:
-        return self.ndcg is not None and self.ndcg < self.bound
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self) | {"flagged": self.flagged}
+    flagged = computed_field(RankingComparison.flagged)  # written with the rest
 
     def markdown(self) -> str:
         lines = ["", "## Attribution drift (champion's mean |contribution| per feature)", ""]
@@ -74,12 +65,15 @@ def attribution_drift(
 ) -> AttributionDrift:
     """Pure: both samples' importances under one explainer, the nDCG and the top moves."""
     if len(live_X) == 0:
-        return AttributionDrift({}, {}, None, bound, 0, [], "no live rows in the window")
+        return _not_measured(bound, "no live rows in the window")
     ref = global_importance(explainer, reference_X)
     live = global_importance(explainer, live_X)
-    return AttributionDrift(
-        ref, live, ranking_ndcg(ref, live), bound, len(live_X), rank_changes(ref, live)
-    )
+    cmp = compare_rankings(ref, live, bound, len(live_X))
+    return AttributionDrift(**vars(cmp), reference=ref, live=live)
+
+
+def _not_measured(bound: float, note: str) -> AttributionDrift:
+    return AttributionDrift(**vars(compare_rankings({}, {}, bound, 0, note)), reference={}, live={})
 
 
 def assess_attribution(
@@ -89,7 +83,7 @@ def assess_attribution(
     explained. A failure is a note, never an error of the monitor pass."""
     bound = params.monitor.attribution_ndcg_min
     if champion is None:
-        return AttributionDrift({}, {}, None, bound, 0, [], "no champion")
+        return _not_measured(bound, "no champion")
     try:
         from pipelines.serve.fastpath import frame_records
         from pipelines.serve.model import ServingSpec, load_registered
@@ -99,7 +93,7 @@ def assess_attribution(
         scorer = load_registered(params.tracking_uri, spec, champion, key).scorer
         explainer = scorer.explainer()
         if explainer is None:
-            return AttributionDrift({}, {}, None, bound, 0, [], f"v{champion} is not explained")
+            return _not_measured(bound, f"v{champion} is not explained")
 
         def matrix(frame: pd.DataFrame) -> Any:
             rows = frame.sample(n=min(SAMPLE_ROWS, len(frame)), random_state=0)
@@ -108,7 +102,7 @@ def assess_attribution(
         return attribution_drift(explainer, matrix(reference), matrix(live), bound)
     except Exception as err:  # noqa: BLE001 - a report section, never the pass's verdict
         note = f"not measured: {type(err).__name__}: {err}"
-        return AttributionDrift({}, {}, None, bound, 0, [], note)
+        return _not_measured(bound, note)
 
 
 def add_gauges(reg: CollectorRegistry, drift: AttributionDrift) -> None:

@@ -23,64 +23,77 @@ Pure numpy: scores, probabilities and config in, an :class:`Estimate` out.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import dataclass
+from typing import Annotated
 
 import numpy as np
+from pydantic import Field, computed_field
 from scipy.stats import rankdata
+
+from pipelines.records import JsonRecord, NanFloat
 
 METRICS = ("roc_auc", "accuracy", "f1", "precision", "recall")
 _CHUNK = 4_000_000  # draws x rows per block of simulated outcomes (memory bound)
 
 
 @dataclass(frozen=True)
-class Estimate:
+class Estimate(JsonRecord):
     """A metric estimated without outcomes: its point and interval on ``rows`` rows."""
 
     metric: str
-    point: float
-    lower: float
-    upper: float
+    point: NanFloat
+    lower: NanFloat
+    upper: NanFloat
     rows: int
     confidence: float
-    realised_lower: float = math.nan  # where the realised metric of these rows should fall
-    realised_upper: float = math.nan
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+    realised_lower: NanFloat = math.nan  # where the realised metric of these rows should fall
+    realised_upper: NanFloat = math.nan
 
     def interval(self) -> dict[str, float]:
         return {"point": self.point, "lower": self.lower, "upper": self.upper}
 
 
 @dataclass(frozen=True)
-class Agreement:
-    """The realised metric (outcomes arrived) against the estimate on the same rows."""
+class Agreement(JsonRecord):
+    """The realised metric (outcomes arrived) against the estimate on the same rows. Its JSON
+    form (``concept_change`` in ``verdict.json``) is flat: the estimate's rows, point and the
+    interval the realised metric should fall in, then the realised metric, gap and verdict."""
 
-    estimate: Estimate
+    estimate: Annotated[Estimate, Field(exclude=True)]
     realised: float
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
-    def outside(self) -> bool:
-        """Outside the estimate's interval: the likely sign of a concept change."""
-        e = self.estimate
-        return not (e.realised_lower <= self.realised <= e.realised_upper)
+    def rows(self) -> int:
+        return self.estimate.rows
 
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def estimated(self) -> float:
+        return self.estimate.point
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def lower(self) -> float:
+        return self.estimate.realised_lower
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def upper(self) -> float:
+        return self.estimate.realised_upper
+
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def gap(self) -> float:
         """Realised minus estimated point."""
         return self.realised - self.estimate.point
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "rows": self.estimate.rows,
-            "estimated": self.estimate.point,
-            "lower": self.estimate.realised_lower,
-            "upper": self.estimate.realised_upper,
-            "realised": self.realised,
-            "gap": self.gap,
-            "outside": self.outside,
-        }
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def outside(self) -> bool:
+        """Outside the estimate's interval: the likely sign of a concept change."""
+        e = self.estimate
+        return not (e.realised_lower <= self.realised <= e.realised_upper)
 
 
 def check_metric(metric: str) -> None:

@@ -18,13 +18,14 @@ the estimate's interval is reported as a likely concept change.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from pipelines.config import Params
+from pipelines.records import JsonRecord
 
 if TYPE_CHECKING:
     from pipelines.stages.evaluate.calibration import Calibrator
@@ -33,7 +34,7 @@ JUDGED_ARMS = ("champion", "canary")  # live traffic: not shadow answers, not pr
 
 
 @dataclass(frozen=True)
-class LiveVerdict:
+class LiveVerdict(JsonRecord):
     """One monitor pass (``reports/monitor/verdict.json``)."""
 
     at: str
@@ -54,9 +55,6 @@ class LiveVerdict:
     concept_change: dict[str, Any] | None = None  # estimate vs realised on the labelled rows
     retrain: bool = False
     reasons: list[str] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
     def summary(self) -> str:
         parts = [f"{self.rows:,} answers, {self.labelled_rows:,} with outcomes"]

@@ -27,18 +27,18 @@ folder. Pure: arrays in, a judgement out.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from statistics import NormalDist
-from typing import Any
 
 import numpy as np
 
 from pipelines.config import EvaluateConfig, OutcomeGuardConfig
+from pipelines.records import JsonRecord
 from pipelines.stages.evaluate.linear import influence, linear_interval
 
 
 @dataclass(frozen=True)
-class OutcomeCheck:
+class OutcomeCheck(JsonRecord):
     """The judgement of one pass's new outcomes."""
 
     rows: int
@@ -49,9 +49,6 @@ class OutcomeCheck:
     positive_share: dict[str, float] | None = None
     reference_share: float | None = None
     confident_contradicted: dict[str, float] | None = None  # share of confident answers
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
     def summary(self) -> str:
         return "; ".join(self.reasons)

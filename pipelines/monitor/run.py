@@ -40,6 +40,7 @@ from pipelines.monitor.live import (
     live_frame,
 )
 from pipelines.monitor.outcome_guard import OutcomeCheck, judge_outcomes
+from pipelines.records import JsonRecord
 from pipelines.settings import settings
 
 if TYPE_CHECKING:
@@ -49,7 +50,7 @@ log = logging.getLogger("pipelines.monitor")
 
 
 @dataclass
-class MonitorResult:
+class MonitorResult(JsonRecord):
     verdict: LiveVerdict
     reports: dict[str, str] = field(default_factory=dict)
     landed_rows: int = 0
@@ -59,19 +60,6 @@ class MonitorResult:
     published: list[str] = field(default_factory=list)
     mlflow_run: str | None = None
     attribution: AttributionDrift | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "verdict": self.verdict.to_dict(),
-            "reports": self.reports,
-            "landed_rows": self.landed_rows,
-            "landed_to": self.landed_to,
-            "outcomes": self.outcomes,
-            "held_to": self.held_to,
-            "published": self.published,
-            "mlflow_run": self.mlflow_run,
-            "attribution": self.attribution.to_dict() if self.attribution else None,
-        }
 
 
 def reference_frame(params: Params) -> pd.DataFrame:

@@ -3,11 +3,12 @@ human's, or the timeout's default, Reject), and how long it may wait inside the 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+
+from pipelines.records import JsonRecord
 
 APPROVAL_RESERVE = timedelta(minutes=30)  # of the run's dagrun_timeout, kept for deploy + summary
 
@@ -20,14 +21,11 @@ class Question:  # what ``approve`` asks a human (Markdown body), and how long i
 
 
 @dataclass(frozen=True)
-class Answer:  # to ``approve``: a human's, or the timeout's default (Reject)
+class Answer(JsonRecord):  # to ``approve``: a human's, or the timeout's default (Reject)
     decision: str  # approved | rejected | timed_out
     by: str | None  # the responder's name (None: nobody answered)
     at: str | None
     reason: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return json.loads(json.dumps(asdict(self), default=str))  # type: ignore[no-any-return]
 
 
 def answer_of(event: Mapping[str, Any], timeout_minutes: float | None = None) -> Answer:

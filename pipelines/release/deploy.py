@@ -36,13 +36,14 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from pipelines.config import Params
 from pipelines.files import write_json
+from pipelines.records import JsonRecord
 from pipelines.release.checks import (
     http_json,
     reference_scorer,
@@ -100,7 +101,7 @@ DEFAULT_ADDRESS = "127.0.0.1:8000"
 
 
 @dataclass
-class DeployResult:
+class DeployResult(JsonRecord):
     ok: bool
     version: str
     mode: str  # "podman" | "docker" | "local"
@@ -114,9 +115,6 @@ class DeployResult:
     checks: list[str] = field(default_factory=list)
     seconds: float = 0.0
     at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 # --------------------------------------------------------------------------- places and state

@@ -25,7 +25,7 @@ in the gate.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -284,3 +284,39 @@ def rank_changes(
     ]
     moved.sort(key=lambda m: (-abs(m["rank"] - m["reference_rank"]), m["reference_rank"]))
     return moved[:top]
+
+
+@dataclass(frozen=True)
+class RankingComparison:
+    """How alike two importance rankings of the same features are: the nDCG of the second
+    against the first (:func:`ranking_ndcg`), the features that moved most, and whether the
+    nDCG fell below ``bound``. ``ndcg`` is None when there was nothing to compare (``note``
+    says why). The gate (challenger against champion) and the monitor (live against
+    reference) each keep the two rankings beside it under their own names."""
+
+    ndcg: float | None
+    bound: float
+    rows: int
+    changes: list[dict[str, Any]] = field(default_factory=list)
+    note: str = ""
+
+    @property
+    def flagged(self) -> bool:
+        return self.ndcg is not None and self.ndcg < self.bound
+
+
+def compare_rankings(
+    reference: Mapping[str, float] | None,
+    other: Mapping[str, float] | None,
+    bound: float,
+    rows: int,
+    note: str = "",
+) -> RankingComparison:
+    """Pure: ``other``'s ranking against ``reference``'s; not compared (``ndcg`` None, with
+    ``note`` or a reason) when either is missing or empty."""
+    if not reference or not other:
+        why = note or ("nothing to compare with" if not reference else "nothing to compare")
+        return RankingComparison(None, bound, rows, [], why)
+    return RankingComparison(
+        ranking_ndcg(reference, other), bound, rows, rank_changes(reference, other), note
+    )

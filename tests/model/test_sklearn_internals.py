@@ -25,12 +25,6 @@ from pipelines.serve.internals import (
     fitted_parts,
     is_a,
 )
-from pipelines.serve.model import ServingSpec
-
-
-@pytest.fixture(scope="module")
-def spec(params) -> ServingSpec:
-    return ServingSpec.from_params(params)
 
 
 @pytest.fixture(scope="module")

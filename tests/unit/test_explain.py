@@ -13,12 +13,7 @@ import pytest
 from pipelines.data import feature_frame
 from pipelines.serve import explain
 from pipelines.serve.fastpath import CompiledScorer, frame_records
-from pipelines.serve.model import ServingSpec
-
-
-@pytest.fixture(scope="module")
-def spec(params) -> ServingSpec:
-    return ServingSpec.from_params(params)
+from tests.support.serving import StaticSource
 
 
 @pytest.fixture(scope="module")
@@ -180,17 +175,6 @@ def test_global_importance_and_ranking_measures():
 
 
 # --------------------------------------------------------------------------- /predict?explain=k
-class _Static:
-    """A source holding one already-fitted model (what the registry would hand over)."""
-
-    def __init__(self, loaded) -> None:
-        self.loaded = loaded
-
-    def resolve(self) -> str:
-        return self.loaded.version
-
-    def load(self, version: str):
-        return self.loaded
 
 
 @pytest.fixture()
@@ -201,7 +185,7 @@ def client(prefit, spec):
     from pipelines.serve.model import LoadedModel, ModelHolder
 
     loaded = LoadedModel("7", CompiledScorer(prefit["a"], spec.fields), run_id="r1")
-    app = ServingApp(ModelHolder(_Static(loaded)), spec, max_records=200)
+    app = ServingApp(ModelHolder(StaticSource(loaded)), spec, max_records=200)
     with TestClient(app, raise_server_exceptions=False) as c:
         app.holder.refresh()
         yield c
@@ -258,7 +242,7 @@ def test_a_model_served_by_itself_answers_explain_with_a_clear_422(prefit, spec,
     odd = Pipeline([("noop", FunctionTransformer()), *prefit["a"].steps])
     scorer = CompiledScorer(odd, spec.fields)
     assert scorer.mode == "model" and scorer.explainer() is None
-    app = ServingApp(ModelHolder(_Static(LoadedModel("3", scorer, run_id="r"))), spec)
+    app = ServingApp(ModelHolder(StaticSource(LoadedModel("3", scorer, run_id="r"))), spec)
     record = frame_records(adult_current.head(1), spec.fields)[0]
     with TestClient(app, raise_server_exceptions=False) as c:
         app.holder.refresh()

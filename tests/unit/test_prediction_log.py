@@ -19,26 +19,10 @@ from pipelines.predlog import sinks
 from pipelines.predlog.writer import PredictionLog
 from pipelines.serve.app import ServingApp
 from pipelines.serve.fastpath import CompiledScorer, frame_records
-from pipelines.serve.model import LoadedModel, ModelHolder, ServingSpec
+from pipelines.serve.model import LoadedModel, ModelHolder
+from tests.support.serving import StaticSource
 
 pytestmark = pytest.mark.filterwarnings("ignore:Using `httpx`")
-
-
-class _Static:
-    def __init__(self, loaded: LoadedModel | None) -> None:
-        self.loaded = loaded
-
-    def resolve(self) -> str | None:
-        return self.loaded.version if self.loaded else None
-
-    def load(self, version: str) -> LoadedModel:
-        assert self.loaded is not None
-        return self.loaded
-
-
-@pytest.fixture(scope="module")
-def spec(params) -> ServingSpec:
-    return ServingSpec.from_params(params)
 
 
 @pytest.fixture(scope="module")
@@ -64,11 +48,11 @@ def _workspace(params, tmp_path):
 def _app(params, spec, models, records, where, canary_tags=None):
     a, b = models
     champ = LoadedModel("3", CompiledScorer(a, spec.fields))
-    holder = ModelHolder(_Static(champ), smoke=records[:20])
+    holder = ModelHolder(StaticSource(champ), smoke=records[:20])
     canary = None
     if canary_tags is not None:
         chal = LoadedModel("4", CompiledScorer(b, spec.fields), tags=canary_tags)
-        canary = ModelHolder(_Static(chal), smoke=records[:20], optional=True)
+        canary = ModelHolder(StaticSource(chal), smoke=records[:20], optional=True)
     log = PredictionLog(where.prediction_log, flush_rows=50, flush_seconds=0.2)
     app = ServingApp(holder, spec, prediction_log=log, canary=canary)
     holder.refresh()

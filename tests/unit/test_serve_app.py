@@ -14,27 +14,10 @@ import pytest
 
 from pipelines.serve.app import ServingApp
 from pipelines.serve.fastpath import CompiledScorer, frame_records
-from pipelines.serve.model import LoadedModel, ModelHolder, ServingSpec
+from pipelines.serve.model import LoadedModel, ModelHolder
+from tests.support.serving import StaticSource
 
 pytestmark = pytest.mark.filterwarnings("ignore:Using `httpx`")
-
-
-class _Static:
-    """A source holding one already-fitted model (what the registry would hand over)."""
-
-    def __init__(self, loaded: LoadedModel) -> None:
-        self.loaded = loaded
-
-    def resolve(self) -> str:
-        return self.loaded.version
-
-    def load(self, version: str) -> LoadedModel:
-        return self.loaded
-
-
-@pytest.fixture(scope="module")
-def spec(params) -> ServingSpec:
-    return ServingSpec.from_params(params)
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +41,7 @@ def client(small_model, spec, records):
         data_version={"train": "abc123"},
     )
     app = ServingApp(
-        ModelHolder(_Static(loaded), smoke=records[:20]),
+        ModelHolder(StaticSource(loaded), smoke=records[:20]),
         spec,
         image_tag="test-tag",
         max_body=64 * 1024,
@@ -253,9 +236,9 @@ def test_metrics_follow_the_model_version_and_stay_per_app(small_model, spec, re
     from starlette.testclient import TestClient
 
     scorer = CompiledScorer(small_model, spec.fields)
-    source = _Static(LoadedModel("7", scorer))
+    source = StaticSource(LoadedModel("7", scorer))
     app = ServingApp(ModelHolder(source), spec)
-    other = ServingApp(ModelHolder(_Static(LoadedModel("7", scorer))), spec)
+    other = ServingApp(ModelHolder(StaticSource(LoadedModel("7", scorer))), spec)
     with TestClient(app) as c, TestClient(other) as c2:
         app.holder.refresh()
         other.holder.refresh()
@@ -322,7 +305,7 @@ def test_a_configured_token_guards_predict_only(small_model, spec, records, monk
 
     monkeypatch.setenv("RETRAIN_SERVE_TOKEN", "s3cret-token")
     loaded = LoadedModel("7", CompiledScorer(small_model, spec.fields), run_id="r1")
-    app = ServingApp(ModelHolder(_Static(loaded), smoke=records[:20]), spec, max_records=200)
+    app = ServingApp(ModelHolder(StaticSource(loaded), smoke=records[:20]), spec, max_records=200)
     with TestClient(app, raise_server_exceptions=False) as c:
         app.holder.refresh()
         refused = c.post("/predict", json=records[0])
@@ -368,7 +351,7 @@ def test_no_endpoint_and_no_log_line_carries_a_secret(
     loaded = LoadedModel("7", CompiledScorer(small_model, spec.fields), run_id="r1")
     log = PredictionLog(dsn, flush_seconds=0.05, dead_letter=tmp_path / "dead")
     app = ServingApp(
-        ModelHolder(_Static(loaded), smoke=records[:5]),
+        ModelHolder(StaticSource(loaded), smoke=records[:5]),
         spec,
         prediction_log=log,
         canary=ModelHolder(Unreachable(), optional=True),

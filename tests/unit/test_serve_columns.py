@@ -17,27 +17,10 @@ from pipelines.predlog import readers as predlog
 from pipelines.predlog.writer import PredictionLog
 from pipelines.serve.app import ServingApp
 from pipelines.serve.fastpath import CompiledScorer, frame_records
-from pipelines.serve.model import LoadedModel, ModelHolder, ServingSpec
+from pipelines.serve.model import LoadedModel, ModelHolder
+from tests.support.serving import StaticSource
 
 pytestmark = pytest.mark.filterwarnings("ignore:Using `httpx`")
-
-
-class _Static:
-    """A source holding one already-fitted model (what the registry would hand over)."""
-
-    def __init__(self, loaded: LoadedModel) -> None:
-        self.loaded = loaded
-
-    def resolve(self) -> str:
-        return self.loaded.version
-
-    def load(self, version: str) -> LoadedModel:
-        return self.loaded
-
-
-@pytest.fixture(scope="module")
-def spec(params) -> ServingSpec:
-    return ServingSpec.from_params(params)
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +43,7 @@ def _client(model, spec, records, predlog_=None, **kw):
 
     loaded = LoadedModel("7", CompiledScorer(model, spec.fields))
     app = ServingApp(
-        ModelHolder(_Static(loaded), smoke=records[:20]), spec, max_body=256 * 1024,
+        ModelHolder(StaticSource(loaded), smoke=records[:20]), spec, max_body=256 * 1024,
         max_records=200, prediction_log=predlog_, **kw,
     )  # fmt: skip
     app.holder.refresh()

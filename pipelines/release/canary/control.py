@@ -21,7 +21,7 @@ import pandas as pd
 from pipelines.config import Params
 from pipelines.edges import registry
 from pipelines.files import write_json, write_text
-from pipelines.records import HoldForRollout
+from pipelines.records import HoldForRollout, IsoSeconds, JsonRecord
 from pipelines.release.canary.decide import MODES, CanaryDecision, Mode, decide
 from pipelines.release.canary.report import render_markdown, summary_line
 
@@ -34,23 +34,14 @@ STARTED_EVENT, ABORTED_EVENT = "canary", "canary_abort"
 
 
 @dataclass(frozen=True)
-class Canary:
+class Canary(JsonRecord):
     """The running canary, as the registry says."""
 
     model: str
     version: str
     mode: Mode
     share: float
-    started: datetime
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "model": self.model,
-            "version": self.version,
-            "mode": self.mode,
-            "share": self.share,
-            "started": self.started.isoformat(timespec="seconds"),
-        }
+    started: IsoSeconds
 
 
 def current(params: Params) -> Canary | None:

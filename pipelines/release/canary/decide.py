@@ -29,13 +29,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal, cast
+from typing import Annotated, Any, Literal, cast
 
 import numpy as np
 import pandas as pd
+from pydantic import PlainSerializer
 
 from pipelines.config import EvaluateConfig, Params
-from pipelines.records import Interval
+from pipelines.records import Interval, JsonRecord
 from pipelines.records import Mode as Mode  # re-exported: control imports it from here
 from pipelines.release.canary.groups import ArmSample, FairnessChange, compare_fairness
 from pipelines.release.canary.sequential import compare_arms_sequential, planned_rows
@@ -57,7 +58,7 @@ KEYS = ["request_id", "row"]  # one answer: a request and the row within it
 
 
 @dataclass(frozen=True)
-class Arm:
+class Arm(JsonRecord):
     """One arm's judged rows: how many, which versions answered, the metric, the fairness."""
 
     name: str  # champion | canary | shadow
@@ -67,19 +68,9 @@ class Arm:
     metric: Interval | None = None
     fairness: FairnessResult | None = None
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "versions": list(self.versions),
-            "rows": self.rows,
-            "positives": self.positives,
-            "metric": None if self.metric is None else self.metric.to_dict(),
-            "fairness": None if self.fairness is None else self.fairness.to_dict(),
-        }
-
 
 @dataclass(frozen=True)
-class CanaryDecision:
+class CanaryDecision(JsonRecord):
     """What to do with the canary, why, and the numbers behind it."""
 
     verdict: CanaryVerdict
@@ -95,31 +86,12 @@ class CanaryDecision:
     fairness_changes: tuple[FairnessChange, ...]
     started: str
     decided_at: str
-    hours: float
+    hours: Annotated[float, PlainSerializer(lambda h: round(h, 3))]  # written to 3 places
     rules: Mapping[str, Any]
 
     @property
     def acts(self) -> bool:
         return self.verdict != "wait"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "verdict": self.verdict,
-            "reasons": list(self.reasons),
-            "mode": self.mode,
-            "metric": self.metric,
-            "paired": self.paired,
-            "method": self.method,
-            "rows": self.rows,
-            "champion": self.champion.to_dict(),
-            "canary": self.canary.to_dict(),
-            "difference": None if self.difference is None else self.difference.to_dict(),
-            "fairness_changes": [c.to_dict() for c in self.fairness_changes],
-            "started": self.started,
-            "decided_at": self.decided_at,
-            "hours": round(self.hours, 3),
-            "rules": dict(self.rules),
-        }
 
 
 def decide(

@@ -18,6 +18,7 @@ every weight 1 they equal the stage's values (tested).
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,7 +27,7 @@ import pandas as pd
 
 from pipelines.config import FairnessConfig, Params
 from pipelines.groups import sensitive_groups
-from pipelines.records import Interval
+from pipelines.records import Interval, JsonRecord
 from pipelines.release.canary.sequential import difference_interval
 from pipelines.stages.evaluate.bootstrap import percentile_interval, resample_weights
 from pipelines.stages.fairness import FairnessResult, group_labels
@@ -35,7 +36,7 @@ from pipelines.stages.gate.rules import FAIRNESS_LOWER_IS_BETTER
 
 
 @dataclass(frozen=True)
-class FairnessChange:
+class FairnessChange(JsonRecord):
     """One measure of one attribute, canary against champion on the live traffic.
 
     ``regression`` is positive where the canary is worse (a larger difference, a smaller ratio),
@@ -48,16 +49,6 @@ class FairnessChange:
     canary: float
     regression: Interval
     regressed: bool
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "attribute": self.attribute,
-            "measure": self.measure,
-            "champion": self.champion,
-            "canary": self.canary,
-            "regression": self.regression.to_dict(),
-            "regressed": self.regressed,
-        }
 
 
 @dataclass(frozen=True)
@@ -97,21 +88,30 @@ def compare_fairness(
         _draws(arm, attributes, cfg.bootstrap_samples, params.fairness)
         for arm in (champion, canary)
     ]
-    before = {a.attribute: a.measures for a in champion.result.attributes}
     out = []
+    for attribute, measure, old, new, sign in _measures_of_both(champion, canary, attributes):
+        old_d, new_d = (d[attribute][measure] for d in draws)
+        lower, upper = percentile_interval(sign * (new_d - old_d), cfg.confidence)
+        change = Interval(sign * (new - old), lower, upper)
+        out.append(FairnessChange(attribute, measure, old, new, change, lower > margin))
+    return tuple(out)
+
+
+def _measures_of_both(
+    champion: ArmSample, canary: ArmSample, attributes: set[str]
+) -> Iterator[tuple[str, str, float, float, float]]:
+    """``(attribute, measure, champion's value, canary's value, sign)`` for each measure both
+    arms define; ``sign * (canary - champion)`` is the regression (+1 where a larger value is
+    worse, a difference; -1 where a smaller one is, a ratio)."""
+    before = {a.attribute: a.measures for a in champion.result.attributes}
     for a in canary.result.attributes:
         if a.attribute not in attributes:
             continue
         for measure, new in a.measures.items():
             old = before[a.attribute][measure]
-            if new is None or old is None:
-                continue
-            sign = 1.0 if measure in FAIRNESS_LOWER_IS_BETTER else -1.0
-            old_d, new_d = (d[a.attribute][measure] for d in draws)
-            lower, upper = percentile_interval(sign * (new_d - old_d), cfg.confidence)
-            change = Interval(sign * (new - old), lower, upper)
-            out.append(FairnessChange(a.attribute, measure, old, new, change, lower > margin))
-    return tuple(out)
+            if new is not None and old is not None:
+                sign = 1.0 if measure in FAIRNESS_LOWER_IS_BETTER else -1.0
+                yield a.attribute, measure, old, new, sign
 
 
 def _compare_sequential(
@@ -131,27 +131,19 @@ def _compare_sequential(
         }
         for arm in (champion, canary)
     ]
-    before = {a.attribute: a.measures for a in champion.result.attributes}
     out = []
-    for a in canary.result.attributes:
-        if a.attribute not in attributes:
+    for attribute, measure, old, new, sign in _measures_of_both(champion, canary, attributes):
+        old_if, new_if = (lin[attribute].get(measure) for lin in linear)
+        if old_if is None or new_if is None:
             continue
-        for measure, new in a.measures.items():
-            old = before[a.attribute][measure]
-            old_if, new_if = (lin[a.attribute].get(measure) for lin in linear)
-            if new is None or old is None or old_if is None or new_if is None:
-                continue
-            sign = 1.0 if measure in FAIRNESS_LOWER_IS_BETTER else -1.0
-            change = difference_interval(
-                (sign * old, sign * old_if[1]),
-                (sign * new, sign * new_if[1]),
-                params.evaluate.confidence,
-                paired=paired,
-                planned_rows=planned_rows,
-            )
-            out.append(
-                FairnessChange(a.attribute, measure, old, new, change, change.lower > margin)
-            )
+        change = difference_interval(
+            (sign * old, sign * old_if[1]),
+            (sign * new, sign * new_if[1]),
+            params.evaluate.confidence,
+            paired=paired,
+            planned_rows=planned_rows,
+        )
+        out.append(FairnessChange(attribute, measure, old, new, change, change.lower > margin))
     return tuple(out)
 
 

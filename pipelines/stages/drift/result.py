@@ -5,16 +5,17 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from pipelines.records import JsonRecord, OptFloat
 from pipelines.stages.drift.columns import RULES, Kind
 
 
 @dataclass(frozen=True)
-class ColumnDrift:
+class ColumnDrift(JsonRecord):
     """One column's drift: the method, its threshold, the score and the verdict.
 
     ``score`` is None when one side has no values at all (nothing to compare).
@@ -26,7 +27,7 @@ class ColumnDrift:
     kind: Kind
     method: str
     threshold: float
-    score: float | None
+    score: OptFloat
     drifted: bool
     missing_reference: float = 0.0
     missing_current: float = 0.0
@@ -57,7 +58,7 @@ class ColumnDrift:
 
 
 @dataclass(frozen=True)
-class DriftResult:
+class DriftResult(JsonRecord):
     """The drift decision: per-column scores, the share of drifted features, and why."""
 
     drifted: bool
@@ -82,36 +83,6 @@ class DriftResult:
                 return c
         raise KeyError(name)
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-safe: plain floats and ints, no numpy scalars, non-finite numbers as None."""
-        out: dict[str, Any] = {}
-        for f in fields(self):
-            v = getattr(self, f.name)
-            if f.name == "columns":
-                v = [_column_to_dict(c) for c in v]
-            elif f.name == "target":
-                v = _column_to_dict(v)
-            elif f.name == "reasons":
-                v = list(v)
-            out[f.name] = _json_safe(v)
-        return out
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> DriftResult:
-        return cls(
-            drifted=bool(d["drifted"]),
-            share=float(d["share"]),
-            n_drifted=int(d["n_drifted"]),
-            n_columns=int(d["n_columns"]),
-            dataset_share=float(d["dataset_share"]),
-            columns=tuple(ColumnDrift(**c) for c in d["columns"]),
-            target=ColumnDrift(**d["target"]),
-            reasons=tuple(d["reasons"]),
-            n_reference=int(d["n_reference"]),
-            n_current=int(d["n_current"]),
-            engine=str(d["engine"]),
-        )
-
     def metrics(self) -> dict[str, float | int | None]:
         """Flat numbers for ``dvc metrics show``."""
         return {
@@ -120,10 +91,6 @@ class DriftResult:
             "dataset_drift": int(self.drifted),
             "target_drift_score": _json_safe(self.target.score),
         }
-
-
-def _column_to_dict(c: ColumnDrift) -> dict[str, Any]:
-    return {f.name: _json_safe(getattr(c, f.name)) for f in fields(c)}
 
 
 def _json_safe(v: Any) -> Any:

@@ -14,11 +14,12 @@ model's folder, so it is one of the files the gate judges and registration signs
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import ClassVar
 
 import numpy as np
+
+from pipelines.records import JsonRecord
 
 CALIBRATOR_FILE = "calibrator.json"  # in the model's folder, among the signed files
 METHOD = "isotonic"
@@ -29,15 +30,34 @@ class CalibrationError(ValueError):
 
 
 @dataclass(frozen=True)
-class Calibrator:
+class Breakpoints:
+    """One isotonic fit: scores and their calibrated probabilities, both non-decreasing.
+    Checked when made or read: a calibrator crosses a boundary (the registry)."""
+
+    scores: tuple[float, ...]
+    probabilities: tuple[float, ...]
+
+    def __post_init__(self) -> None:
+        _check_breakpoints(self.scores, self.probabilities)
+
+
+@dataclass(frozen=True)
+class Calibrator(JsonRecord):
     """Breakpoints of a monotone map from the model's score to a calibrated probability."""
+
+    json_error: ClassVar[type[ValueError]] = CalibrationError
 
     scores: tuple[float, ...]  # non-decreasing
     probabilities: tuple[float, ...]  # non-decreasing, in [0, 1]
     rows: int  # held-out rows it was fitted on
     positive_rate: float  # their share of positives
-    replicates: tuple[tuple[tuple[float, ...], tuple[float, ...]], ...] = ()  # bootstrap fits
+    replicates: tuple[Breakpoints, ...] = ()  # bootstrap fits
     method: str = METHOD
+
+    def __post_init__(self) -> None:
+        if self.method != METHOD:
+            raise CalibrationError(f"not an {METHOD} calibrator: method {self.method!r}")
+        _check_breakpoints(self.scores, self.probabilities)
 
     def apply(self, scores: np.ndarray) -> np.ndarray:
         """Calibrated probabilities for ``scores`` (clipped to the fitted range)."""
@@ -49,44 +69,14 @@ class Calibrator:
         """Calibrated probabilities under each bootstrap fit (replicates x rows); the main fit
         alone when there are none."""
         s = np.asarray(scores, dtype=np.float64)
-        fits = self.replicates or ((self.scores, self.probabilities),)
-        out = np.stack([np.interp(s, np.asarray(x), np.asarray(y)) for x, y in fits])
+        fits = self.replicates or (Breakpoints(self.scores, self.probabilities),)
+        out = np.stack(
+            [np.interp(s, np.asarray(f.scores), np.asarray(f.probabilities)) for f in fits]
+        )
         return np.asarray(np.clip(out, 0.0, 1.0), dtype=np.float64)
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "method": self.method,
-            "scores": [float(v) for v in self.scores],
-            "probabilities": [float(v) for v in self.probabilities],
-            "rows": self.rows,
-            "positive_rate": self.positive_rate,
-            "replicates": [
-                {"scores": [float(v) for v in x], "probabilities": [float(v) for v in y]}
-                for x, y in self.replicates
-            ],
-        }
 
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> Calibrator:
-        """Read back a calibrator, checked: the file crossed a boundary (the registry)."""
-        if not isinstance(d, Mapping) or d.get("method") != METHOD:
-            got = d.get("method") if isinstance(d, Mapping) else type(d).__name__
-            raise CalibrationError(f"not an {METHOD} calibrator: method {got!r}")
-        try:
-            xs, ys = _breakpoints(d)
-            rows, rate = int(d["rows"]), float(d["positive_rate"])
-            reps = tuple(_breakpoints(r) for r in d.get("replicates") or ())
-        except CalibrationError as err:
-            raise CalibrationError(f"calibrator: {err}") from None
-        except (KeyError, TypeError, ValueError) as err:
-            raise CalibrationError(f"unreadable calibrator: {type(err).__name__}: {err}") from None
-        return cls(xs, ys, rows, rate, reps)
-
-
-def _breakpoints(d: Mapping[str, Any]) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    """One fit's breakpoints, checked."""
-    xs = tuple(float(v) for v in d["scores"])
-    ys = tuple(float(v) for v in d["probabilities"])
+def _check_breakpoints(xs: tuple[float, ...], ys: tuple[float, ...]) -> None:
     if not xs or len(xs) != len(ys):
         raise CalibrationError("breakpoints empty or of different lengths")
     if not all(math.isfinite(v) for v in xs + ys):
@@ -97,7 +87,6 @@ def _breakpoints(d: Mapping[str, Any]) -> tuple[tuple[float, ...], tuple[float, 
         raise CalibrationError("breakpoints must be non-decreasing")
     if ys[0] < 0.0 or ys[-1] > 1.0:
         raise CalibrationError("calibrated probabilities must lie in [0, 1]")
-    return xs, ys
 
 
 def fit_calibrator(
@@ -119,7 +108,7 @@ def fit_calibrator(
         i = rng.integers(0, len(y), len(y))
         reps.append(_isotonic(y[i], s[i]))
     xs, ys = _isotonic(y, s)
-    return Calibrator(xs, ys, len(y), float(y.mean()), tuple(reps))
+    return Calibrator(xs, ys, len(y), float(y.mean()), tuple(Breakpoints(*r) for r in reps))
 
 
 def _isotonic(y: np.ndarray, s: np.ndarray) -> tuple[tuple[float, ...], tuple[float, ...]]:

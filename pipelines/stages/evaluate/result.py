@@ -9,10 +9,10 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, get_args
+from typing import get_args
 
 from pipelines.config import MetricName
-from pipelines.records import Interval
+from pipelines.records import InfFloat, Interval, JsonRecord
 
 METRICS: tuple[str, ...] = get_args(MetricName)
 LOWER_IS_BETTER = frozenset({"log_loss", "brier", "ece"})
@@ -40,37 +40,17 @@ def check_metric(metric: str) -> None:
         raise EvaluationError(f"unknown metric {metric!r}; expected one of {list(METRICS)}")
 
 
-def _num(x: float) -> float | None:
-    """JSON-safe float: NaN and infinities become null."""
-    return float(x) if math.isfinite(x) else None
-
-
 @dataclass(frozen=True)
-class RocCurve:
+class RocCurve(JsonRecord):
     """ROC points (at most ROC_MAX_POINTS); the first threshold is +inf (nothing positive)."""
 
     fpr: tuple[float, ...]
     tpr: tuple[float, ...]
-    thresholds: tuple[float, ...]
-
-    def to_dict(self) -> dict[str, list[float | None]]:
-        return {
-            "fpr": [float(v) for v in self.fpr],
-            "tpr": [float(v) for v in self.tpr],
-            "thresholds": [_num(v) for v in self.thresholds],
-        }
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> RocCurve:
-        return cls(
-            tuple(float(v) for v in d["fpr"]),
-            tuple(float(v) for v in d["tpr"]),
-            tuple(math.inf if v is None else float(v) for v in d["thresholds"]),
-        )
+    thresholds: tuple[InfFloat, ...]  # JSON has no infinity: written as null
 
 
 @dataclass(frozen=True)
-class Confusion:
+class Confusion(JsonRecord):
     """Counts at the decision threshold (actual x predicted)."""
 
     tn: int
@@ -78,16 +58,9 @@ class Confusion:
     fn: int
     tp: int
 
-    def to_dict(self) -> dict[str, int]:
-        return {"tn": self.tn, "fp": self.fp, "fn": self.fn, "tp": self.tp}
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> Confusion:
-        return cls(int(d["tn"]), int(d["fp"]), int(d["fn"]), int(d["tp"]))
-
 
 @dataclass(frozen=True)
-class CalibrationBin:
+class CalibrationBin(JsonRecord):
     """One non-empty equal-width bin of predicted probability."""
 
     lower: float
@@ -96,28 +69,9 @@ class CalibrationBin:
     observed_rate: float
     count: int
 
-    def to_dict(self) -> dict[str, float | int]:
-        return {
-            "lower": self.lower,
-            "upper": self.upper,
-            "mean_predicted": self.mean_predicted,
-            "observed_rate": self.observed_rate,
-            "count": self.count,
-        }
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> CalibrationBin:
-        return cls(
-            float(d["lower"]),
-            float(d["upper"]),
-            float(d["mean_predicted"]),
-            float(d["observed_rate"]),
-            int(d["count"]),
-        )
-
 
 @dataclass(frozen=True)
-class Evaluation:
+class Evaluation(JsonRecord):
     """Everything measured about one model on one labelled data set."""
 
     n: int
@@ -147,40 +101,3 @@ class Evaluation:
                 if math.isfinite(v):
                     out[key] = float(v)
         return out
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "n": self.n,
-            "positives": self.positives,
-            "positive_rate": self.positive_rate,
-            "predicted_positive_rate": self.predicted_positive_rate,
-            "decision_threshold": self.decision_threshold,
-            "confidence": self.confidence,
-            "bootstrap_samples": self.bootstrap_samples,
-            "seed": self.seed,
-            "metrics": {k: v.to_dict() for k, v in self.metrics.items()},
-            "roc": self.roc.to_dict(),
-            "confusion": self.confusion.to_dict(),
-            "calibration": [b.to_dict() for b in self.calibration],
-            "distinct_rows": self.distinct_rows,
-            "note": self.note,
-        }
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> Evaluation:
-        return cls(
-            n=int(d["n"]),
-            positives=int(d["positives"]),
-            positive_rate=float(d["positive_rate"]),
-            predicted_positive_rate=float(d["predicted_positive_rate"]),
-            decision_threshold=float(d["decision_threshold"]),
-            confidence=float(d["confidence"]),
-            bootstrap_samples=int(d["bootstrap_samples"]),
-            seed=int(d["seed"]),
-            metrics={k: Interval.from_dict(v) for k, v in d["metrics"].items()},
-            roc=RocCurve.from_dict(d["roc"]),
-            confusion=Confusion.from_dict(d["confusion"]),
-            calibration=tuple(CalibrationBin.from_dict(b) for b in d["calibration"]),
-            distinct_rows=None if d.get("distinct_rows") is None else int(d["distinct_rows"]),
-            note=str(d.get("note") or ""),
-        )

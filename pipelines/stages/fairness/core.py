@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -15,6 +14,7 @@ import pandas as pd
 from pipelines.config import FairnessConfig, FairnessMeasure
 from pipelines.groups import INTERSECTION as INTERSECTION  # re-exported: named here before
 from pipelines.groups import cross_groups, sensitive_groups
+from pipelines.records import JsonRecord, OptFloat
 
 MEASURES: tuple[str, ...] = get_args(FairnessMeasure)
 _WORST_IS_MIN = frozenset({"disparate_impact_ratio"})  # the others: larger is worse
@@ -25,13 +25,9 @@ class FairnessError(ValueError):
     """Predictions or sensitive attributes that cannot be assessed."""
 
 
-def _opt(x: Any) -> float | None:
-    return None if x is None or not math.isfinite(float(x)) else float(x)
-
-
 # --------------------------------------------------------------------------- value objects
 @dataclass(frozen=True)
-class GroupRates:
+class GroupRates(JsonRecord):
     """One judged group (n >= min_group_size).
 
     TPR (FPR) is None when the group has no actual positives (negatives); it is reported but left
@@ -42,57 +38,29 @@ class GroupRates:
     n: int
     positives: int
     selection_rate: float
-    tpr: float | None
-    fpr: float | None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "group": self.group,
-            "n": self.n,
-            "positives": self.positives,
-            "selection_rate": self.selection_rate,
-            "tpr": self.tpr,
-            "fpr": self.fpr,
-        }
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> GroupRates:
-        return cls(
-            str(d["group"]),
-            int(d["n"]),
-            int(d["positives"]),
-            float(d["selection_rate"]),
-            _opt(d["tpr"]),
-            _opt(d["fpr"]),
-        )
+    tpr: OptFloat
+    fpr: OptFloat
 
 
 @dataclass(frozen=True)
-class SmallGroup:
+class SmallGroup(JsonRecord):
     """A group below ``min_group_size``: reported, not judged."""
 
     group: str
     n: int
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"group": self.group, "n": self.n}
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> SmallGroup:
-        return cls(str(d["group"]), int(d["n"]))
-
 
 @dataclass(frozen=True)
-class AttributeFairness:
+class AttributeFairness(JsonRecord):
     """Groups and gaps for one sensitive attribute, or for an intersection of several."""
 
     attribute: str
     columns: tuple[str, ...]
     groups: tuple[GroupRates, ...]
     too_small: tuple[SmallGroup, ...]
-    demographic_parity_difference: float | None
-    equalized_odds_difference: float | None
-    disparate_impact_ratio: float | None
+    demographic_parity_difference: OptFloat
+    equalized_odds_difference: OptFloat
+    disparate_impact_ratio: OptFloat
 
     @property
     def is_intersection(self) -> bool:
@@ -102,43 +70,17 @@ class AttributeFairness:
     def measures(self) -> dict[str, float | None]:
         return {m: getattr(self, m) for m in MEASURES}
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "attribute": self.attribute,
-            "columns": list(self.columns),
-            "groups": [g.to_dict() for g in self.groups],
-            "too_small": [g.to_dict() for g in self.too_small],
-            **self.measures,
-        }
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> AttributeFairness:
-        return cls(
-            attribute=str(d["attribute"]),
-            columns=tuple(d["columns"]),
-            groups=tuple(GroupRates.from_dict(g) for g in d["groups"]),
-            too_small=tuple(SmallGroup.from_dict(g) for g in d["too_small"]),
-            **{m: _opt(d[m]) for m in MEASURES},
-        )
-
 
 @dataclass(frozen=True)
-class WorstMeasure:
+class WorstMeasure(JsonRecord):
     """The worst value of one measure over the attributes, and where it occurred."""
 
-    value: float | None
+    value: OptFloat
     attribute: str | None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"value": self.value, "attribute": self.attribute}
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> WorstMeasure:
-        return cls(_opt(d["value"]), d["attribute"])
 
 
 @dataclass(frozen=True)
-class FairnessResult:
+class FairnessResult(JsonRecord):
     """Per-attribute gaps, the worst of each measure, and notes on what could not be judged."""
 
     n: int
@@ -168,25 +110,6 @@ class FairnessResult:
             if w.value is not None:
                 out[f"worst.{m}"] = w.value
         return out
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "n": self.n,
-            "min_group_size": self.min_group_size,
-            "attributes": [a.to_dict() for a in self.attributes],
-            "worst": {m: w.to_dict() for m, w in self.worst.items()},
-            "notes": list(self.notes),
-        }
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> FairnessResult:
-        return cls(
-            n=int(d["n"]),
-            min_group_size=int(d["min_group_size"]),
-            attributes=tuple(AttributeFairness.from_dict(a) for a in d["attributes"]),
-            worst={m: WorstMeasure.from_dict(w) for m, w in d["worst"].items()},
-            notes=tuple(d.get("notes", ())),
-        )
 
 
 # --------------------------------------------------------------------------- core

@@ -36,12 +36,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any
 
 from pipelines.config import GateConfig
-from pipelines.records import Interval
+from pipelines.records import Interval, JsonRecord
 from pipelines.stages.evaluate.result import LOWER_IS_BETTER
 from pipelines.stages.gate.fairness_checks import fairness_checks
 from pipelines.stages.gate.rules import (
@@ -63,7 +62,7 @@ from pipelines.stages.gate.rules import (
 
 
 @dataclass(frozen=True)
-class Decision:
+class Decision(JsonRecord):
     verdict: Outcome
     reasons: tuple[str, ...]
     checks: tuple[Check, ...]
@@ -77,22 +76,6 @@ class Decision:
     @property
     def replaces_failing_champion(self) -> bool:
         return any(c.group == "replacement" and c.verdict == "pass" for c in self.checks)
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["checks"] = [asdict(c) for c in self.checks]
-        d["reasons"] = list(self.reasons)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> Decision:
-        return cls(
-            verdict=d["verdict"],
-            reasons=tuple(d["reasons"]),
-            checks=tuple(Check(**c) for c in d["checks"]),
-            champion_version=d.get("champion_version"),
-            decided_at=d["decided_at"],
-        )
 
 
 # --------------------------------------------------------------------------- the decision

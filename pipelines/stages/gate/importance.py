@@ -14,13 +14,16 @@ from __future__ import annotations
 
 import dataclasses
 import html
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pydantic import computed_field
+
 from pipelines.config import Params
 from pipelines.files import write_text
-from pipelines.serve.explain import global_importance, rank_changes, ranking_ndcg
+from pipelines.records import JsonRecord
+from pipelines.serve.explain import RankingComparison, compare_rankings, global_importance
 from pipelines.stages.gate.decision import Decision
 from pipelines.stages.gate.rules import Check
 
@@ -28,24 +31,14 @@ IMPORTANCE_ROWS = 1000  # held-out rows explained per model (a seeded sample): ~
 CHECK_NAME = "feature importance ranking"
 
 
-@dataclass(frozen=True)
-class ImportanceComparison:
-    """Both models' importances (largest first) and how alike their rankings are."""
+@dataclass(frozen=True, kw_only=True)
+class ImportanceComparison(RankingComparison, JsonRecord):
+    """Both models' importances (largest first) and how alike their rankings are (``ndcg``
+    None: nothing to compare, no champion or a model not explained)."""
 
     challenger: dict[str, float]
     champion: dict[str, float]
-    ndcg: float | None  # None: nothing to compare (no champion, a model not explained)
-    bound: float
-    rows: int
-    changes: list[dict[str, Any]] = field(default_factory=list)
-    note: str = ""
-
-    @property
-    def flagged(self) -> bool:
-        return self.ndcg is not None and self.ndcg < self.bound
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self) | {"flagged": self.flagged}
+    flagged = computed_field(RankingComparison.flagged)  # written with the rest
 
 
 def compare_importance(
@@ -56,14 +49,10 @@ def compare_importance(
     note: str = "",
 ) -> ImportanceComparison:
     """Pure: the nDCG of the challenger's ranking against the champion's and the top moves."""
-    if challenger is None or champion is None or not challenger or not champion:
-        why = note or (
-            "no champion to compare with" if champion is None else "a model is not explained"
-        )
-        return ImportanceComparison(challenger or {}, champion or {}, None, bound, rows, [], why)
-    ndcg = ranking_ndcg(champion, challenger)
-    changes = rank_changes(champion, challenger)
-    return ImportanceComparison(challenger, champion, ndcg, bound, rows, changes, note)
+    if not note and not (challenger and champion):
+        note = "no champion to compare with" if champion is None else "a model is not explained"
+    cmp = compare_rankings(champion, challenger, bound, rows, note)
+    return ImportanceComparison(**vars(cmp), challenger=challenger or {}, champion=champion or {})
 
 
 def importance_of(scorer: Any, frame: Any) -> dict[str, float] | None:

@@ -33,7 +33,7 @@ class Check:
     group: str  # validation | metric | comparison | fairness | fairness_regression | serving
     # | champion (the champion's own bounds: reported, never blocking) | replacement
     verdict: Verdict
-    value: float | str | None
+    value: float | int | str | None  # int: a count (failed expectations)
     threshold: str
     detail: str
     rows_needed: int | None = None  # with ``insufficient``: fresh rows a decision would need

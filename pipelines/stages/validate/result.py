@@ -8,15 +8,19 @@ that very run instead of validating the batch a second time.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+from pydantic import Field
+
+from pipelines.records import JsonRecord
 
 SCHEMA_ERROR = "schema_error"  # the `expectation` of a failure found before GX could run
 REJECT, WARN = "reject", "warn"  # an expectation's severity (its meta.severity in the suite)
 
 
 @dataclass(frozen=True)
-class FailedExpectation:
+class FailedExpectation(JsonRecord):
     """One failed expectation, with a sentence saying what was expected and what was seen."""
 
     expectation: str  # GX expectation type, or SCHEMA_ERROR
@@ -28,7 +32,7 @@ class FailedExpectation:
 
 
 @dataclass(frozen=True)
-class ExpectationCheck:
+class ExpectationCheck(JsonRecord):
     """Every evaluated expectation (passed or not), in words."""
 
     expectation: str
@@ -53,7 +57,7 @@ class GxRun:
 
 
 @dataclass(frozen=True)
-class ValidationResult:
+class ValidationResult(JsonRecord):
     """``success`` is False when a ``reject`` expectation failed (listed in ``failed``); failed
     ``warn`` expectations (``warned``) leave the batch accepted, with a warning."""
 
@@ -67,33 +71,9 @@ class ValidationResult:
     source: str | None = None
     # The GX run behind this verdict, for its Data Docs page; not part of the value (equality,
     # repr, JSON), and absent from a result read back from JSON.
-    gx_run: GxRun | None = field(default=None, compare=False, repr=False)
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(replace(self, gx_run=None))
-        del d["gx_run"]
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> ValidationResult:
-
-        def failures(key: str) -> tuple[FailedExpectation, ...]:
-            return tuple(
-                FailedExpectation(**{**f, "examples": tuple(f.get("examples", ()))})
-                for f in d.get(key, ())
-            )
-
-        checks = tuple(ExpectationCheck(**c) for c in d.get("checks", ()))
-        return cls(
-            success=bool(d["success"]),
-            n_rows=d.get("n_rows"),
-            evaluated=int(d["evaluated"]),
-            failed=failures("failed"),
-            checks=checks,
-            warned=failures("warned"),
-            suite=d.get("suite", ""),
-            source=d.get("source"),
-        )
+    gx_run: Annotated[GxRun | None, Field(exclude=True)] = field(
+        default=None, compare=False, repr=False
+    )
 
     @property
     def is_schema_failure(self) -> bool:
