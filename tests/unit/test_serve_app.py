@@ -440,7 +440,9 @@ def test_large_batches_scored_on_the_worker_thread_answer_the_same(small_model, 
     assert scorer.releases_gil  # the compiled walk
     answers = {}
     for rows in (None, 1):
-        app = ServingApp(ModelHolder(StaticSource(LoadedModel("7", scorer))), spec, thread_rows=rows)
+        app = ServingApp(
+            ModelHolder(StaticSource(LoadedModel("7", scorer))), spec, thread_rows=rows
+        )
         with TestClient(app, raise_server_exceptions=False) as c:
             app.holder.refresh()
             got = [c.post("/predict", json={"records": records[i : i + 40]}) for i in (0, 40, 80)]
