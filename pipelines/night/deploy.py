@@ -4,7 +4,9 @@
 to deploy after a night, from the night's new champion, the release plan it was registered
 with and the form's ``skip_deploy`` (``retrain nightly --skip-deploy``). :func:`deploy_night` is
 the CLI night's edge: it carries the decision out with :func:`pipelines.release.deploy.deploy`
-and returns what it did for the night record (``deploy`` in ``summary.json``).
+and returns what it did for the night record (``deploy`` in ``summary.json``);
+:func:`record_deploy` writes such a result into a night's record (the DAG's ``deploy`` task,
+which runs before the ``summary`` task finishes the record).
 """
 
 from __future__ import annotations
@@ -85,3 +87,12 @@ def deploy_night(
         mode=res.mode,
         address=res.address,
     )
+
+
+def record_deploy(params: Params, day: str, done: NightDeploy) -> NightRecord:
+    """``done`` as the night's ``deploy`` (finishing the record later keeps it)."""
+    from pipelines.night.record import load_record, save_record
+
+    rec = load_record(params, day)
+    rec.deploy = done
+    return save_record(params, rec)

@@ -11,12 +11,20 @@ import pytest
 
 from pipelines.cli import build_parser
 from pipelines.config import Params, load_params
-from pipelines.night.deploy import FOLLOWS, ROLLOUT, SKIPPED, deploy_decision, deploy_night
+from pipelines.night.deploy import (
+    FOLLOWS,
+    ROLLOUT,
+    SKIPPED,
+    deploy_decision,
+    deploy_night,
+    record_deploy,
+)
 from pipelines.night.record import load_record, save_record, start_night
 from pipelines.records import (
     GateSummary,
     HoldForApproval,
     HoldForRollout,
+    NightDeploy,
     NightFlags,
     NightRecord,
     Promote,
@@ -102,3 +110,15 @@ def test_skip_deploy_is_a_flag_of_the_night_kept_for_a_rerun(ws):
     start_night(ws, DAY, asked)
     flags, note = start_night(ws, DAY, NightFlags())  # the night did not finish: rerun
     assert flags.skip_deploy is True and note and "--skip-deploy" in note
+
+
+def test_a_deploy_recorded_before_the_night_finishes_stays_in_its_record(ws):
+    """The DAG's order: ``deploy`` records what it did, then ``summary`` loads the record,
+    finishes it and saves it."""
+    _promoted(ws)
+    done = NightDeploy(status="skipped", version="3", reason=SKIPPED)
+    assert record_deploy(ws, DAY, done).deploy == done
+    rec = load_record(ws, DAY)
+    rec.finished_at = f"{DAY}T03:00:00+00:00"
+    save_record(ws, rec)
+    assert load_record(ws, DAY).deploy == done
