@@ -1,17 +1,13 @@
 """`retrain status` (issue 16): reasons in full and wrapped, the aliases read without an MLflow
-client (checked against one on a real SQLite registry), what serves, the last nights, and a
-command that imports neither MLflow nor scikit-learn nor pandas (what keeps it under a second).
-"""
+client (checked against one on a real SQLite registry), what serves, the last nights. That the
+command imports neither MLflow nor scikit-learn nor pandas (what keeps it under a second) is
+checked in a fresh interpreter: tests/integration/test_status_registry.py."""
 
 from __future__ import annotations
 
 import json
-import os
-import re
 import secrets
 import socket
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -186,29 +182,3 @@ def test_params_without_the_classifier_check_are_still_checked(tmp_path):
     path.write_text(yaml.safe_dump(raw))
     with pytest.raises(ConfigError, match="unknown key 'mlflow.surprise'"):
         load_params(path, check_classifier=False)
-
-
-def test_status_loads_no_mlflow_sklearn_or_pandas(tmp_path):
-    """What keeps `retrain status` under a second: the heavy libraries stay unimported."""
-    params = _ws(tmp_path / "ws", tracking_uri="sqlite:///mlflow.db")
-    save_record(params, _night("2026-03-01", outcome="no_batch"))
-    code = (
-        "import sys; from pipelines import cli; rc = cli.main(['status', '--params', sys.argv[1]]);"
-        "heavy = [m for m in ('mlflow', 'sklearn', 'pandas') if m in sys.modules];"
-        "print('HEAVY', heavy); sys.exit(rc)"
-    )
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "100"}
-    env.pop("MLFLOW_TRACKING_URI", None)
-    out = subprocess.run(
-        [sys.executable, "-c", code, str(params.file)],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=tmp_path,
-        timeout=60,
-    )
-    assert out.returncode == 0, out.stderr
-    assert "HEAVY []" in out.stdout
-    assert re.search(r"^model \S+: champion -, previous -, pending -, rollout -$", out.stdout, re.M)
-    assert "2026-03-01: no batch" in out.stdout
-    assert "no deployment recorded" in out.stdout
