@@ -60,11 +60,11 @@ def format_status(view: StatusView, width: int = 100) -> str:
     if view.registry_error:
         lines += _wrap(f"registry NOT READ: {view.registry_error}", width)
     lines += _wrap(f"serving: {view.serving}", width)
-    shown = f"last {len(view.nights)} of {view.nights_total}" if view.nights else "none yet"
+    shown = f"last {len(view.nights)} of {view.nights_total}" if view.nights_total else "none yet"
     lines.append(f"nights ({shown}):")
     for note in view.nights:
         lines += _wrap(note, width)
-    shown = f"last {len(view.events)} of {view.events_total}" if view.events else "none yet"
+    shown = f"last {len(view.events)} of {view.events_total}" if view.events_total else "none yet"
     lines.append(f"registry events ({shown}):")
     for ev in view.events:
         head = f"{ev.get('at', '?')}  {ev.get('kind', '?')} v{ev.get('version', '?')}"

@@ -79,6 +79,8 @@ def test_the_head_names_every_alias_and_a_registry_that_could_not_be_read():
     assert "registry NOT READ: boom" in out
     empty = format_status(_view(nights=[], nights_total=0, events=[], events_total=0))
     assert "nights (none yet):" in empty and "registry events (none yet):" in empty
+    asked_none = format_status(_view(nights=[], events=[]))  # --nights 0 --events 0
+    assert "nights (last 0 of 9):" in asked_none and "events (last 0 of 30):" in asked_none
 
 
 def test_the_aliases_read_from_sqlite_are_the_mlflow_clients(tmp_path, monkeypatch):
