@@ -336,6 +336,17 @@ def _progress(msg: str) -> None:
     print(msg, flush=True)
 
 
+def _count(text: str) -> int:
+    """``--nights`` / ``--events``: how many to show, 0 or more."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: must be 0 or more")
+    return n
+
+
 def _replicas(text: str) -> int:
     """``--replicas``: checked by the params schema's own rule for ``deploy.replicas``."""
     from pydantic import ValidationError
@@ -367,8 +378,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("run", cmd_run, "run the whole pipeline with `dvc repro`, then summarise it")
     p.add_argument("--force", action="store_true", help="rerun every stage")
     p = add("status", cmd_status, "aliases, what serves, the last nights, registry events")
-    p.add_argument("--nights", type=int, default=5, help="how many nights (default 5)")
-    p.add_argument("--events", type=int, default=10, help="how many events (default 10)")
+    p.add_argument("--nights", type=_count, default=5, help="how many nights (default 5)")
+    p.add_argument("--events", type=_count, default=10, help="how many events (default 10)")
     p = add("profile", cmd_profile, "generate a first expectation suite from reference data")
     p.add_argument("--data", default=None, help="reference data file (default: prepared)")
     p.add_argument("--force", action="store_true", help="overwrite an existing suite")

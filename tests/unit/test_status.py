@@ -184,3 +184,13 @@ def test_params_without_the_classifier_check_are_still_checked(tmp_path):
     path.write_text(yaml.safe_dump(raw))
     with pytest.raises(ConfigError, match="unknown key 'mlflow.surprise'"):
         load_params(path, check_classifier=False)
+
+
+@pytest.mark.parametrize("value,message", [("-1", "must be 0 or more"), ("x", "not a whole")])
+def test_a_bad_count_is_refused_naming_the_option(value, message, capsys):
+    from pipelines.cli import build_parser
+
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["status", "--nights", value])
+    err = capsys.readouterr().err
+    assert "--nights" in err and message in err
