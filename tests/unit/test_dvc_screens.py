@@ -90,7 +90,10 @@ def test_git_keeps_the_metrics_and_ignores_the_plots_page(tmp_path):
         "reports/evaluate/metrics.json",
         "reports/fairness/metrics.json",
         "reports/drift/metrics.json",
+        "reports/census/evaluate/metrics.json",  # a dataset's own reports folder
         "reports/evaluate/evaluation.json",
+        "reports/nights/2026-01-01/drift/metrics.json",  # a night's batch drift: not a run's
+        "reports/census/nights/2026-01-01/drift/metrics.json",
         "reports/gate/report.md",
         "reports/nights/2026-01-01/summary.json",
         "dvc_plots/index.html",
@@ -103,4 +106,4 @@ def test_git_keeps_the_metrics_and_ignores_the_plots_page(tmp_path):
         ["git", "-C", str(tmp_path), "check-ignore", *paths], capture_output=True, text=True
     )
     ignored = set(out.stdout.split())
-    assert ignored == set(paths[3:]), out
+    assert ignored == set(paths[4:]), out
