@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from pipelines.stages.train import FitProgress, build_pipeline, feature_frame, fit_features, labels
+from pipelines.data import feature_frame, labels
+from pipelines.stages.train import FitProgress, build_pipeline, fit_features
 
 SMALL = {
     "hist_gradient_boosting": {"max_iter": 25},

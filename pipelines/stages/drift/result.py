@@ -112,7 +112,7 @@ class DriftResult:
             engine=str(d["engine"]),
         )
 
-    def metrics(self) -> dict[str, float | int | None]:
+    def metrics(self) -> dict[str, float]:
         """The share of drifted columns, for ``dvc metrics show`` (one table of every metrics
         file: one key keeps it in 100 columns); the rest is in ``drift.json``."""
         return {"drift_share": float(self.share)}
