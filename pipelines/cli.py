@@ -69,7 +69,12 @@ def cmd_status(args: argparse.Namespace) -> int:
 
     params = load_params(args.params, check_classifier=False)  # fits nothing: no scikit-learn
     view = read_status(params, nights=args.nights, events=args.events)
-    print(format_status(view, width=shutil.get_terminal_size((100, 24)).columns))
+    try:
+        print(format_status(view, width=shutil.get_terminal_size((100, 24)).columns), flush=True)
+    except BrokenPipeError:  # `retrain status | head`: the reader has what it wanted
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0
 
 
