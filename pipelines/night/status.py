@@ -2,7 +2,8 @@
 
 It must answer at once, so it reads what it shows from the workspace's own files (the deploy
 state, the night records, the registry history) and the aliases in one cheap read
-(:mod:`pipelines.edges.aliases`); nothing here imports MLflow, pandas or scikit-learn.
+(:mod:`pipelines.edges.aliases`): no pandas, no scikit-learn, and MLflow only for a store
+that is neither SQLite nor a tracking server.
 :func:`read_status` gathers a :class:`StatusView`; :func:`format_status` is pure and wraps
 every line to the width it is given, reasons in full.
 """
