@@ -61,17 +61,20 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    params = load_params(args.params)
-    from pipelines.edges import registry
+    """Aliases, what serves, the last nights and the registry's events, read at once (local
+    files and one read of the aliases; no MLflow client)."""
+    import shutil
 
-    c = registry.client(params)
-    name = params.mlflow.registered_model
-    champ = registry.alias_version(c, name, registry.CHAMPION)
-    prev = registry.alias_version(c, name, registry.PREVIOUS)
-    print(f"model {name}: champion v{champ or '-'}, previous v{prev or '-'}")
-    for ev in registry.read_history(params)[-10:]:
-        who = f"v{ev['version']:<4} by {ev['actor']}"
-        print(f"  {ev['at']}  {ev['kind']:<12} {who}: {ev['reason'][:90]}")
+    from pipelines.night.status import format_status, read_status
+
+    params = load_params(args.params, check_classifier=False)  # fits nothing: no scikit-learn
+    view = read_status(params, nights=args.nights, events=args.events)
+    try:
+        print(format_status(view, width=shutil.get_terminal_size((100, 24)).columns), flush=True)
+    except BrokenPipeError:  # `retrain status | head`: the reader has what it wanted
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0
 
 
@@ -176,15 +179,21 @@ def cmd_nightly(args: argparse.Namespace) -> int:
         batch=Path(args.batch) if args.batch else None,
         force_retrain=args.force_retrain,
         dry_run=args.dry_run,
+        skip_deploy=args.skip_deploy,
         progress=_progress,
     )
     from pipelines.night.summary import night_line, unreadable_batch
 
     print(night_line(rec))
+    if rec.deploy is not None:
+        print(f"  {rec.deploy.line()}")
     print(f"summary: {params.paths.night_record(day)}")
     unreadable = unreadable_batch(rec)
     if unreadable:  # not a judged batch: the file or the dataset's format is wrong
         print(f"retrain: the batch could not be read: {unreadable}", file=sys.stderr)
+        return 1
+    if rec.deploy is not None and rec.deploy.status == "failed":
+        print(f"retrain: night {day}: {rec.deploy.line()}", file=sys.stderr)
         return 1
     return 0
 
@@ -332,6 +341,17 @@ def _progress(msg: str) -> None:
     print(msg, flush=True)
 
 
+def _count(text: str) -> int:
+    """``--nights`` / ``--events``: how many to show, 0 or more."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: must be 0 or more")
+    return n
+
+
 def _replicas(text: str) -> int:
     """``--replicas``: checked by the params schema's own rule for ``deploy.replicas``."""
     from pydantic import ValidationError
@@ -362,7 +382,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_init)
     p = add("run", cmd_run, "run the whole pipeline with `dvc repro`, then summarise it")
     p.add_argument("--force", action="store_true", help="rerun every stage")
-    add("status", cmd_status, "show champion, previous and recent registry events")
+    p = add("status", cmd_status, "aliases, what serves, the last nights, registry events")
+    p.add_argument("--nights", type=_count, default=5, help="how many nights (default 5)")
+    p.add_argument("--events", type=_count, default=10, help="how many events (default 10)")
     p = add("profile", cmd_profile, "generate a first expectation suite from reference data")
     p.add_argument("--data", default=None, help="reference data file (default: prepared)")
     p.add_argument("--force", action="store_true", help="overwrite an existing suite")
@@ -386,6 +408,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch", default=None, help="batch file (default: landing/<date>.csv|parquet)")
     p.add_argument("--force-retrain", action="store_true", help="train a challenger regardless")
     p.add_argument("--dry-run", action="store_true", help="judge a challenger, touch no registry")
+    p.add_argument(
+        "--skip-deploy",
+        action="store_true",
+        help="deploy nothing tonight, even a new champion (the DAG form's skip_deploy)",
+    )
     p = add("simulate", cmd_simulate, "write a scenario batch for a date into the landing folder")
     p.add_argument("--date", required=True, help="YYYY-MM-DD")
     p.add_argument(

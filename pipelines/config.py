@@ -22,7 +22,15 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from pipelines.paths import Paths
 from pipelines.settings import settings
@@ -240,6 +248,7 @@ def classifier_params(name: str) -> set[str]:
     return set(classifier_class(name)().get_params(deep=False))
 
 
+NO_CLASSIFIER_CHECK = "no_classifier_check"  # validation context: see load_params
 ClassifierName = Literal[
     "hist_gradient_boosting", "logistic_regression", "random_forest", "gradient_boosting"
 ]
@@ -259,8 +268,11 @@ class TrainConfig(_Frozen):
     )
 
     @model_validator(mode="after")
-    def _check_hyperparameters(self) -> TrainConfig:
-        allowed = classifier_params(self.classifier)
+    def _check_hyperparameters(self, info: ValidationInfo) -> TrainConfig:
+        # the names a classifier takes come from scikit-learn (a second to import): a
+        # command that fits nothing (`retrain status`) loads the params without asking it
+        skip = bool(info.context and info.context.get(NO_CLASSIFIER_CHECK))
+        allowed = set(self.hyperparameters) if skip else classifier_params(self.classifier)
         unknown = sorted(set(self.hyperparameters) - allowed)
         if unknown:
             raise ValueError(
@@ -747,21 +759,34 @@ def _format_errors(err: ValidationError, source: str) -> str:
 
 
 def parse_params(
-    raw: Any, source: str = DEFAULT_PARAMS, root: Path | None = None, file: Path | None = None
+    raw: Any,
+    source: str = DEFAULT_PARAMS,
+    root: Path | None = None,
+    file: Path | None = None,
+    *,
+    check_classifier: bool = True,
 ) -> Params:
-    """Validate an already-loaded mapping into :class:`Params`."""
+    """Validate an already-loaded mapping into :class:`Params` (``check_classifier``: see
+    :func:`load_params`)."""
     if not isinstance(raw, dict):
         raise ConfigError(
             f"{source}: expected a mapping at the top level, got {type(raw).__name__}"
         )
+    context = None if check_classifier else {NO_CLASSIFIER_CHECK: True}
     try:
-        return Params.model_validate({**raw, "root": root or Path("."), "file": file})
+        return Params.model_validate(
+            {**raw, "root": root or Path("."), "file": file}, context=context
+        )
     except ValidationError as err:
         raise ConfigError(_format_errors(err, source)) from None
 
 
-def load_params(path: Path | str | None = None) -> Params:
-    """Read and validate the params file (default: $RETRAIN_PARAMS, then ./params.yaml)."""
+def load_params(path: Path | str | None = None, *, check_classifier: bool = True) -> Params:
+    """Read and validate the params file (default: $RETRAIN_PARAMS, then ./params.yaml).
+
+    ``check_classifier=False``: every key is validated but the hyperparameter names, which
+    only scikit-learn knows (importing it costs a second); for commands that fit nothing and
+    must answer at once (`retrain status`). Every command that trains checks them."""
     p = Path(path or settings().params or DEFAULT_PARAMS)
     if not p.is_file():
         raise ConfigError(f"{p}: params file not found")
@@ -769,4 +794,10 @@ def load_params(path: Path | str | None = None) -> Params:
         raw = yaml.safe_load(p.read_text())
     except yaml.YAMLError as err:
         raise ConfigError(f"{p}: not valid YAML: {err}") from None
-    return parse_params(raw, source=str(p), root=p.resolve().parent, file=p.resolve())
+    return parse_params(
+        raw,
+        source=str(p),
+        root=p.resolve().parent,
+        file=p.resolve(),
+        check_classifier=check_classifier,
+    )

@@ -287,10 +287,29 @@ class NightFlags(_Section):
     force_retrain: bool = False
     dry_run: bool = False
     batch: str | None = None
+    skip_deploy: bool = False
 
     def line(self) -> str:
         parts = ["--force-retrain"] * self.force_retrain + ["--dry-run"] * self.dry_run
+        parts += ["--skip-deploy"] * self.skip_deploy
         return " ".join(parts + ([f"--batch {self.batch}"] if self.batch else [])) or "none"
+
+
+class NightDeploy(_Section):
+    """What the night did to serving after its release (:mod:`pipelines.night.deploy`)."""
+
+    status: Literal["deployed", "skipped", "failed"]
+    version: str | None = None  # the version deployed, or that was not
+    reason: str = ""  # why skipped or failed
+    mode: str | None = None  # local | podman | docker, when a deploy ran
+    address: str | None = None
+
+    def line(self) -> str:
+        if self.status == "deployed":
+            return f"deployed v{self.version} ({self.mode}) at {self.address}"
+        if self.status == "failed":
+            return f"deploy of v{self.version} FAILED: {self.reason}"
+        return f"deploy skipped: {self.reason}"
 
 
 class NightRecord(_Section):
@@ -323,6 +342,7 @@ class NightRecord(_Section):
     champion_before: str | None = None
     promoted: str | None = None
     serving: str | None = None
+    deploy: NightDeploy | None = None
     finished_at: str | None = None
     seconds: float | None = None
     scenario: str | None = None  # set by the series (`make run`), not by a night

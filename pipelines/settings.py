@@ -83,6 +83,8 @@ SETTINGS: dict[str, Setting] = {
                 "`deploy.approval_timeout_minutes` is cut to fit"),
         Setting("RETRAIN_TEST_SEAMS", Path, None, "tests only: a file whose `at()`/`adjust()` "
                 "run at the named points of `pipelines.seams`"),
+        Setting("RETRAIN_PROGRESS_SECONDS", float, 10.0, "`train`: seconds between the progress "
+                "lines of a fit (iterations done, elapsed, expected); 0: none"),
     )
 }  # fmt: skip
 
@@ -111,6 +113,7 @@ class Settings:
     retries: int = 2
     approval_window_hours: float = 24.0
     test_seams: Path | None = None
+    progress_seconds: float = 10.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:

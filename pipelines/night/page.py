@@ -60,6 +60,7 @@ def render_page(rec: NightRecord, line: str, files: list[str]) -> str:
         ("gate", rec.gate.verdict.upper() if rec.gate else "-"),
         ("promoted", f"v{rec.promoted}" if rec.promoted else "-"),
         ("serving", f"v{rec.serving}" if rec.serving else "-"),
+        ("deploy", rec.deploy.line() if rec.deploy else "-"),
         ("took", f"{rec.seconds:.0f} s" if rec.seconds is not None else "-"),
     ]
     rows = "".join(f"<tr><th>{e(k)}</th><td>{e(v)}</td></tr>" for k, v in facts)

@@ -153,20 +153,29 @@ def run_night(
     batch: Path | None = None,
     force_retrain: bool = False,
     dry_run: bool = False,
+    skip_deploy: bool = False,
     progress: Callable[[str], None] = print,
 ) -> NightRecord:
     """One night end to end under the workspace lock; returns (and writes) its record, and
     records the night in MLflow as the DAG does. The flags are recorded at the start; a rerun
-    of a night that did not finish, given none, takes the recorded ones (and says so)."""
+    of a night that did not finish, given none, takes the recorded ones (and says so).
+    A new champion is deployed when a deployment is recorded (:mod:`pipelines.night.deploy`),
+    unless ``skip_deploy``; the record's ``deploy`` says what was done and why."""
     from pipelines.edges import notify, registry
+    from pipelines.night.deploy import deploy_night
 
     t0 = time.perf_counter()
     with night_lock(params):
-        given = NightFlags(force_retrain=force_retrain, dry_run=dry_run, batch=_text(batch))
+        given = NightFlags(
+            force_retrain=force_retrain,
+            dry_run=dry_run,
+            batch=_text(batch),
+            skip_deploy=skip_deploy,
+        )
         flags, note = start_night(params, day, given)
         if note:
             progress(f"[{day}] {note}")
-        force_retrain, dry_run = flags.force_retrain, flags.dry_run
+        force_retrain, dry_run, skip_deploy = flags.force_retrain, flags.dry_run, flags.skip_deploy
         batch = Path(flags.batch) if flags.batch else None
         repaired = None if dry_run else registry.repair_promotion(params)
         if repaired:
@@ -181,6 +190,10 @@ def run_night(
             if not dry_run:
                 release(params, day, progress)
         rec = finish(params, day, dry_run)
+        if not dry_run:
+            rec.deploy = deploy_night(params, rec, skip_deploy, progress)
+            if rec.deploy is not None and rec.deploy.status == "failed":
+                rec.serving = registry.champion_version(params)  # the alias went back
         rec.seconds = round(time.perf_counter() - t0, 2)
         save_record(params, rec)
         for name, link in notify.publish_night(params, rec).items():

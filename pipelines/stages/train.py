@@ -3,13 +3,21 @@
 The core, :func:`fit`, is a function of data and typed config. :func:`main` reads the prepared
 reference data, saves the model for the next stages and logs a run to MLflow with params,
 metrics, signature, input example, and the data version and git commit it was trained on.
+A long fit says how far it is every ``RETRAIN_PROGRESS_SECONDS`` (:class:`FitProgress`).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
+import logging
+import re
+import sys
+import threading
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +84,95 @@ def build_pipeline(ds: DatasetConfig, cfg: TrainConfig) -> Any:
     return Pipeline([("preprocess", pre), ("classifier", clf_cls(**hp))])
 
 
+log = logging.getLogger("pipelines.stages.train")
+
+# The classifiers that say how far they are: the verbosity that prints one line per iteration,
+# how to read it (an iteration's number, and the total when the line has it), the parameter
+# with the total otherwise, and whether the line starts its iteration (1) or ends it (0).
+_ITERATIONS: dict[str, tuple[int, re.Pattern[str], str, int]] = {
+    "hist_gradient_boosting": (2, re.compile(r"\[(\d+)/(\d+)\]"), "max_iter", 1),
+    "gradient_boosting": (1, re.compile(r"^\s*(\d+)\s+[-+0-9.]"), "n_estimators", 0),
+}
+
+
+class FitProgress(io.TextIOBase):
+    """A fit's progress, told every ``every`` seconds from a background thread: iterations
+    done (read from the estimator's own verbose output: what the fitting thread writes to
+    stdout comes here, what other threads write goes on to stdout), elapsed and expected
+    seconds. The estimator's verbosity is put back after the fit, so the fitted model is the
+    one a fit without progress makes."""
+
+    def __init__(self, every: float, say: Callable[[str], None], total: int | None = None):
+        self.every, self.say, self.total = every, say, total
+        self.done = 0
+        self.pattern: re.Pattern[str] | None = None
+        self.starts = 0  # 1: a line starts its iteration (that one is not done yet)
+        self._first: tuple[float, int] | None = None  # (when, done) at the first iteration line
+        self._t0 = time.monotonic()
+        self._stop = threading.Event()
+        self._fitting = threading.get_ident()
+        self._out: Any = sys.stdout
+
+    def writable(self) -> bool:
+        return True
+
+    def flush(self) -> None:
+        self._out.flush()
+
+    def write(self, text: str) -> int:
+        if threading.get_ident() != self._fitting:  # not the estimator's: passed on
+            return int(self._out.write(text))
+        for line in text.splitlines() if self.pattern else ():
+            m = self.pattern.search(line) if self.pattern else None
+            if m:
+                self.done = int(m.group(1)) - self.starts
+                self._first = self._first or (self.elapsed(), self.done)
+                self.total = int(m.group(2)) if m.lastindex == 2 else self.total
+        return len(text)
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self._t0
+
+    def line(self, elapsed: float) -> str:
+        if not self.done:
+            return f"train: fitting, {elapsed:.0f} s elapsed"
+        of = f"/{self.total}" if self.total else ""
+        left = ""  # at the pace of the iterations so far (set-up time left out)
+        since, first = self._first or (elapsed, self.done)
+        if self.total and first < self.done < self.total and elapsed > since:
+            pace = (elapsed - since) / (self.done - first)
+            left = f", about {pace * (self.total - self.done):.0f} s to go"
+        return f"train: {self.done}{of} iterations, {elapsed:.0f} s elapsed{left}"
+
+    def _tell(self) -> None:
+        while not self._stop.wait(self.every):
+            self.say(self.line(self.elapsed()))
+
+    @contextlib.contextmanager
+    def watching(self, model: Any, classifier: str) -> Iterator[FitProgress]:
+        """Around ``model.fit``: its classifier's per-iteration output read here, the lines
+        told; everything put back afterwards."""
+        clf = model.named_steps["classifier"]
+        verbose, self.pattern, total_param, self.starts = _ITERATIONS.get(
+            classifier, (0, None, "", 0)
+        )
+        self.total = self.total or (clf.get_params().get(total_param) if total_param else None)
+        before = clf.get_params().get("verbose")
+        ticker = threading.Thread(target=self._tell, name="train-progress", daemon=True)
+        self._t0, self._fitting, self._out = time.monotonic(), threading.get_ident(), sys.stdout
+        ticker.start()
+        try:
+            if verbose:
+                clf.set_params(verbose=verbose)
+            with contextlib.redirect_stdout(self):
+                yield self
+        finally:
+            self._stop.set()
+            ticker.join()
+            if verbose:
+                clf.set_params(verbose=before)
+
+
 def fit(
     df: pd.DataFrame, ds: DatasetConfig, cfg: TrainConfig, sample_weight: np.ndarray | None = None
 ) -> Any:
@@ -89,8 +186,11 @@ def fit_features(
     ds: DatasetConfig,
     cfg: TrainConfig,
     sample_weight: np.ndarray | None = None,
+    progress: Callable[[str], None] | None = None,
+    every: float = 10.0,
 ) -> Any:
-    """:func:`fit` on the model's input (:func:`feature_frame`) and binary labels."""
+    """:func:`fit` on the model's input (:func:`feature_frame`) and binary labels;
+    ``progress``: told how far the fit is every ``every`` seconds (the model is the same)."""
     if len(np.unique(y)) < 2:
         raise ValueError(
             f"training data has only one class of {ds.target!r}; need both "
@@ -98,7 +198,16 @@ def fit_features(
         )
     pipe = build_pipeline(ds, cfg)
     kwargs = {"classifier__sample_weight": sample_weight} if sample_weight is not None else {}
-    pipe.fit(X, y, **kwargs)
+    if progress is None or every <= 0:
+        pipe.fit(X, y, **kwargs)
+        return pipe
+    with FitProgress(every, progress).watching(pipe, cfg.classifier) as watch:
+        pipe.fit(X, y, **kwargs)
+    clf = pipe.named_steps["classifier"]
+    done = getattr(clf, "n_iter_", None) if watch.pattern else None
+    done = getattr(clf, "n_estimators_", done) if watch.pattern else None
+    what = f"{int(done)} iterations" if done is not None else "fitted"
+    progress(f"train: {what} in {watch.elapsed():.1f} s")
     return pipe
 
 
@@ -136,11 +245,20 @@ def main(argv: list[str] | None = None) -> int:
     params = load_params(args.params)
 
     from pipelines.edges import tracking
+    from pipelines.settings import settings
 
+    if not log.handlers:  # the stage's own lines, on its stdout beside its prints
+        handler = logging.StreamHandler(sys.stdout)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
+        log.propagate = False
     train_path, eval_path = (params.paths.window_train, params.paths.window_eval)
     X, y = _training_input(train_path, params.dataset)
+    log.info("train: %s on %s rows ...", params.train.classifier, f"{len(X):,}")
     t0 = time.perf_counter()
-    model = fit_features(X, y, params.dataset, params.train)
+    every = settings().progress_seconds
+    model = fit_features(X, y, params.dataset, params.train, progress=log.info, every=every)
     fit_seconds = time.perf_counter() - t0
 
     from sklearn.metrics import roc_auc_score

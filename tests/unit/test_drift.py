@@ -312,12 +312,7 @@ def test_main_writes_result_metrics_and_report(workspace, reference, capsys):
     result = DriftResult.from_dict(json.loads((out / "drift.json").read_text()))
     assert result.drifted and set(result.drifted_columns) == {"x", "colour"}
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics == {
-        "drift_share": 0.5,
-        "n_drifted": 2,
-        "dataset_drift": 1,
-        "target_drift_score": result.target.score,
-    }
+    assert metrics == {"drift_share": 0.5}  # `dvc metrics show`: the rest is in drift.json
     html = (out / "drift.html").read_text()
     assert html.lstrip().lower().startswith("<!doctype html>") and "Drifted Columns" in html
     assert sorted(p.name for p in out.iterdir()) == ["drift.html", "drift.json", "metrics.json"]

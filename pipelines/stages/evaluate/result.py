@@ -40,6 +40,9 @@ def check_metric(metric: str) -> None:
         raise EvaluationError(f"unknown metric {metric!r}; expected one of {list(METRICS)}")
 
 
+HEADLINE = ("roc_auc", "f1", "ece")  # what `dvc metrics show` shows of an evaluation
+
+
 @dataclass(frozen=True)
 class RocCurve(JsonRecord):
     """ROC points (at most ROC_MAX_POINTS); the first threshold is +inf (nothing positive)."""
@@ -92,6 +95,16 @@ class Evaluation(JsonRecord):
     def metric(self, name: str) -> Interval:
         check_metric(name)
         return self.metrics[name]
+
+    def headline_metrics(self) -> dict[str, float]:
+        """The points of :data:`HEADLINE` for ``dvc metrics show``, which prints every metrics
+        file in one table: a few keys keep it readable in 100 columns. Every metric with its
+        interval is in ``evaluation.json`` (``dvc metrics diff --targets`` reads it too)."""
+        return {
+            k: float(self.metrics[k].point)
+            for k in HEADLINE
+            if k in self.metrics and math.isfinite(self.metrics[k].point)
+        }
 
     def flat_metrics(self) -> dict[str, float]:
         """``{metric: point, metric_lower: ..., metric_upper: ...}`` for ``dvc metrics``."""

@@ -56,7 +56,7 @@ def write_outputs(
     ]
     calibration = [b.to_dict() for b in evaluation.calibration]
     return {
-        "metrics": write_json(out.metrics, evaluation.flat_metrics()),
+        "metrics": write_json(out.metrics, evaluation.headline_metrics()),
         "evaluation": write_json(out.evaluation, evaluation.to_dict()),
         "roc": write_json(out.plot("roc", ".json"), roc),
         "confusion": write_json(out.plot("confusion", ".json"), confusion_rows(evaluation)),

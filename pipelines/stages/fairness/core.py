@@ -99,6 +99,17 @@ class FairnessResult(JsonRecord):
         """Worst value of each measure, over single attributes only unless ``intersection``."""
         return _worst(tuple(a for a in self.attributes if intersection or not a.is_intersection))
 
+    def headline_metrics(self) -> dict[str, float]:
+        """The worst demographic parity and equalized odds differences over the attributes,
+        as ``dp_diff`` and ``eo_diff``, for ``dvc metrics show`` (one table of every metrics
+        file: short keys keep it in 100 columns); per attribute in ``fairness.json``."""
+        short = {"demographic_parity_difference": "dp_diff", "equalized_odds_difference": "eo_diff"}
+        return {
+            key: float(w.value)
+            for m, key in short.items()
+            if (w := self.worst.get(m)) is not None and w.value is not None
+        }
+
     def flat_metrics(self) -> dict[str, float]:
         """``{"<attribute>.<measure>": value, "worst.<measure>": value}`` (defined values only)."""
         out: dict[str, float] = {}

@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"fairness: error: {err}", file=sys.stderr)
         return 2
     write_json(out.result, result.to_dict())
-    write_json(out.metrics, result.flat_metrics())
+    write_json(out.metrics, result.headline_metrics())
     plot_fairness(result, out.plot)
     print(f"fairness: {result.n:,} rows from {pred_path}, min group size {result.min_group_size}")
     print(format_table(result))
