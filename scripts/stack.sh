@@ -448,6 +448,8 @@ print_access() {
   Grafana   $grafana
   Secrets   grep -E '^(AIRFLOW_ADMIN_PASSWORD|MLFLOW_ADMIN_PASSWORD|RETRAIN_SERVE_TOKEN|RETRAIN_FEEDBACK_TOKEN|GRAFANA_ADMIN_PASSWORD)=' .env
   Commands  $ENGINE exec -it $worker retrain status     (the workspace: volume ${PROJECT}_workspace)
+  Config    /workspace/params.yaml and params/ in that volume: your edits there survive
+            stack-down / stack (merged with a new image's; a clash stops make stack and says so)
   Stop      make stack-down   (volumes kept; '$ENGINE volume ls' lists them)
 
 EOF
