@@ -19,7 +19,7 @@ itself): the serving side of a promotion is tested in ``test_redeploy.py``.
 Then the same nights in Airflow's own UI, in a real browser (Debian's Chromium, headless): the
 grid after a promoted and a rejected night, the rejected night's page with its note, its
 ``summary`` task with the buttons to MLflow and the night's page, and the DAG list; the
-screenshots are kept in a folder the test prints.
+screenshots are kept in ``reports/screenshots/airflow/`` (the test prints where).
 """
 
 from __future__ import annotations
@@ -58,6 +58,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 APPROVED, REJECTED, TIMED_OUT = "2026-04-01", "2026-04-02", "2026-04-03"
 NIGHT_S = 900  # a forced retrain on 2 shared cores, with room
+# kept after the session (git-ignored reports/), unlike a temporary folder
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "reports" / "screenshots" / "airflow"
 
 
 @pytest.fixture(scope="module")
@@ -240,7 +242,7 @@ def three_nights(dep: Any) -> None:
     assert rec["gate"]["approval"]["decision"] == "timed_out"
 
 
-def test_the_nights_on_airflow_s_own_screens(airflow, tmp_path_factory):
+def test_the_nights_on_airflow_s_own_screens(airflow):
     """The grid, a run's page and a task's page of the nights above, as a browser draws them
     (1600x1000); a screenshot of each, listed with what it shows."""
     nights = {
@@ -254,7 +256,8 @@ def test_the_nights_on_airflow_s_own_screens(airflow, tmp_path_factory):
     if chromium is None:
         pytest.skip(why)
     rejected = nights[REJECTED]["dag_run_id"]
-    base, shots = airflow.api.base, tmp_path_factory.mktemp("airflow_screens")
+    base, shots = airflow.api.base, SCREENSHOTS
+    shots.mkdir(parents=True, exist_ok=True)
     print(f"\nscreenshots: {shots}")
     with browser(chromium, shots / "chromedriver.log", 1600, 1000) as b:
         b.open(f"{base}/api/v2/monitor/health")  # the origin, to put the login cookie on
@@ -267,7 +270,7 @@ def test_the_nights_on_airflow_s_own_screens(airflow, tmp_path_factory):
             ("rejected-run.png", f"/dags/{DAG_ID}/runs/{rejected}",
              [f"{REJECTED}: rejected v3"], "the rejected night's run page with its note"),
             ("rejected-summary-links.png",
-             f"/dags/{DAG_ID}/runs/{rejected}/tasks/summary",
+             f"/dags/{DAG_ID}/runs/{rejected}/tasks/summary/details",
              ["Night summary (HTML)", "MLflow: the model version"],
              "the rejected night's summary task with its buttons to MLflow and the page"),
             ("dag-list.png", "/dags", [DAG_ID, "retrain-live-trigger"],
