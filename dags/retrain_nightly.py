@@ -155,6 +155,11 @@ def _night() -> af.Night:
         timetable=CronTriggerTimetable(SCHEDULE, timezone="UTC"),
         assets=[Asset("retrain-live-trigger")],
     ),
+    # Airflow 3.3's schedule column draws a schedule with an asset as that asset alone: the
+    # cron shows in this description (the DAG name's tooltip in the list, the Details tab),
+    # in the timetable's summary and description (REST API) and as "Next Run" once unpaused
+    description=f"Nightly on cron {SCHEDULE} (UTC), or at once when retrain_monitor emits "
+    "the asset retrain-live-trigger (live drift or a performance drop).",
     start_date=datetime(2026, 1, 1, tzinfo=UTC),
     catchup=False,
     max_active_runs=1,
@@ -327,16 +332,18 @@ def retrain_nightly() -> None:
     steps = [ingested, assessed, *stages]
     for upstream, downstream in zip(steps, steps[1:], strict=False):
         upstream >> downstream
-    registered, rejected = register(), register_rejected()
+    # their buttons on the task's page: the version in MLflow, its run, the night's summary
+    registered = af.with_links(register(), af.REGISTRATION_LINKS)
+    rejected = af.with_links(register_rejected(), af.REGISTRATION_LINKS)
     asked, promoted = needs_approval(registered), promote(registered)
-    roll_out, finish = deploy(registered), summary()
+    roll_out, finish = deploy(registered), af.with_links(summary(), af.NIGHT_LINKS)
     steps[-1] >> [registered, rejected]
     asked >> [approve, promoted]
     approve >> promoted >> roll_out
     [roll_out, rejected] >> finish
     # what the night came to, as a task of its own: only the one that happened runs
-    chosen = outcome(finish)
-    chosen >> night_promoted(finish)
+    chosen = af.with_links(outcome(finish), af.NIGHT_LINKS)
+    chosen >> af.with_links(night_promoted(finish), af.NIGHT_LINKS)
     for word in OUTCOME_WORDS[1:]:
         chosen >> af.EmptyOperator(task_id=f"night_{word}", doc_md=f"The night's outcome: {word}.")
     # not approve: Reject skips every task right after it (a failure of approve reaches the

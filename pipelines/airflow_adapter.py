@@ -50,7 +50,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from airflow.providers.standard.operators.empty import EmptyOperator as EmptyOperator
 from airflow.providers.standard.operators.hitl import ApprovalOperator as ApprovalOperator
-from airflow.sdk import Asset, BaseNotifier, get_current_context
+from airflow.sdk import Asset, BaseNotifier, BaseOperatorLink, get_current_context
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from pipelines.stages import NIGHT_STAGES as NIGHT_STAGES  # a tuple of names: imports nothing else
@@ -189,6 +189,7 @@ class Finished(_Result):
     promoted: str | None = None
     gate: dict[str, Any] | None = None
     mlflow: dict[str, str] = field(default_factory=dict)
+    links: dict[str, str] = field(default_factory=dict)  # the night's buttons (NightLink)
 
 
 def moved_champion(result: Any) -> bool:
@@ -361,7 +362,27 @@ class Night:
                 f"{expected!r}: the gate decision changed during the run; clear `gate` to redo it"
             )
         log.info("night %s: %s", self.day, registration_line(reg))
+        push_links(self.registration_links(reg))
         return reg
+
+    def registration_links(self, reg: Registration) -> dict[str, str]:
+        """The registered version's page and its training run in the MLflow UI, on the
+        address a user's browser reaches (``RETRAIN_MLFLOW_UI_URL``); none without one."""
+        from pipelines.edges import tracking
+
+        base = tracking.ui_base(self.params)
+        if base is None:
+            return {}
+        links = {VERSION_LINK.key: version_url(base, reg.model, reg.version)}
+        try:
+            from mlflow import MlflowClient
+
+            uri = self.params.tracking_uri
+            experiment = MlflowClient(uri, uri).get_run(reg.run_id).info.experiment_id
+        except Exception as err:  # a link is no reason to fail a registration
+            log.warning("no link to run %s: %s", reg.run_id, err)
+            return links
+        return links | {RUN_LINK.key: tracking.run_url(self.params, experiment, reg.run_id)}
 
     def needs_approval(self, registration: Mapping[str, Any]) -> list[str]:
         """``approve`` when the release plan held the version for a human, else ``promote``."""
@@ -512,6 +533,9 @@ class Night:
         for name, link in links.items():
             log.info("MLflow %s: %s", name.replace("_", " "), link)
         log.info("summary.json:\n%s", json.dumps(rec.to_dict(), indent=2, default=str))
+        version = rec.challenger.version if rec.challenger else None
+        night_links = self.night_links(links, version)
+        push_links(night_links)
         return Finished(
             self.day,
             rec.outcome,
@@ -521,7 +545,27 @@ class Night:
             rec.promoted,
             rec.gate.model_dump(mode="json") if rec.gate else None,
             links,
+            night_links,
         )
+
+    def night_links(self, mlflow: Mapping[str, str], version: str | None) -> dict[str, str]:
+        """The night's buttons: its HTML summary (an artifact of the night's MLflow run),
+        that run, the challenger's run and version; only addresses a browser opens (the links
+        ``publish_night`` made are instructions when no MLflow UI address is configured)."""
+        from pipelines.edges import tracking
+
+        web = {k: v for k, v in mlflow.items() if v.startswith(("http://", "https://"))}
+        links = {}
+        if "night_run" in web:
+            links[SUMMARY_LINK.key] = f"{web['night_run']}/artifacts/{SUMMARY_ARTIFACT}"
+            links[NIGHT_RUN_LINK.key] = web["night_run"]
+        if "challenger_run" in web:
+            links[RUN_LINK.key] = web["challenger_run"]
+        base = tracking.ui_base(self.params)
+        if base and version:
+            model = self.params.mlflow.registered_model
+            links[VERSION_LINK.key] = version_url(base, model, version)
+        return links
 
     def outcome(self, finished: Mapping[str, Any] | None, run: tuple[str, str]) -> list[str]:
         """What the night came to, on the screens: the outcome task to run (``night_<word>``:
@@ -542,11 +586,15 @@ class Night:
             word, note = "unfinished", f"{self.day}: did not finish ({failed})"
         log.info("note: %s", note)
         set_run_note(*run, note)
+        if finished and finished.get("outcome"):
+            push_links(finished.get("links") or {})
         return [f"night_{word}"] if word in OUTCOME_WORDS else []
 
 
 def promoted_event(finished: Mapping[str, Any], events: Any) -> None:
-    """The Asset event of a night that made a new champion: its version and night."""
+    """The Asset event of a night that made a new champion: its version and night (and the
+    night's buttons on this task too)."""
+    push_links(finished.get("links") or {})
     extra = {"night": finished["day"], "version": finished["promoted"], "outcome": "promoted"}
     log.info("champion v%s: Asset event %r", finished["promoted"], CHAMPION)
     if events is not None:
@@ -565,6 +613,77 @@ def watch(states: Mapping[str, str | None], me: str) -> None:
     """The watcher runs only when a task failed, and fails the run with it."""
     failed = sorted(t for t, s in states.items() if s == "failed" and t != me)
     raise NightStops(f"the night failed at: {', '.join(failed) or 'a task'}")  # retries=0
+
+
+# --------------------------------------------------------------------------- extra links
+LINKS_XCOM = "links"  # a task's buttons: {NightLink.key: address}, pushed by the task itself
+SUMMARY_ARTIFACT = "night/summary.html"  # the night's page among its MLflow run's artifacts
+
+
+class NightLink(BaseOperatorLink):
+    """A button on a night's task (an operator extra link, on the task instance's page): an
+    address the task put in its XCom ``links`` under :attr:`key`; greyed out when it put none
+    (no MLflow UI address a browser reaches, ``RETRAIN_MLFLOW_UI_URL``, or nothing to link).
+
+    Airflow asks :meth:`get_link` on the worker as the task ends and keeps the answer as an
+    XCom of its own (``_link_<class>``), which the UI shows: one class per button."""
+
+    name = "link"
+    key = "link"
+
+    def get_link(self, operator: Any, *, ti_key: Any) -> str:
+        # on the worker, ``ti_key`` is the running task instance (the Task SDK passes it)
+        pull = getattr(ti_key, "xcom_pull", None)
+        if pull is None:
+            return ""
+        links = pull(task_ids=ti_key.task_id, key=LINKS_XCOM) or {}
+        link = links.get(self.key) if isinstance(links, Mapping) else None
+        return link if isinstance(link, str) and link.startswith(("http://", "https://")) else ""
+
+
+class NightSummaryLink(NightLink):
+    name, key = "Night summary (HTML)", "summary"
+
+
+class NightRunLink(NightLink):
+    name, key = "MLflow: the night's run", "night_run"
+
+
+class ChallengerRunLink(NightLink):
+    name, key = "MLflow: the challenger's run", "run"
+
+
+class ModelVersionLink(NightLink):
+    name, key = "MLflow: the model version", "version"
+
+
+SUMMARY_LINK, NIGHT_RUN_LINK = NightSummaryLink(), NightRunLink()
+RUN_LINK, VERSION_LINK = ChallengerRunLink(), ModelVersionLink()
+REGISTRATION_LINKS = (VERSION_LINK, RUN_LINK)  # register, register_rejected
+NIGHT_LINKS = (SUMMARY_LINK, VERSION_LINK, RUN_LINK, NIGHT_RUN_LINK)  # summary, outcome, ...
+
+
+def version_url(base: str, model: str, version: str) -> str:
+    """A model version's page in the MLflow UI at ``base``."""
+    import urllib.parse
+
+    return f"{base}/#/models/{urllib.parse.quote(model, safe='')}/versions/{version}"
+
+
+def push_links(links: Mapping[str, str]) -> None:
+    """The running task's buttons (:class:`NightLink`), logged too (a log is read where the
+    buttons are not)."""
+    ti = get_current_context()["ti"]
+    ti.xcom_push(key=LINKS_XCOM, value=dict(links))
+    for key, link in links.items():
+        log.info("link %s: %s", key, link)
+
+
+def with_links(task: Any, links: tuple[NightLink, ...]) -> Any:
+    """``task`` (a TaskFlow call's result, or an operator) showing ``links`` as buttons."""
+    operator = getattr(task, "operator", task)
+    operator.operator_extra_links = links
+    return task
 
 
 # --------------------------------------------------------------------------- the run's note

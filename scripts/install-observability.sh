@@ -3,9 +3,9 @@
 #   prometheus (2.42: the server and promtool, which checks docker/prometheus/*.yml) and
 #   prometheus-pushgateway (1.5: where the monitor job pushes its verdict).
 # The container stack does not need this: docker/Dockerfile.prometheus and
-# docker/Dockerfile.pushgateway install the same packages inside their images. Grafana and the
-# StatsD exporter are not in Debian; the stack runs their upstream images where a registry is
-# reachable (GRAFANA_IMAGE, STATSD_EXPORTER_IMAGE in .env).
+# docker/Dockerfile.pushgateway install the same packages inside their images. Grafana is not
+# in Debian; the stack runs its upstream image where a registry is reachable (GRAFANA_IMAGE in
+# .env).
 # Their services are not started (scripts/lib/apt.sh). Idempotent: a second run installs nothing.
 # Needs root (or sudo).
 set -euo pipefail

@@ -14,17 +14,17 @@
 #    requirements.lock on the host (.wheelhouse/, remade only when the pins change), then the
 #    pipeline image (pip --no-index from the wheelhouse) and PostgreSQL, Redis, nginx,
 #    Prometheus and the Pushgateway from Debian's packages. Builds use the engine's layer cache:
-#    an unchanged image takes seconds. Grafana and the StatsD exporter are in no package archive
-#    reachable here: their upstream images (GRAFANA_IMAGE, STATSD_EXPORTER_IMAGE) are used when
-#    present or pullable, and skipped with a message otherwise.
+#    an unchanged image takes seconds. Grafana is in no package archive reachable here: its
+#    upstream image (GRAFANA_IMAGE) is used when present or pullable, and skipped with a
+#    message otherwise.
 # 3. services, in order, each waited for explicitly (podman-compose ignores health conditions):
 #    postgres (pg_isready over TCP) and redis (PING with the password); mlflow (/health);
 #    airflow-init (`airflow db migrate`) and workspace-init, run to completion; api-server,
 #    scheduler, dag-processor, triggerer (/api/v2/monitor/health: every component healthy);
 #    the two Celery workers (both answer a Celery ping through the broker); the SERVING_REPLICAS
 #    serving replicas (each answers /health inside its container) and nginx (/health through
-#    nginx, the stable address); monitoring: pushgateway, statsd-exporter,
-#    prometheus (ready, and the serving and pushgateway targets up), grafana (/api/health).
+#    nginx, the stable address); monitoring: pushgateway, prometheus (ready, and every
+#    configured scrape target up), grafana (/api/health).
 #    Then the URLs and how to log in.
 # A service that exits or keeps restarting stops the wait at once, with its log.
 # Settings: .env (see .env.example); CONTAINER_ENGINE=podman|docker picks the engine.
@@ -319,8 +319,7 @@ build_images() {
 
 # Services whose only image is an upstream one (no Debian package to build it from): started
 # when the image is present or can be pulled now, else skipped with the reason.
-declare -A UPSTREAM_ONLY=([grafana]="GRAFANA_IMAGE docker.io/grafana/grafana:11.4.0"
-                          [statsd-exporter]="STATSD_EXPORTER_IMAGE docker.io/prom/statsd-exporter:v0.28.0")
+declare -A UPSTREAM_ONLY=([grafana]="GRAFANA_IMAGE docker.io/grafana/grafana:11.4.0")
 SKIPPED=()
 available() {  # available <service>: its upstream image is present or pulled within 90 s
     local key default image
@@ -336,7 +335,7 @@ available() {  # available <service>: its upstream image is present or pulled wi
 # --------------------------------------------------------------------------- up / down
 SERVICES=(postgres redis mlflow airflow-init workspace-init airflow-apiserver airflow-scheduler
           airflow-dag-processor airflow-triggerer airflow-worker-1 airflow-worker-2 serving nginx
-          pushgateway statsd-exporter prometheus grafana)
+          pushgateway prometheus grafana)
 
 stale_containers() {  # a container runs an image other than its tag's current one
     local s c image want
@@ -398,15 +397,15 @@ start_monitoring() {
     local pport gport
     pport="$(setting PROMETHEUS_PORT 9090)" gport="$(setting GRAFANA_PORT 3000)"
     start pushgateway
-    if available statsd-exporter; then start statsd-exporter; fi
     start prometheus
     wait_for "prometheus (http://127.0.0.1:$pport/-/ready)" 120 prometheus pushgateway -- \
         http_check "http://127.0.0.1:$pport/-/ready"
-    # the first scrapes: serving and the pushgateway answer through the compose network
-    wait_for "prometheus targets serving + pushgateway" 90 prometheus pushgateway -- \
+    # the first scrapes: every configured target answers through the compose network (a job
+    # that cannot be up here is not configured: docker/prometheus/prometheus.yml)
+    wait_for "prometheus targets (every one up)" 90 prometheus pushgateway -- \
         http_check "http://127.0.0.1:$pport/api/v1/targets?state=active" \
-        "all(any(t['labels']['job'] == job and t['health'] == 'up'
-                 for t in j['data']['activeTargets']) for job in ('serving', 'pushgateway'))"
+        "({t['labels']['job'] for t in j['data']['activeTargets']} >= {'serving', 'pushgateway'}
+          and all(t['health'] == 'up' for t in j['data']['activeTargets']))"
     if available grafana; then
         start grafana
         wait_for "grafana (http://127.0.0.1:$gport/api/health)" 180 grafana -- \
@@ -449,6 +448,8 @@ print_access() {
   Grafana   $grafana
   Secrets   grep -E '^(AIRFLOW_ADMIN_PASSWORD|MLFLOW_ADMIN_PASSWORD|RETRAIN_SERVE_TOKEN|RETRAIN_FEEDBACK_TOKEN|GRAFANA_ADMIN_PASSWORD)=' .env
   Commands  $ENGINE exec -it $worker retrain status     (the workspace: volume ${PROJECT}_workspace)
+  Config    /workspace/params.yaml and params/ in that volume: your edits there survive
+            stack-down / stack (merged with a new image's; a clash stops make stack and says so)
   Stop      make stack-down   (volumes kept; '$ENGINE volume ls' lists them)
 
 EOF

@@ -45,11 +45,20 @@ bag = DagBag(dag_folder=sys.argv[1])
 assert not bag.import_errors, bag.import_errors
 dr = bag.dags["retrain_nightly"].test(run_conf=json.loads(sys.argv[2]))
 tis = dr.get_task_instances()
+# the tasks' buttons (operator extra links) as Airflow keeps them for the UI: XComs _link_*
+from sqlalchemy import select
+from airflow.models.xcom import XComModel
+from airflow.utils.session import create_session
+with create_session() as session:
+    rows = session.scalars(select(XComModel).where(
+        XComModel.run_id == dr.run_id, XComModel.key.like("_link_%"))).all()
+    links = {f"{x.task_id} {x.key[len('_link_'):]}": XComModel.deserialize_value(x) for x in rows}
 print("RESULT " + json.dumps({
     "state": str(getattr(dr.state, "value", dr.state)),
     "run_id": dr.run_id,
     "tasks": {t.task_id: str(getattr(t.state, "value", t.state)) for t in tis},
     "tries": {t.task_id: t.try_number for t in tis},
+    "links": links,
 }))
 """
 
@@ -92,11 +101,12 @@ def ws(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> Path:
     return copy_workspace(base_workspace(tmp_path_factory), tmp_path / "project")
 
 
-def dag_test(home: Path, ws: Path, conf: dict[str, Any]) -> dict[str, Any]:
-    """`dag.test(run_conf=conf)` in a fresh interpreter; the run's state and task states."""
+def dag_test(home: Path, ws: Path, conf: dict[str, Any], **env: str) -> dict[str, Any]:
+    """`dag.test(run_conf=conf)` in a fresh interpreter (``env``: more settings); the run's
+    state, task states and the tasks' extra links (``"<task> <link class>": address``)."""
     proc = subprocess.run(
         [sys.executable, "-c", RUNNER, str(DAGS / "retrain_nightly.py"), json.dumps(conf)],
-        env=night_env(home, ws),
+        env={**night_env(home, ws), **env},
         cwd=home,  # not the workspace: its copy of pipelines/ must not shadow the installed one
         capture_output=True,
         text=True,
@@ -109,6 +119,7 @@ def dag_test(home: Path, ws: Path, conf: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
+MLFLOW_UI = "http://mlflow.example:5000"  # RETRAIN_MLFLOW_UI_URL: a browser's address of MLflow
 UI_DEFAULTS = {"date": None, "batch": None, "force_retrain": False, "skip_deploy": False}
 UI_DEFAULTS["dry_run"] = False
 RETRAIN_TASKS = ("window", "validate", "drift", "train", "evaluate", "fairness", "gate")
@@ -183,7 +194,7 @@ def test_retrain_promotes_notifies_and_records_the_night_in_mlflow(airflow_home,
     day = "2026-04-01"
     write_batch(ws, day, "stable")
     conf = {**UI_DEFAULTS, "date": day, "force_retrain": True, "skip_deploy": True}
-    run = dag_test(airflow_home, ws, conf)
+    run = dag_test(airflow_home, ws, conf, RETRAIN_MLFLOW_UI_URL=MLFLOW_UI)
 
     assert run["state"] == "success", run["tasks"]
     tasks = run["tasks"]
@@ -219,6 +230,28 @@ def test_retrain_promotes_notifies_and_records_the_night_in_mlflow(airflow_home,
     assert "night/summary.json" in names
     assert c.get_run(rec["challenger"]["run_id"]).data.tags["night"] == day
     assert "MLflow night run: " in run["log"] and "MLflow challenger run: " in run["log"]
+    # the buttons on the tasks' pages: on the MLflow UI's address a browser reaches
+    model, _ = mlflow_names(ws)
+    challenger = c.get_run(rec["challenger"]["run_id"])
+    version = f"{MLFLOW_UI}/#/models/{model}/versions/2"
+    run_url = f"{MLFLOW_UI}/#/experiments/{challenger.info.experiment_id}/runs/"
+    night_url = run_url.replace(challenger.info.experiment_id, exp.experiment_id)
+    night_url += night_run.info.run_id
+    run_url += challenger.info.run_id
+    night = {
+        "ModelVersionLink": version,
+        "ChallengerRunLink": run_url,
+        "NightRunLink": night_url,
+        "NightSummaryLink": f"{night_url}/artifacts/night/summary.html",
+    }
+    links = run["links"]
+    assert {k: v for k, v in links.items() if k.startswith("register ")} == {
+        "register ModelVersionLink": version,
+        "register ChallengerRunLink": run_url,
+    }
+    for t in ("summary", "outcome", "night_promoted"):
+        assert {k.split()[1]: v for k, v in links.items() if k.startswith(f"{t} ")} == night, t
+    assert "night/summary.html" in names  # what the summary's button opens
 
 
 def test_gate_rejection_keeps_the_champion_and_skips_promotion_and_deploy(airflow_home, ws):
@@ -245,6 +278,11 @@ def test_gate_rejection_keeps_the_champion_and_skips_promotion_and_deploy(airflo
     rejected = mlflow_client(ws).get_model_version(model, rec["challenger"]["version"])
     assert rejected.tags["status"] == "rejected"
     assert notifications(ws) == []  # nothing failed, nothing promoted
+    # no MLflow UI address a browser reaches (a SQLite store): the buttons stay greyed out
+    # (an empty link), never an instruction posing as an address
+    links = run["links"]
+    assert links["register_rejected ModelVersionLink"] == "", links
+    assert links["summary NightSummaryLink"] == links["outcome NightRunLink"] == "", links
 
 
 def test_the_monitor_s_verdict_is_the_last_line_of_its_task_log(airflow_home, ws):

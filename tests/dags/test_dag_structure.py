@@ -76,6 +76,7 @@ if d is not None:
         "schedule": getattr(getattr(d.timetable, "timetable", d.timetable), "expression", None),
         "timetable": type(d.timetable).__name__,
         "cron_timetable": type(getattr(d.timetable, "timetable", d.timetable)).__name__,
+        "description": d.description,
         "catchup": d.catchup,
         "max_active_runs": d.max_active_runs,
         "dagrun_timeout_s": d.dagrun_timeout.total_seconds() if d.dagrun_timeout else None,
@@ -97,6 +98,7 @@ if d is not None:
                 "operator": type(t).__name__,
                 "bases": [c.__name__ for c in type(t).__mro__],
                 "outlets": [getattr(o, "name", str(o)) for o in t.outlets],
+                "links": {l.name: l.xcom_key for l in t.operator_extra_links},
                 "retry_policy": [
                     (r.exception_path, r.action.value)
                     for r in getattr(getattr(t, "retry_policy", None), "rules", [])
@@ -129,6 +131,11 @@ if d is not None:
         except Exception as err:
             checks[f"{name}={value!r}"] = type(err).__name__
     out["param_checks"] = checks
+    # what the UI and the REST API show: the serialized DAG's timetable
+    from airflow.serialization.serialized_objects import DagSerialization
+
+    shown = DagSerialization.from_dict(DagSerialization.to_dict(d)).timetable
+    out["shown_schedule"] = {"summary": shown.summary, "description": shown.description}
 print("PROBE " + json.dumps(out, default=str))
 """
 
@@ -187,6 +194,28 @@ def test_schedule_and_run_settings(probe):
     assert d["owner"] == "ml-platform"
     assert {"ml", "retraining", "nightly"} <= set(d["tags"])
     assert d["doc_md"] and d["doc_md"].strip().startswith("# Nightly retraining")
+    # the UI's schedule column shows the asset alone: the cron is said where a DAG can say it
+    assert probe["shown_schedule"] == {
+        "summary": "Asset or 0 2 * * *",
+        "description": "Triggered by assets or At 02:00",
+    }
+    assert "0 2 * * *" in d["description"] and "retrain-live-trigger" in d["description"]
+
+
+def test_night_tasks_carry_buttons_to_mlflow_and_the_summary(probe):
+    """Operator extra links: each a button on the task's page, kept as an XCom of its own."""
+    tasks = probe["dag"]["tasks"]
+    version = {"MLflow: the model version": "_link_ModelVersionLink"}
+    run = {"MLflow: the challenger's run": "_link_ChallengerRunLink"}
+    night = {
+        "Night summary (HTML)": "_link_NightSummaryLink",
+        "MLflow: the night's run": "_link_NightRunLink",
+    }
+    for t in ("register", "register_rejected"):
+        assert tasks[t]["links"] == version | run, t
+    for t in ("summary", "outcome", "night_promoted"):
+        assert tasks[t]["links"] == version | run | night, t
+    assert tasks["ingest"]["links"] == {} and tasks["night_rejected"]["links"] == {}
 
 
 def test_one_task_per_stage_in_pipeline_order(probe):

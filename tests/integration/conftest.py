@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.airflow_servers import Deployment
+from tests.support.airflow_servers import MLFLOW_UI, Deployment
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -64,6 +64,8 @@ def local_airflow(
         "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
         # how often the scheduler answers timed-out approvals with their defaults (15 s)
         "AIRFLOW__SCHEDULER__TRIGGER_TIMEOUT_CHECK_INTERVAL": "3",
+        # the MLflow UI as a user's browser reaches it: the notes' and the buttons' links
+        "RETRAIN_MLFLOW_UI_URL": MLFLOW_UI,
     }
     root = tmp_path_factory.mktemp("airflow_local")
     with fresh_database("airflow_local", template=airflow_template) as database:

@@ -20,16 +20,19 @@ import pytest
 
 from tests.support.airflow_servers import (
     DAG_ID,
+    MLFLOW_UI,
     asset_events,
     dag_runs,
+    extra_links,
     log_text,
+    note_parts,
     task_instances,
     ui_body,
     use_workspace,
     wait_dag_loaded,
     wait_for,
 )
-from tests.support.nights import base_workspace, champion, record
+from tests.support.nights import base_workspace, champion, mlflow_names, record
 
 pytestmark = pytest.mark.integration
 
@@ -104,7 +107,28 @@ def test_triggered_and_scheduled_nights_run_on_postgres(airflow):
     log = log_text(api, manual_id, "summary", tasks["summary"]["try_number"])
     assert "night summary" in log and "summary.json" in log and "MLflow" in log
     # the screens: the run's note, the outcome's own task, the Asset events
-    assert manual["note"] == f"{day}: promoted v2 (was v1)", manual
+    note, link = note_parts(manual["note"])
+    assert note == f"{day}: promoted v2 (was v1)", manual
+    assert link and link.startswith(f"{MLFLOW_UI}/#/experiments/"), manual  # the night's run
+    # the buttons on the tasks' pages (operator extra links), on that same address
+    summary_links = extra_links(api, manual_id, "summary")
+    assert summary_links == {
+        "MLflow: the challenger's run": summary_links["MLflow: the challenger's run"],
+        "MLflow: the model version": f"{MLFLOW_UI}/#/models/{mlflow_names(ws)[0]}/versions/2",
+        "MLflow: the night's run": link,
+        "Night summary (HTML)": f"{link}/artifacts/night/summary.html",
+    }, summary_links
+    assert summary_links["MLflow: the challenger's run"].endswith(rec["challenger"]["run_id"])
+    assert extra_links(api, manual_id, "night_promoted") == summary_links
+    register_links = extra_links(api, manual_id, "register")
+    assert register_links == {
+        k: summary_links[k] for k in ("MLflow: the challenger's run", "MLflow: the model version")
+    }, register_links
+    # the schedule: the UI's column draws the asset; the cron is in what the API gives it
+    shown = api.get(f"/api/v2/dags/{DAG_ID}")
+    assert shown["timetable_summary"] == "Asset or 0 2 * * *", shown
+    assert shown["timetable_description"] == "Triggered by assets or At 02:00", shown
+    assert "0 2 * * *" in shown["description"] and "retrain-live-trigger" in shown["description"]
     assert states["night_promoted"] == "success"
     assert all(
         s == "skipped"
@@ -134,6 +158,7 @@ def test_triggered_and_scheduled_nights_run_on_postgres(airflow):
     assess_log = log_text(api, sched_id, "assess", sched_tasks["assess"]["try_number"])
     assert "skipped: ingest did not accept a batch" in assess_log, assess_log[-2000:]
     assert scheduled["note"] == f"{day}: not run by this scheduled run (run by {manual_id})"
+    assert extra_links(api, sched_id, "outcome") == dict.fromkeys(summary_links)  # greyed out
     assert record(ws, day)["outcome"] == "promoted" and record(ws, day)["run"] == manual_id
     assert asset_events(api, sched_id) == {}
     assert len([r for r in runs if r["run_type"] == "scheduled"]) == 1  # catchup is off

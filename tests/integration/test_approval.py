@@ -15,6 +15,11 @@ the other (one run at a time):
 
 ``skip_deploy`` keeps serving out of it (``deploy`` still runs after an approval, and skips
 itself): the serving side of a promotion is tested in ``test_redeploy.py``.
+
+Then the same nights in Airflow's own UI, in a real browser (Debian's Chromium, headless): the
+grid after a promoted and a rejected night, the rejected night's page with its note, its
+``summary`` task with the buttons to MLflow and the night's page, and the DAG list; the
+screenshots are kept in ``reports/screenshots/airflow/`` (the test prints where).
 """
 
 from __future__ import annotations
@@ -28,10 +33,14 @@ import yaml
 
 from tests.support.airflow_servers import (
     DAG_ID,
+    MLFLOW_UI,
     Api,
     answer_hitl,
+    dag_runs,
+    extra_links,
     hitl_path,
     log_text,
+    note_parts,
     run_path,
     task_instances,
     trigger,
@@ -41,6 +50,7 @@ from tests.support.airflow_servers import (
     wait_run_done,
     wait_task_state,
 )
+from tests.support.browser import browser, find_chromium
 from tests.support.nights import base_workspace, mlflow_client, mlflow_names, notifications
 from tests.support.nights import record as night_record
 
@@ -48,6 +58,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 APPROVED, REJECTED, TIMED_OUT = "2026-04-01", "2026-04-02", "2026-04-03"
 NIGHT_S = 900  # a forced retrain on 2 shared cores, with room
+# kept after the session (git-ignored reports/), unlike a temporary folder
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "reports" / "screenshots" / "airflow"
 
 
 @pytest.fixture(scope="module")
@@ -153,7 +165,7 @@ def three_nights(dep: Any) -> None:
     assert "approved by admin" in promotion["reason"]
     rec = night_record(ws, APPROVED)
     assert rec["outcome"] == "promoted" and rec["promoted"] == rec["serving"] == "2"
-    assert run["note"] == f"{APPROVED}: promoted v2 (was v1)", run
+    assert note_parts(run["note"])[0] == f"{APPROVED}: promoted v2 (was v1)", run
     assert tasks["night_promoted"] == "success"
     assert rec["gate"]["approval"]["decision"] == "approved"
     assert rec["gate"]["approval"]["by"] == "admin"
@@ -176,7 +188,17 @@ def three_nights(dep: Any) -> None:
     assert tasks["watcher"] == "skipped"
     assert tasks["night_rejected"] == "success" and tasks["night_promoted"] == "skipped"
     note = f"{REJECTED}: rejected v3: approval rejected by admin: rejected: not this week; "
-    assert run["note"] == note + "v2 serving", run
+    text, link = note_parts(run["note"])
+    assert text == note + "v2 serving", run
+    # a rejected version's buttons: its page in MLflow, its run, the night's summary
+    assert link and link.startswith(MLFLOW_UI), run
+    model = mlflow_names(ws)[0]
+    links = extra_links(api, run_id, "summary")
+    assert links["MLflow: the model version"] == f"{MLFLOW_UI}/#/models/{model}/versions/3"
+    assert links["Night summary (HTML)"] == f"{link}/artifacts/night/summary.html", links
+    assert extra_links(api, run_id, "outcome") == links
+    registered = extra_links(api, run_id, "register")
+    assert registered["MLflow: the model version"] == links["MLflow: the model version"]
     status, log = api.call("GET", f"{run_path(run_id)}/taskInstances/deploy/logs/1")
     assert status == 404 or "skip_deploy" not in json.dumps(log), log  # never ran
 
@@ -218,3 +240,48 @@ def three_nights(dep: Any) -> None:
     rec = night_record(ws, TIMED_OUT)
     assert rec["outcome"] == "not_promoted" and rec["serving"] == "2"
     assert rec["gate"]["approval"]["decision"] == "timed_out"
+
+
+def test_the_nights_on_airflow_s_own_screens(airflow):
+    """The grid, a run's page and a task's page of the nights above, as a browser draws them
+    (1600x1000); a screenshot of each, listed with what it shows."""
+    nights = {
+        (r.get("conf") or {}).get("date"): r
+        for r in dag_runs(airflow.api)
+        if r["state"] in ("success", "failed")
+    }
+    if APPROVED not in nights or REJECTED not in nights:
+        pytest.skip("needs the nights of test_approved_rejected_and_unanswered_nights")
+    chromium, why = find_chromium()
+    if chromium is None:
+        pytest.skip(why)
+    rejected = nights[REJECTED]["dag_run_id"]
+    base, shots = airflow.api.base, SCREENSHOTS
+    shots.mkdir(parents=True, exist_ok=True)
+    print(f"\nscreenshots: {shots}")
+    with browser(chromium, shots / "chromedriver.log", 1600, 1000) as b:
+        b.open(f"{base}/api/v2/monitor/health")  # the origin, to put the login cookie on
+        assert airflow.api.token
+        b.set_cookie("_token", airflow.api.token)  # the JWT the UI's own login sets
+        pages = [
+            # (file, path, texts it must show, what it shows)
+            ("grid.png", f"/dags/{DAG_ID}", ["night_promoted", "night_rejected"],
+             "the grid: one column per night, the outcome task that ran in each"),
+            ("rejected-run.png", f"/dags/{DAG_ID}/runs/{rejected}",
+             [f"{REJECTED}: rejected v3"], "the rejected night's run page with its note"),
+            ("rejected-summary-links.png",
+             f"/dags/{DAG_ID}/runs/{rejected}/tasks/summary/details",
+             ["Night summary (HTML)", "MLflow: the model version"],
+             "the rejected night's summary task with its buttons to MLflow and the page"),
+            ("dag-list.png", "/dags", [DAG_ID, "retrain-live-trigger"],
+             "the DAG list: the schedule column as Airflow 3.3 draws an asset-or-cron one"),
+        ]  # fmt: skip
+        missing = {}
+        for name, path, texts, what in pages:
+            b.open(base + path)
+            found = [t for t in texts if b.page_has(t, 60)]
+            shot = b.screenshot(shots / name)
+            print(f"{shot.name}: {what}; shows {found}")
+            if found != texts:
+                missing[name] = sorted(set(texts) - set(found))
+    assert not missing, f"not on the screen: {missing} (screenshots in {shots})"

@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import secrets
 import signal
 import socket
@@ -41,6 +42,9 @@ from tests.support.nights import copy_workspace, night_env
 PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
 PARAMS_VARIABLE = "RETRAIN_PARAMS"  # the Airflow Variable naming the workspace's params file
 DAG_ID = "retrain_nightly"
+# the MLflow UI as a user's browser would reach it (RETRAIN_MLFLOW_UI_URL of the session's
+# servers, ``local_airflow``): links are built on it, nothing is served there
+MLFLOW_UI = "http://mlflow.example:5000"
 AIRFLOW = str(Path(sys.executable).parent / "airflow")
 SERVERS = (
     ("api-server", ["api-server", "--host", "127.0.0.1"]),
@@ -185,6 +189,17 @@ def asset_events(api: Api, run_id: str) -> dict[str, dict[str, Any]]:
     """The Asset events a run emitted, by asset name: each one's extra."""
     body = api.get(f"/api/v2/assets/events?source_dag_id={DAG_ID}&limit=100")
     return {e["name"]: e["extra"] for e in body["asset_events"] if e["source_run_id"] == run_id}
+
+
+def note_parts(note: str) -> tuple[str, str | None]:
+    """A run's note: its text, and the night's MLflow link (Markdown, at its end) or None."""
+    m = re.fullmatch(r"(.*) \(\[the night in MLflow\]\((\S+)\)\)", note, re.S)
+    return (m.group(1), m.group(2)) if m else (note, None)
+
+
+def extra_links(api: Api, run_id: str, task_id: str) -> dict[str, str | None]:
+    """A task's buttons as the UI gets them (operator extra links): {name: address or None}."""
+    return dict(api.get(f"{run_path(run_id)}/taskInstances/{task_id}/links")["extra_links"])
 
 
 def task_instances(api: Api, run_id: str) -> dict[str, dict[str, Any]]:

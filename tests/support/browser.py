@@ -95,6 +95,15 @@ class Browser:
     def open(self, url: str) -> None:
         self._call("POST", "/url", {"url": url})
 
+    def set_cookie(self, name: str, value: str) -> None:
+        """A cookie for the origin of the page open now (open one of its pages first)."""
+        self._call("POST", "/cookie", {"cookie": {"name": name, "value": value, "path": "/"}})
+
+    def page_has(self, text: str, timeout: float) -> bool:
+        """Whether the page's text shows ``text`` within ``timeout`` seconds."""
+        script = "return !!document.body && document.body.innerText.includes(arguments[0]);"
+        return bool(self.wait_for(script, timeout, text))
+
     def run(self, script: str, *args: Any) -> Any:
         """``script`` (a function body) run in the page; its return value."""
         return self._call("POST", "/execute/sync", {"script": script, "args": list(args)})

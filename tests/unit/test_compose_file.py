@@ -26,9 +26,9 @@ SITE = Path(yaml.__file__).resolve().parents[1]  # this venv's site-packages
 WORKERS = ("airflow-worker-1", "airflow-worker-2")
 AIRFLOW_RUNTIME = ("airflow-scheduler", "airflow-dag-processor", "airflow-triggerer", *WORKERS)
 SECRET_WORDS = ("PASSWORD", "SECRET", "TOKEN", "FERNET", "_KEY")
-# Services with no Debian package to build their image from (Grafana, the StatsD exporter): a
-# pinned upstream image, started by scripts/stack.sh only when present or pullable.
-UPSTREAM_ONLY = {"grafana", "statsd-exporter"}
+# Services with no Debian package to build their image from (Grafana): a pinned upstream
+# image, started by scripts/stack.sh only when present or pullable.
+UPSTREAM_ONLY = {"grafana"}
 
 
 def _is_secret(key: str) -> bool:

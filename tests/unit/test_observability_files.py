@@ -36,8 +36,8 @@ from tests.support.observability import (  # noqa: F401
 )
 
 ROOT = Path(__file__).resolve().parents[2]
+STACK_SH = ROOT / "scripts" / "stack.sh"
 PROM_DIR = ROOT / "docker" / "prometheus"
-STATSD_MAPPING = PROM_DIR / "statsd-mapping.yml"
 GRAFANA = ROOT / "docker" / "grafana"
 DATASOURCE = GRAFANA / "provisioning" / "datasources" / "prometheus.yml"
 PROVIDER = GRAFANA / "provisioning" / "dashboards" / "retrain.yml"
@@ -181,7 +181,7 @@ def _check_expression(where: str, expr: str, known: dict[str, set[str]]) -> set[
 
 # --------------------------------------------------------------------------- tests
 def test_the_files_parse() -> None:
-    for path in (PROMETHEUS_YML, ALERTS_YML, STATSD_MAPPING, DATASOURCE, PROVIDER):
+    for path in (PROMETHEUS_YML, ALERTS_YML, DATASOURCE, PROVIDER):
         assert isinstance(yaml.safe_load(path.read_text()), dict), path
     assert json.loads(DASHBOARD.read_text())["panels"]
 
@@ -300,16 +300,14 @@ def test_alert_thresholds_are_params_yaml_monitor_settings(rules) -> None:
 def test_scrape_jobs_match_the_compose_services(prometheus, compose) -> None:
     services = compose["services"]
     jobs = {j["job_name"]: j for j in prometheus["scrape_configs"]}
-    assert {"serving", "pushgateway", "mlflow", "airflow"} <= set(jobs)
+    assert {"serving", "pushgateway", "mlflow"} <= set(jobs)
     assert jobs["pushgateway"]["honor_labels"] is True
     assert jobs["serving"]["metrics_path"] == "/metrics"
     for job, service, port in (
         ("serving", "serving", _flag(services["serving"], "--port")),
         ("pushgateway", "pushgateway", _flag(services["pushgateway"], "--web.listen-address")),
         ("mlflow", "mlflow", _flag(services["mlflow"], "--port")),
-        ("airflow", "statsd-exporter",
-         _flag(services["statsd-exporter"], "--web.listen-address")),
-    ):  # fmt: skip
+    ):
         targets = [t for sc in jobs[job].get("static_configs", []) for t in sc["targets"]]
         # a replicated service: one target per address of its name
         targets += [
@@ -323,6 +321,27 @@ def test_scrape_jobs_match_the_compose_services(prometheus, compose) -> None:
     entrypoint = (PROM_DIR / "entrypoint.sh").read_text()
     assert jobs["mlflow"]["basic_auth"]["password_file"] in entrypoint
     assert "MLFLOW_ADMIN_PASSWORD" in services["prometheus"]["environment"]
+
+
+def test_every_scrape_target_is_a_service_the_stack_always_starts(prometheus, compose) -> None:
+    """A configured target that cannot be up is an alert nobody can clear: every job scrapes
+    Prometheus itself or a compose service that scripts/stack.sh starts unconditionally (not
+    one of its upstream-only images, which it skips when absent)."""
+    stack = STACK_SH.read_text()
+    listed = re.search(r"^SERVICES=\((.*?)\)$", stack, re.M | re.S)
+    upstream = re.search(r"^declare -A UPSTREAM_ONLY=\((.*?)\)$", stack, re.M | re.S)
+    assert listed and upstream, "scripts/stack.sh: SERVICES or UPSTREAM_ONLY not found"
+    always = set(listed.group(1).split()) - set(re.findall(r"\[([\w-]+)\]=", upstream.group(1)))
+    for job in prometheus["scrape_configs"]:
+        hosts = [t for sc in job.get("static_configs", []) for t in sc["targets"]]
+        hosts += [n for sd in job.get("dns_sd_configs", []) for n in sd["names"]]
+        for host in (h.split(":")[0] for h in hosts):
+            if job["job_name"] == "prometheus":
+                assert host == "localhost", job
+                continue
+            assert host in compose["services"], f"{job['job_name']}: no service {host}"
+            assert host in always, f"{job['job_name']}: {host} is not always started"
+    assert "airflow" not in {j["job_name"] for j in prometheus["scrape_configs"]}
 
 
 def _flag(service: dict[str, Any], flag: str) -> str:
@@ -345,8 +364,6 @@ def test_compose_mounts_what_prometheus_and_grafana_read(prometheus, compose) ->
     folder = str(Path(config).parent)
     assert mounts["prometheus"][folder] == "./docker/prometheus"
     assert (ROOT / "docker/prometheus" / Path(config).name).is_file()
-    mapping = _flag(services["statsd-exporter"], "--statsd.mapping-config")
-    assert mounts["statsd-exporter"][mapping] == "./docker/prometheus/statsd-mapping.yml"
     assert mounts["grafana"]["/etc/grafana/provisioning"] == "./docker/grafana/provisioning"
     provider = yaml.safe_load(PROVIDER.read_text())["providers"][0]
     assert mounts["grafana"][provider["options"]["path"]] == "./docker/grafana/dashboards"
