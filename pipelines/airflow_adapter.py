@@ -461,18 +461,34 @@ class Night:
     def deploy(self, registration: Mapping[str, Any]) -> dict[str, Any]:
         """Roll the promoted version out to serving. Not retried (see the DAG): a failed deploy
         has already put the champion alias back on the version that is serving."""
-        from pipelines.records import HoldForRollout, Registration
+        from pipelines.lock import night_lock
+        from pipelines.night.deploy import deploy_decision, record_deploy
+        from pipelines.records import NightDeploy, Registration
         from pipelines.release import deploy
-        from pipelines.release.plan import final
 
-        if self.form.get("skip_deploy"):
-            raise skip("skip_deploy: champion promoted, serving left as it is")
         reg = Registration.from_dict(registration)
-        if reg.plan is not None and isinstance(final(reg.plan), HoldForRollout):
-            raise skip("a canary/shadow is out: serving follows the alias itself")
         version = str(registration["version"])
-        result = deploy.deploy(self.params, version=version)
+        decision = deploy_decision(version, reg.plan, bool(self.form.get("skip_deploy")))
+        if decision.version is None:  # the night's one policy: skip_deploy, or a rollout is out
+            reason = decision.reason or "nothing to deploy"
+            with night_lock(self.params):
+                record_deploy(
+                    self.params,
+                    self.day,
+                    NightDeploy(status="skipped", version=version, reason=reason),
+                )
+            raise skip(f"v{version} promoted; {reason}")
+        result = deploy.deploy(self.params, version=decision.version)
         out: dict[str, Any] = result.to_dict()  # plain JSON (records.dump_record)
+        done = NightDeploy(
+            status="deployed" if result.ok else "failed",
+            version=version,
+            reason=result.reason,
+            mode=result.mode,
+            address=result.address,
+        )
+        with night_lock(self.params):
+            record_deploy(self.params, self.day, done)
         if not result.ok:
             checks = out.get("checks") or []
             raise AirflowFailException(

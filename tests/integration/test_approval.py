@@ -151,7 +151,7 @@ def three_nights(dep: Any) -> None:
     assert tasks["register_rejected"] == "skipped" and tasks["watcher"] == "skipped"
     deploy = task_instances(api, run_id)["deploy"]  # it ran, and skipped itself (skip_deploy)
     assert deploy["state"] == "skipped", deploy
-    assert "skip_deploy: champion promoted" in log_text(api, run_id, "deploy", 1)
+    assert "skip_deploy: serving left as it is" in log_text(api, run_id, "deploy", 1)
 
     aliases, _ = registry_state(ws)
     assert aliases == {"champion": "2", "previous": "1"}, aliases
