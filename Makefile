@@ -65,8 +65,10 @@ lint: setup
 	$(BIN)/ruff format --check pipelines dags tests benchmarks
 	$(BIN)/mypy
 
+# a demo loop killed while it ran leaves the workspace's params.yaml text beside it: put back
 clean:
-	rm -rf data/raw data/prepared data/window data/landing data/accepted data/census data/live reports models mlflow.db mlartifacts .dvcstore airflow_home .bench .loop-params.yaml
+	test ! -f .params-before-loop.yaml || mv .params-before-loop.yaml params.yaml
+	rm -rf data/raw data/prepared data/window data/landing data/accepted data/census data/live reports models mlflow.db mlartifacts .dvcstore airflow_home .bench
 
 # Airflow on this machine (SQLite in airflow_home/, LocalExecutor), DAG loaded, login printed.
 airflow: setup

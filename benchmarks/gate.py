@@ -9,7 +9,7 @@ interval and the paired interval of its change. Each method runs in a child proc
 200,000 distinct rows (DeLong for ROC AUC; influence values for the others and the fairness
 gaps). Model scoring and file reading are not in these numbers.
 
-    python -m benchmarks.gate [--rows 100000,1000000] [--full]
+    python -m benchmarks.gate [--rows 100000,1000000] [--full] [--methods linearised]
 """
 
 from __future__ import annotations
@@ -75,6 +75,11 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="benchmarks.gate", description=__doc__.split("\n")[0])
     ap.add_argument("--rows", default=None, help="sizes, e.g. 100000,1000000")
     ap.add_argument("--full", action="store_true", help=f"sizes {FULL_ROWS}")
+    ap.add_argument(
+        "--methods",
+        default=",".join(METHODS),
+        help=f"intervals to measure, of {', '.join(METHODS)} (default: both)",
+    )
     ap.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
@@ -87,10 +92,14 @@ def main(argv: list[str] | None = None) -> int:
         if args.full
         else DEFAULT_ROWS
     )
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    unknown = sorted(set(methods) - set(METHODS))
+    if unknown or not methods:
+        ap.error(f"--methods: {', '.join(unknown) or 'none given'}; known: {', '.join(METHODS)}")
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench-gate-") as tmp:
         for n in sizes:
-            for method in METHODS:
+            for method in methods:
                 core = Path(tmp) / f"{n}-{method}.json"
                 cmd = [
                     sys.executable,
@@ -113,6 +122,7 @@ def main(argv: list[str] | None = None) -> int:
                         ),
                         fmt_s(m.core_total),
                         fmt_s(m.wall),
+                        fmt_s(m.cpu),
                         fmt_mb(m.peak_mb),
                     ]
                 )
@@ -128,10 +138,11 @@ def main(argv: list[str] | None = None) -> int:
                 "fairness s",
                 "interval work s",
                 "process wall s",
+                "process CPU s",
                 "peak MB",
             ],
             rows,
-            right=range(2, 8),
+            right=range(2, 9),
         )
     )
     print(f"\n{machine_note()}")

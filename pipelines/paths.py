@@ -277,9 +277,10 @@ class Paths:
         return self.root / "dvc.yaml"
 
     @property
-    def loop_params(self) -> Path:
-        """The demo loop's params (the workspace's, with its rollout): beside params.yaml."""
-        return self.root / ".loop-params.yaml"
+    def params_before_loop(self) -> Path:
+        """The workspace's params.yaml as it was, kept while the demo loop runs with its own
+        settings written into params.yaml (the file DVC tracks); put back when it ends."""
+        return self.root / ".params-before-loop.yaml"
 
     # ---- models, MLflow, serving
     @property

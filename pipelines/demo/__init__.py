@@ -4,7 +4,8 @@
   written to the landing folder, as if they had arrived;
 - :mod:`~pipelines.demo.series`: a series of nights over those scenarios (``make run``);
 - :mod:`~pipelines.demo.loop`: the live loop on this machine (``retrain demo-loop``): serving,
-  traffic, late outcomes, the monitor, a night, a canary decision.
+  traffic, late outcomes, the monitor, a night, a canary decision; its settings
+  (:mod:`~pipelines.demo.settings`) in the workspace's params.yaml while it runs.
 
 The product (``night``, ``monitor``, ``release``, ``serve``) never imports this package.
 """

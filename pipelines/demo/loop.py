@@ -35,6 +35,7 @@ from typing import Any
 import pandas as pd
 
 from pipelines.config import Params
+from pipelines.demo.settings import loop_settings
 from pipelines.demo.simulate import concept_change
 from pipelines.files import read_json, write_json
 
@@ -198,18 +199,23 @@ def wait_for(what: Callable[[], bool], timeout: float, step: float = 0.5) -> boo
 
 
 def run_loop(params: Params, progress: Progress = print) -> dict[str, Any]:
-    """The loop above; returns (and stores) its numbers."""
+    """The loop above, with its settings in the workspace's params.yaml while it runs
+    (:func:`~pipelines.demo.settings.loop_settings`); returns (and stores) its numbers."""
+    done = read_json(params.paths.loop_summary)
+    if done:
+        progress(loop_table(done))
+        return dict(done)
+    with loop_settings(params) as settings:
+        return _serve_and_loop(settings, progress)
+
+
+def _serve_and_loop(params: Params, progress: Progress) -> dict[str, Any]:
     from pipelines.edges import registry
     from pipelines.monitor.run import run_monitor
     from pipelines.night.run import run_night
     from pipelines.release import deploy
     from pipelines.release.canary import control
 
-    done = read_json(params.paths.loop_summary)
-    if done:
-        progress(loop_table(done))
-        return dict(done)
-    params = loop_params(params)
     port = deploy._free_port()
     address = f"127.0.0.1:{port}"
     progress(f"== the loop: serving the champion on http://{address} ==")
@@ -277,25 +283,6 @@ def run_loop(params: Params, progress: Progress = print) -> dict[str, Any]:
         return _finish(params, res, t0, progress)
     finally:
         stop_server(pid)
-
-
-def loop_params(params: Params) -> Params:
-    """The workspace's params with ``deploy.rollout`` from ``simulate.loop.rollout``, as a file
-    beside params.yaml (the night's stage processes read the file). Shadow by default: a paired
-    comparison decides on a few thousand outcomes; a canary at share 0.2 needs about 15,000."""
-    import yaml
-
-    from pipelines.config import load_params
-
-    assert params.file is not None
-    raw = yaml.safe_load(params.file.read_text())
-    raw.setdefault("deploy", {})["rollout"] = params.simulate.loop.rollout
-    raw.setdefault("window", {})["last_batches"] = params.simulate.loop.last_batches
-    raw["window"]["holdout_fraction"] = params.simulate.loop.holdout_fraction
-    raw["window"]["include_reference"] = params.simulate.loop.include_reference
-    dst = params.paths.loop_params
-    dst.write_text(yaml.safe_dump(raw, sort_keys=False))
-    return load_params(dst)
 
 
 def stop_server(pid: int, timeout: float = 30.0) -> None:

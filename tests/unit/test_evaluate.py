@@ -373,3 +373,20 @@ def test_linearised_intervals_count_copies_once():
     width = {k: v.upper - v.lower for k, v in (("once", once), ("naive", naive), ("g", grouped))}
     assert width["naive"] == pytest.approx(width["once"] / np.sqrt(5), rel=0.05)
     assert width["g"] == pytest.approx(width["once"], rel=0.05)
+
+
+@pytest.mark.parametrize("decimals", [None, 1])  # distinct scores, and many ties
+def test_delong_placements_are_the_pairwise_shares(decimals):
+    from pipelines.stages.evaluate.linear import _auc_influence
+
+    y, p = synthetic(600, seed=11)
+    if decimals is not None:
+        p = np.round(p, decimals)
+    pos, neg = p[y == 1], p[y == 0]
+    # a positive's share of negatives below it, a negative's of positives above (ties half)
+    wins = (pos[:, None] > neg[None, :]) + 0.5 * (pos[:, None] == neg[None, :])
+    auc, values = _auc_influence(y.astype(np.float64), p)
+    n, m, k = len(y), len(pos), len(neg)
+    assert auc == pytest.approx(skm.roc_auc_score(y, p), abs=1e-12)
+    np.testing.assert_allclose(values[y == 1], (wins.mean(axis=1) - auc) * n / m, atol=1e-12)
+    np.testing.assert_allclose(values[y == 0], (wins.mean(axis=0) - auc) * n / k, atol=1e-12)

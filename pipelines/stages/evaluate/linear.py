@@ -66,23 +66,35 @@ def influence(
 
 def _auc_influence(y: np.ndarray, p: np.ndarray) -> tuple[float, np.ndarray]:
     """DeLong's placement values as influence values: a positive's share of negatives scored
-    below it, a negative's share of positives scored above it (ties count half)."""
+    below it, a negative's share of positives scored above it (ties count half). One sort of
+    the scores and cumulative counts over it (a search per row into the other class's sorted
+    scores costs several times as much at a million rows: every lookup misses the cache)."""
     n = len(y)
     is_pos = y == 1
-    neg_sorted, pos_sorted = np.sort(p[~is_pos]), np.sort(p[is_pos])
-    m, k = len(pos_sorted), len(neg_sorted)
+    m = int(is_pos.sum())
+    k = n - m
     out = np.zeros(n)
     if m == 0 or k == 0:
         return math.nan, out
-    sp, sn = p[is_pos], p[~is_pos]
-    lo, hi = np.searchsorted(neg_sorted, sp, "left"), np.searchsorted(neg_sorted, sp, "right")
-    v10 = (lo + 0.5 * (hi - lo)) / k
-    lo, hi = np.searchsorted(pos_sorted, sn, "left"), np.searchsorted(pos_sorted, sn, "right")
-    v01 = (m - hi + 0.5 * (hi - lo)) / m
-    auc = v10.mean()
-    out[is_pos] = (v10 - auc) * n / m
-    out[~is_pos] = (v01 - auc) * n / k
-    return float(auc), out
+    order = np.argsort(p)  # tied scores form one group below: their order does not matter
+    ps, pos = p[order], is_pos[order]
+    new_group = np.r_[True, ps[1:] != ps[:-1]]  # each group of tied scores
+    start = np.flatnonzero(new_group)
+    g = np.cumsum(new_group) - 1
+    neg_before = np.r_[0, np.cumsum(~pos)][start]  # negatives scored below each group
+    pos_before = np.r_[0, np.cumsum(pos)][start]
+    neg_in = np.diff(np.r_[neg_before, k])
+    pos_in = np.diff(np.r_[pos_before, m])
+    placement = np.where(
+        pos,
+        (neg_before[g] + 0.5 * neg_in[g]) / k,  # a positive: negatives below it
+        (m - pos_before[g] - pos_in[g] + 0.5 * pos_in[g]) / m,  # a negative: positives above
+    )
+    auc = float(placement[pos].mean())
+    placement -= auc
+    placement *= np.where(pos, n / m, n / k)
+    out[order] = placement
+    return auc, out
 
 
 def linear_interval(
