@@ -549,12 +549,6 @@ class ServeConfig(_Frozen):
     )
     flush_rows: int = Field(100_000, ge=1, description="write the log when this many rows wait")
     flush_seconds: float = Field(1.0, gt=0.0, description="... or when the oldest waited this long")
-    thread_rows: int | None = Field(
-        32,
-        ge=1,
-        description="a model call of at least this many rows is scored on a worker thread "
-        "(compiled walk only), the event loop reading the next requests meanwhile; null: never",
-    )
     feedback: FeedbackConfig = Field(default_factory=FeedbackConfig)
     rate_limit: RateLimitConfig = Field(default_factory=RateLimitConfig)
 

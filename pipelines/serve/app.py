@@ -50,7 +50,7 @@ from pipelines import seams
 from pipelines.predlog.answers import SharedAnswers
 from pipelines.predlog.sinks import dead_letter_folder
 from pipelines.predlog.writer import PredictionLog
-from pipelines.serve.batching import THREAD_ROWS, MicroBatcher
+from pipelines.serve.batching import MicroBatcher
 from pipelines.serve.columns import Columns, read_columns
 from pipelines.serve.explain import explain_option
 from pipelines.serve.feedback import Conflict, FeedbackPolicy, RecentAnswers
@@ -95,7 +95,6 @@ class ServingApp:
         feedback: FeedbackPolicy | None = None,
         limits: RateLimits | None = None,
         shared: SharedAnswers | None = None,
-        thread_rows: int | None = THREAD_ROWS,
     ) -> None:
         self.holder = holder
         self.canary = canary
@@ -112,7 +111,7 @@ class ServingApp:
         self.metrics = ServingMetrics(spec, holder)
         if prediction_log is not None:
             self.metrics.watch_log(prediction_log)
-        self.batcher = MicroBatcher(self.metrics, thread_rows)
+        self.batcher = MicroBatcher(self.metrics)
         self._batch_key_free = "records" not in spec.fields.names
         self._columns_free = not {"columns", "data"} & set(spec.fields.names)
         self._stop = threading.Event()
@@ -150,7 +149,6 @@ class ServingApp:
     def stop(self) -> None:
         """Stop watching and write the prediction log's last rows (on shutdown, SIGTERM too)."""
         self._stop.set()
-        self.batcher.close()
         if self.predlog is not None:
             self.predlog.close()
         if self.shared is not None:
@@ -656,7 +654,6 @@ def local_app(
         feedback=policy,
         limits=limits,
         shared=shared,
-        thread_rows=params.serve.thread_rows,
     )
 
 

@@ -96,11 +96,6 @@ class CompiledScorer:
             log.warning("serving with the model's own predict_proba: %s", self.reason)
 
     @property
-    def releases_gil(self) -> bool:
-        """Whether scoring spends its time in compiled code that lets other threads run."""
-        return self.mode == "compiled" and self._trees is not None and self._trees.flat is not None
-
-    @property
     def walker(self) -> str:
         """How the trees are walked ("compiled walk", or "tables" and why), '' without trees."""
         return self._trees.walker if self._trees is not None else ""

@@ -429,31 +429,3 @@ def test_the_servers_log_filter_masks_messages_and_tracebacks():
     text = out.getvalue()
     assert word not in text
     assert "to postgresql://retrain:***@db" in text and "dsn: postgresql://retrain:***@db" in text
-
-
-def test_large_batches_scored_on_the_worker_thread_answer_the_same(small_model, spec, records):
-    """thread_rows: a batch this large is scored off the event loop; answers, their order and
-    a bad request's own error are as on the loop."""
-    from starlette.testclient import TestClient
-
-    scorer = CompiledScorer(small_model, spec.fields)
-    assert scorer.releases_gil  # the compiled walk
-    answers = {}
-    for rows in (None, 1):
-        app = ServingApp(
-            ModelHolder(StaticSource(LoadedModel("7", scorer))), spec, thread_rows=rows
-        )
-        with TestClient(app, raise_server_exceptions=False) as c:
-            app.holder.refresh()
-            got = [c.post("/predict", json={"records": records[i : i + 40]}) for i in (0, 40, 80)]
-            one = c.post("/predict", json=records[5])
-            bad = c.post("/predict", json={"records": [dict(records[0], age="old")]})
-            assert (app.batcher._pool is not None) == (rows is not None)  # used, or never made
-        assert [r.status_code for r in got] == [200, 200, 200] and one.status_code == 200
-        assert bad.status_code == 422 and bad.json()["field"] == "age"
-        answers[rows] = ([r.json()["probabilities"] for r in got], one.json()["probability"])
-    assert answers[None] == answers[1]
-    import pandas as pd
-
-    want = small_model.predict_proba(pd.DataFrame(records[:120]))[:, 1]
-    assert np.array_equal(np.concatenate(answers[1][0]), want)
