@@ -7,7 +7,8 @@ descheduled) shows in the answers' tail. :class:`ProcessLog` keeps only the queu
 process: :meth:`ProcessLog.append` encodes the probabilities and appends one tuple (the same
 entry the thread writer queues), and a sender thread hands the queue every ``SEND_SECONDS`` to
 a child process as one pickled list through a pipe (one C call, then a system call without the
-GIL). The child runs the thread writer itself, sink, dead-letter file and all.
+GIL). The child runs the thread writer itself, sink, dead-letter file and all, at a lower
+priority (``WRITER_NICE``): on a saturated machine the answers get the cores first.
 
 The queue is bounded by ``max_pending`` rows not yet handed over: an answer finding it full is
 still given, counted in ``overflowed`` and warned about (never silently, never blocking). A
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import pickle
 import signal
 import threading
@@ -35,6 +37,7 @@ import orjson
 log = logging.getLogger("pipelines.predlog")
 SEND_SECONDS = 0.005  # how often the queue goes to the writer process
 RESTART_SECONDS = 1.0  # a writer process that exited is replaced at most this often
+WRITER_NICE = 10  # the writer yields the cores to answering: it catches up when they are free
 _NUMPY = orjson.OPT_SERIALIZE_NUMPY
 _COUNTS = ("predictions", "feedback", "dead_lettered", "pending")
 _IGNORED = (signal.SIGTERM, signal.SIGINT)
@@ -196,6 +199,10 @@ def _child_main(conn: Any, config: dict[str, Any], counts: Any) -> None:
     # the child ends when serving closes the pipe, after writing everything
     for sig in _IGNORED:
         signal.signal(sig, signal.SIG_IGN)
+    try:  # background work: on a saturated machine the answers come first (the queue is bounded)
+        os.nice(WRITER_NICE)
+    except OSError:  # not allowed here: the writer runs at serving's priority
+        pass
     writer = PredictionLog(**config)
     done = threading.Event()
 
