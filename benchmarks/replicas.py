@@ -27,7 +27,7 @@ import tempfile
 from pathlib import Path
 
 from benchmarks.common import ROOT, request_records, run_wrk
-from benchmarks.serving import Row, ensure_champion
+from benchmarks.serving import Row, ensure_champion, median
 
 NGINX = ("nginx", "/usr/sbin/nginx")
 
@@ -71,7 +71,7 @@ def bench_replicas(  # type: ignore[no-untyped-def]
         for payload, (body, n) in bodies.items():
             run_wrk(url, body, connections, 2)  # warm-up
             rps, p50, p99, errors = run_wrk(url, body, connections, duration)
-            rows.append(Row(label, payload, n, connections, rps, p50, p99, errors))
+            rows.append(Row(label, payload, n, connections, [rps], [p50], [p99], errors))
             print(f"  {label:<36} {payload:<12} {rps:>9,.0f} req/s  p99 {p99:.1f} ms", flush=True)
 
     try:
@@ -99,17 +99,19 @@ def print_rows(rows: list[Row]) -> None:
     print("| serving | payload | conns | req/s | rows/s | p50 ms | p99 ms | errors |")
     print("|---|---|---:|---:|---:|---:|---:|---:|")
     for r in rows:
-        print(f"| {r.server} | {r.payload} | {r.connections} | {r.rps:,.0f} | "
-              f"{r.rows_per_s:,.0f} | {r.p50_ms:.2f} | {r.p99_ms:.2f} | {r.errors} |")  # fmt: skip
+        print(f"| {r.server} | {r.payload} | {r.connections} | {median(r.rps):,.0f} | "
+              f"{r.rows_per_s:,.0f} | {median(r.p50_ms):.2f} | {median(r.p99_ms):.2f} | "
+              f"{r.errors} |")  # fmt: skip
     print()
     cores = os.cpu_count() or 1
     for payload in ("1 record", "100 records"):
         one = next(r for r in rows if r.payload == payload and r.server == "nginx, 1 replica")
         two = next(r for r in rows if r.payload == payload and r.server.startswith("nginx, 2"))
         direct = next(r for r in rows if r.payload == payload and r.server.endswith("no nginx"))
-        hop = one.rps / direct.rps
-        print(f"scaling 1 -> 2 replicas, {payload}: {two.rps / one.rps:.2f}x req/s "
-              f"(p99 {one.p99_ms:.1f} -> {two.p99_ms:.1f} ms) on {cores} cores shared by the "
+        hop = median(one.rps) / median(direct.rps)
+        print(f"scaling 1 -> 2 replicas, {payload}: {median(two.rps) / median(one.rps):.2f}x "
+              f"req/s (p99 {median(one.p99_ms):.1f} -> {median(two.p99_ms):.1f} ms) on {cores} "
+              f"cores shared by the "
               f"replicas, nginx and wrk; through nginx {hop:.2f}x of direct")  # fmt: skip
     print(f"load average at the end: {os.getloadavg()[0]:.1f} (other work here skews every row)")
 
