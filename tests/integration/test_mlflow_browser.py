@@ -11,14 +11,9 @@ scrolled. The screenshots are kept in a folder the test prints.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,6 +22,7 @@ from pipelines.stages.gate import Decision
 from pipelines.stages.gate.rules import Check
 from tests.support import screens
 from tests.support.browser import Chromium, browser, find_chromium, free_port
+from tests.support.mlflow_server import mlflow_server
 from tests.support.registry import make_params
 
 AT = datetime(2026, 3, 1, 2, 0, tzinfo=UTC).isoformat()
@@ -84,36 +80,9 @@ def mlflow_ui(tmp_path_factory, prefit, adult_reference) -> Iterator[dict[str, A
             ev = screens.evaluation(params, prefit[model], adult_reference)
             versions[name] = (rec, screens.judge(params, rec, decision, ev))
     print(f"\nregistered in {time.monotonic() - t0:.1f} s")
-    log = root / "mlflow-server.log"
-    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
-    env.pop("MLFLOW_TRACKING_URI", None)
-    mlflow = Path(sys.executable).parent / "mlflow"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [str(mlflow), "server", "--backend-store-uri", params.tracking_uri,
-             "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
-            cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{ui}/health", timeout=2) as resp:
-                    if resp.status == 200:
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"mlflow server did not start: {log.read_text()[-1000:]}")
-            time.sleep(0.3)
+    with mlflow_server(root, params.tracking_uri, port=port):
         print(f"server up in {time.monotonic() - t0:.1f} s")
         yield {"ui": ui, "params": params, "versions": versions, "root": root}
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 def _in_first_viewport(where: dict[str, Any] | None) -> bool:

@@ -14,7 +14,6 @@ import re
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ from pipelines.edges.aliases import AliasesUnavailable, read_aliases
 from pipelines.night.record import save_record
 from pipelines.records import NightRecord
 from tests.support.browser import free_port
+from tests.support.mlflow_server import mlflow_server
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL = "status-check"
@@ -47,36 +47,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
     c.set_registered_model_alias(MODEL, "champion", "3")
     c.set_registered_model_alias(MODEL, "previous", "2")
     expected = {k: str(v) for k, v in c.get_registered_model(MODEL).aliases.items()}
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
-    env.pop("MLFLOW_TRACKING_URI", None)
-    log = root / "server.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [str(Path(sys.executable).parent / "mlflow"), "server", "--backend-store-uri",
-             store, "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
-            cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/health", timeout=2) as resp:
-                    if resp.status == 200:
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"mlflow server did not start: {log.read_text()[-1000:]}")
-            time.sleep(0.3)
+    with mlflow_server(root, store, timeout=90) as url:
         yield {"url": url, "expected": expected, "root": root}
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 def test_the_aliases_over_rest_are_the_clients(server):
