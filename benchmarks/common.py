@@ -346,6 +346,15 @@ TRAIN_ROWS = {"adult": 20_000, "census_kdd": 40_000}
 MAX_ITER = 100
 
 
+def chosen_datasets(ap: Any, text: str) -> list[str]:
+    """The ``--datasets`` option's names, each one of :data:`DATASETS` (else a usage error)."""
+    names = [d.strip() for d in text.split(",") if d.strip()]
+    unknown = sorted(set(names) - set(DATASETS))
+    if unknown:
+        ap.error(f"--datasets: unknown {unknown}; known: {list(DATASETS)}")
+    return names
+
+
 @dataclass
 class RealModel:
     """A dataset prepared as the project prepares it and the real model fitted on it."""

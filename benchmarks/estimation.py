@@ -44,7 +44,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from benchmarks.common import DATASETS, fit_real_model, machine_note, table
+from benchmarks.common import DATASETS, chosen_datasets, fit_real_model, machine_note, table
 
 CAL_ROWS = 8_000  # the evaluation's held-out rows: the calibrator and the baseline
 SAMPLE_ROWS = 2_000  # live rows per estimate in table 1
@@ -283,10 +283,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--full", action="store_true", help="100 samples, 20 streams")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
-    names = [d.strip() for d in args.datasets.split(",") if d.strip()]
-    unknown = sorted(set(names) - set(DATASETS))
-    if unknown:
-        ap.error(f"--datasets: unknown {unknown}; known: {list(DATASETS)}")
+    names = chosen_datasets(ap, args.datasets)
     repeats = 100 if args.full else args.repeats
     streams = 20 if args.full else args.streams
     t0 = time.perf_counter()

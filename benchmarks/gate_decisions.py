@@ -45,7 +45,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from benchmarks.common import DATASETS, fit_real_model, machine_note, table
+from benchmarks.common import DATASETS, chosen_datasets, fit_real_model, machine_note, table
 
 POOL_ROWS = 40_000  # held-out rows at most: the population the truth is measured on
 HEADROOM = 0.035  # the champion's ROC AUC below the real model's: room for "better by 0.03"
@@ -398,10 +398,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1))
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
-    names = [d.strip() for d in args.datasets.split(",") if d.strip()]
-    unknown = sorted(set(names) - set(DATASETS))
-    if unknown:
-        ap.error(f"--datasets: unknown {unknown}; known: {list(DATASETS)}")
+    names = chosen_datasets(ap, args.datasets)
     nights = args.nights or (FULL_NIGHTS if args.full else DEFAULT_NIGHTS)
     sizes = [int(s) for s in args.sizes.split(",")]
     t0 = time.perf_counter()
