@@ -91,10 +91,7 @@ def champion_calibrator(params: Params, version: str | None) -> Calibrator | Non
     files after their signature and digests verify (the one check every registered load
     makes); None for a version without one (registered before calibrators were kept) or
     whose files do not verify (logged: the rest of the pass goes on)."""
-    import shutil
-    import tempfile
-
-    from pipelines.edges import registry
+    from pipelines.release.signing import verified_files
     from pipelines.serve import trust
     from pipelines.stages.evaluate.calibration import (
         CALIBRATOR_FILE,
@@ -104,20 +101,14 @@ def champion_calibrator(params: Params, version: str | None) -> Calibrator | Non
 
     if version is None:
         return None
-    tmp = Path(tempfile.mkdtemp(prefix="monitor-calibrator-"))
     try:
-        folder, _, manifest = trust.verify_registered(
-            registry.client(params), params.tracking_uri, params.mlflow.registered_model,
-            str(version), params.paths.signing_public_key, tmp,
-        )  # fmt: skip
-        if CALIBRATOR_FILE not in manifest.files:
-            return None
-        return Calibrator.from_dict(read_json(folder / CALIBRATOR_FILE))
+        with verified_files(params, version) as (folder, manifest):
+            if CALIBRATOR_FILE not in manifest.files:
+                return None
+            return Calibrator.from_dict(read_json(folder / CALIBRATOR_FILE))
     except (trust.UntrustedModel, CalibrationError) as err:
         log.error("monitor: no estimate without outcomes: %s", err)
         return None
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def last_night(params: Params) -> dict[str, Any] | None:

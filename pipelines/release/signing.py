@@ -22,7 +22,8 @@ import dataclasses
 import os
 import shutil
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -150,15 +151,24 @@ def verify_version(params: Params, version: str) -> trust.Manifest:
     """Check a registered version's signature and files (nothing is deserialised); its
     manifest, or :class:`~pipelines.serve.trust.UntrustedModel` saying why not. What a command
     checks before it moves an alias to a version (rollback, a canary)."""
+    with verified_files(params, version) as (_, manifest):
+        return manifest
+
+
+@contextmanager
+def verified_files(params: Params, version: str) -> Iterator[tuple[Path, trust.Manifest]]:
+    """A registered version's files, downloaded into a temporary folder (removed afterwards)
+    once its signature and digests verify, and its manifest; else
+    :class:`~pipelines.serve.trust.UntrustedModel` saying why not."""
     from pipelines.edges import registry
 
     tmp = Path(tempfile.mkdtemp(prefix="verify-"))
     try:
-        _, _, manifest = trust.verify_registered(
+        folder, _, manifest = trust.verify_registered(
             registry.client(params), params.tracking_uri, params.mlflow.registered_model,
             str(version), params.paths.signing_public_key, tmp,
         )  # fmt: skip
-        return manifest
+        yield folder, manifest
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
