@@ -5,24 +5,11 @@ verified, compiled) and explain them on real Adult rows."""
 from __future__ import annotations
 
 import json
-import os
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from pipelines.config import Params
 from tests.support.registry import registry_params
-
-
-@pytest.fixture(scope="module")
-def tracking_env(tmp_path_factory) -> Iterator[Path]:
-    """A throwaway tracking URI for the module (MLFLOW_TRACKING_URI wins over params)."""
-    root = tmp_path_factory.mktemp("explain-registry")
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow.db'}")
-        yield root
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,6 @@ adult.test through the same record path as /predict, and through HTTP+JSON.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -21,16 +20,6 @@ pytestmark = pytest.mark.filterwarnings("ignore:Using `httpx`")
 
 ROOT = Path(__file__).resolve().parents[2]
 TOL = 1e-6
-
-
-@pytest.fixture(scope="module")
-def tracking_env(tmp_path_factory) -> Iterator[Path]:
-    """A throwaway tracking URI for the module (MLFLOW_TRACKING_URI wins over params)."""
-    root = tmp_path_factory.mktemp("serve-registry")
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow.db'}")
-        yield root
 
 
 @pytest.fixture(scope="module")
