@@ -3,10 +3,10 @@ import at module level must be among them, or the image fails at its first impor
 
 from __future__ import annotations
 
-import ast
 from pathlib import Path
 
 from pipelines.release.containers import RUNTIME_FILES
+from tests.support.imports import pipelines_imports
 
 PIPELINES = Path(__file__).resolve().parents[2] / "pipelines"
 
@@ -24,15 +24,7 @@ def _module_file(name: str) -> str | None:
 
 def _top_level_imports(path: Path) -> set[str]:
     """Project modules imported when the module is imported (not inside functions)."""
-    tree = ast.parse(path.read_text())
-    out: set[str] = set()
-    for node in tree.body:
-        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("pipelines"):
-            out.add(node.module)
-            out.update(f"{node.module}.{a.name}" for a in node.names)
-        elif isinstance(node, ast.Import):
-            out.update(a.name for a in node.names if a.name.startswith("pipelines"))
-    return out
+    return pipelines_imports(path, top_level_only=True)
 
 
 def test_the_image_carries_every_module_the_runtime_imports() -> None:

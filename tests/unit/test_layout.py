@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from pipelines.stages import NIGHT_STAGES, STAGES
+from tests.support.imports import pipelines_imports
 
 ROOT = Path(__file__).resolve().parents[2]
 PKG = ROOT / "pipelines"
@@ -69,15 +70,7 @@ def _layer(module: str) -> str:
 
 
 def _imports(path: Path) -> set[str]:
-    tree = ast.parse(path.read_text())
-    out: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("pipelines"):
-            out.add(node.module)
-            out.update(f"{node.module}.{a.name}" for a in node.names)
-        elif isinstance(node, ast.Import):
-            out.update(a.name for a in node.names if a.name.startswith("pipelines"))
-    return out
+    return pipelines_imports(path)
 
 
 MODULES = {_module_name(p): p for p in sorted(PKG.rglob("*.py"))}
